@@ -1,0 +1,89 @@
+//! Defaults and limits, named once and shared by the edge and the frontend.
+//!
+//! Defaults are what a run gets when a request leaves an option out. Limits are
+//! what the edge accepts at most; the edge reads them from `wrangler.toml`
+//! `[vars]` (see `edge/src/settings.rs`) and these constants are only the values it
+//! falls back to, so a deployment can change them without a rebuild.
+
+use serde::{Deserialize, Serialize};
+
+/// Global in-flight cap within one edge request. 50 is the product's reference
+/// point (200 URLs at C=50); production's per-invocation connection limit makes
+/// more than this pointless within one request anyway.
+pub const DEFAULT_CONCURRENCY: u32 = 50;
+/// Per-attempt deadline covering connect, headers and body. Ten seconds is
+/// generous for a product page yet short enough that a hung host does not stall
+/// a run that a person is watching.
+pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
+/// Attempts per URL, counting the first one. Three matches the tenacity
+/// crawler that Fanout is compared with.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+/// Backoff base: the first retry waits `random(0, base)`.
+pub const DEFAULT_BACKOFF_BASE_MS: u64 = 500;
+/// Backoff cap, and the largest `Retry-After` Fanout will honour.
+pub const DEFAULT_BACKOFF_MAX_MS: u64 = 10_000;
+/// Whole-run deadline. Every run is bounded in time, even when the client
+/// forgets to say so.
+pub const DEFAULT_DEADLINE_MS: u64 = 120_000;
+/// Product extraction is what most users come for, so it is on by default.
+pub const DEFAULT_EXTRACT: bool = true;
+
+/// Fallback for the edge's `MAX_URLS_PER_REQUEST`.
+pub const DEFAULT_MAX_URLS_PER_REQUEST: u32 = 1_000;
+/// Fallback for the edge's `MAX_CONCURRENCY`.
+pub const DEFAULT_MAX_CONCURRENCY: u32 = 200;
+/// Fallback for the edge's `MAX_ATTEMPTS`.
+pub const DEFAULT_MAX_ATTEMPTS_LIMIT: u32 = 10;
+/// Fallback for the edge's `MAX_TIMEOUT_MS`.
+pub const DEFAULT_MAX_TIMEOUT_MS: u64 = 60_000;
+/// Fallback for the edge's `MAX_DEADLINE_MS`.
+pub const DEFAULT_MAX_DEADLINE_MS: u64 = 600_000;
+/// Fallback for the edge's `MAX_BACKOFF_MS`.
+pub const DEFAULT_MAX_BACKOFF_LIMIT_MS: u64 = 60_000;
+/// Fallback for the edge's `MAX_REQUEST_BYTES` (the JSON body of a run request).
+pub const DEFAULT_MAX_REQUEST_BYTES: u64 = 1024 * 1024;
+/// Fallback for the edge's `MAX_BODY_BYTES` (one upstream response body).
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 4 * 1024 * 1024;
+/// How many chunk requests the browser keeps in flight at once. Over HTTP/1.1 a
+/// browser holds 6 connections per host, so more would only queue inside it.
+pub const DEFAULT_BROWSER_PARALLEL_REQUESTS: u32 = 4;
+
+/// The limits an edge deployment enforces. Served by `GET /api/v1/config` so the
+/// frontend can size its chunks and bound its form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Most URLs accepted in one `POST /api/v1/runs`.
+    pub max_urls_per_request: u32,
+    /// Largest `concurrency` (and `per_host`) accepted.
+    pub max_concurrency: u32,
+    /// Largest `retry.max_attempts` accepted.
+    pub max_attempts: u32,
+    /// Largest `timeout_ms` accepted.
+    pub max_timeout_ms: u64,
+    /// Largest `deadline_ms` accepted.
+    pub max_deadline_ms: u64,
+    /// Largest `retry.max_ms` accepted.
+    pub max_backoff_ms: u64,
+    /// Largest request body accepted, in bytes.
+    pub max_request_bytes: u64,
+    /// Largest upstream body read, in bytes; beyond it the fetch is aborted.
+    pub max_body_bytes: u64,
+    /// Whether loopback, private and link-local targets may be fetched.
+    pub allow_private_targets: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_urls_per_request: DEFAULT_MAX_URLS_PER_REQUEST,
+            max_concurrency: DEFAULT_MAX_CONCURRENCY,
+            max_attempts: DEFAULT_MAX_ATTEMPTS_LIMIT,
+            max_timeout_ms: DEFAULT_MAX_TIMEOUT_MS,
+            max_deadline_ms: DEFAULT_MAX_DEADLINE_MS,
+            max_backoff_ms: DEFAULT_MAX_BACKOFF_LIMIT_MS,
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            allow_private_targets: false,
+        }
+    }
+}

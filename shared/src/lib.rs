@@ -1,0 +1,37 @@
+//! Fanout's core: everything that needs no runtime.
+//!
+//! # Layout
+//! - [`protocol`]: the wire contract (request, NDJSON events, error body).
+//! - [`config`]: `DEFAULT_*` options and the limits an edge enforces.
+//! - [`validation`]: request body → checked run, or a 4xx that says what to fix.
+//! - [`scheduler`]: the sans-IO fan-out state machine (caps, fairness,
+//!   retries, timeouts, deadline, cancel). Time is an input.
+//! - [`retry`]: what is retryable, full-jitter backoff, `Retry-After`.
+//! - [`runner`]: the async loop that drives the scheduler through a
+//!   [`runner::Fetcher`] and a [`runner::Clock`] supplied by a shell.
+//! - [`stats`]: percentiles, throughput and per-host figures from events.
+//! - [`ndjson`]: splitting a byte stream into lines.
+//! - [`input`]: cleaning a pasted URL list.
+//! - [`demo`]: the built-in demo shop's catalogue and pages.
+//! - [`error`]: the one fetch error type and its wire kinds.
+//!
+//! Data flow: the edge validates a request ([`validation`]), builds a
+//! [`scheduler::Scheduler`], wraps it in a [`runner::Runner`] with its fetcher
+//! and clock, and writes each [`protocol::Event`] as an NDJSON line. The
+//! browser splits lines with [`ndjson`], decodes the same events and folds them
+//! into [`stats`].
+
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod input;
+pub mod ndjson;
+pub mod protocol;
+pub mod retry;
+pub mod runner;
+pub mod scheduler;
+pub mod stats;
+pub mod validation;
+
+pub use error::{ErrorKind, FetchError};
+pub use protocol::{Event, Millis};

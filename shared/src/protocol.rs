@@ -1,0 +1,399 @@
+//! The wire contract: what scripts send to `POST /api/v1/runs` and the NDJSON
+//! events they get back. The edge serialises these types and the frontend
+//! deserialises the very same ones, so the two cannot drift apart.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{
+    DEFAULT_BACKOFF_BASE_MS, DEFAULT_BACKOFF_MAX_MS, DEFAULT_CONCURRENCY, DEFAULT_DEADLINE_MS,
+    DEFAULT_EXTRACT, DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT_MS, Limits,
+};
+use crate::error::ErrorKind;
+use crate::stats::StatsReport;
+
+/// Milliseconds since the run started: the unit of every time field.
+pub type Millis = u64;
+
+/// The body of `POST /api/v1/runs`. Every option may be left out.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequest {
+    /// The URLs to fetch; each event's `id` is an index into this list.
+    pub urls: Vec<String>,
+    /// Global in-flight cap. Default [`DEFAULT_CONCURRENCY`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
+    /// Per-host in-flight cap. Default: the same as `concurrency`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_host: Option<u32>,
+    /// Per-attempt deadline. Default [`DEFAULT_TIMEOUT_MS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Retry policy. Defaults as in [`RetryOptions`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryOptions>,
+    /// Extract product data from each page. Default [`DEFAULT_EXTRACT`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extract: Option<bool>,
+    /// Whole-run deadline. Default [`DEFAULT_DEADLINE_MS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_ms: Option<u64>,
+}
+
+/// The `retry` object of a run request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryOptions {
+    /// Attempts per URL, counting the first. Default [`DEFAULT_MAX_ATTEMPTS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+    /// Backoff base. Default [`DEFAULT_BACKOFF_BASE_MS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_ms: Option<u64>,
+    /// Backoff cap and the largest honoured `Retry-After`. Default [`DEFAULT_BACKOFF_MAX_MS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_ms: Option<u64>,
+}
+
+/// A run request with every default filled in and every limit checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunOptions {
+    /// Global in-flight cap (≥ 1).
+    pub concurrency: u32,
+    /// Per-host in-flight cap (≥ 1).
+    pub per_host: u32,
+    /// Per-attempt deadline.
+    pub timeout_ms: u64,
+    /// Attempts per URL, counting the first (≥ 1).
+    pub max_attempts: u32,
+    /// Backoff base.
+    pub base_ms: u64,
+    /// Backoff cap.
+    pub max_ms: u64,
+    /// Whether to extract products.
+    pub extract: bool,
+    /// Whole-run deadline.
+    pub deadline_ms: u64,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: DEFAULT_CONCURRENCY,
+            per_host: DEFAULT_CONCURRENCY,
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            base_ms: DEFAULT_BACKOFF_BASE_MS,
+            max_ms: DEFAULT_BACKOFF_MAX_MS,
+            extract: DEFAULT_EXTRACT,
+            deadline_ms: DEFAULT_DEADLINE_MS,
+        }
+    }
+}
+
+/// The body of every 4xx answer: `{"error": {"kind", "message"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiErrorBody {
+    /// The error itself.
+    pub error: ApiError,
+}
+
+/// A rejected request: a stable `kind` for scripts and a `message` for people
+/// that says what to fix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// Stable machine-readable kind, e.g. `too_many_urls`.
+    pub kind: String,
+    /// What went wrong and how to fix it.
+    pub message: String,
+    /// The HTTP status this error is answered with (not serialised).
+    #[serde(skip)]
+    pub status: u16,
+}
+
+impl ApiError {
+    /// An error answered with `status`.
+    pub fn new(status: u16, kind: &str, message: impl Into<String>) -> Self {
+        Self { kind: kind.to_owned(), message: message.into(), status }
+    }
+
+    /// A `400 Bad Request`.
+    pub fn bad_request(kind: &str, message: impl Into<String>) -> Self {
+        Self::new(400, kind, message)
+    }
+
+    /// The JSON body for this error.
+    pub fn to_body(&self) -> ApiErrorBody {
+        ApiErrorBody { error: self.clone() }
+    }
+}
+
+impl core::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}: {}", self.kind, self.message)
+    }
+}
+
+/// The `error` object of a `failed` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventError {
+    /// Machine-readable kind.
+    pub kind: ErrorKind,
+    /// Human-readable detail.
+    pub message: String,
+}
+
+/// A source a product field came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// `<script type="application/ld+json">`.
+    JsonLd,
+    /// `itemscope` / `itemprop` attributes.
+    Microdata,
+    /// `og:` and `product:` meta tags.
+    Opengraph,
+}
+
+/// One extracted field and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Field<T> {
+    /// The value.
+    pub value: T,
+    /// Its source.
+    pub source: Source,
+}
+
+/// Product data extracted from a page. Every field is optional: pages differ.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Product {
+    /// Product name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<Field<String>>,
+    /// Price as written on the page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<Field<String>>,
+    /// ISO 4217 currency code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<Field<String>>,
+    /// Availability, normalised (`in_stock`, `out_of_stock`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability: Option<Field<String>>,
+    /// Brand name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brand: Option<Field<String>>,
+    /// Stock-keeping unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sku: Option<Field<String>>,
+    /// Image URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<Field<String>>,
+    /// Canonical URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<Field<String>>,
+}
+
+/// One line of the NDJSON stream.
+///
+/// URL events carry `id` (the index in the request), `url` and `t`
+/// (milliseconds since the run started).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// The URL is waiting for a slot.
+    Queued {
+        /// Index in the request.
+        id: u32,
+        /// The URL.
+        url: String,
+        /// Time of the event.
+        t: Millis,
+    },
+    /// An attempt started.
+    Started {
+        /// Index in the request.
+        id: u32,
+        /// The URL.
+        url: String,
+        /// Attempt number, from 1.
+        attempt: u32,
+        /// Time of the event.
+        t: Millis,
+    },
+    /// An attempt failed and another will start after `wait_ms`.
+    Retrying {
+        /// Index in the request.
+        id: u32,
+        /// The URL.
+        url: String,
+        /// The attempt that failed.
+        attempt: u32,
+        /// How long until the next attempt.
+        wait_ms: u64,
+        /// Why the attempt failed, for people.
+        reason: String,
+        /// The status that caused the retry, if it was one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<u16>,
+        /// Time of the event (when the attempt ended).
+        t: Millis,
+    },
+    /// Final: the URL was fetched.
+    Done {
+        /// Index in the request.
+        id: u32,
+        /// The URL.
+        url: String,
+        /// HTTP status of the final response.
+        status: u16,
+        /// Body bytes read.
+        bytes: u64,
+        /// Latency of the final attempt.
+        ms: u64,
+        /// Attempts made.
+        attempts: u32,
+        /// Extracted product data, when asked for and found.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        product: Option<Product>,
+        /// Time of the event.
+        t: Millis,
+    },
+    /// Final: the URL could not be fetched.
+    Failed {
+        /// Index in the request.
+        id: u32,
+        /// The URL.
+        url: String,
+        /// What went wrong.
+        error: EventError,
+        /// Attempts made (0 when none started).
+        attempts: u32,
+        /// HTTP status of the last response, for `http_status` errors.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<u16>,
+        /// Time of the event.
+        t: Millis,
+    },
+    /// Final: the run was cancelled before the URL finished.
+    Cancelled {
+        /// Index in the request.
+        id: u32,
+        /// The URL.
+        url: String,
+        /// Time of the event.
+        t: Millis,
+    },
+    /// The last line: counts, timing and statistics of the run.
+    Summary(Summary),
+}
+
+impl Event {
+    /// The URL index, for URL events.
+    pub fn id(&self) -> Option<u32> {
+        match self {
+            Self::Queued { id, .. }
+            | Self::Started { id, .. }
+            | Self::Retrying { id, .. }
+            | Self::Done { id, .. }
+            | Self::Failed { id, .. }
+            | Self::Cancelled { id, .. } => Some(*id),
+            Self::Summary(_) => None,
+        }
+    }
+
+    /// Whether this event ends its URL.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, Self::Done { .. } | Self::Failed { .. } | Self::Cancelled { .. })
+    }
+
+    /// The event as one NDJSON line, newline included.
+    pub fn to_ndjson(&self) -> String {
+        // Serialising these types cannot fail: no maps with non-string keys,
+        // no non-finite floats reach them.
+        let mut line = serde_json::to_string(self).unwrap_or_else(|e| {
+            format!("{{\"type\":\"error\",\"message\":\"{}\"}}", e.to_string().replace('"', "'"))
+        });
+        line.push('\n');
+        line
+    }
+}
+
+/// The final line of a run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// URLs in the request.
+    pub total: u32,
+    /// URLs that ended `done`.
+    pub done: u32,
+    /// URLs that ended `failed`.
+    pub failed: u32,
+    /// URLs that ended `cancelled`.
+    pub cancelled: u32,
+    /// Retries scheduled (attempts beyond the first).
+    pub retries: u32,
+    /// Whether the run was cancelled.
+    pub was_cancelled: bool,
+    /// Run duration.
+    pub elapsed_ms: Millis,
+    /// Most attempts in flight at once.
+    pub peak_in_flight: u32,
+    /// Latency, throughput and error statistics.
+    pub stats: StatsReport,
+}
+
+/// The answer of `GET /api/v1/config`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigResponse {
+    /// Limits in force.
+    pub limits: Limits,
+    /// Defaults applied to options left out.
+    pub defaults: RunOptions,
+    /// Whether `/api/v1/runs` needs a bearer token.
+    pub token_required: bool,
+    /// The edge's version.
+    pub version: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_use_the_contract_field_names() {
+        let ev = Event::Retrying {
+            id: 3,
+            url: "http://a/".into(),
+            attempt: 1,
+            wait_ms: 250,
+            reason: "HTTP 503".into(),
+            status: Some(503),
+            t: 12,
+        };
+        let v: serde_json::Value = serde_json::from_str(&ev.to_ndjson()).unwrap();
+        assert_eq!(v["type"], "retrying");
+        assert_eq!(v["id"], 3);
+        assert_eq!(v["wait_ms"], 250);
+        assert_eq!(v["reason"], "HTTP 503");
+        assert!(ev.to_ndjson().ends_with('\n'));
+
+        let failed = Event::Failed {
+            id: 0,
+            url: "u".into(),
+            error: EventError { kind: ErrorKind::Timeout, message: "m".into() },
+            attempts: 3,
+            status: None,
+            t: 1,
+        };
+        let v: serde_json::Value = serde_json::to_value(&failed).unwrap();
+        assert_eq!(v["error"]["kind"], "timeout");
+        assert!(v.get("status").is_none());
+    }
+
+    #[test]
+    fn unknown_request_fields_are_rejected() {
+        let r: Result<RunRequest, _> = serde_json::from_str(r#"{"urls":[],"concurency":3}"#);
+        assert!(r.is_err());
+        let r: RunRequest = serde_json::from_str(r#"{"urls":["http://x/"]}"#).unwrap();
+        assert_eq!(r.concurrency, None);
+    }
+}

@@ -1,0 +1,211 @@
+//! The async loop around the [`Scheduler`]: a `Stream` of events that drives
+//! real fetches and timers through two small traits.
+//!
+//! The shells implement [`Fetcher`] ("fetch this, and here is how to abort it")
+//! and [`Clock`] ("what time is it, wake me at"). The edge uses `worker::Fetch`
+//! with an `AbortController` and `worker::Delay`; tests use a virtual clock.
+//! Nothing here needs `Send` or a particular executor: Workers and browsers run
+//! one event loop, and `futures` is all it takes.
+//!
+//! The stream is the run. Polling it makes progress; dropping it (the client
+//! went away) aborts every attempt still in flight, so nothing keeps running
+//! for nobody.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::channel::oneshot;
+use futures::future::{AbortHandle, Abortable, Aborted, LocalBoxFuture};
+use futures::stream::{FuturesUnordered, Stream};
+use futures::{FutureExt, StreamExt};
+
+use crate::protocol::{Event, Millis};
+use crate::scheduler::{Action, AttemptRequest, AttemptResult, Scheduler};
+
+/// Aborts one attempt's underlying request (for example an
+/// `AbortController`). Dropping a fetch future is not enough in browsers and
+/// Workers: the request goes on unless it is aborted.
+pub trait AbortAttempt {
+    /// Abort the request. Called at most once.
+    fn abort(self);
+}
+
+/// Nothing to abort (fetchers whose futures stop when dropped).
+impl AbortAttempt for () {
+    fn abort(self) {}
+}
+
+/// "Fetch this": starts one attempt.
+pub trait Fetcher {
+    /// The attempt's future: resolves once headers and body are in (or failed).
+    type Attempt: Future<Output = AttemptResult> + 'static;
+    /// The handle that aborts it.
+    type Abort: AbortAttempt;
+    /// Start `req` now.
+    fn start(&self, req: &AttemptRequest) -> (Self::Attempt, Self::Abort);
+}
+
+/// "What time is it, and wake me at": the run's clock, in milliseconds since
+/// the run started.
+pub trait Clock {
+    /// A timer future.
+    type Sleep: Future<Output = ()>;
+    /// Milliseconds since the run started.
+    fn now(&self) -> Millis;
+    /// A future that resolves at `at`.
+    fn sleep_until(&self, at: Millis) -> Self::Sleep;
+}
+
+/// Asks a running [`Runner`] to cancel: every unfinished URL then reports
+/// `cancelled` and the summary follows.
+#[derive(Debug)]
+pub struct CancelHandle(Option<oneshot::Sender<()>>);
+
+impl CancelHandle {
+    /// Cancel the run. Later calls do nothing.
+    pub fn cancel(&mut self) {
+        if let Some(tx) = self.0.take() {
+            // The run may already be over; then there is nothing to cancel.
+            let _ = tx.send(());
+        }
+    }
+}
+
+type Tagged = Abortable<LocalBoxFuture<'static, (u32, u32, AttemptResult)>>;
+
+/// A run in progress, as a stream of wire events. See the module docs.
+pub struct Runner<F: Fetcher, C: Clock> {
+    sched: Scheduler,
+    fetcher: F,
+    clock: C,
+    in_flight: FuturesUnordered<Tagged>,
+    aborts: HashMap<(u32, u32), (F::Abort, AbortHandle)>,
+    sleep: Option<(Millis, Pin<Box<C::Sleep>>)>,
+    cancel: Option<oneshot::Receiver<()>>,
+    kicked: bool,
+}
+
+impl<F: Fetcher, C: Clock> Runner<F, C> {
+    /// A run of `sched`'s jobs through `fetcher`, timed by `clock`.
+    pub fn new(sched: Scheduler, fetcher: F, clock: C) -> Self {
+        Self {
+            sched,
+            fetcher,
+            clock,
+            in_flight: FuturesUnordered::new(),
+            aborts: HashMap::new(),
+            sleep: None,
+            cancel: None,
+            kicked: false,
+        }
+    }
+
+    /// A handle that cancels this run.
+    pub fn cancel_handle(&mut self) -> CancelHandle {
+        let (tx, rx) = oneshot::channel();
+        self.cancel = Some(rx);
+        CancelHandle(Some(tx))
+    }
+
+    /// Attempts in flight right now.
+    pub fn in_flight(&self) -> u32 {
+        self.sched.in_flight()
+    }
+
+    fn apply_actions(&mut self) {
+        while let Some(action) = self.sched.poll_action() {
+            match action {
+                Action::Start(req) => {
+                    let (fut, abort) = self.fetcher.start(&req);
+                    let (handle, reg) = AbortHandle::new_pair();
+                    let (id, attempt) = (req.id, req.attempt);
+                    let tagged = fut.map(move |r| (id, attempt, r)).boxed_local();
+                    self.in_flight.push(Abortable::new(tagged, reg));
+                    self.aborts.insert((id, attempt), (abort, handle));
+                }
+                Action::Abort { id, attempt } => {
+                    if let Some((abort, handle)) = self.aborts.remove(&(id, attempt)) {
+                        abort.abort();
+                        handle.abort();
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<F: Fetcher, C: Clock> Unpin for Runner<F, C> {}
+
+impl<F: Fetcher, C: Clock> Stream for Runner<F, C> {
+    type Item = Event;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        let this = &mut *self;
+        if !this.kicked {
+            this.kicked = true;
+            this.sched.handle_timeout(this.clock.now());
+            this.apply_actions();
+        }
+        loop {
+            if let Some(ev) = this.sched.poll_event() {
+                return Poll::Ready(Some(ev));
+            }
+            if this.sched.is_finished() {
+                return Poll::Ready(None);
+            }
+            if let Some(rx) = this.cancel.as_mut() {
+                match rx.poll_unpin(cx) {
+                    Poll::Ready(Ok(())) => {
+                        this.cancel = None;
+                        this.sched.cancel(this.clock.now());
+                        this.apply_actions();
+                        continue;
+                    }
+                    // The handle was dropped without cancelling.
+                    Poll::Ready(Err(_)) => this.cancel = None,
+                    Poll::Pending => {}
+                }
+            }
+            match this.in_flight.poll_next_unpin(cx) {
+                Poll::Ready(Some(Ok((id, attempt, result)))) => {
+                    this.aborts.remove(&(id, attempt));
+                    this.sched.on_result(this.clock.now(), id, attempt, result);
+                    this.apply_actions();
+                    continue;
+                }
+                Poll::Ready(Some(Err(Aborted))) => continue,
+                Poll::Ready(None) | Poll::Pending => {}
+            }
+            let Some(at) = this.sched.poll_timeout() else { return Poll::Pending };
+            let now = this.clock.now();
+            if at <= now {
+                this.sched.handle_timeout(now);
+                this.apply_actions();
+                continue;
+            }
+            if this.sleep.as_ref().is_none_or(|(t, _)| *t != at) {
+                this.sleep = Some((at, Box::pin(this.clock.sleep_until(at))));
+            }
+            if let Some((_, sleep)) = this.sleep.as_mut()
+                && sleep.as_mut().poll(cx).is_ready()
+            {
+                this.sleep = None;
+                continue;
+            }
+            return Poll::Pending;
+        }
+    }
+}
+
+impl<F: Fetcher, C: Clock> Drop for Runner<F, C> {
+    fn drop(&mut self) {
+        // The consumer went away (client disconnect): abort every request
+        // still in flight rather than let it run for nobody.
+        for (_, (abort, handle)) in self.aborts.drain() {
+            abort.abort();
+            handle.abort();
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! Run statistics, computed from the event stream alone.
+//!
+//! The edge folds its own events into a [`Stats`] for the summary line, and the
+//! browser folds the merged events of all its chunk requests into another, so
+//! both sides agree by construction.
+//!
+//! Latencies are kept exactly (one `u64` per finished URL) rather than in an
+//! HDR histogram: a run holds at most a few thousand URLs, exact percentiles
+//! are then cheaper than a histogram's buckets, and nothing needs to be
+//! added to the wasm bundles.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::{Event, Millis};
+
+/// The host part of a URL (`host[:port]`), used to group per-host figures and
+/// per-host caps. Unparsable URLs share the empty host.
+pub fn host_key(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_owned(),
+            _ => String::new(),
+        },
+        Err(_) => String::new(),
+    }
+}
+
+/// Nearest-rank percentiles of a set of latencies.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Percentiles {
+    /// Samples.
+    pub count: u64,
+    /// Median.
+    pub p50: u64,
+    /// 90th percentile.
+    pub p90: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// Largest sample.
+    pub max: u64,
+}
+
+impl Percentiles {
+    /// Percentiles of `samples` (any order).
+    pub fn of(samples: &[u64]) -> Self {
+        if samples.is_empty() {
+            return Self::default();
+        }
+        let mut sorted = samples.to_vec();
+        sorted.sort_unstable();
+        let rank = |p: u64| {
+            // Nearest rank: the smallest value with at least p% of samples at or below it.
+            let n = sorted.len() as u64;
+            let idx = (p * n).div_ceil(100).max(1) - 1;
+            sorted[usize::try_from(idx).unwrap_or(0).min(sorted.len() - 1)]
+        };
+        Self {
+            count: sorted.len() as u64,
+            p50: rank(50),
+            p90: rank(90),
+            p99: rank(99),
+            max: *sorted.last().unwrap_or(&0),
+        }
+    }
+}
+
+/// Figures for one host.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostReport {
+    /// `host[:port]`.
+    pub host: String,
+    /// URLs for this host.
+    pub urls: u32,
+    /// Attempts started.
+    pub attempts: u32,
+    /// URLs done.
+    pub done: u32,
+    /// URLs failed.
+    pub failed: u32,
+    /// Body bytes of done URLs.
+    pub bytes: u64,
+    /// Latency of done URLs.
+    pub latency: Percentiles,
+}
+
+/// A snapshot of a run's statistics.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatsReport {
+    /// Latency of done URLs' final attempts.
+    pub latency: Percentiles,
+    /// Finished URLs (done, failed or cancelled) per second of run time.
+    pub rps: f64,
+    /// Body bytes of done URLs.
+    pub bytes: u64,
+    /// Final statuses of done URLs and status failures, by code.
+    pub status: BTreeMap<u16, u32>,
+    /// Retries scheduled.
+    pub retries: u32,
+    /// Failures by kind.
+    pub errors: BTreeMap<String, u32>,
+    /// Per-host figures, busiest first.
+    pub hosts: Vec<HostReport>,
+}
+
+#[derive(Debug, Default)]
+struct HostAcc {
+    urls: u32,
+    attempts: u32,
+    done: u32,
+    failed: u32,
+    bytes: u64,
+    latencies: Vec<u64>,
+}
+
+/// Folds events into statistics.
+#[derive(Debug, Default)]
+pub struct Stats {
+    host_of: HashMap<u32, usize>,
+    hosts: Vec<(String, HostAcc)>,
+    host_index: HashMap<String, usize>,
+    latencies: Vec<u64>,
+    bytes: u64,
+    status: BTreeMap<u16, u32>,
+    retries: u32,
+    errors: BTreeMap<String, u32>,
+    finished: u64,
+}
+
+impl Stats {
+    /// Empty statistics.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn host_for(&mut self, id: u32, url: &str) -> usize {
+        if let Some(&h) = self.host_of.get(&id) {
+            return h;
+        }
+        let key = host_key(url);
+        let idx = match self.host_index.get(&key) {
+            Some(&i) => i,
+            None => {
+                self.hosts.push((key.clone(), HostAcc::default()));
+                self.host_index.insert(key, self.hosts.len() - 1);
+                self.hosts.len() - 1
+            }
+        };
+        self.host_of.insert(id, idx);
+        self.hosts[idx].1.urls += 1;
+        idx
+    }
+
+    /// Take one event into account.
+    pub fn observe(&mut self, event: &Event) {
+        match event {
+            Event::Queued { id, url, .. } => {
+                self.host_for(*id, url);
+            }
+            Event::Started { id, url, .. } => {
+                let h = self.host_for(*id, url);
+                self.hosts[h].1.attempts += 1;
+            }
+            Event::Retrying { .. } => self.retries += 1,
+            Event::Done { id, url, status, bytes, ms, .. } => {
+                let h = self.host_for(*id, url);
+                let acc = &mut self.hosts[h].1;
+                acc.done += 1;
+                acc.bytes += bytes;
+                acc.latencies.push(*ms);
+                self.latencies.push(*ms);
+                self.bytes += bytes;
+                *self.status.entry(*status).or_default() += 1;
+                self.finished += 1;
+            }
+            Event::Failed { id, url, error, status, .. } => {
+                let h = self.host_for(*id, url);
+                self.hosts[h].1.failed += 1;
+                *self.errors.entry(error.kind.as_str().to_owned()).or_default() += 1;
+                if let Some(s) = status {
+                    *self.status.entry(*s).or_default() += 1;
+                }
+                self.finished += 1;
+            }
+            Event::Cancelled { id, url, .. } => {
+                self.host_for(*id, url);
+                self.finished += 1;
+            }
+            Event::Summary(_) => {}
+        }
+    }
+
+    /// The statistics as of `elapsed_ms` into the run.
+    pub fn report(&self, elapsed_ms: Millis) -> StatsReport {
+        let mut hosts: Vec<HostReport> = self
+            .hosts
+            .iter()
+            .map(|(host, a)| HostReport {
+                host: host.clone(),
+                urls: a.urls,
+                attempts: a.attempts,
+                done: a.done,
+                failed: a.failed,
+                bytes: a.bytes,
+                latency: Percentiles::of(&a.latencies),
+            })
+            .collect();
+        hosts.sort_by(|a, b| b.urls.cmp(&a.urls).then_with(|| a.host.cmp(&b.host)));
+        let rps = if elapsed_ms == 0 { 0.0 } else { self.finished as f64 * 1000.0 / elapsed_ms as f64 };
+        StatsReport {
+            latency: Percentiles::of(&self.latencies),
+            rps: (rps * 100.0).round() / 100.0,
+            bytes: self.bytes,
+            status: self.status.clone(),
+            retries: self.retries,
+            errors: self.errors.clone(),
+            hosts,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+    use crate::protocol::EventError;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let samples: Vec<u64> = (1..=100).collect();
+        let p = Percentiles::of(&samples);
+        assert_eq!((p.count, p.p50, p.p90, p.p99, p.max), (100, 50, 90, 99, 100));
+        let p = Percentiles::of(&[7]);
+        assert_eq!((p.p50, p.p99, p.max), (7, 7, 7));
+        assert_eq!(Percentiles::of(&[]), Percentiles::default());
+        let p = Percentiles::of(&[30, 10, 20]);
+        assert_eq!((p.p50, p.p90, p.max), (20, 30, 30));
+    }
+
+    #[test]
+    fn host_keys_keep_ports() {
+        assert_eq!(host_key("http://127.0.0.1:8787/demo/1"), "127.0.0.1:8787");
+        assert_eq!(host_key("https://shop.example/p"), "shop.example");
+        assert_eq!(host_key("https://shop.example:443/p"), "shop.example");
+        assert_eq!(host_key("not a url"), "");
+    }
+
+    #[test]
+    fn report_folds_events() {
+        let mut s = Stats::new();
+        let url = |i: u32| format!("http://h{}.test/{i}", i % 2);
+        for id in 0..4 {
+            s.observe(&Event::Queued { id, url: url(id), t: 0 });
+            s.observe(&Event::Started { id, url: url(id), attempt: 1, t: 0 });
+        }
+        s.observe(&Event::Retrying {
+            id: 0,
+            url: url(0),
+            attempt: 1,
+            wait_ms: 5,
+            reason: "HTTP 503".into(),
+            status: Some(503),
+            t: 10,
+        });
+        s.observe(&Event::Done { id: 0, url: url(0), status: 200, bytes: 100, ms: 40, attempts: 2, product: None, t: 60 });
+        s.observe(&Event::Done { id: 1, url: url(1), status: 200, bytes: 50, ms: 20, attempts: 1, product: None, t: 20 });
+        s.observe(&Event::Failed {
+            id: 2,
+            url: url(2),
+            error: EventError { kind: ErrorKind::HttpStatus, message: "HTTP 404".into() },
+            attempts: 1,
+            status: Some(404),
+            t: 30,
+        });
+        s.observe(&Event::Cancelled { id: 3, url: url(3), t: 100 });
+        let r = s.report(2000);
+        assert_eq!(r.latency.count, 2);
+        assert_eq!(r.latency.max, 40);
+        assert_eq!(r.bytes, 150);
+        assert_eq!(r.retries, 1);
+        assert_eq!(r.status.get(&200), Some(&2));
+        assert_eq!(r.status.get(&404), Some(&1));
+        assert_eq!(r.errors.get("http_status"), Some(&1));
+        assert!((r.rps - 2.0).abs() < 1e-9, "4 finished in 2 s");
+        assert_eq!(r.hosts.len(), 2);
+        let h0 = r.hosts.iter().find(|h| h.host == "h0.test").unwrap();
+        assert_eq!((h0.urls, h0.attempts, h0.done, h0.failed, h0.bytes), (2, 2, 1, 1, 100));
+        let json = serde_json::to_string(&r).unwrap();
+        let back: StatsReport = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, r);
+    }
+}

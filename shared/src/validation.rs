@@ -1,0 +1,188 @@
+//! Turning a raw `POST /api/v1/runs` body into a run, or into a 4xx that says
+//! what to fix.
+//!
+//! The rule for bad URLs: a request whose URL list contains anything that is
+//! not an absolute `http`/`https` URL is rejected as a whole (`400
+//! invalid_url`, naming the first offending index), because a script that
+//! sends such a list has a bug worth hearing about before any fetch happens.
+//! Problems only a fetch can reveal (refused connections, redirects into
+//! forbidden targets) become that URL's own `failed` event instead.
+
+use crate::config::Limits;
+use crate::protocol::{ApiError, RunOptions, RunRequest};
+use crate::scheduler::{Job, check_url};
+
+/// A checked run: jobs with their ids, and options with defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidRun {
+    /// One job per URL; `id` is the URL's index in the request.
+    pub jobs: Vec<Job>,
+    /// Options, defaults applied.
+    pub options: RunOptions,
+}
+
+fn in_range<T: PartialOrd + core::fmt::Display + Copy>(name: &str, v: T, lo: T, hi: T) -> Result<T, ApiError> {
+    if v < lo || v > hi {
+        return Err(ApiError::bad_request(
+            "option_out_of_range",
+            format!("{name} must be between {lo} and {hi}, got {v}"),
+        ));
+    }
+    Ok(v)
+}
+
+/// Whether a `Content-Type` header names JSON (`application/json`, with or
+/// without parameters such as `charset`).
+pub fn is_json_content_type(value: Option<&str>) -> bool {
+    value.is_some_and(|v| {
+        let essence = v.split(';').next().unwrap_or("").trim();
+        essence.eq_ignore_ascii_case("application/json")
+    })
+}
+
+/// Check a run request's raw body against `limits`.
+pub fn parse_run_request(content_type: Option<&str>, body: &[u8], limits: &Limits) -> Result<ValidRun, ApiError> {
+    if body.len() as u64 > limits.max_request_bytes {
+        return Err(ApiError::new(
+            413,
+            "body_too_large",
+            format!(
+                "the request body is {} bytes; the limit is {} bytes. Send fewer URLs per request",
+                body.len(),
+                limits.max_request_bytes
+            ),
+        ));
+    }
+    if !is_json_content_type(content_type) {
+        return Err(ApiError::new(
+            415,
+            "unsupported_media_type",
+            format!(
+                "send the run as JSON with Content-Type: application/json (got {})",
+                content_type.unwrap_or("no Content-Type")
+            ),
+        ));
+    }
+    let req: RunRequest = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(
+            "malformed_json",
+            format!("the body is not a valid run request: {e}. Expected {{\"urls\": [\"https://…\"], …}}"),
+        )
+    })?;
+    validate(req, limits)
+}
+
+/// Check an already-decoded request against `limits`.
+pub fn validate(req: RunRequest, limits: &Limits) -> Result<ValidRun, ApiError> {
+    if req.urls.is_empty() {
+        return Err(ApiError::bad_request("no_urls", "`urls` is empty: give at least one http(s) URL"));
+    }
+    let max_urls = limits.max_urls_per_request as usize;
+    if req.urls.len() > max_urls {
+        return Err(ApiError::bad_request(
+            "too_many_urls",
+            format!(
+                "{} URLs in one request; the limit is {max_urls}. Split the list into chunks \
+                 (GET /api/v1/config tells the limit)",
+                req.urls.len()
+            ),
+        ));
+    }
+    for (i, url) in req.urls.iter().enumerate() {
+        if let Err(e) = check_url(url) {
+            let shown: String = url.chars().take(200).collect();
+            return Err(ApiError::bad_request("invalid_url", format!("urls[{i}] = {shown:?}: {e}")));
+        }
+    }
+    let d = RunOptions::default();
+    let concurrency = in_range("concurrency", req.concurrency.unwrap_or(d.concurrency), 1, limits.max_concurrency)?;
+    let per_host = in_range("per_host", req.per_host.unwrap_or(concurrency), 1, limits.max_concurrency)?;
+    let timeout_ms = in_range("timeout_ms", req.timeout_ms.unwrap_or(d.timeout_ms), 1, limits.max_timeout_ms)?;
+    let retry = req.retry.unwrap_or_default();
+    let max_attempts = in_range("retry.max_attempts", retry.max_attempts.unwrap_or(d.max_attempts), 1, limits.max_attempts)?;
+    let max_ms = in_range("retry.max_ms", retry.max_ms.unwrap_or(d.max_ms), 0, limits.max_backoff_ms)?;
+    let base_ms = in_range("retry.base_ms", retry.base_ms.unwrap_or(d.base_ms.min(max_ms)), 0, max_ms)?;
+    let deadline_ms = in_range("deadline_ms", req.deadline_ms.unwrap_or(d.deadline_ms), 1, limits.max_deadline_ms)?;
+    let jobs = req
+        .urls
+        .into_iter()
+        .enumerate()
+        .map(|(i, url)| Job { id: u32::try_from(i).unwrap_or(u32::MAX), url })
+        .collect();
+    Ok(ValidRun {
+        jobs,
+        options: RunOptions {
+            concurrency,
+            per_host,
+            timeout_ms,
+            max_attempts,
+            base_ms,
+            max_ms,
+            extract: req.extract.unwrap_or(d.extract),
+            deadline_ms,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JSON: Option<&str> = Some("application/json");
+
+    fn kind(body: &str) -> (u16, String) {
+        match parse_run_request(JSON, body.as_bytes(), &Limits::default()) {
+            Ok(_) => (200, String::new()),
+            Err(e) => (e.status, e.kind),
+        }
+    }
+
+    #[test]
+    fn defaults_fill_missing_options() {
+        let run = parse_run_request(JSON, br#"{"urls":["http://a.test/1","https://b.test/2"]}"#, &Limits::default()).unwrap();
+        assert_eq!(run.options, RunOptions::default());
+        assert_eq!(run.jobs[1], Job { id: 1, url: "https://b.test/2".into() });
+    }
+
+    #[test]
+    fn per_host_defaults_to_concurrency_and_base_to_at_most_max() {
+        let run = parse_run_request(
+            JSON,
+            br#"{"urls":["http://a.test/"],"concurrency":7,"retry":{"max_ms":100}}"#,
+            &Limits::default(),
+        )
+        .unwrap();
+        assert_eq!(run.options.per_host, 7);
+        assert_eq!(run.options.base_ms, 100);
+    }
+
+    #[test]
+    fn every_bad_input_has_its_own_kind() {
+        assert_eq!(kind("{"), (400, "malformed_json".into()));
+        assert_eq!(kind(r#"{"urls":"http://a"}"#), (400, "malformed_json".into()));
+        assert_eq!(kind(r#"{"urls":[],"extra":1}"#), (400, "malformed_json".into()));
+        assert_eq!(kind(r#"{"urls":[]}"#), (400, "no_urls".into()));
+        assert_eq!(kind(r#"{"urls":["ftp://a/x"]}"#), (400, "invalid_url".into()));
+        assert_eq!(kind(r#"{"urls":["http://ok/","/relative"]}"#), (400, "invalid_url".into()));
+        assert_eq!(kind(r#"{"urls":["http://a/"],"concurrency":0}"#), (400, "option_out_of_range".into()));
+        assert_eq!(kind(r#"{"urls":["http://a/"],"timeout_ms":999999999}"#), (400, "option_out_of_range".into()));
+        assert_eq!(kind(r#"{"urls":["http://a/"],"retry":{"max_attempts":0}}"#), (400, "option_out_of_range".into()));
+        assert_eq!(kind(r#"{"urls":["http://a/"],"retry":{"base_ms":5000,"max_ms":100}}"#), (400, "option_out_of_range".into()));
+        let many = serde_json::json!({ "urls": vec!["http://a/"; 1001] }).to_string();
+        assert_eq!(kind(&many), (400, "too_many_urls".into()));
+        let limits = Limits { max_request_bytes: 10, ..Limits::default() };
+        let e = parse_run_request(JSON, br#"{"urls":["http://a/"]}"#, &limits).unwrap_err();
+        assert_eq!((e.status, e.kind.as_str()), (413, "body_too_large"));
+        let e = parse_run_request(Some("text/plain"), b"{}", &Limits::default()).unwrap_err();
+        assert_eq!((e.status, e.kind.as_str()), (415, "unsupported_media_type"));
+        assert!(is_json_content_type(Some("Application/JSON; charset=utf-8")));
+    }
+
+    #[test]
+    fn messages_say_what_to_fix() {
+        let e = parse_run_request(JSON, br#"{"urls":["http://a/","mailto:x@y"]}"#, &Limits::default()).unwrap_err();
+        assert!(e.message.contains("urls[1]"), "{}", e.message);
+        let e = parse_run_request(JSON, br#"{"urls":["http://a/"],"concurrency":500}"#, &Limits::default()).unwrap_err();
+        assert!(e.message.contains("between 1 and 200"), "{}", e.message);
+    }
+}

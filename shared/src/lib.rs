@@ -33,5 +33,8 @@ pub mod scheduler;
 pub mod stats;
 pub mod validation;
 
+#[cfg(test)]
+mod sim;
+
 pub use error::{ErrorKind, FetchError};
 pub use protocol::{Event, Millis};

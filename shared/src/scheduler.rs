@@ -545,3 +545,360 @@ pub fn check_url(url: &str) -> Result<(), FetchError> {
         other => Err(FetchError::InvalidUrl(format!("scheme {other}: is not http or https"))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::retry::tests::{MaxRng, ZeroRng};
+    use crate::retry::{Rng as _, SplitMix64};
+    use crate::sim::{Outcome, Script, jobs, simulate, simulate_with};
+
+    fn opts(concurrency: u32, per_host: u32) -> RunOptions {
+        RunOptions {
+            concurrency,
+            per_host,
+            timeout_ms: 10_000,
+            max_attempts: 3,
+            base_ms: 1000,
+            max_ms: 10_000,
+            extract: false,
+            deadline_ms: 1_000_000,
+        }
+    }
+
+    fn starts_of(out: &Outcome, id: u32) -> Vec<(u32, Millis)> {
+        out.log.starts.iter().filter(|s| s.0 == id).map(|s| (s.1, s.2)).collect()
+    }
+
+    #[test]
+    fn third_attempt_starts_exactly_after_the_jittered_wait() {
+        let o = RunOptions { base_ms: 2000, ..opts(1, 1) };
+        let out = simulate(
+            jobs(1, 1),
+            o,
+            Box::new(MaxRng),
+            |_, attempt| match attempt {
+                1 | 2 => Script::status(100, 503),
+                _ => Script::ok(100),
+            },
+            None,
+        );
+        // Attempt 1 fails at 100 and waits base·2^0 = 2000; attempt 2 fails
+        // at 2200 and waits base·2^1 = 4000; attempt 3 starts at 6200.
+        assert_eq!(starts_of(&out, 0), vec![(1, 0), (2, 2100), (3, 6200)]);
+        let waits: Vec<(u32, u64, Millis)> = out
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Retrying { attempt, wait_ms, t, .. } => Some((*attempt, *wait_ms, *t)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(waits, vec![(1, 2000, 100), (2, 4000, 2200)]);
+        match out.terminal(0) {
+            Event::Done { attempts, ms, t, status, .. } => {
+                assert_eq!((*attempts, *ms, *t, *status), (3, 100, 6300, 200));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(out.summary().retries, 2);
+        assert_eq!(out.summary().elapsed_ms, 6300);
+    }
+
+    #[test]
+    fn zero_jitter_retries_at_once() {
+        let out = simulate(
+            jobs(1, 1),
+            opts(1, 1),
+            Box::new(ZeroRng),
+            |_, a| {
+                if a == 1 {
+                    Script::Error { after: 50, error: FetchError::Network("reset".into()) }
+                } else {
+                    Script::ok(10)
+                }
+            },
+            None,
+        );
+        assert_eq!(starts_of(&out, 0), vec![(1, 0), (2, 50)]);
+        assert!(matches!(out.terminal(0), Event::Done { attempts: 2, .. }));
+    }
+
+    #[test]
+    fn retry_after_is_a_floor_and_too_long_fails_clearly() {
+        let o = RunOptions { base_ms: 500, ..opts(2, 2) };
+        let out = simulate(
+            jobs(2, 1),
+            o,
+            Box::new(MaxRng),
+            |id, a| match (id, a) {
+                (0, 1) => Script::Respond { after: 10, status: 429, retry_after_ms: Some(3000) },
+                (1, 1) => Script::Respond { after: 10, status: 503, retry_after_ms: Some(120_000) },
+                _ => Script::ok(10),
+            },
+            None,
+        );
+        // max(3000, backoff 500) = 3000.
+        assert_eq!(starts_of(&out, 0), vec![(1, 0), (2, 3010)]);
+        match out.terminal(1) {
+            Event::Failed { error, status, attempts, .. } => {
+                assert_eq!(error.kind, ErrorKind::RetryAfterTooLong);
+                assert_eq!((*status, *attempts), (Some(503), 1));
+                assert!(error.message.contains("120000 ms"), "{}", error.message);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn non_retryable_status_fails_after_one_attempt() {
+        let out = simulate(jobs(1, 1), opts(1, 1), Box::new(MaxRng), |_, _| Script::status(20, 404), None);
+        assert_eq!(out.log.starts.len(), 1);
+        match out.terminal(0) {
+            Event::Failed { error, status, attempts, t, .. } => {
+                assert_eq!((error.kind, *status, *attempts, *t), (ErrorKind::HttpStatus, Some(404), 1, 20));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn exhausted_retries_report_the_last_cause() {
+        let o = RunOptions { max_attempts: 2, ..opts(1, 1) };
+        let out = simulate(jobs(1, 1), o, Box::new(ZeroRng), |_, _| Script::status(5, 502), None);
+        match out.terminal(0) {
+            Event::Failed { error, status, attempts, .. } => {
+                assert_eq!((error.kind, *status, *attempts), (ErrorKind::HttpStatus, Some(502), 2));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_hung_attempt_is_aborted_at_its_timeout() {
+        let o = RunOptions { timeout_ms: 1000, max_attempts: 2, ..opts(1, 1) };
+        let out = simulate(jobs(1, 1), o, Box::new(ZeroRng), |_, _| Script::Hang, None);
+        assert_eq!(out.log.aborts, vec![(0, 1, 1000), (0, 2, 2000)]);
+        assert_eq!(starts_of(&out, 0), vec![(1, 0), (2, 1000)]);
+        match out.terminal(0) {
+            Event::Failed { error, attempts, t, .. } => {
+                assert_eq!((error.kind, *attempts, *t), (ErrorKind::Timeout, 2, 2000));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(out.log.live, 0);
+    }
+
+    #[test]
+    fn the_run_deadline_aborts_everything_and_starts_nothing_after_it() {
+        let o = RunOptions { deadline_ms: 1500, ..opts(2, 2) };
+        let out = simulate(
+            jobs(5, 1),
+            o,
+            Box::new(ZeroRng),
+            |id, _| if id == 0 { Script::ok(100) } else { Script::Hang },
+            None,
+        );
+        // Job 0 is done at 100 and job 2 takes its slot; jobs 1 and 2 hang.
+        assert!(matches!(out.terminal(0), Event::Done { t: 100, .. }));
+        for id in 1..5 {
+            match out.terminal(id) {
+                Event::Failed { error, t, .. } => assert_eq!((error.kind, *t), (ErrorKind::DeadlineExceeded, 1500)),
+                other => panic!("{other:?}"),
+            }
+        }
+        let mut aborted: Vec<u32> = out.log.aborts.iter().map(|a| a.0).collect();
+        aborted.sort_unstable();
+        assert_eq!(aborted, vec![1, 2]);
+        assert!(out.log.starts.iter().all(|s| s.2 < 1500));
+        assert_eq!(out.summary().elapsed_ms, 1500);
+        assert_eq!(out.log.live, 0);
+    }
+
+    #[test]
+    fn a_retry_that_would_start_after_the_deadline_fails_now() {
+        let o = RunOptions { deadline_ms: 1000, base_ms: 5000, ..opts(1, 1) };
+        let out = simulate(jobs(1, 1), o, Box::new(MaxRng), |_, _| Script::status(100, 503), None);
+        match out.terminal(0) {
+            Event::Failed { error, t, .. } => assert_eq!((error.kind, *t), (ErrorKind::DeadlineExceeded, 100)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(out.end, 100);
+    }
+
+    #[test]
+    fn cancel_mid_run_aborts_in_flight_and_cancels_the_rest() {
+        let out = simulate(jobs(10, 1), opts(2, 2), Box::new(ZeroRng), |_, _| Script::ok(1000), Some(2500));
+        let s = out.summary();
+        assert_eq!((s.done, s.failed, s.cancelled, s.was_cancelled), (4, 0, 6, true));
+        assert_eq!(s.elapsed_ms, 2500);
+        assert_eq!(out.log.aborts.len(), 2, "the two attempts in flight at 2500");
+        assert!(out.log.aborts.iter().all(|a| a.2 == 2500));
+        assert!(out.log.starts.iter().all(|st| st.2 <= 2000));
+        assert_eq!(out.log.live, 0);
+        for id in 4..10 {
+            assert!(matches!(out.terminal(id), Event::Cancelled { t: 2500, .. }));
+        }
+    }
+
+    #[test]
+    fn dropping_the_run_aborts_what_is_in_flight() {
+        let script = std::rc::Rc::new(|_, _| Script::ok(1000));
+        let out = simulate_with(jobs(6, 1), opts(3, 3), Box::new(ZeroRng), script, None, Some(1500));
+        assert_eq!(out.log.aborts.len(), 3);
+        assert_eq!(out.log.live, 0);
+        assert_eq!(out.log.starts.len(), 6);
+        assert!(!out.events.iter().any(|e| matches!(e, Event::Summary(_))), "nobody is listening");
+    }
+
+    #[test]
+    fn a_saturated_host_does_not_hold_back_other_hosts() {
+        // Host "slow" has 10 slow jobs and a per-host cap of 2; host "fast"'s
+        // jobs come after them in input order, yet start at once.
+        let mut js: Vec<Job> = (0..10).map(|id| Job { id, url: format!("http://slow.test/{id}") }).collect();
+        js.extend((10..13).map(|id| Job { id, url: format!("http://fast.test/{id}") }));
+        let out = simulate(
+            js,
+            opts(4, 2),
+            Box::new(ZeroRng),
+            |id, _| if id < 10 { Script::ok(1000) } else { Script::ok(10) },
+            None,
+        );
+        assert_eq!(starts_of(&out, 10), vec![(1, 0)]);
+        assert_eq!(starts_of(&out, 11), vec![(1, 0)]);
+        assert_eq!(starts_of(&out, 12), vec![(1, 10)]);
+        assert_eq!(out.log.max_live_per_host, 2);
+    }
+
+    #[test]
+    fn hosts_take_turns() {
+        // Three hosts, 4 jobs each, one slot: starts alternate between hosts.
+        let out = simulate(jobs(12, 3), opts(1, 1), Box::new(ZeroRng), |_, _| Script::ok(10), None);
+        let hosts: Vec<u32> = out.log.starts.iter().map(|s| s.0 % 3).collect();
+        assert_eq!(hosts, vec![0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2]);
+    }
+
+    #[test]
+    fn invalid_urls_fail_without_an_attempt() {
+        let js = vec![Job { id: 0, url: "ftp://x/".into() }, Job { id: 1, url: "http://ok.test/".into() }];
+        let out = simulate(js, opts(1, 1), Box::new(ZeroRng), |_, _| Script::ok(5), None);
+        match out.terminal(0) {
+            Event::Failed { error, attempts, .. } => assert_eq!((error.kind, *attempts), (ErrorKind::InvalidUrl, 0)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(out.log.starts.len(), 1);
+        assert_eq!(out.of(1).len(), 3, "queued, started, done");
+    }
+
+    #[test]
+    fn an_empty_run_still_ends_with_a_summary() {
+        let out = simulate(Vec::new(), opts(1, 1), Box::new(ZeroRng), |_, _| Script::ok(5), None);
+        assert_eq!(out.events.len(), 1);
+        assert_eq!(out.summary().total, 0);
+    }
+
+    #[test]
+    fn the_scheduler_adds_no_idle_gaps() {
+        for (n, c, l) in [(200u32, 50u32, 100u64), (7, 3, 40), (1, 8, 5), (100, 1, 3), (201, 50, 100)] {
+            let out = simulate(jobs(n, 1), opts(c, c), Box::new(ZeroRng), move |_, _| Script::ok(l), None);
+            assert_eq!(out.summary().elapsed_ms, u64::from(n.div_ceil(c)) * l, "N={n} C={c} L={l}");
+            assert_eq!(out.summary().peak_in_flight, c.min(n));
+        }
+    }
+
+    /// A deterministic per-attempt fault script drawn from `seed`.
+    fn scripted(seed: u64, id: u32, attempt: u32) -> Script {
+        let mut r = SplitMix64::new(seed ^ (u64::from(id) << 20) ^ u64::from(attempt));
+        let after = r.up_to(400);
+        match r.up_to(9) {
+            0 => Script::Hang,
+            1 => Script::status(after, 503),
+            2 => Script::Respond { after, status: 429, retry_after_ms: Some(r.up_to(1500)) },
+            3 => Script::Error { after, error: FetchError::Network("reset".into()) },
+            4 => Script::status(after, 404),
+            _ => Script::ok(after),
+        }
+    }
+
+    fn time_of(e: &Event) -> Millis {
+        match e {
+            Event::Queued { t, .. }
+            | Event::Started { t, .. }
+            | Event::Retrying { t, .. }
+            | Event::Done { t, .. }
+            | Event::Failed { t, .. }
+            | Event::Cancelled { t, .. } => *t,
+            Event::Summary(s) => s.elapsed_ms,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        #[test]
+        fn invariants_hold_under_random_faults(
+            n in 0u32..40, hosts in 1u32..5, concurrency in 1u32..8, per_host in 1u32..8,
+            max_attempts in 1u32..5, timeout_ms in 50u64..600, base_ms in 0u64..300, max_ms in 0u64..1200,
+            deadline_ms in 200u64..20_000, seed in any::<u64>(), cancel in proptest::option::of(0u64..3000),
+        ) {
+            let o = RunOptions {
+                concurrency, per_host, timeout_ms, max_attempts, base_ms: base_ms.min(max_ms), max_ms,
+                extract: false, deadline_ms,
+            };
+            let out = simulate(jobs(n, hosts), o, Box::new(SplitMix64::new(seed)), move |id, a| scripted(seed, id, a), cancel);
+            prop_assert!(out.log.max_live <= concurrency);
+            prop_assert!(out.log.max_live_per_host <= per_host);
+            prop_assert_eq!(out.log.live, 0, "nothing in flight at the end");
+            prop_assert_eq!(out.events.iter().filter(|e| matches!(e, Event::Summary(_))).count(), 1);
+            let s = out.summary();
+            prop_assert_eq!(s.done + s.failed + s.cancelled, n);
+            prop_assert!(out.log.starts.iter().all(|st| st.2 < deadline_ms), "no start after the deadline");
+            if let Some(c) = cancel {
+                prop_assert!(out.log.starts.iter().all(|st| st.2 <= c), "no start after cancel");
+            }
+            let mut last_t = 0;
+            let mut per_job: HashMap<u32, Vec<&Event>> = HashMap::new();
+            for e in &out.events {
+                let t = time_of(e);
+                prop_assert!(t >= last_t, "time never runs backwards");
+                last_t = t;
+                if let Some(id) = e.id() {
+                    per_job.entry(id).or_default().push(e);
+                }
+            }
+            for id in 0..n {
+                let evs = &per_job[&id];
+                prop_assert!(matches!(evs[0], Event::Queued { .. }), "queued comes first");
+                prop_assert_eq!(evs.iter().filter(|e| e.is_terminal()).count(), 1);
+                prop_assert!(evs.last().is_some_and(|e| e.is_terminal()), "the terminal event is the last");
+                let mut expect_attempt = 1;
+                for e in evs {
+                    match e {
+                        Event::Started { attempt, .. } => {
+                            prop_assert_eq!(*attempt, expect_attempt);
+                            expect_attempt += 1;
+                        }
+                        Event::Retrying { attempt, wait_ms, .. } => {
+                            prop_assert_eq!(*attempt, expect_attempt - 1);
+                            prop_assert!(*wait_ms <= max_ms, "wait {} over cap {}", wait_ms, max_ms);
+                        }
+                        Event::Done { attempts, .. } | Event::Failed { attempts, .. } => {
+                            prop_assert!(*attempts <= max_attempts);
+                            prop_assert_eq!(*attempts, expect_attempt - 1);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn makespan_is_ideal_without_faults(n in 1u32..300, c in 1u32..64, l in 1u64..500) {
+            let out = simulate(jobs(n, 1), opts(c, c), Box::new(ZeroRng), move |_, _| Script::ok(l), None);
+            prop_assert_eq!(out.summary().elapsed_ms, u64::from(n.div_ceil(c)) * l);
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! A virtual-time harness for the scheduler and runner (tests only).
+//!
+//! A [`VClock`] whose sleeps resolve only when the test advances time, and a
+//! scripted fetcher whose attempts take a scripted virtual latency. The real
+//! [`Runner`] drives the real [`Scheduler`] on a single-threaded executor; when
+//! every task is stalled, time jumps to the next timer. Nothing sleeps.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use futures::StreamExt;
+use futures::executor::LocalPool;
+use futures::future::LocalBoxFuture;
+use futures::task::LocalSpawnExt;
+
+use crate::error::FetchError;
+use crate::protocol::{Event, Millis, RunOptions, Summary};
+use crate::retry::Rng;
+use crate::runner::{AbortAttempt, Clock, Fetcher, Runner};
+use crate::scheduler::{AttemptRequest, AttemptResult, Job, Response, Scheduler};
+use crate::stats::host_key;
+
+#[derive(Default)]
+struct ClockInner {
+    now: Millis,
+    timers: Vec<(Millis, Waker)>,
+}
+
+/// Virtual time.
+#[derive(Clone, Default)]
+pub(crate) struct VClock(Rc<RefCell<ClockInner>>);
+
+impl VClock {
+    /// Jump to the next pending timer and wake it. False when none is pending.
+    fn advance(&self) -> bool {
+        let mut inner = self.0.borrow_mut();
+        let now = inner.now;
+        let Some(next) = inner.timers.iter().map(|(t, _)| *t).filter(|&t| t > now).min() else {
+            // Only timers already due (woken, not yet polled) or none at all.
+            let due: Vec<Waker> = inner.timers.drain(..).map(|(_, w)| w).collect();
+            let any = !due.is_empty();
+            drop(inner);
+            due.into_iter().for_each(Waker::wake);
+            return any;
+        };
+        inner.now = next;
+        let (due, rest): (Vec<_>, Vec<_>) = inner.timers.drain(..).partition(|(t, _)| *t <= next);
+        inner.timers = rest;
+        drop(inner);
+        due.into_iter().for_each(|(_, w)| w.wake());
+        true
+    }
+}
+
+pub(crate) struct VSleep {
+    clock: VClock,
+    at: Millis,
+}
+
+impl Future for VSleep {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut inner = self.clock.0.borrow_mut();
+        if inner.now >= self.at {
+            Poll::Ready(())
+        } else {
+            inner.timers.push((self.at, cx.waker().clone()));
+            Poll::Pending
+        }
+    }
+}
+
+impl Clock for VClock {
+    type Sleep = VSleep;
+    fn now(&self) -> Millis {
+        self.0.borrow().now
+    }
+    fn sleep_until(&self, at: Millis) -> VSleep {
+        VSleep { clock: self.clone(), at }
+    }
+}
+
+/// What one attempt does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Script {
+    /// Answer with `status` after `after` ms.
+    Respond { after: Millis, status: u16, retry_after_ms: Option<u64> },
+    /// Fail with a transport error after `after` ms.
+    Error { after: Millis, error: FetchError },
+    /// Never answer.
+    Hang,
+}
+
+impl Script {
+    pub(crate) fn ok(after: Millis) -> Self {
+        Self::Respond { after, status: 200, retry_after_ms: None }
+    }
+    pub(crate) fn status(after: Millis, status: u16) -> Self {
+        Self::Respond { after, status, retry_after_ms: None }
+    }
+}
+
+/// What the fake upstream saw.
+#[derive(Debug, Default)]
+pub(crate) struct Log {
+    /// (id, attempt, start time).
+    pub starts: Vec<(u32, u32, Millis)>,
+    /// (id, attempt, abort time).
+    pub aborts: Vec<(u32, u32, Millis)>,
+    pub live: u32,
+    pub max_live: u32,
+    pub live_per_host: HashMap<String, u32>,
+    pub max_live_per_host: u32,
+}
+
+type ScriptFn = Rc<dyn Fn(u32, u32) -> Script>;
+
+struct FakeFetcher {
+    clock: VClock,
+    log: Rc<RefCell<Log>>,
+    script: ScriptFn,
+}
+
+/// Counts an attempt as live until it completes, is dropped or is aborted.
+struct Live {
+    log: Rc<RefCell<Log>>,
+    host: String,
+    counted: Rc<Cell<bool>>,
+}
+
+impl Live {
+    fn end(log: &RefCell<Log>, host: &str, counted: &Cell<bool>) {
+        if counted.replace(false) {
+            let mut l = log.borrow_mut();
+            l.live -= 1;
+            if let Some(n) = l.live_per_host.get_mut(host) {
+                *n -= 1;
+            }
+        }
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        Self::end(&self.log, &self.host, &self.counted);
+    }
+}
+
+pub(crate) struct FakeAbort {
+    clock: VClock,
+    log: Rc<RefCell<Log>>,
+    id: u32,
+    attempt: u32,
+    host: String,
+    counted: Rc<Cell<bool>>,
+}
+
+impl AbortAttempt for FakeAbort {
+    fn abort(self) {
+        let now = self.clock.now();
+        self.log.borrow_mut().aborts.push((self.id, self.attempt, now));
+        Live::end(&self.log, &self.host, &self.counted);
+    }
+}
+
+impl Fetcher for FakeFetcher {
+    type Attempt = LocalBoxFuture<'static, AttemptResult>;
+    type Abort = FakeAbort;
+
+    fn start(&self, req: &AttemptRequest) -> (Self::Attempt, FakeAbort) {
+        let host = host_key(&req.url);
+        let counted = Rc::new(Cell::new(true));
+        {
+            let mut l = self.log.borrow_mut();
+            l.starts.push((req.id, req.attempt, self.clock.now()));
+            l.live += 1;
+            l.max_live = l.max_live.max(l.live);
+            let n = l.live_per_host.entry(host.clone()).or_default();
+            *n += 1;
+            let n = *n;
+            l.max_live_per_host = l.max_live_per_host.max(n);
+        }
+        let live = Live { log: self.log.clone(), host: host.clone(), counted: counted.clone() };
+        let script = (self.script)(req.id, req.attempt);
+        let clock = self.clock.clone();
+        let fut = async move {
+            let _live = live;
+            match script {
+                Script::Respond { after, status, retry_after_ms } => {
+                    clock.sleep_until(clock.now() + after).await;
+                    Ok(Response { status, bytes: 1000, retry_after_ms, product: None })
+                }
+                Script::Error { after, error } => {
+                    clock.sleep_until(clock.now() + after).await;
+                    Err(error)
+                }
+                Script::Hang => futures::future::pending().await,
+            }
+        };
+        let abort = FakeAbort {
+            clock: self.clock.clone(),
+            log: self.log.clone(),
+            id: req.id,
+            attempt: req.attempt,
+            host,
+            counted,
+        };
+        (Box::pin(fut), abort)
+    }
+}
+
+/// Everything a simulated run produced.
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    pub events: Vec<Event>,
+    pub log: Log,
+    pub end: Millis,
+}
+
+impl Outcome {
+    pub(crate) fn summary(&self) -> &Summary {
+        match self.events.last() {
+            Some(Event::Summary(s)) => s,
+            other => panic!("last event is not a summary: {other:?}"),
+        }
+    }
+
+    /// Events about one job.
+    pub(crate) fn of(&self, id: u32) -> Vec<&Event> {
+        self.events.iter().filter(|e| e.id() == Some(id)).collect()
+    }
+
+    pub(crate) fn terminal(&self, id: u32) -> &Event {
+        self.events.iter().rfind(|e| e.id() == Some(id) && e.is_terminal()).unwrap_or_else(|| panic!("job {id} never ended"))
+    }
+}
+
+/// Jobs `0..n` with URLs spread over `hosts` hosts.
+pub(crate) fn jobs(n: u32, hosts: u32) -> Vec<Job> {
+    (0..n).map(|id| Job { id, url: format!("http://h{}.test/p/{id}", id % hosts.max(1)) }).collect()
+}
+
+/// Run `jobs` to the end in virtual time. `cancel_at` cancels through the
+/// handle at that time; `drop_at` drops the whole run (a client disconnect).
+pub(crate) fn simulate(
+    jobs: Vec<Job>,
+    opts: RunOptions,
+    rng: Box<dyn Rng>,
+    script: impl Fn(u32, u32) -> Script + 'static,
+    cancel_at: Option<Millis>,
+) -> Outcome {
+    simulate_with(jobs, opts, rng, Rc::new(script), cancel_at, None)
+}
+
+pub(crate) fn simulate_with(
+    jobs: Vec<Job>,
+    opts: RunOptions,
+    rng: Box<dyn Rng>,
+    script: ScriptFn,
+    cancel_at: Option<Millis>,
+    drop_at: Option<Millis>,
+) -> Outcome {
+    let clock = VClock::default();
+    let log = Rc::new(RefCell::new(Log::default()));
+    let fetcher = FakeFetcher { clock: clock.clone(), log: log.clone(), script };
+    let mut runner = Runner::new(Scheduler::new(jobs, opts, rng), fetcher, clock.clone());
+    let mut handle = runner.cancel_handle();
+    let events = Rc::new(RefCell::new(Vec::new()));
+    let finished = Rc::new(Cell::new(false));
+    let mut pool = LocalPool::new();
+    let spawner = pool.spawner();
+    {
+        let events = events.clone();
+        let finished = finished.clone();
+        let clock = clock.clone();
+        spawner
+            .spawn_local(async move {
+                let mut stop_timer: LocalBoxFuture<'static, ()> = match drop_at {
+                    Some(at) => Box::pin(clock.sleep_until(at)),
+                    None => Box::pin(futures::future::pending()),
+                };
+                loop {
+                    let next = futures::future::select(runner.next(), &mut stop_timer).await;
+                    match next {
+                        futures::future::Either::Left((Some(ev), _)) => events.borrow_mut().push(ev),
+                        futures::future::Either::Left((None, _)) => break,
+                        futures::future::Either::Right(_) => {
+                            drop(runner);
+                            break;
+                        }
+                    }
+                }
+                finished.set(true);
+            })
+            .expect("spawn");
+    }
+    if let Some(at) = cancel_at {
+        let clock = clock.clone();
+        spawner
+            .spawn_local(async move {
+                clock.sleep_until(at).await;
+                handle.cancel();
+            })
+            .expect("spawn");
+    }
+    for _ in 0..1_000_000 {
+        pool.run_until_stalled();
+        if finished.get() {
+            break;
+        }
+        assert!(clock.advance(), "the run stalled with no timer pending at t={}", clock.now());
+    }
+    assert!(finished.get(), "the run did not finish within the step bound");
+    let end = clock.now();
+    drop(pool);
+    let log = Rc::try_unwrap(log).map(RefCell::into_inner).expect("the run has released the log");
+    let events = events.take();
+    Outcome { events, log, end }
+}

@@ -9,6 +9,8 @@ use core::fmt::Write as _;
 pub const DEMO_PRODUCT_COUNT: u32 = 240;
 /// Products in the default batch the dashboard offers.
 pub const DEMO_DEFAULT_BATCH: u32 = 200;
+/// Path prefix of everything the demo shop serves.
+pub const DEMO_PATH_PREFIX: &str = "/demo/";
 /// Path prefix of product pages.
 pub const DEMO_PRODUCT_PATH: &str = "/demo/products/";
 
@@ -229,6 +231,130 @@ pub fn sitemap(origin: &str) -> String {
     xml
 }
 
+/// Largest latency, jitter or drip interval a knob may ask for.
+pub const DEMO_MAX_DELAY_MS: u64 = 60_000;
+/// Largest padded body the `huge_kb` knob makes.
+pub const DEMO_MAX_HUGE_KB: u64 = 64 * 1024;
+/// The header in which Fanout tells the demo shop which attempt this is, so
+/// that `fail_first` can fail the first K attempts without keeping state.
+pub const ATTEMPT_HEADER: &str = "x-fanout-attempt";
+
+/// How a demo page should misbehave, from its query string. Every knob is a
+/// pure function of the query, the product id and the attempt number, so
+/// tests can drive every retry path deterministically.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DemoKnobs {
+    /// Base latency before the headers.
+    pub latency_ms: u64,
+    /// Extra latency, spread deterministically over `0..=jitter_ms`.
+    pub jitter_ms: u64,
+    /// Status to fail with.
+    pub fail_status: Option<u16>,
+    /// Fail attempts `1..=fail_first` (default 1 when `fail_status` is set).
+    pub fail_first: u32,
+    /// `Retry-After` on failures: seconds, or a date this many seconds ahead.
+    pub retry_after_s: Option<u64>,
+    /// Send `Retry-After` as an HTTP-date instead of seconds.
+    pub retry_after_date: bool,
+    /// Never answer.
+    pub hang: bool,
+    /// Send the body in pieces, this many ms apart.
+    pub drip_ms: u64,
+    /// Pad the body to at least this many KiB.
+    pub huge_kb: u64,
+    /// Break the markup (unclosed tags, broken JSON-LD).
+    pub malformed: bool,
+}
+
+impl DemoKnobs {
+    /// Parse `latency_ms=…&jitter_ms=…&fail_status=…&fail_first=…&retry_after=…
+    /// &retry_after_date=1&hang=1&drip_ms=…&huge_kb=…&malformed=1`. Unknown keys
+    /// and bad values are errors, so a typo in a test is loud.
+    pub fn parse(query: &str) -> Result<Self, String> {
+        let mut k = Self::default();
+        let mut fail_first = None;
+        for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            let num = |max: u64| -> Result<u64, String> {
+                value
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|v| *v <= max)
+                    .ok_or_else(|| format!("{key} must be a whole number from 0 to {max}, got {value:?}"))
+            };
+            let flag = || value == "1" || value == "true";
+            match key.as_ref() {
+                "latency_ms" => k.latency_ms = num(DEMO_MAX_DELAY_MS)?,
+                "jitter_ms" => k.jitter_ms = num(DEMO_MAX_DELAY_MS)?,
+                "fail_status" => {
+                    let s = num(599)?;
+                    if s < 400 {
+                        return Err(format!("fail_status must be 400-599, got {s}"));
+                    }
+                    k.fail_status = u16::try_from(s).ok();
+                }
+                "fail_first" => fail_first = Some(u32::try_from(num(100)?).unwrap_or(100)),
+                "retry_after" => k.retry_after_s = Some(num(86_400)?),
+                "retry_after_date" => k.retry_after_date = flag(),
+                "hang" => k.hang = flag(),
+                "drip_ms" => k.drip_ms = num(DEMO_MAX_DELAY_MS)?,
+                "huge_kb" => k.huge_kb = num(DEMO_MAX_HUGE_KB)?,
+                "malformed" => k.malformed = flag(),
+                other => return Err(format!("unknown demo knob {other:?}")),
+            }
+        }
+        k.fail_first = fail_first.unwrap_or(u32::from(k.fail_status.is_some()));
+        Ok(k)
+    }
+
+    /// Latency before the headers of `attempt` at product `id`.
+    pub fn delay_ms(&self, id: u32, attempt: u32) -> u64 {
+        let jitter = if self.jitter_ms == 0 {
+            0
+        } else {
+            u64::from(mix(id, attempt.wrapping_add(1000))) % (self.jitter_ms + 1)
+        };
+        self.latency_ms + jitter
+    }
+
+    /// The failure status for `attempt`, if it should fail.
+    pub fn failure(&self, attempt: u32) -> Option<u16> {
+        self.fail_status.filter(|_| attempt <= self.fail_first)
+    }
+
+    /// The `Retry-After` value to send with a failure, given the wall clock.
+    pub fn retry_after_value(&self, now_unix_ms: u64) -> Option<String> {
+        let secs = self.retry_after_s?;
+        if self.retry_after_date {
+            let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(now_unix_ms.div_ceil(1000) * 1000)
+                + std::time::Duration::from_secs(secs);
+            Some(httpdate::fmt_http_date(at))
+        } else {
+            Some(secs.to_string())
+        }
+    }
+}
+
+/// The body of a demo product page after the body knobs: padded when
+/// `huge_kb` asks, broken when `malformed` asks.
+pub fn page_with_knobs(p: &DemoProduct, page_url: &str, knobs: &DemoKnobs) -> String {
+    let mut html = product_page(p, page_url);
+    if knobs.malformed {
+        // Unclosed tags, a stray `<`, an unterminated attribute and JSON-LD with
+        // a trailing comma: the kinds of damage real pages have.
+        html = html.replacen("</h1>", "<b><i>", 1).replacen("\"url\":", "\"url\":,", 1).replace("</main>", "<div class=\"x <p>");
+    }
+    let want = usize::try_from(knobs.huge_kb.saturating_mul(1024)).unwrap_or(usize::MAX);
+    if html.len() < want {
+        html.push_str("<!-- padding: ");
+        let line = "lorem ipsum dolor sit amet, consectetur adipiscing elit sed do eiusmod tempor\n";
+        while html.len() < want {
+            html.push_str(line);
+        }
+        html.push_str(" -->\n");
+    }
+    html
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,6 +385,38 @@ mod tests {
         assert_eq!(v["name"], p.name.as_str());
         assert_eq!(v["offers"]["price"], p.price().as_str());
         assert_eq!(v["offers"]["priceCurrency"], p.currency);
+    }
+
+    #[test]
+    fn knobs_parse_and_act_deterministically() {
+        let k = DemoKnobs::parse("latency_ms=100&jitter_ms=50&fail_status=503&fail_first=2&retry_after=3").unwrap();
+        assert_eq!((k.latency_ms, k.jitter_ms, k.fail_status, k.fail_first, k.retry_after_s), (100, 50, Some(503), 2, Some(3)));
+        assert_eq!(k.failure(1), Some(503));
+        assert_eq!(k.failure(2), Some(503));
+        assert_eq!(k.failure(3), None);
+        let d = k.delay_ms(7, 1);
+        assert!((100..=150).contains(&d));
+        assert_eq!(d, k.delay_ms(7, 1), "same id and attempt, same delay");
+        assert_eq!(k.retry_after_value(0).as_deref(), Some("3"));
+        assert_eq!(DemoKnobs::parse("fail_status=429").unwrap().fail_first, 1);
+        assert_eq!(DemoKnobs::parse("").unwrap(), DemoKnobs::default());
+        assert!(DemoKnobs::parse("latency=5").is_err());
+        assert!(DemoKnobs::parse("latency_ms=-1").is_err());
+        assert!(DemoKnobs::parse("fail_status=200").is_err());
+        let dated = DemoKnobs::parse("fail_status=503&retry_after=5&retry_after_date=1").unwrap();
+        let header = dated.retry_after_value(1_445_412_480_000).unwrap();
+        assert_eq!(header, "Wed, 21 Oct 2015 07:28:05 GMT");
+        assert_eq!(crate::retry::parse_retry_after(&header, 1_445_412_480_000), Some(5000));
+    }
+
+    #[test]
+    fn body_knobs_pad_and_break_pages() {
+        let p = product(3).unwrap();
+        let big = page_with_knobs(&p, "http://x/demo/products/3", &DemoKnobs { huge_kb: 300, ..DemoKnobs::default() });
+        assert!(big.len() >= 300 * 1024);
+        let bad = page_with_knobs(&p, "http://x/demo/products/3", &DemoKnobs { malformed: true, ..DemoKnobs::default() });
+        assert!(!bad.contains("</main>"));
+        assert!(bad.contains("\"url\":,"));
     }
 
     #[test]

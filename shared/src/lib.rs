@@ -10,6 +10,7 @@
 //! - [`runner`]: the async loop that drives the scheduler through a
 //!   [`runner::Fetcher`] and a [`runner::Clock`] supplied by a shell.
 //! - [`stats`]: percentiles, throughput and per-host figures from events.
+//! - [`target`]: the SSRF guard's classifier of private targets.
 //! - [`ndjson`]: splitting a byte stream into lines.
 //! - [`input`]: cleaning a pasted URL list.
 //! - [`demo`]: the built-in demo shop's catalogue and pages.
@@ -31,6 +32,7 @@ pub mod retry;
 pub mod runner;
 pub mod scheduler;
 pub mod stats;
+pub mod target;
 pub mod validation;
 
 #[cfg(test)]

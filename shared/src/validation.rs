@@ -5,12 +5,18 @@
 //! not an absolute `http`/`https` URL is rejected as a whole (`400
 //! invalid_url`, naming the first offending index), because a script that
 //! sends such a list has a bug worth hearing about before any fetch happens.
+//! The same holds for targets the deployment refuses (`400 blocked_target`).
 //! Problems only a fetch can reveal (refused connections, redirects into
 //! forbidden targets) become that URL's own `failed` event instead.
+//!
+//! The edge's own demo shop is exempt from the private-target rule: its pages
+//! are served in-process, so no network request is made for them.
 
 use crate::config::Limits;
 use crate::protocol::{ApiError, RunOptions, RunRequest};
+use crate::demo::DEMO_PATH_PREFIX;
 use crate::scheduler::{Job, check_url};
+use crate::target::check_target;
 
 /// A checked run: jobs with their ids, and options with defaults filled in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,8 +46,19 @@ pub fn is_json_content_type(value: Option<&str>) -> bool {
     })
 }
 
-/// Check a run request's raw body against `limits`.
-pub fn parse_run_request(content_type: Option<&str>, body: &[u8], limits: &Limits) -> Result<ValidRun, ApiError> {
+/// Whether `url` is a page of the demo shop served by the edge at `own_origin`.
+pub fn is_own_demo_url(url: &url::Url, own_origin: Option<&url::Url>) -> bool {
+    own_origin.is_some_and(|o| o.origin() == url.origin()) && url.path().starts_with(DEMO_PATH_PREFIX)
+}
+
+/// Check a run request's raw body against `limits`. `own_origin` is the
+/// edge's own origin, whose demo pages are always allowed.
+pub fn parse_run_request(
+    content_type: Option<&str>,
+    body: &[u8],
+    limits: &Limits,
+    own_origin: Option<&url::Url>,
+) -> Result<ValidRun, ApiError> {
     if body.len() as u64 > limits.max_request_bytes {
         return Err(ApiError::new(
             413,
@@ -69,11 +86,11 @@ pub fn parse_run_request(content_type: Option<&str>, body: &[u8], limits: &Limit
             format!("the body is not a valid run request: {e}. Expected {{\"urls\": [\"https://…\"], …}}"),
         )
     })?;
-    validate(req, limits)
+    validate(req, limits, own_origin)
 }
 
 /// Check an already-decoded request against `limits`.
-pub fn validate(req: RunRequest, limits: &Limits) -> Result<ValidRun, ApiError> {
+pub fn validate(req: RunRequest, limits: &Limits, own_origin: Option<&url::Url>) -> Result<ValidRun, ApiError> {
     if req.urls.is_empty() {
         return Err(ApiError::bad_request("no_urls", "`urls` is empty: give at least one http(s) URL"));
     }
@@ -92,6 +109,15 @@ pub fn validate(req: RunRequest, limits: &Limits) -> Result<ValidRun, ApiError> 
         if let Err(e) = check_url(url) {
             let shown: String = url.chars().take(200).collect();
             return Err(ApiError::bad_request("invalid_url", format!("urls[{i}] = {shown:?}: {e}")));
+        }
+        let parsed = url::Url::parse(url).map_err(|e| ApiError::bad_request("invalid_url", e.to_string()))?;
+        if !is_own_demo_url(&parsed, own_origin)
+            && let Err(e) = check_target(&parsed, limits.allow_private_targets)
+        {
+            return Err(ApiError::bad_request(
+                "blocked_target",
+                format!("urls[{i}]: {e}. Private targets are allowed only when ALLOW_PRIVATE_TARGETS is true"),
+            ));
         }
     }
     let d = RunOptions::default();
@@ -130,8 +156,12 @@ mod tests {
 
     const JSON: Option<&str> = Some("application/json");
 
+    fn open() -> Limits {
+        Limits { allow_private_targets: true, ..Limits::default() }
+    }
+
     fn kind(body: &str) -> (u16, String) {
-        match parse_run_request(JSON, body.as_bytes(), &Limits::default()) {
+        match parse_run_request(JSON, body.as_bytes(), &open(), None) {
             Ok(_) => (200, String::new()),
             Err(e) => (e.status, e.kind),
         }
@@ -139,7 +169,7 @@ mod tests {
 
     #[test]
     fn defaults_fill_missing_options() {
-        let run = parse_run_request(JSON, br#"{"urls":["http://a.test/1","https://b.test/2"]}"#, &Limits::default()).unwrap();
+        let run = parse_run_request(JSON, br#"{"urls":["http://a.test/1","https://b.test/2"]}"#, &open(), None).unwrap();
         assert_eq!(run.options, RunOptions::default());
         assert_eq!(run.jobs[1], Job { id: 1, url: "https://b.test/2".into() });
     }
@@ -149,7 +179,8 @@ mod tests {
         let run = parse_run_request(
             JSON,
             br#"{"urls":["http://a.test/"],"concurrency":7,"retry":{"max_ms":100}}"#,
-            &Limits::default(),
+            &open(),
+            None,
         )
         .unwrap();
         assert_eq!(run.options.per_host, 7);
@@ -171,18 +202,32 @@ mod tests {
         let many = serde_json::json!({ "urls": vec!["http://a/"; 1001] }).to_string();
         assert_eq!(kind(&many), (400, "too_many_urls".into()));
         let limits = Limits { max_request_bytes: 10, ..Limits::default() };
-        let e = parse_run_request(JSON, br#"{"urls":["http://a/"]}"#, &limits).unwrap_err();
+        let e = parse_run_request(JSON, br#"{"urls":["http://a/"]}"#, &limits, None).unwrap_err();
         assert_eq!((e.status, e.kind.as_str()), (413, "body_too_large"));
-        let e = parse_run_request(Some("text/plain"), b"{}", &Limits::default()).unwrap_err();
+        let e = parse_run_request(Some("text/plain"), b"{}", &open(), None).unwrap_err();
         assert_eq!((e.status, e.kind.as_str()), (415, "unsupported_media_type"));
         assert!(is_json_content_type(Some("Application/JSON; charset=utf-8")));
     }
 
     #[test]
     fn messages_say_what_to_fix() {
-        let e = parse_run_request(JSON, br#"{"urls":["http://a/","mailto:x@y"]}"#, &Limits::default()).unwrap_err();
+        let e = parse_run_request(JSON, br#"{"urls":["http://a/","mailto:x@y"]}"#, &open(), None).unwrap_err();
         assert!(e.message.contains("urls[1]"), "{}", e.message);
-        let e = parse_run_request(JSON, br#"{"urls":["http://a/"],"concurrency":500}"#, &Limits::default()).unwrap_err();
+        let e = parse_run_request(JSON, br#"{"urls":["http://a/"],"concurrency":500}"#, &open(), None).unwrap_err();
         assert!(e.message.contains("between 1 and 200"), "{}", e.message);
+    }
+
+    #[test]
+    fn private_targets_are_refused_unless_allowed_but_own_demo_pages_pass() {
+        let body = br#"{"urls":["https://shop.example/p","http://127.0.0.1:9000/x"]}"#;
+        let e = parse_run_request(JSON, body, &Limits::default(), None).unwrap_err();
+        assert_eq!((e.status, e.kind.as_str()), (400, "blocked_target"));
+        assert!(e.message.contains("urls[1]"), "{}", e.message);
+        assert!(parse_run_request(JSON, body, &open(), None).is_ok());
+        let own = url::Url::parse("http://127.0.0.1:8787/").unwrap();
+        let demo = br#"{"urls":["http://127.0.0.1:8787/demo/products/1"]}"#;
+        assert!(parse_run_request(JSON, demo, &Limits::default(), Some(&own)).is_ok());
+        let other_port = br#"{"urls":["http://127.0.0.1:8788/demo/products/1"]}"#;
+        assert!(parse_run_request(JSON, other_port, &Limits::default(), Some(&own)).is_err());
     }
 }

@@ -1,1 +1,58 @@
-//! placeholder
+//! Fanout's edge: a Cloudflare Worker that fans out page fetches.
+//!
+//! # Layout
+//! - `lib.rs`: the route table, nothing else.
+//! - [`api`]: `/api/v1/*` handlers (health, config, runs).
+//! - [`fetch`]: the shell half of the fan-out: `worker::Fetch` + `AbortController`
+//!   and `Delay` behind `fanout_shared::runner`'s traits.
+//! - [`demo`]: the built-in demo shop under `/demo/`.
+//! - [`settings`]: limits from `[vars]` and the token secret.
+//! - [`error`]: errors → HTTP, in one place.
+//!
+//! Data flow: a run request is validated by `fanout_shared::validation`, run
+//! by `fanout_shared::runner::Runner` over an [`fetch::EdgeFetcher`], and its events
+//! are streamed back as NDJSON lines. Static assets (the dashboard) are served
+//! by Workers static assets before this code runs.
+
+use fanout_shared::protocol::ApiError;
+use worker::{Context, Env, Method, Request, Response, Result, event};
+
+mod api;
+mod demo;
+mod error;
+mod fetch;
+mod settings;
+
+use settings::Settings;
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let settings = Settings::from_env(&env);
+    let path = req.path();
+    let method = req.method();
+    match (method.clone(), path.as_str()) {
+        (Method::Get, "/api/v1/health") => api::health(),
+        (Method::Get, "/api/v1/config") => api::config(&settings),
+        (Method::Post, "/api/v1/runs") => api::runs(req, &settings).await,
+        (_, "/api/v1/health" | "/api/v1/config" | "/api/v1/runs") => error::error_response(&ApiError::new(
+            405,
+            "method_not_allowed",
+            format!("{method:?} is not allowed on {path}"),
+        )),
+        (_, p) if p.starts_with("/api/") => {
+            error::error_response(&ApiError::new(404, "not_found", format!("no API endpoint at {p}")))
+        }
+        (Method::Get | Method::Head, p) if p == "/demo" || p.starts_with("/demo/") => {
+            let url = req.url()?;
+            let attempt = req
+                .headers()
+                .get(fanout_shared::demo::ATTEMPT_HEADER)
+                .ok()
+                .flatten()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1);
+            demo::reply(&url, attempt, fetch::unix_ms()).await.into_response()
+        }
+        _ => Response::error("Not Found", 404),
+    }
+}

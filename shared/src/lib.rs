@@ -11,6 +11,7 @@
 //!   [`runner::Fetcher`] and a [`runner::Clock`] supplied by a shell.
 //! - [`stats`]: percentiles, throughput and per-host figures from events.
 //! - [`target`]: the SSRF guard's classifier of private targets.
+//! - [`task`]: a client's per-URL view (state, spans) folded from events.
 //! - [`ndjson`]: splitting a byte stream into lines.
 //! - [`input`]: cleaning a pasted URL list.
 //! - [`demo`]: the built-in demo shop's catalogue and pages.
@@ -33,6 +34,7 @@ pub mod runner;
 pub mod scheduler;
 pub mod stats;
 pub mod target;
+pub mod task;
 pub mod validation;
 
 #[cfg(test)]

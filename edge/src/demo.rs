@@ -1,0 +1,142 @@
+//! The built-in demo shop, served under `/demo/`.
+//!
+//! Pages and knobs come from `fanout_shared::demo`; this module only applies
+//! them with Workers primitives (timers, streamed bodies). The same [`reply`]
+//! serves both a browser's request and the fan-out's in-process fetch of a
+//! demo URL: a deployed Worker cannot fetch its own hostname, and an
+//! in-process call also spends no subrequest.
+
+use std::time::Duration;
+
+use fanout_shared::demo::{self as catalogue, DEMO_PRODUCT_PATH, DemoKnobs};
+use futures::StreamExt;
+use futures::stream::{self, LocalBoxStream};
+use url::Url;
+use worker::{Delay, Headers, Response, Result};
+
+/// How long a hanging page hangs: long enough to outlast any attempt timeout,
+/// short enough that nothing lingers for ever.
+const HANG_MS: u64 = 10 * 60 * 1000;
+/// Pieces a dripping body is sent in.
+const DRIP_PIECES: usize = 10;
+
+/// A demo answer, before it becomes an HTTP response or an in-process body.
+pub struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// Headers (content type included).
+    pub headers: Vec<(&'static str, String)>,
+    /// The body, in the pieces it is sent in.
+    pub body: LocalBoxStream<'static, Vec<u8>>,
+}
+
+impl Reply {
+    fn text(status: u16, content_type: &'static str, body: String) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type", content_type.to_owned())],
+            body: stream::once(async move { body.into_bytes() }).boxed_local(),
+        }
+    }
+
+    fn json_error(status: u16, kind: &str, message: String) -> Self {
+        let body = serde_json::json!({"error": {"kind": kind, "message": message}}).to_string();
+        Self::text(status, "application/json", body)
+    }
+
+    /// As a Workers response, streamed.
+    pub fn into_response(self) -> Result<Response> {
+        let headers = Headers::new();
+        for (k, v) in &self.headers {
+            headers.set(k, v)?;
+        }
+        headers.set("cache-control", "no-store")?;
+        let body = self.body.map(Ok::<Vec<u8>, worker::Error>);
+        Ok(Response::from_stream(body)?.with_status(self.status).with_headers(headers))
+    }
+}
+
+async fn sleep_ms(ms: u64) {
+    if ms > 0 {
+        Delay::from(Duration::from_millis(ms)).await;
+    }
+}
+
+/// Answer a demo URL. `attempt` comes from Fanout's attempt header (1 when
+/// absent); `now_unix_ms` is the wall clock, for `Retry-After` dates.
+pub async fn reply(url: &Url, attempt: u32, now_unix_ms: u64) -> Reply {
+    let origin = url.origin().ascii_serialization();
+    let path = url.path();
+    let knobs = match DemoKnobs::parse(url.query().unwrap_or("")) {
+        Ok(k) => k,
+        Err(msg) => return Reply::json_error(400, "bad_knob", msg),
+    };
+    match path {
+        "/demo/" | "/demo" => Reply::text(200, "text/html; charset=utf-8", index_page(&origin)),
+        "/demo/sitemap.xml" => Reply::text(200, "application/xml", catalogue::sitemap(&origin)),
+        "/demo/api/ping" => {
+            sleep_ms(knobs.delay_ms(0, attempt)).await;
+            Reply::text(200, "application/json", "{\"ok\":true}".to_owned())
+        }
+        p if p.starts_with(DEMO_PRODUCT_PATH) => product(url, &knobs, attempt, now_unix_ms).await,
+        _ => Reply::json_error(404, "not_found", format!("no demo page at {path}")),
+    }
+}
+
+async fn product(url: &Url, knobs: &DemoKnobs, attempt: u32, now_unix_ms: u64) -> Reply {
+    let id_text = url.path().trim_start_matches(DEMO_PRODUCT_PATH);
+    let Some(p) = id_text.parse::<u32>().ok().and_then(catalogue::product) else {
+        return Reply::json_error(
+            404,
+            "not_found",
+            format!("no product {id_text:?}: ids run from 1 to {}", catalogue::DEMO_PRODUCT_COUNT),
+        );
+    };
+    if knobs.hang {
+        sleep_ms(HANG_MS).await;
+    }
+    sleep_ms(knobs.delay_ms(p.id, attempt)).await;
+    if let Some(status) = knobs.failure(attempt) {
+        let mut r = Reply::json_error(status, "demo_failure", format!("demo failure {status} on attempt {attempt}"));
+        if let Some(v) = knobs.retry_after_value(now_unix_ms) {
+            r.headers.push(("retry-after", v));
+        }
+        return r;
+    }
+    let page_url = format!("{}{DEMO_PRODUCT_PATH}{}", url.origin().ascii_serialization(), p.id);
+    let html = catalogue::page_with_knobs(&p, &page_url, knobs).into_bytes();
+    let body = if knobs.drip_ms > 0 {
+        let piece = html.len().div_ceil(DRIP_PIECES).max(1);
+        let pieces: Vec<Vec<u8>> = html.chunks(piece).map(<[u8]>::to_vec).collect();
+        let drip = knobs.drip_ms;
+        stream::iter(pieces)
+            .then(move |chunk| async move {
+                sleep_ms(drip).await;
+                chunk
+            })
+            .boxed_local()
+    } else {
+        stream::once(async move { html }).boxed_local()
+    };
+    Reply { status: 200, headers: vec![("content-type", "text/html; charset=utf-8".to_owned())], body }
+}
+
+fn index_page(origin: &str) -> String {
+    let mut links = String::new();
+    for i in 1..=catalogue::DEMO_PRODUCT_COUNT {
+        if let Some(p) = catalogue::product(i) {
+            links.push_str(&format!(
+                "<li><a href=\"{DEMO_PRODUCT_PATH}{i}\">{}</a></li>\n",
+                catalogue::escape_html(&p.name)
+            ));
+        }
+    }
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Fanout Demo Shop</title></head>\
+         <body><h1>Fanout Demo Shop</h1><p>{} products; <a href=\"/demo/sitemap.xml\">sitemap</a>. \
+         Knobs: latency_ms, jitter_ms, fail_status, fail_first, retry_after, retry_after_date, hang, drip_ms, \
+         huge_kb, malformed. Origin: {}</p><ul>{links}</ul></body></html>",
+        catalogue::DEMO_PRODUCT_COUNT,
+        catalogue::escape_html(origin)
+    )
+}

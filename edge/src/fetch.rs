@@ -1,0 +1,156 @@
+//! The shell's half of the fan-out: [`EdgeFetcher`] and [`EdgeClock`]
+//! implement `fanout_shared::runner`'s traits with Workers primitives.
+//!
+//! Each attempt gets its own `AbortController`; the runner calls
+//! [`EdgeAbort::abort`] on timeout, deadline, cancel or client disconnect,
+//! because dropping a `worker::Fetch` future does not stop the request.
+
+use std::time::Duration;
+
+use fanout_shared::demo::ATTEMPT_HEADER;
+use fanout_shared::protocol::Millis;
+use fanout_shared::retry::parse_retry_after;
+use fanout_shared::runner::{AbortAttempt, Clock, Fetcher};
+use fanout_shared::scheduler::{AttemptRequest, AttemptResult, Response};
+use fanout_shared::validation::is_own_demo_url;
+use fanout_shared::FetchError;
+use futures::future::LocalBoxFuture;
+use futures::stream::LocalBoxStream;
+use futures::{FutureExt, StreamExt};
+use url::Url;
+use worker::{Delay, Fetch, Headers, Method, Request, RequestInit};
+
+use crate::demo;
+
+/// Sent with every upstream request, so site owners can see who is calling.
+pub const USER_AGENT: &str = concat!("Fanout/", env!("CARGO_PKG_VERSION"), " (concurrent page fetcher)");
+
+/// Wall-clock milliseconds since the Unix epoch.
+pub fn unix_ms() -> u64 {
+    // Date.now() is a finite, non-negative integer in milliseconds.
+    js_sys::Date::now().max(0.0) as u64
+}
+
+/// The run's clock: milliseconds since the run started, and `Delay` timers.
+pub struct EdgeClock {
+    start: f64,
+}
+
+impl EdgeClock {
+    /// A clock whose zero is now.
+    pub fn start() -> Self {
+        Self { start: js_sys::Date::now() }
+    }
+}
+
+impl Clock for EdgeClock {
+    type Sleep = Delay;
+
+    fn now(&self) -> Millis {
+        (js_sys::Date::now() - self.start).max(0.0) as u64
+    }
+
+    fn sleep_until(&self, at: Millis) -> Delay {
+        // setTimeout takes an i32; a run never waits anywhere near that long.
+        let wait = at.saturating_sub(self.now()).min(i32::MAX as u64);
+        Delay::from(Duration::from_millis(wait))
+    }
+}
+
+/// Aborts one attempt's upstream request.
+pub struct EdgeAbort(Option<web_sys::AbortController>);
+
+impl AbortAttempt for EdgeAbort {
+    fn abort(self) {
+        if let Some(c) = self.0 {
+            c.abort();
+        }
+    }
+}
+
+/// Fetches attempts with `worker::Fetch`, or in-process for the edge's own
+/// demo pages.
+pub struct EdgeFetcher {
+    /// The edge's own origin; its `/demo/` URLs are served in-process.
+    pub own_origin: Url,
+    /// Body cap in bytes.
+    pub max_body_bytes: u64,
+}
+
+fn network(e: impl std::fmt::Display) -> FetchError {
+    FetchError::Network(e.to_string())
+}
+
+/// One response's parts, whichever way it was obtained.
+struct Upstream {
+    status: u16,
+    retry_after: Option<String>,
+    body: LocalBoxStream<'static, Result<Vec<u8>, FetchError>>,
+}
+
+async fn fetch_upstream(url: Url, attempt: u32, signal: Option<web_sys::AbortSignal>) -> Result<Upstream, FetchError> {
+    let headers = Headers::new();
+    // Only these headers: no cookies, no Authorization, no client IP.
+    headers.set("user-agent", USER_AGENT).map_err(network)?;
+    headers.set("accept", "text/html,application/xhtml+xml,*/*;q=0.8").map_err(network)?;
+    headers.set(ATTEMPT_HEADER, &attempt.to_string()).map_err(network)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get).with_headers(headers);
+    let request = Request::new_with_init(url.as_str(), &init).map_err(|e| FetchError::InvalidUrl(e.to_string()))?;
+    let fetch = Fetch::Request(request);
+    let mut resp = match signal {
+        Some(s) => fetch.send_with_signal(&worker::AbortSignal::from(s)).await,
+        None => fetch.send().await,
+    }
+    .map_err(network)?;
+    let status = resp.status_code();
+    let retry_after = resp.headers().get("retry-after").ok().flatten();
+    let body = match resp.stream() {
+        Ok(s) => s.map(|c| c.map_err(network)).boxed_local(),
+        // No body at all (204, HEAD): an empty stream.
+        Err(_) => futures::stream::empty().boxed_local(),
+    };
+    Ok(Upstream { status, retry_after, body })
+}
+
+async fn fetch_demo(url: Url, attempt: u32) -> Upstream {
+    let reply = demo::reply(&url, attempt, unix_ms()).await;
+    let retry_after = reply.headers.iter().find(|(k, _)| *k == "retry-after").map(|(_, v)| v.clone());
+    Upstream { status: reply.status, retry_after, body: reply.body.map(Ok).boxed_local() }
+}
+
+impl Fetcher for EdgeFetcher {
+    type Attempt = LocalBoxFuture<'static, AttemptResult>;
+    type Abort = EdgeAbort;
+
+    fn start(&self, req: &AttemptRequest) -> (Self::Attempt, EdgeAbort) {
+        let controller = web_sys::AbortController::new().ok();
+        let signal = controller.as_ref().map(web_sys::AbortController::signal);
+        let on_cap = controller.clone();
+        let own = self.own_origin.clone();
+        let max = self.max_body_bytes;
+        let (url, attempt) = (req.url.clone(), req.attempt);
+        let fut = async move {
+            let url = Url::parse(&url).map_err(|e| FetchError::InvalidUrl(e.to_string()))?;
+            let mut up = if is_own_demo_url(&url, Some(&own)) {
+                fetch_demo(url, attempt).await
+            } else {
+                fetch_upstream(url, attempt, signal).await?
+            };
+            let mut bytes = 0u64;
+            while let Some(chunk) = up.body.next().await {
+                bytes += chunk?.len() as u64;
+                if bytes > max {
+                    // Stop the download itself, not just our reading of it.
+                    if let Some(c) = on_cap {
+                        c.abort();
+                    }
+                    return Err(FetchError::BodyTooLarge { limit: max });
+                }
+            }
+            let retry_after_ms = up.retry_after.and_then(|v| parse_retry_after(&v, unix_ms()));
+            Ok(Response { status: up.status, bytes, retry_after_ms, product: None })
+        };
+        (fut.boxed_local(), EdgeAbort(controller))
+    }
+}

@@ -156,7 +156,7 @@ pub fn json_ld(p: &DemoProduct, page_url: &str) -> serde_json::Value {
 
 /// A full product page: head with OpenGraph tags and JSON-LD, a body with
 /// microdata, navigation and reviews, so its size and shape resemble a real
-/// shop's page (about 20 KB).
+/// shop's page (about 10 KB).
 pub fn product_page(p: &DemoProduct, page_url: &str) -> String {
     let name = escape_html(&p.name);
     // `</` cannot appear in the JSON (no such text), so it is safe in <script>.

@@ -301,6 +301,21 @@ impl Event {
         }
     }
 
+    /// The same event with its `id` shifted by `offset`: a client that
+    /// splits a run into chunk requests maps chunk ids onto run ids.
+    pub fn with_id_offset(mut self, offset: u32) -> Self {
+        match &mut self {
+            Self::Queued { id, .. }
+            | Self::Started { id, .. }
+            | Self::Retrying { id, .. }
+            | Self::Done { id, .. }
+            | Self::Failed { id, .. }
+            | Self::Cancelled { id, .. } => *id += offset,
+            Self::Summary(_) => {}
+        }
+        self
+    }
+
     /// Whether this event ends its URL.
     pub fn is_terminal(&self) -> bool {
         matches!(self, Self::Done { .. } | Self::Failed { .. } | Self::Cancelled { .. })

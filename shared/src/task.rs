@@ -208,6 +208,20 @@ impl TaskView {
         before
     }
 
+    /// Mark the URL failed at `t` on the client's side (its stream broke
+    /// before the edge said how it ended), unless it is final. Returns the
+    /// state before.
+    pub fn fail(&mut self, t: Millis, kind: ErrorKind, message: String) -> TaskState {
+        let before = self.state;
+        if !before.is_final() {
+            self.state = TaskState::Failed;
+            self.error = Some((kind, message));
+            self.finished_at = Some(t);
+            self.close_span(t, SpanOutcome::Failed, None);
+        }
+        before
+    }
+
     /// Mark the URL cancelled at `t` (client-side cancel), unless it is final.
     /// Returns the state before.
     pub fn cancel(&mut self, t: Millis) -> TaskState {

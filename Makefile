@@ -1,0 +1,52 @@
+# Fanout's two commands, and the build they share.
+#
+#   make dev    set up, build, and serve the whole app on http://127.0.0.1:8787
+#   make test   set up, then lint, unit, integration and browser tests
+#   make bench  the benchmarks (see BENCHMARKS.md)
+#
+# Every tool comes from crates.io or npm (scripts/setup.sh). The variables
+# below stop worker-build and trunk from downloading their own binaries.
+
+SHELL := /bin/bash
+ROOT := $(CURDIR)
+export PATH := $(ROOT)/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+export WASM_BINDGEN_BIN := wasm-bindgen
+export WASM_OPT_BIN := $(ROOT)/node_modules/.bin/wasm-opt
+export ESBUILD_BIN := $(ROOT)/node_modules/.bin/esbuild
+export CLOUDFLARE_CF_FETCH_ENABLED := false
+export WRANGLER_SEND_METRICS := false
+
+SHARED_SRC := Cargo.toml Cargo.lock shared/Cargo.toml $(shell find shared/src -name '*.rs')
+EDGE_SRC := $(SHARED_SRC) edge/Cargo.toml $(shell find edge/src -name '*.rs')
+FRONTEND_SRC := $(SHARED_SRC) frontend/Cargo.toml frontend/index.html frontend/style.css Trunk.toml \
+	$(shell find frontend/src -name '*.rs')
+
+.PHONY: setup setup-test build dev test bench clean
+
+setup:
+	@scripts/setup.sh
+
+setup-test:
+	@scripts/setup.sh --test
+
+build: edge/build/index.js dist/index.html
+
+edge/build/index.js: $(EDGE_SRC)
+	cd edge && worker-build --release
+	@touch $@
+
+dist/index.html: $(FRONTEND_SRC)
+	trunk build --release
+	@touch $@
+
+dev: setup build
+	@scripts/dev.sh
+
+test:
+	@scripts/test.sh
+
+bench: setup build
+	@scripts/bench.sh
+
+clean:
+	rm -rf dist edge/build target/wasm32-unknown-unknown

@@ -1,0 +1,67 @@
+//! HTTP helpers: the edge's config, and one chunk request's event stream.
+
+use fanout_shared::ndjson::LineDecoder;
+use fanout_shared::protocol::{ApiErrorBody, ConfigResponse, Event, RunRequest};
+use futures::StreamExt;
+use gloo_net::http::Request;
+use wasm_bindgen::JsCast;
+
+/// `GET /api/v1/config`.
+pub async fn fetch_config() -> Result<ConfigResponse, String> {
+    let resp = Request::get("/api/v1/config").send().await.map_err(|e| format!("cannot reach the edge: {e}"))?;
+    if !resp.ok() {
+        return Err(format!("GET /api/v1/config answered {}", resp.status()));
+    }
+    resp.json().await.map_err(|e| format!("unexpected config: {e}"))
+}
+
+/// Why a chunk request ended early.
+pub enum ChunkError {
+    /// The edge refused the request (4xx/5xx with the JSON error body).
+    Rejected(String),
+    /// The connection failed or the stream broke.
+    Broken(String),
+}
+
+/// Post one chunk and call `on_event` for every event as its line arrives.
+/// The request is aborted through `signal`: dropping the future alone would
+/// leave the fetch running.
+pub async fn run_chunk(
+    req: &RunRequest,
+    signal: &web_sys::AbortSignal,
+    mut on_event: impl FnMut(Event),
+) -> Result<(), ChunkError> {
+    let resp = Request::post("/api/v1/runs")
+        .abort_signal(Some(signal))
+        .json(req)
+        .map_err(|e| ChunkError::Broken(e.to_string()))?
+        .send()
+        .await
+        .map_err(|e| ChunkError::Broken(e.to_string()))?;
+    if !resp.ok() {
+        let status = resp.status();
+        let message = match resp.json::<ApiErrorBody>().await {
+            Ok(body) => format!("{} ({}): {}", status, body.error.kind, body.error.message),
+            Err(_) => format!("the edge answered {status}"),
+        };
+        return Err(ChunkError::Rejected(message));
+    }
+    let Some(body) = resp.body() else { return Err(ChunkError::Broken("empty response".into())) };
+    let mut stream = wasm_streams::ReadableStream::from_raw(body.unchecked_into()).into_stream();
+    let mut lines = LineDecoder::new();
+    let decode = |line: String, on_event: &mut dyn FnMut(Event)| match serde_json::from_str::<Event>(&line) {
+        Ok(ev) => on_event(ev),
+        Err(e) => web_sys::console::warn_1(&format!("skipping an undecodable line: {e}").into()),
+    };
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ChunkError::Broken(format!("{e:?}")))?;
+        let bytes = js_sys::Uint8Array::new(&chunk).to_vec();
+        for line in lines.push(&bytes) {
+            decode(line, &mut on_event);
+        }
+    }
+    if let Some(line) = lines.finish() {
+        decode(line, &mut on_event);
+    }
+    Ok(())
+}

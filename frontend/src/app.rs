@@ -1,0 +1,199 @@
+//! The page: input form, live progress, statistics and the task table.
+
+use fanout_shared::config::{DEFAULT_BROWSER_PARALLEL_REQUESTS, Limits};
+use fanout_shared::demo::{DEMO_DEFAULT_BATCH, product_urls};
+use fanout_shared::input::parse_url_list;
+use fanout_shared::protocol::{RetryOptions, RunOptions, RunRequest};
+use fanout_shared::task::TaskState;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use crate::api;
+use crate::run::RunStore;
+use crate::table::TaskTable;
+
+/// Knobs on the default demo URLs: enough latency that concurrency shows.
+const DEMO_KNOBS: &str = "?latency_ms=200&jitter_ms=300";
+
+fn origin() -> String {
+    web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default()
+}
+
+fn demo_list() -> String {
+    product_urls(&origin(), DEMO_DEFAULT_BATCH).into_iter().map(|u| format!("{u}{DEMO_KNOBS}\n")).collect()
+}
+
+fn fmt_secs(ms: u64) -> String {
+    format!("{:.1} s", ms as f64 / 1000.0)
+}
+
+/// A number input bound to a signal.
+#[component]
+fn NumberField(
+    /// Visible label.
+    label: &'static str,
+    /// The value.
+    value: RwSignal<u64>,
+    /// Smallest allowed value.
+    min: u64,
+    /// Largest allowed value.
+    #[prop(into)]
+    max: Signal<u64>,
+    /// Explanation shown on hover.
+    hint: &'static str,
+) -> impl IntoView {
+    view! {
+        <label class="field" title=hint>
+            <span>{label}</span>
+            <input type="number" min=min max=move || max.get() prop:value=move || value.get().to_string()
+                on:change=move |ev| {
+                    if let Ok(v) = event_target_value(&ev).trim().parse::<u64>() {
+                        value.set(v.clamp(min, max.get_untracked().max(min)));
+                    }
+                }/>
+        </label>
+    }
+}
+
+/// The whole dashboard.
+#[component]
+pub fn App() -> impl IntoView {
+    let store = RunStore::new();
+    let defaults = RunOptions::default();
+    let limits = RwSignal::new(Limits::default());
+    let config_error = RwSignal::new(None::<String>);
+    let text = RwSignal::new(demo_list());
+    let concurrency = RwSignal::new(u64::from(defaults.concurrency));
+    let per_host = RwSignal::new(u64::from(defaults.per_host));
+    let timeout_ms = RwSignal::new(defaults.timeout_ms);
+    let attempts = RwSignal::new(u64::from(defaults.max_attempts));
+    let extract = RwSignal::new(defaults.extract);
+
+    spawn_local(async move {
+        match api::fetch_config().await {
+            Ok(cfg) => limits.set(cfg.limits),
+            Err(e) => config_error.set(Some(e)),
+        }
+    });
+
+    let list = Memo::new(move |_| text.with(|t| parse_url_list(t)));
+    let max_conc = Signal::derive(move || u64::from(limits.get().max_concurrency));
+    let max_timeout = Signal::derive(move || limits.get().max_timeout_ms);
+    let max_attempts = Signal::derive(move || u64::from(limits.get().max_attempts));
+
+    let run = move |_| {
+        let urls = list.with_untracked(|l| l.urls.clone());
+        if urls.is_empty() {
+            store.error.set(Some("Add at least one http(s) URL, one per line.".into()));
+            return;
+        }
+        let to_u32 = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+        let options = RunRequest {
+            urls: Vec::new(),
+            concurrency: Some(to_u32(concurrency.get_untracked())),
+            per_host: Some(to_u32(per_host.get_untracked())),
+            timeout_ms: Some(timeout_ms.get_untracked()),
+            retry: Some(RetryOptions { max_attempts: Some(to_u32(attempts.get_untracked())), ..RetryOptions::default() }),
+            extract: Some(extract.get_untracked()),
+            deadline_ms: None,
+        };
+        store.start(urls, options, &limits.get_untracked(), DEFAULT_BROWSER_PARALLEL_REQUESTS);
+    };
+
+    let tally = store.tally;
+    let pct = move |s: TaskState| {
+        let t = tally.get();
+        if t.total() == 0 { 0.0 } else { f64::from(t.get(s)) * 100.0 / f64::from(t.total()) }
+    };
+    let eta = move || {
+        let t = tally.get();
+        let done = t.finished();
+        let elapsed = store.elapsed.get();
+        if !store.running.get() || done == 0 || done >= t.total() {
+            return String::new();
+        }
+        let left = u64::from(t.total() - done) * elapsed / u64::from(done);
+        format!(" · about {} left", fmt_secs(left))
+    };
+
+    view! {
+        <header class="top">
+            <h1>"Fanout"</h1>
+            <p class="tagline">"Fetch hundreds of pages at once, and watch what concurrency buys."</p>
+        </header>
+        <main>
+            <section class="panel form" aria-label="Run">
+                <label class="urls">
+                    <span>"URLs, one per line"</span>
+                    <textarea rows="8" spellcheck="false" prop:value=move || text.get()
+                        on:input=move |ev| text.set(event_target_value(&ev))></textarea>
+                </label>
+                <p class="list-info" aria-live="polite">
+                    {move || list.with(|l| format!("{} URLs", l.urls.len()))}
+                    {move || list.with(|l| if l.duplicates > 0 { format!(" · {} duplicates removed", l.duplicates) } else { String::new() })}
+                    {move || list.with(|l| if l.blanks > 0 { format!(" · {} blank lines skipped", l.blanks) } else { String::new() })}
+                    <button class="link" on:click=move |_| text.set(demo_list())>"use the demo shop"</button>
+                </p>
+                <Show when=move || list.with(|l| !l.invalid.is_empty())>
+                    <ul class="invalid" aria-label="Invalid lines">
+                        {move || list.with(|l| l.invalid.iter().take(5).map(|i| view! {
+                            <li>{format!("line {}: {} — {}", i.line, i.text, i.reason)}</li>
+                        }).collect_view())}
+                    </ul>
+                </Show>
+                <div class="options">
+                    <NumberField label="Concurrency" value=concurrency min=1 max=max_conc hint="Fetches in flight at once within one edge request"/>
+                    <NumberField label="Per host" value=per_host min=1 max=max_conc hint="Fetches in flight at once to one host"/>
+                    <NumberField label="Timeout (ms)" value=timeout_ms min=1 max=max_timeout hint="Deadline of one attempt: connect, headers and body"/>
+                    <NumberField label="Attempts" value=attempts min=1 max=max_attempts hint="Attempts per URL, counting the first"/>
+                    <label class="field check"><input type="checkbox" prop:checked=move || extract.get()
+                        on:change=move |ev| extract.set(event_target_checked(&ev))/><span>"Extract products"</span></label>
+                </div>
+                <div class="actions">
+                    <button class="primary" on:click=run disabled=move || store.running.get()>"Run"</button>
+                    <button on:click=move |_| store.cancel() disabled=move || !store.running.get()>"Cancel"</button>
+                </div>
+                <p class="error" role="alert">{move || store.error.get().or(config_error.get()).unwrap_or_default()}</p>
+            </section>
+
+            <section class="panel progress" aria-label="Progress">
+                <div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="100"
+                    aria-valuenow=move || format!("{:.0}", 100.0 - pct(TaskState::Queued) - pct(TaskState::InFlight) - pct(TaskState::Waiting))>
+                    <span class="seg done" style:width=move || format!("{}%", pct(TaskState::Done))></span>
+                    <span class="seg failed" style:width=move || format!("{}%", pct(TaskState::Failed))></span>
+                    <span class="seg cancelled" style:width=move || format!("{}%", pct(TaskState::Cancelled))></span>
+                    <span class="seg in-flight" style:width=move || format!("{}%", pct(TaskState::InFlight))></span>
+                </div>
+                <p class="counts">
+                    <span data-testid="finished">{move || format!("{} / {} finished", tally.get().finished(), tally.get().total())}</span>
+                    {move || format!(" · {} done · {} failed · {} cancelled", tally.get().get(TaskState::Done), tally.get().get(TaskState::Failed), tally.get().get(TaskState::Cancelled))}
+                    {move || format!(" · {} elapsed", fmt_secs(store.elapsed.get()))}
+                    {eta}
+                </p>
+                <p class="gauge">
+                    "In flight: " <strong data-testid="in-flight">{move || tally.get().get(TaskState::InFlight)}</strong>
+                    {move || format!(" (peak {}) · waiting to retry {} · browser requests open {}",
+                        store.peak.get(), tally.get().get(TaskState::Waiting), store.requests.get())}
+                </p>
+                <div class="stats" aria-label="Statistics">
+                    {move || {
+                        let s = store.stats.get();
+                        view! {
+                            <div class="stat"><b>{format!("{} ms", s.latency.p50)}</b><span>"p50"</span></div>
+                            <div class="stat"><b>{format!("{} ms", s.latency.p90)}</b><span>"p90"</span></div>
+                            <div class="stat"><b>{format!("{} ms", s.latency.p99)}</b><span>"p99"</span></div>
+                            <div class="stat"><b>{format!("{} ms", s.latency.max)}</b><span>"max"</span></div>
+                            <div class="stat"><b>{format!("{:.1}", s.rps)}</b><span>"URLs / s"</span></div>
+                            <div class="stat"><b>{s.retries}</b><span>"retries"</span></div>
+                            <div class="stat"><b>{format!("{:.1} MB", s.bytes as f64 / 1_048_576.0)}</b><span>"downloaded"</span></div>
+                            <div class="stat wide"><b>{s.status.iter().map(|(k, v)| format!("{k}×{v}")).collect::<Vec<_>>().join(" ")}</b><span>"statuses"</span></div>
+                        }
+                    }}
+                </div>
+            </section>
+
+            <TaskTable store=store/>
+        </main>
+        <footer class="foot">"Fanout · "<a href="/demo/">"demo shop"</a>" · "<a href="/api/v1/config">"edge config"</a></footer>
+    }
+}

@@ -1,0 +1,250 @@
+//! The run store and the browser-side fan-out.
+//!
+//! All run state is owned by the root component ([`RunStore`] is `Copy`
+//! handles to root-owned signals), so tasks never touch signals of an
+//! unmounted child. Every request has its own `AbortController`; cancel
+//! aborts them all, because dropping a gloo-net future does not.
+
+use std::time::Duration;
+
+use fanout_shared::config::Limits;
+use fanout_shared::protocol::{Event, Millis, RunRequest, Summary};
+use fanout_shared::stats::{Stats, StatsReport};
+use fanout_shared::task::{TaskState, TaskView, Tally};
+use fanout_shared::ErrorKind;
+use futures::StreamExt;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use crate::api::{self, ChunkError};
+
+/// Most URLs the browser puts in one request, whatever the edge allows:
+/// several smaller requests keep several edge invocations busy at once.
+pub const MAX_CHUNK_URLS: u32 = 50;
+
+/// One row of the task table: its own signal, so an event re-renders only
+/// its row.
+#[derive(Clone, Copy)]
+pub struct Row {
+    /// Index in the run.
+    pub id: u32,
+    /// What is known about this URL.
+    pub view: RwSignal<TaskView>,
+}
+
+/// Handles to the run's state. Cheap to copy into closures.
+#[derive(Clone, Copy)]
+pub struct RunStore {
+    /// One row per URL.
+    pub rows: RwSignal<Vec<Row>>,
+    /// URLs per state.
+    pub tally: RwSignal<Tally>,
+    /// Whether a run is going on.
+    pub running: RwSignal<bool>,
+    /// Whether the current run was cancelled.
+    pub cancelled: RwSignal<bool>,
+    /// Milliseconds since the run started (ticks while running).
+    pub elapsed: RwSignal<Millis>,
+    /// Chunk requests in flight from this page.
+    pub requests: RwSignal<u32>,
+    /// Most URLs in flight at once, as the rows show it.
+    pub peak: RwSignal<u32>,
+    /// Statistics, refreshed while running and at the end.
+    pub stats: RwSignal<StatsReport>,
+    /// A request-level error to show next to the form.
+    pub error: RwSignal<Option<String>>,
+    /// Summaries of finished chunks.
+    pub summaries: RwSignal<Vec<Summary>>,
+    started_at: StoredValue<f64>,
+    folded: StoredValue<Stats>,
+    controllers: StoredValue<Vec<web_sys::AbortController>, LocalStorage>,
+}
+
+fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+impl RunStore {
+    /// Empty state, owned by the calling (root) component.
+    pub fn new() -> Self {
+        Self {
+            rows: RwSignal::new(Vec::new()),
+            tally: RwSignal::new(Tally::default()),
+            running: RwSignal::new(false),
+            cancelled: RwSignal::new(false),
+            elapsed: RwSignal::new(0),
+            requests: RwSignal::new(0),
+            peak: RwSignal::new(0),
+            stats: RwSignal::new(StatsReport::default()),
+            error: RwSignal::new(None),
+            summaries: RwSignal::new(Vec::new()),
+            started_at: StoredValue::new(0.0),
+            folded: StoredValue::new(Stats::new()),
+            controllers: StoredValue::new_local(Vec::new()),
+        }
+    }
+
+    fn since_start(&self) -> Millis {
+        (now_ms() - self.started_at.get_value()).max(0.0) as Millis
+    }
+
+    /// Start a run of `urls` with `options` (its `urls` field is ignored),
+    /// split into chunks for the edge's `limits`, `parallel` requests at once.
+    pub fn start(self, urls: Vec<String>, options: RunRequest, limits: &Limits, parallel: u32) {
+        if self.running.get_untracked() {
+            return;
+        }
+        // Rows of the previous run go away: free their signals.
+        self.rows.with_untracked(|rows| rows.iter().for_each(|r| r.view.dispose()));
+        let n = u32::try_from(urls.len()).unwrap_or(u32::MAX);
+        let rows: Vec<Row> = urls
+            .iter()
+            .enumerate()
+            .map(|(i, u)| {
+                let id = u32::try_from(i).unwrap_or(u32::MAX);
+                Row { id, view: RwSignal::new(TaskView::new(id, u.clone())) }
+            })
+            .collect();
+        self.rows.set(rows);
+        self.tally.set(Tally::queued(n));
+        self.running.set(true);
+        self.cancelled.set(false);
+        self.elapsed.set(0);
+        self.peak.set(0);
+        self.error.set(None);
+        self.summaries.set(Vec::new());
+        self.stats.set(StatsReport::default());
+        self.folded.set_value(Stats::new());
+        self.started_at.set_value(now_ms());
+
+        let size = limits.max_urls_per_request.clamp(1, MAX_CHUNK_URLS) as usize;
+        let chunks: Vec<(u32, Vec<String>)> = urls
+            .chunks(size)
+            .enumerate()
+            .map(|(i, c)| (u32::try_from(i * size).unwrap_or(u32::MAX), c.to_vec()))
+            .collect();
+        let ticker = set_interval_with_handle(
+            move || {
+                self.elapsed.set(self.since_start());
+                self.refresh_stats();
+            },
+            Duration::from_millis(250),
+        )
+        .ok();
+        spawn_local(async move {
+            futures::stream::iter(chunks)
+                .for_each_concurrent(parallel.max(1) as usize, |(offset, urls)| {
+                    let options = options.clone();
+                    async move { self.run_chunk(offset, urls, options).await }
+                })
+                .await;
+            if let Some(t) = ticker {
+                t.clear();
+            }
+            self.finish();
+        });
+    }
+
+    async fn run_chunk(self, offset: u32, urls: Vec<String>, mut options: RunRequest) {
+        if self.cancelled.get_untracked() {
+            return;
+        }
+        let Ok(controller) = web_sys::AbortController::new() else {
+            self.error.set(Some("this browser cannot abort requests".into()));
+            return;
+        };
+        let signal = controller.signal();
+        self.controllers.update_value(|c| c.push(controller));
+        let chunk_len = u32::try_from(urls.len()).unwrap_or(u32::MAX);
+        options.urls = urls;
+        // The chunk's events count from its own start; shift them onto the run's axis.
+        let zero = self.since_start();
+        self.requests.update(|r| *r += 1);
+        let result = api::run_chunk(&options, &signal, |ev| self.apply(offset, zero, ev)).await;
+        self.requests.update(|r| *r -= 1);
+        let t = self.since_start();
+        let broken = |message: String| {
+            for id in offset..offset.saturating_add(chunk_len) {
+                self.local_end(id, |v| v.fail(t, ErrorKind::Network, message.clone()));
+            }
+        };
+        match result {
+            Ok(()) => broken("the edge's stream ended before this URL's outcome".into()),
+            Err(_) if self.cancelled.get_untracked() => {}
+            Err(ChunkError::Rejected(msg)) => {
+                self.error.set(Some(msg.clone()));
+                broken(msg);
+            }
+            Err(ChunkError::Broken(msg)) => broken(format!("connection to the edge broke: {msg}")),
+        }
+    }
+
+    /// Change one row outside the event stream, keeping the tally right.
+    fn local_end(&self, id: u32, f: impl FnOnce(&mut TaskView) -> TaskState) {
+        self.rows.with_untracked(|rows| {
+            if let Some(row) = rows.get(id as usize) {
+                let mut moved = None;
+                row.view.update(|v| {
+                    let before = f(v);
+                    moved = Some((before, v.state));
+                });
+                if let Some((from, to)) = moved {
+                    self.tally.update(|t| t.moved(from, to));
+                }
+            }
+        });
+    }
+
+    fn apply(&self, offset: u32, zero: Millis, ev: Event) {
+        let ev = ev.with_id_offset(offset);
+        if let Event::Summary(s) = ev {
+            self.summaries.update(|all| all.push(s));
+            return;
+        }
+        let Some(id) = ev.id() else { return };
+        self.rows.with_untracked(|rows| {
+            if let Some(row) = rows.get(id as usize) {
+                let mut moved = (TaskState::Queued, TaskState::Queued);
+                row.view.update(|v| {
+                    let before = v.apply(&ev, zero);
+                    moved = (before, v.state);
+                });
+                if moved.0 != moved.1 {
+                    self.tally.update(|t| t.moved(moved.0, moved.1));
+                    let in_flight = self.tally.with_untracked(|t| t.get(TaskState::InFlight));
+                    if in_flight > self.peak.get_untracked() {
+                        self.peak.set(in_flight);
+                    }
+                }
+            }
+        });
+        self.folded.update_value(|s| s.observe(&ev));
+    }
+
+    fn refresh_stats(&self) {
+        let elapsed = self.elapsed.get_untracked();
+        self.stats.set(self.folded.with_value(|s| s.report(elapsed)));
+    }
+
+    /// Stop everything: abort every request, start no more chunks, and show
+    /// every unfinished URL as cancelled.
+    pub fn cancel(self) {
+        if !self.running.get_untracked() {
+            return;
+        }
+        self.cancelled.set(true);
+        self.controllers.update_value(|cs| cs.drain(..).for_each(|c| c.abort()));
+        let t = self.since_start();
+        let n = self.rows.with_untracked(Vec::len);
+        for id in 0..n {
+            self.local_end(u32::try_from(id).unwrap_or(u32::MAX), |v| v.cancel(t));
+        }
+    }
+
+    fn finish(self) {
+        self.controllers.update_value(Vec::clear);
+        self.elapsed.set(self.since_start());
+        self.refresh_stats();
+        self.running.set(false);
+    }
+}

@@ -1,0 +1,115 @@
+//! The task table: one row per URL, paginated so a 1,000-URL run stays smooth.
+
+use fanout_shared::task::{TaskState, TaskView};
+use leptos::prelude::*;
+
+use crate::run::{Row, RunStore};
+
+/// Rows per page.
+const PAGE: usize = 100;
+
+fn fmt_bytes(b: u64) -> String {
+    if b >= 1024 * 1024 {
+        format!("{:.1} MB", b as f64 / 1_048_576.0)
+    } else if b >= 1024 {
+        format!("{:.1} KB", b as f64 / 1024.0)
+    } else {
+        format!("{b} B")
+    }
+}
+
+fn product_cell(v: &TaskView) -> (String, String, String) {
+    let Some(p) = &v.product else { return (String::new(), String::new(), String::new()) };
+    let name = p.name.as_ref().map(|f| f.value.clone()).unwrap_or_default();
+    let price = match (&p.price, &p.currency) {
+        (Some(pr), Some(c)) => format!("{} {}", pr.value, c.value),
+        (Some(pr), None) => pr.value.clone(),
+        _ => String::new(),
+    };
+    let avail = p.availability.as_ref().map(|f| f.value.replace('_', " ")).unwrap_or_default();
+    (name, price, avail)
+}
+
+/// One table row. Every cell reads the row's own signal; text is always
+/// rendered as text, never as HTML.
+#[component]
+fn TaskRow(
+    /// The row to show.
+    row: Row,
+) -> impl IntoView {
+    let v = row.view;
+    let state = move || v.with(|v| v.state);
+    let product = move || v.with(product_cell);
+    view! {
+        <tr class=move || format!("task {}", state().slug())>
+            <td class="num">{row.id + 1}</td>
+            <td><span class=move || format!("badge {}", state().slug())>{move || state().label()}</span></td>
+            <td class="url"><a href=move || v.with(|v| v.url.clone()) target="_blank" rel="noopener noreferrer">{move || v.with(|v| v.url.clone())}</a></td>
+            <td class="num">{move || v.with(|v| if v.attempt == 0 { String::new() } else { v.attempt.to_string() })}</td>
+            <td class="num">{move || v.with(|v| v.status.map(|s| s.to_string()).unwrap_or_default())}</td>
+            <td class="num">{move || v.with(|v| v.ms.map(|m| format!("{m} ms")).unwrap_or_default())}</td>
+            <td class="num">{move || v.with(|v| v.bytes.map(fmt_bytes).unwrap_or_default())}</td>
+            <td class="product">{move || product().0}</td>
+            <td class="num">{move || product().1}</td>
+            <td>{move || product().2}</td>
+            <td class="error">{move || v.with(|v| match (&v.error, &v.retry_reason, v.state) {
+                (Some((kind, msg)), _, _) => format!("{kind}: {msg}"),
+                (None, Some(reason), TaskState::Waiting) => format!("retrying after {reason}"),
+                _ => String::new(),
+            })}</td>
+        </tr>
+    }
+}
+
+/// The task table with a state filter and pages.
+#[component]
+pub fn TaskTable(
+    /// The run whose rows to show.
+    store: RunStore,
+) -> impl IntoView {
+    let filter = RwSignal::new(String::from("all"));
+    let page = RwSignal::new(0usize);
+    let visible = move || {
+        let f = filter.get();
+        store.rows.with(|rows| {
+            rows.iter()
+                .filter(|r| f == "all" || r.view.with(|v| v.state.slug() == f))
+                .copied()
+                .collect::<Vec<Row>>()
+        })
+    };
+    let pages = move || visible().len().div_ceil(PAGE).max(1);
+    let shown = move || {
+        let all = visible();
+        let p = page.get().min(all.len().div_ceil(PAGE).max(1) - 1);
+        all.into_iter().skip(p * PAGE).take(PAGE).collect::<Vec<Row>>()
+    };
+    view! {
+        <section class="panel table-panel" aria-label="Tasks">
+            <div class="table-tools">
+                <label>"Show "
+                    <select on:change=move |ev| { filter.set(event_target_value(&ev)); page.set(0); } aria-label="Filter by state">
+                        <option value="all">"all"</option>
+                        {TaskState::ALL.iter().map(|s| view! { <option value=s.slug()>{s.label()}</option> }).collect_view()}
+                    </select>
+                </label>
+                <span class="pager">
+                    <button on:click=move |_| page.update(|p| *p = p.saturating_sub(1)) disabled=move || { page.get() == 0 }>"‹ Prev"</button>
+                    <span>{move || format!("page {} of {}", page.get().min(pages() - 1) + 1, pages())}</span>
+                    <button on:click=move |_| page.update(|p| *p += 1) disabled=move || { page.get() + 1 >= pages() }>"Next ›"</button>
+                </span>
+            </div>
+            <div class="table-scroll">
+                <table>
+                    <thead><tr>
+                        <th>"#"</th><th>"State"</th><th>"URL"</th><th>"Try"</th><th>"Status"</th><th>"Latency"</th>
+                        <th>"Bytes"</th><th>"Product"</th><th>"Price"</th><th>"Availability"</th><th>"Error"</th>
+                    </tr></thead>
+                    <tbody>
+                        <For each=shown key=|r| r.id children=|row| view! { <TaskRow row=row/> }/>
+                    </tbody>
+                </table>
+            </div>
+        </section>
+    }
+}

@@ -6,13 +6,13 @@
 //! demo URL: a deployed Worker cannot fetch its own hostname, and an
 //! in-process call also spends no subrequest.
 
-use std::time::Duration;
-
 use fanout_shared::demo::{self as catalogue, DEMO_PRODUCT_PATH, DemoKnobs};
 use futures::StreamExt;
 use futures::stream::{self, LocalBoxStream};
 use url::Url;
-use worker::{Delay, Headers, Response, Result};
+use worker::{Headers, Response, Result};
+
+use crate::fetch::Sleep;
 
 /// How long a hanging page hangs: long enough to outlast any attempt timeout,
 /// short enough that nothing lingers for ever.
@@ -58,7 +58,7 @@ impl Reply {
 
 async fn sleep_ms(ms: u64) {
     if ms > 0 {
-        Delay::from(Duration::from_millis(ms)).await;
+        Sleep::new(ms).await;
     }
 }
 

@@ -1,0 +1,117 @@
+// Shared helpers for the integration tests: a real upstream on loopback and a
+// streaming client for Fanout's NDJSON API. Every request loop here is bounded.
+import http from 'node:http';
+
+export const BASE = process.env.FANOUT_URL ?? 'http://127.0.0.1:8787';
+
+/**
+ * A local upstream that records what it sees: concurrency, per-path hits and
+ * times, and connections closed before an answer (aborted requests).
+ * Routes:
+ *   /ok?ms=N            200 with a small product page after N ms
+ *   (any route)?g=NAME  counted in group NAME: in flight now, most at once, total
+ *   /status/S?key=K&times=T&retry_after=V   S for the first T hits of key K, then 200
+ *   /hang               never answers
+ */
+export async function startUpstream() {
+  const state = { inFlight: 0, maxInFlight: 0, groups: new Map(), hits: new Map(), times: new Map(), closedEarly: [], open: new Set() };
+  const hit = (key) => {
+    state.hits.set(key, (state.hits.get(key) ?? 0) + 1);
+    if (!state.times.has(key)) state.times.set(key, []);
+    state.times.get(key).push(Date.now());
+    return state.hits.get(key);
+  };
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://upstream');
+    // In-flight counts, overall and per `g` query parameter (one test's group).
+    const g = url.searchParams.get('g');
+    const group = g === null ? null : (state.groups.get(g) ?? { inFlight: 0, max: 0, total: 0 });
+    if (group) {
+      state.groups.set(g, group);
+      group.inFlight += 1;
+      group.total += 1;
+      group.max = Math.max(group.max, group.inFlight);
+    }
+    state.inFlight += 1;
+    state.maxInFlight = Math.max(state.maxInFlight, state.inFlight);
+    let finished = false;
+    const done = () => {
+      if (!finished) {
+        finished = true;
+        state.inFlight -= 1;
+        if (group) group.inFlight -= 1;
+      }
+    };
+    res.on('finish', done);
+    res.on('close', () => {
+      if (!res.writableFinished) state.closedEarly.push({ path: url.pathname, at: Date.now() });
+      done();
+    });
+    const page = (status, headers = {}) => {
+      res.writeHead(status, { 'content-type': 'text/html', ...headers });
+      res.end(`<!doctype html><html><head><title>p</title></head><body><h1>${url.pathname}</h1></body></html>`);
+    };
+    if (url.pathname === '/ok') {
+      hit(url.pathname + url.search);
+      setTimeout(() => page(200), Number(url.searchParams.get('ms') ?? 0));
+    } else if (url.pathname.startsWith('/status/')) {
+      const status = Number(url.pathname.split('/')[2]);
+      const key = url.searchParams.get('key') ?? url.pathname;
+      const n = hit(key);
+      const times = Number(url.searchParams.get('times') ?? 1e9);
+      const ra = url.searchParams.get('retry_after');
+      if (n <= times) page(status, ra ? { 'retry-after': ra } : {});
+      else page(200);
+    } else if (url.pathname === '/hang') {
+      hit('/hang');
+      state.open.add(res);
+      res.on('close', () => state.open.delete(res));
+      // Never answers; the test ends by closing the server.
+    } else {
+      page(404);
+    }
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const origin = `http://127.0.0.1:${server.address().port}`;
+  return {
+    origin,
+    state,
+    async close() {
+      for (const res of state.open) res.destroy();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+/** POST a run and collect its events as they stream in (bounded by `timeoutMs`). */
+export async function run(body, { timeoutMs = 60_000, headers = {} } = {}) {
+  const resp = await fetch(`${BASE}/api/v1/runs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  if (!resp.ok) return { status: resp.status, error: await resp.json(), events: [] };
+  const events = [];
+  const arrivals = [];
+  const decoder = new TextDecoder();
+  let buf = '';
+  for await (const chunk of resp.body) {
+    buf += decoder.decode(chunk, { stream: true });
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (line.trim()) {
+        events.push(JSON.parse(line));
+        arrivals.push(Date.now());
+      }
+    }
+  }
+  return { status: resp.status, contentType: resp.headers.get('content-type'), events, arrivals };
+}
+
+export const finals = (events) => events.filter((e) => ['done', 'failed', 'cancelled'].includes(e.type));
+export const summary = (events) => events.at(-1)?.type === 'summary' ? events.at(-1) : undefined;
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,153 @@
+// Integration: a real client → `wrangler dev` (workerd running the edge) → a
+// real upstream on 127.0.0.1.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startUpstream, run, finals, summary, sleep, BASE } from './helpers.mjs';
+
+let up;
+before(async () => { up = await startUpstream(); });
+after(async () => { await up.close(); });
+
+test('health and config answer JSON', async () => {
+  const health = await (await fetch(`${BASE}/api/v1/health`)).json();
+  assert.equal(health.ok, true);
+  const cfg = await (await fetch(`${BASE}/api/v1/config`)).json();
+  assert.ok(cfg.limits.max_urls_per_request >= 1);
+  assert.equal(cfg.defaults.concurrency, 50);
+  assert.equal(cfg.defaults.max_attempts, 3);
+});
+
+test('every URL gets exactly one final event, and the summary adds up', async () => {
+  const urls = [];
+  for (let i = 0; i < 12; i++) urls.push(`${up.origin}/ok?ms=${20 + i}&n=${i}`);
+  urls.push(`${up.origin}/status/404?key=mix404`);
+  urls.push(`${up.origin}/status/503?key=mixflaky&times=1`);
+  urls.push(`${up.origin}/hang?n=mix`);
+  urls.push(`http://127.0.0.1:1/refused`);
+  const r = await run({ urls, timeout_ms: 800, retry: { max_attempts: 2, base_ms: 10, max_ms: 50 } });
+  assert.equal(r.status, 200);
+  assert.match(r.contentType, /application\/x-ndjson/);
+  const f = finals(r.events);
+  assert.equal(f.length, urls.length, 'one final event per URL');
+  assert.deepEqual([...new Set(f.map((e) => e.id))].sort((a, b) => a - b), urls.map((_, i) => i));
+  for (const e of r.events.filter((e) => e.type !== 'summary')) assert.equal(e.url, urls[e.id]);
+  const s = summary(r.events);
+  assert.ok(s, 'the last line is the summary');
+  assert.equal(s.total, urls.length);
+  assert.equal(s.done + s.failed + s.cancelled, urls.length);
+  const byId = Object.fromEntries(f.map((e) => [e.id, e]));
+  assert.equal(byId[12].type, 'failed');
+  assert.equal(byId[12].error.kind, 'http_status');
+  assert.equal(byId[13].type, 'done');
+  assert.equal(byId[14].error.kind, 'timeout');
+  assert.equal(byId[15].error.kind, 'network');
+});
+
+test('events stream as they happen, not at the end', async () => {
+  const urls = [`${up.origin}/ok?ms=10&s=1`, `${up.origin}/ok?ms=1200&s=2`];
+  const r = await run({ urls, concurrency: 2 });
+  const firstDone = r.events.findIndex((e) => e.type === 'done');
+  const spread = r.arrivals.at(-1) - r.arrivals[firstDone];
+  assert.ok(spread >= 800, `the fast URL's done arrived ${spread} ms before the end`);
+});
+
+test('the upstream sees the concurrency cap respected', async () => {
+  const urls = Array.from({ length: 30 }, (_, i) => `${up.origin}/ok?ms=150&g=cap&i=${i}`);
+  const r = await run({ urls, concurrency: 5 });
+  assert.equal(finals(r.events).filter((e) => e.type === 'done').length, 30);
+  const g = up.state.groups.get('cap');
+  assert.equal(g.total, 30);
+  assert.ok(g.max <= 5, `upstream saw ${g.max} at once`);
+  assert.ok(g.max >= 3, `upstream saw only ${g.max} at once`);
+  assert.ok(summary(r.events).peak_in_flight <= 5);
+});
+
+test('a 503 then 200 is retried and ends done after 2 attempts', async () => {
+  const r = await run({ urls: [`${up.origin}/status/503?key=flaky1&times=1`], retry: { base_ms: 20 } });
+  const retry = r.events.find((e) => e.type === 'retrying');
+  assert.ok(retry, 'a retrying event');
+  assert.equal(retry.status, 503);
+  assert.equal(retry.reason, 'HTTP 503');
+  const [done] = finals(r.events);
+  assert.equal(done.type, 'done');
+  assert.equal(done.attempts, 2);
+  assert.equal(up.state.hits.get('flaky1'), 2);
+});
+
+test('Retry-After is honoured, as measured at the upstream', async () => {
+  const r = await run({ urls: [`${up.origin}/status/429?key=ra1&times=1&retry_after=1`], retry: { base_ms: 10, max_ms: 5000 } });
+  const retry = r.events.find((e) => e.type === 'retrying');
+  assert.ok(retry.wait_ms >= 1000, `waited ${retry.wait_ms} ms`);
+  const [t1, t2] = up.state.times.get('ra1');
+  assert.ok(t2 - t1 >= 950, `second request came ${t2 - t1} ms after the first`);
+  assert.equal(finals(r.events)[0].type, 'done');
+});
+
+test('a Retry-After beyond the cap fails clearly instead of waiting', async () => {
+  const r = await run({ urls: [`${up.origin}/status/503?key=ra2&times=1&retry_after=120`], retry: { max_ms: 2000 } });
+  const [f] = finals(r.events);
+  assert.equal(f.type, 'failed');
+  assert.equal(f.error.kind, 'retry_after_too_long');
+  assert.equal(up.state.hits.get('ra2'), 1);
+});
+
+test('a hanging upstream is aborted at the timeout: the upstream sees the connection closed', async () => {
+  const before = up.state.closedEarly.length;
+  const t0 = Date.now();
+  const r = await run({ urls: [`${up.origin}/hang?n=t`], timeout_ms: 500, retry: { max_attempts: 1 } });
+  const [f] = finals(r.events);
+  assert.equal(f.error.kind, 'timeout');
+  assert.ok(Date.now() - t0 < 5000);
+  for (let i = 0; i < 40 && up.state.closedEarly.length === before; i++) await sleep(50);
+  assert.ok(up.state.closedEarly.length > before, 'the upstream saw its connection closed');
+  const closedAt = up.state.closedEarly.at(-1).at;
+  assert.ok(closedAt - t0 < 2500, `closed ${closedAt - t0} ms after the start`);
+});
+
+test('a 404 is not retried', async () => {
+  const r = await run({ urls: [`${up.origin}/status/404?key=nf1`] });
+  const [f] = finals(r.events);
+  assert.equal(f.type, 'failed');
+  assert.equal(f.status, 404);
+  assert.equal(f.attempts, 1);
+  assert.equal(r.events.filter((e) => e.type === 'retrying').length, 0);
+  assert.equal(up.state.hits.get('nf1'), 1);
+});
+
+test('the built-in demo shop serves a 200-product batch in-process', async () => {
+  const cfg = await (await fetch(`${BASE}/api/v1/config`)).json();
+  const n = Math.min(200, cfg.limits.max_urls_per_request);
+  const urls = Array.from({ length: n }, (_, i) => `${BASE}/demo/products/${i + 1}?latency_ms=50`);
+  const r = await run({ urls, concurrency: 50 });
+  const f = finals(r.events);
+  assert.equal(f.length, n);
+  assert.ok(f.every((e) => e.type === 'done' && e.status === 200 && e.bytes > 5000));
+  const sitemap = await (await fetch(`${BASE}/demo/sitemap.xml`)).text();
+  assert.ok((sitemap.match(/<loc>/g) ?? []).length >= 200);
+});
+
+test('bad input gets a 4xx with a JSON error that says what to fix', async () => {
+  const cases = [
+    ['{', 400, 'malformed_json'],
+    [JSON.stringify({ urls: [] }), 400, 'no_urls'],
+    [JSON.stringify({ urls: ['ftp://x/y'] }), 400, 'invalid_url'],
+    [JSON.stringify({ urls: [`${up.origin}/ok`], concurrency: 0 }), 400, 'option_out_of_range'],
+  ];
+  for (const [body, status, kind] of cases) {
+    const r = await run(body);
+    assert.equal(r.status, status, body);
+    assert.equal(r.error.error.kind, kind, body);
+    assert.ok(r.error.error.message.length > 10);
+  }
+  const wrongType = await fetch(`${BASE}/api/v1/runs`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' });
+  assert.equal(wrongType.status, 415);
+  assert.equal((await wrongType.json()).error.kind, 'unsupported_media_type');
+  const cfg = await (await fetch(`${BASE}/api/v1/config`)).json();
+  const tooMany = Array.from({ length: cfg.limits.max_urls_per_request + 1 }, (_, i) => `${up.origin}/ok?i=${i}`);
+  const r = await run({ urls: tooMany });
+  assert.equal(r.status, 400);
+  assert.equal(r.error.error.kind, 'too_many_urls');
+  const missing = await fetch(`${BASE}/api/v1/nope`);
+  assert.equal(missing.status, 404);
+  assert.equal((await missing.json()).error.kind, 'not_found');
+});

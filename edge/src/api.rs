@@ -15,7 +15,10 @@ use crate::settings::Settings;
 
 /// `GET /api/v1/health`.
 pub fn health() -> Result<Response> {
-    json_response(200, &serde_json::json!({"ok": true, "version": env!("CARGO_PKG_VERSION")}))
+    json_response(
+        200,
+        &serde_json::json!({"ok": true, "version": env!("CARGO_PKG_VERSION")}),
+    )
 }
 
 /// `GET /api/v1/config`: limits and defaults in force.
@@ -36,11 +39,22 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn authorize(req: &Request, settings: &Settings) -> std::result::Result<(), ApiError> {
-    let Some(token) = &settings.token else { return Ok(()) };
-    let given = req.headers().get("authorization").ok().flatten().unwrap_or_default();
+    let Some(token) = &settings.token else {
+        return Ok(());
+    };
+    let given = req
+        .headers()
+        .get("authorization")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     match given.strip_prefix("Bearer ") {
         Some(t) if same(t.trim().as_bytes(), token.as_bytes()) => Ok(()),
-        _ => Err(ApiError::new(401, "unauthorized", "this deployment needs Authorization: Bearer <API token>")),
+        _ => Err(ApiError::new(
+            401,
+            "unauthorized",
+            "this deployment needs Authorization: Bearer <API token>",
+        )),
     }
 }
 
@@ -48,14 +62,25 @@ fn authorize(req: &Request, settings: &Settings) -> std::result::Result<(), ApiE
 /// refused without being held in memory.
 async fn read_body(req: &mut Request, max: u64) -> std::result::Result<Vec<u8>, ApiError> {
     let too_large = |n: u64| {
-        ApiError::new(413, "body_too_large", format!("the request body is over {max} bytes ({n} seen); send fewer URLs per request"))
+        ApiError::new(
+            413,
+            "body_too_large",
+            format!("the request body is over {max} bytes ({n} seen); send fewer URLs per request"),
+        )
     };
-    if let Some(len) = req.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok())
+    if let Some(len) = req
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse::<u64>().ok())
         && len > max
     {
         return Err(too_large(len));
     }
-    let Ok(mut stream) = req.stream() else { return Ok(Vec::new()) };
+    let Ok(mut stream) = req.stream() else {
+        return Ok(Vec::new());
+    };
     let mut body = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| ApiError::bad_request("malformed_body", e.to_string()))?;
@@ -75,18 +100,33 @@ pub async fn runs(mut req: Request, settings: &Settings) -> Result<Response> {
     }
 }
 
-async fn start_run(req: &mut Request, settings: &Settings) -> std::result::Result<Response, ApiError> {
+async fn start_run(
+    req: &mut Request,
+    settings: &Settings,
+) -> std::result::Result<Response, ApiError> {
     authorize(req, settings)?;
     let internal = |e: worker::Error| ApiError::new(500, "internal", e.to_string());
     let own_origin = req.url().map_err(internal)?;
-    let max = if settings.limits.max_request_bytes == 0 { DEFAULT_MAX_REQUEST_BYTES } else { settings.limits.max_request_bytes };
+    let max = if settings.limits.max_request_bytes == 0 {
+        DEFAULT_MAX_REQUEST_BYTES
+    } else {
+        settings.limits.max_request_bytes
+    };
     let body = read_body(req, max).await?;
     let content_type = req.headers().get("content-type").ok().flatten();
-    let run = parse_run_request(content_type.as_deref(), &body, &settings.limits, Some(&own_origin))?;
+    let run = parse_run_request(
+        content_type.as_deref(),
+        &body,
+        &settings.limits,
+        Some(&own_origin),
+    )?;
     // Jitter only needs spreading, not secrecy: Math.random seeds it.
     let seed = (js_sys::Math::random() * (u64::MAX as f64)) as u64;
     let sched = Scheduler::new(run.jobs, run.options, Box::new(SplitMix64::new(seed)));
-    let fetcher = EdgeFetcher { own_origin, max_body_bytes: settings.limits.max_body_bytes };
+    let fetcher = EdgeFetcher {
+        own_origin,
+        max_body_bytes: settings.limits.max_body_bytes,
+    };
     let runner = Runner::new(sched, fetcher, EdgeClock::start());
     // One chunk per event: each line reaches the client as it happens. When
     // the client goes away, the stream is dropped and the runner aborts
@@ -97,5 +137,7 @@ async fn start_run(req: &mut Request, settings: &Settings) -> std::result::Resul
     set("content-type", "application/x-ndjson; charset=utf-8")?;
     set("cache-control", "no-store")?;
     set("x-content-type-options", "nosniff")?;
-    Ok(Response::from_stream(body).map_err(internal)?.with_headers(headers))
+    Ok(Response::from_stream(body)
+        .map_err(internal)?
+        .with_headers(headers))
 }

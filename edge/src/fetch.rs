@@ -11,13 +11,13 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
+use fanout_shared::FetchError;
 use fanout_shared::demo::ATTEMPT_HEADER;
 use fanout_shared::protocol::Millis;
 use fanout_shared::retry::parse_retry_after;
 use fanout_shared::runner::{AbortAttempt, Clock, Fetcher};
 use fanout_shared::scheduler::{AttemptRequest, AttemptResult, Response};
 use fanout_shared::validation::is_own_demo_url;
-use fanout_shared::FetchError;
 use futures::future::LocalBoxFuture;
 use futures::stream::LocalBoxStream;
 use futures::{FutureExt, StreamExt};
@@ -29,7 +29,11 @@ use worker::{Fetch, Headers, Method, Request, RequestInit};
 use crate::demo;
 
 /// Sent with every upstream request, so site owners can see who is calling.
-pub const USER_AGENT: &str = concat!("Fanout/", env!("CARGO_PKG_VERSION"), " (concurrent page fetcher)");
+pub const USER_AGENT: &str = concat!(
+    "Fanout/",
+    env!("CARGO_PKG_VERSION"),
+    " (concurrent page fetcher)"
+);
 
 /// Wall-clock milliseconds since the Unix epoch.
 pub fn unix_ms() -> u64 {
@@ -70,13 +74,20 @@ impl Sleep {
         // setTimeout takes an i32; a run never waits anywhere near that long.
         let ms = i32::try_from(ms).unwrap_or(i32::MAX);
         let timeout_id = global
-            .set_timeout_with_callback_and_timeout_and_arguments_0(callback.as_ref().unchecked_ref(), ms)
+            .set_timeout_with_callback_and_timeout_and_arguments_0(
+                callback.as_ref().unchecked_ref(),
+                ms,
+            )
             .ok();
         if timeout_id.is_none() {
             // No timer could be set: fire at once rather than never.
             state.fired.set(true);
         }
-        Self { state, timeout_id, _callback: Some(callback) }
+        Self {
+            state,
+            timeout_id,
+            _callback: Some(callback),
+        }
     }
 }
 
@@ -109,7 +120,9 @@ pub struct EdgeClock {
 impl EdgeClock {
     /// A clock whose zero is now.
     pub fn start() -> Self {
-        Self { start: js_sys::Date::now() }
+        Self {
+            start: js_sys::Date::now(),
+        }
     }
 }
 
@@ -156,15 +169,24 @@ struct Upstream {
     body: LocalBoxStream<'static, Result<Vec<u8>, FetchError>>,
 }
 
-async fn fetch_upstream(url: Url, attempt: u32, signal: Option<web_sys::AbortSignal>) -> Result<Upstream, FetchError> {
+async fn fetch_upstream(
+    url: Url,
+    attempt: u32,
+    signal: Option<web_sys::AbortSignal>,
+) -> Result<Upstream, FetchError> {
     let headers = Headers::new();
     // Only these headers: no cookies, no Authorization, no client IP.
     headers.set("user-agent", USER_AGENT).map_err(network)?;
-    headers.set("accept", "text/html,application/xhtml+xml,*/*;q=0.8").map_err(network)?;
-    headers.set(ATTEMPT_HEADER, &attempt.to_string()).map_err(network)?;
+    headers
+        .set("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .map_err(network)?;
+    headers
+        .set(ATTEMPT_HEADER, &attempt.to_string())
+        .map_err(network)?;
     let mut init = RequestInit::new();
     init.with_method(Method::Get).with_headers(headers);
-    let request = Request::new_with_init(url.as_str(), &init).map_err(|e| FetchError::InvalidUrl(e.to_string()))?;
+    let request = Request::new_with_init(url.as_str(), &init)
+        .map_err(|e| FetchError::InvalidUrl(e.to_string()))?;
     let fetch = Fetch::Request(request);
     let mut resp = match signal {
         Some(s) => fetch.send_with_signal(&worker::AbortSignal::from(s)).await,
@@ -178,13 +200,25 @@ async fn fetch_upstream(url: Url, attempt: u32, signal: Option<web_sys::AbortSig
         // No body at all (204, HEAD): an empty stream.
         Err(_) => futures::stream::empty().boxed_local(),
     };
-    Ok(Upstream { status, retry_after, body })
+    Ok(Upstream {
+        status,
+        retry_after,
+        body,
+    })
 }
 
 async fn fetch_demo(url: Url, attempt: u32) -> Upstream {
     let reply = demo::reply(&url, attempt, unix_ms()).await;
-    let retry_after = reply.headers.iter().find(|(k, _)| *k == "retry-after").map(|(_, v)| v.clone());
-    Upstream { status: reply.status, retry_after, body: reply.body.map(Ok).boxed_local() }
+    let retry_after = reply
+        .headers
+        .iter()
+        .find(|(k, _)| *k == "retry-after")
+        .map(|(_, v)| v.clone());
+    Upstream {
+        status: reply.status,
+        retry_after,
+        body: reply.body.map(Ok).boxed_local(),
+    }
 }
 
 impl Fetcher for EdgeFetcher {
@@ -216,8 +250,15 @@ impl Fetcher for EdgeFetcher {
                     return Err(FetchError::BodyTooLarge { limit: max });
                 }
             }
-            let retry_after_ms = up.retry_after.and_then(|v| parse_retry_after(&v, unix_ms()));
-            Ok(Response { status: up.status, bytes, retry_after_ms, product: None })
+            let retry_after_ms = up
+                .retry_after
+                .and_then(|v| parse_retry_after(&v, unix_ms()));
+            Ok(Response {
+                status: up.status,
+                bytes,
+                retry_after_ms,
+                product: None,
+            })
         };
         (fut.boxed_local(), EdgeAbort(controller))
     }

@@ -2,7 +2,7 @@
 
 use fanout_shared::config::{DEFAULT_BROWSER_PARALLEL_REQUESTS, Limits};
 use fanout_shared::demo::{DEMO_DEFAULT_BATCH, product_urls};
-use fanout_shared::input::parse_url_list;
+use fanout_shared::input::parse_url_list_with;
 use fanout_shared::protocol::{RetryOptions, RunOptions, RunRequest};
 use fanout_shared::task::TaskState;
 use leptos::prelude::*;
@@ -16,11 +16,26 @@ use crate::table::TaskTable;
 const DEMO_KNOBS: &str = "?latency_ms=200&jitter_ms=300";
 
 fn origin() -> String {
-    web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default()
+    web_sys::window()
+        .and_then(|w| w.location().origin().ok())
+        .unwrap_or_default()
 }
 
 fn demo_list() -> String {
-    product_urls(&origin(), DEMO_DEFAULT_BATCH).into_iter().map(|u| format!("{u}{DEMO_KNOBS}\n")).collect()
+    product_urls(&origin(), DEMO_DEFAULT_BATCH)
+        .into_iter()
+        .map(|u| format!("{u}{DEMO_KNOBS}\n"))
+        .collect()
+}
+
+/// Whether a line is an absolute http(s) URL, by the browser's own parser.
+fn check_url(line: &str) -> Result<(), String> {
+    let url = web_sys::Url::new(line).map_err(|_| "not a URL".to_owned())?;
+    match url.protocol().as_str() {
+        "http:" | "https:" if !url.hostname().is_empty() => Ok(()),
+        "http:" | "https:" => Err("no host".to_owned()),
+        other => Err(format!("scheme {other} is not http or https")),
+    }
 }
 
 fn fmt_secs(ms: u64) -> String {
@@ -76,7 +91,7 @@ pub fn App() -> impl IntoView {
         }
     });
 
-    let list = Memo::new(move |_| text.with(|t| parse_url_list(t)));
+    let list = Memo::new(move |_| text.with(|t| parse_url_list_with(t, check_url)));
     let max_conc = Signal::derive(move || u64::from(limits.get().max_concurrency));
     let max_timeout = Signal::derive(move || limits.get().max_timeout_ms);
     let max_attempts = Signal::derive(move || u64::from(limits.get().max_attempts));
@@ -84,7 +99,9 @@ pub fn App() -> impl IntoView {
     let run = move |_| {
         let urls = list.with_untracked(|l| l.urls.clone());
         if urls.is_empty() {
-            store.error.set(Some("Add at least one http(s) URL, one per line.".into()));
+            store
+                .error
+                .set(Some("Add at least one http(s) URL, one per line.".into()));
             return;
         }
         let to_u32 = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
@@ -93,17 +110,29 @@ pub fn App() -> impl IntoView {
             concurrency: Some(to_u32(concurrency.get_untracked())),
             per_host: Some(to_u32(per_host.get_untracked())),
             timeout_ms: Some(timeout_ms.get_untracked()),
-            retry: Some(RetryOptions { max_attempts: Some(to_u32(attempts.get_untracked())), ..RetryOptions::default() }),
+            retry: Some(RetryOptions {
+                max_attempts: Some(to_u32(attempts.get_untracked())),
+                ..RetryOptions::default()
+            }),
             extract: Some(extract.get_untracked()),
             deadline_ms: None,
         };
-        store.start(urls, options, &limits.get_untracked(), DEFAULT_BROWSER_PARALLEL_REQUESTS);
+        store.start(
+            urls,
+            options,
+            &limits.get_untracked(),
+            DEFAULT_BROWSER_PARALLEL_REQUESTS,
+        );
     };
 
     let tally = store.tally;
     let pct = move |s: TaskState| {
         let t = tally.get();
-        if t.total() == 0 { 0.0 } else { f64::from(t.get(s)) * 100.0 / f64::from(t.total()) }
+        if t.total() == 0 {
+            0.0
+        } else {
+            f64::from(t.get(s)) * 100.0 / f64::from(t.total())
+        }
     };
     let eta = move || {
         let t = tally.get();

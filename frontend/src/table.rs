@@ -19,14 +19,20 @@ fn fmt_bytes(b: u64) -> String {
 }
 
 fn product_cell(v: &TaskView) -> (String, String, String) {
-    let Some(p) = &v.product else { return (String::new(), String::new(), String::new()) };
+    let Some(p) = &v.product else {
+        return (String::new(), String::new(), String::new());
+    };
     let name = p.name.as_ref().map(|f| f.value.clone()).unwrap_or_default();
     let price = match (&p.price, &p.currency) {
         (Some(pr), Some(c)) => format!("{} {}", pr.value, c.value),
         (Some(pr), None) => pr.value.clone(),
         _ => String::new(),
     };
-    let avail = p.availability.as_ref().map(|f| f.value.replace('_', " ")).unwrap_or_default();
+    let avail = p
+        .availability
+        .as_ref()
+        .map(|f| f.value.replace('_', " "))
+        .unwrap_or_default();
     (name, price, avail)
 }
 
@@ -82,7 +88,10 @@ pub fn TaskTable(
     let shown = move || {
         let all = visible();
         let p = page.get().min(all.len().div_ceil(PAGE).max(1) - 1);
-        all.into_iter().skip(p * PAGE).take(PAGE).collect::<Vec<Row>>()
+        all.into_iter()
+            .skip(p * PAGE)
+            .take(PAGE)
+            .collect::<Vec<Row>>()
     };
     view! {
         <section class="panel table-panel" aria-label="Tasks">

@@ -29,6 +29,12 @@ pub struct UrlList {
 /// Parse one URL per line: trim, skip blanks and `#` comments, drop duplicates
 /// (first one wins), and flag lines that are not absolute http(s) URLs.
 pub fn parse_url_list(text: &str) -> UrlList {
+    parse_url_list_with(text, |line| check_url(line).map_err(|e| e.to_string()))
+}
+
+/// [`parse_url_list`] with the URL check supplied by the caller. The browser
+/// passes its own URL parser, so the bundle does not carry a second one.
+pub fn parse_url_list_with(text: &str, check: impl Fn(&str) -> Result<(), String>) -> UrlList {
     let mut out = UrlList::default();
     let mut seen = std::collections::HashSet::new();
     for (i, raw) in text.lines().enumerate() {
@@ -37,8 +43,12 @@ pub fn parse_url_list(text: &str) -> UrlList {
             out.blanks += 1;
             continue;
         }
-        if let Err(e) = check_url(line) {
-            out.invalid.push(InvalidLine { line: i + 1, text: line.to_owned(), reason: e.to_string() });
+        if let Err(reason) = check(line) {
+            out.invalid.push(InvalidLine {
+                line: i + 1,
+                text: line.to_owned(),
+                reason,
+            });
             continue;
         }
         if seen.insert(line.to_owned()) {
@@ -56,12 +66,18 @@ mod tests {
 
     #[test]
     fn cleans_and_counts() {
-        let list = parse_url_list("http://a/1\n\n  http://a/2  \nhttp://a/1\n# note\nftp://x\nnot a url\n");
+        let list = parse_url_list(
+            "http://a/1\n\n  http://a/2  \nhttp://a/1\n# note\nftp://x\nnot a url\n",
+        );
         assert_eq!(list.urls, vec!["http://a/1", "http://a/2"]);
         assert_eq!(list.duplicates, 1);
         assert_eq!(list.blanks, 2);
         assert_eq!(list.invalid.len(), 2);
         assert_eq!(list.invalid[0].line, 6);
-        assert!(list.invalid[0].reason.contains("ftp"), "{}", list.invalid[0].reason);
+        assert!(
+            list.invalid[0].reason.contains("ftp"),
+            "{}",
+            list.invalid[0].reason
+        );
     }
 }

@@ -178,7 +178,9 @@ impl<F: Fetcher, C: Clock> Stream for Runner<F, C> {
                 Poll::Ready(Some(Err(Aborted))) => continue,
                 Poll::Ready(None) | Poll::Pending => {}
             }
-            let Some(at) = this.sched.poll_timeout() else { return Poll::Pending };
+            let Some(at) = this.sched.poll_timeout() else {
+                return Poll::Pending;
+            };
             let now = this.clock.now();
             if at <= now {
                 this.sched.handle_timeout(now);

@@ -54,7 +54,9 @@ pub fn is_private_v6(ip: Ipv6Addr) -> bool {
 pub fn is_private_name(name: &str) -> bool {
     let name = name.trim_end_matches('.').to_ascii_lowercase();
     name == "localhost"
-        || [".localhost", ".local", ".internal", ".home.arpa", ".lan"].iter().any(|s| name.ends_with(s))
+        || [".localhost", ".local", ".internal", ".home.arpa", ".lan"]
+            .iter()
+            .any(|s| name.ends_with(s))
         || name == "metadata"
 }
 
@@ -72,7 +74,10 @@ pub fn is_private_host(url: &Url) -> bool {
 /// allowed by configuration.
 pub fn check_target(url: &Url, allow_private: bool) -> Result<(), FetchError> {
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(FetchError::InvalidUrl(format!("scheme {}: is not http or https", url.scheme())));
+        return Err(FetchError::InvalidUrl(format!(
+            "scheme {}: is not http or https",
+            url.scheme()
+        )));
     }
     if !allow_private && is_private_host(url) {
         return Err(FetchError::BlockedTarget(format!(
@@ -107,9 +112,9 @@ mod tests {
             "http://198.18.0.1/",
             "http://224.0.0.1/",
             "http://255.255.255.255/",
-            "http://2130706433/",   // 127.0.0.1 as one decimal number
-            "http://0x7f.0.0.1/",   // hex octet
-            "http://0177.0.0.1/",   // octal octet
+            "http://2130706433/", // 127.0.0.1 as one decimal number
+            "http://0x7f.0.0.1/", // hex octet
+            "http://0177.0.0.1/", // octal octet
         ] {
             assert!(blocked(u), "{u}");
         }
@@ -136,14 +141,28 @@ mod tests {
 
     #[test]
     fn private_names_are_blocked() {
-        for u in ["http://localhost:8787/", "http://LOCALHOST./", "http://a.localhost/", "http://db.internal/", "http://printer.local/", "http://metadata/"] {
+        for u in [
+            "http://localhost:8787/",
+            "http://LOCALHOST./",
+            "http://a.localhost/",
+            "http://db.internal/",
+            "http://printer.local/",
+            "http://metadata/",
+        ] {
             assert!(blocked(u), "{u}");
         }
     }
 
     #[test]
     fn public_targets_pass_and_the_allowance_opens_private_ones() {
-        for u in ["https://example.com/p", "http://93.184.216.34/", "http://[2606:4700::1111]/", "http://172.32.0.1/", "http://100.128.0.1/", "http://[::ffff:8.8.8.8]/"] {
+        for u in [
+            "https://example.com/p",
+            "http://93.184.216.34/",
+            "http://[2606:4700::1111]/",
+            "http://172.32.0.1/",
+            "http://100.128.0.1/",
+            "http://[::ffff:8.8.8.8]/",
+        ] {
             assert!(!blocked(u), "{u}");
         }
         assert!(check_target(&Url::parse("http://127.0.0.1:9/").unwrap(), true).is_ok());

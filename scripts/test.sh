@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Everything `make test` (and CI) runs, in order, stopping at the first failure:
+#   setup → fmt → clippy (native + wasm32) → native tests → wasm32 build of shared
+#   → build both artefacts → wrangler dev on a loopback port → integration tests
+#   → browser end-to-end tests.
+# It stops what it started (by PID, on success and on failure) and exits non-zero
+# on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export PATH="$ROOT/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+export CARGO_TERM_COLOR=never
+
+step() { printf '\n== %s\n' "$*"; }
+PIDS=()
+cleanup() {
+  local rc=$?
+  for pid in "${PIDS[@]}"; do
+    # wrangler was started in its own session: end its whole group (workerd too).
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  done
+  if [[ $rc != 0 ]]; then
+    echo "test: FAILED (exit $rc)"
+    [[ -f "$ROOT/tests/artifacts/wrangler.log" ]] && { echo "-- last lines of wrangler.log:"; tail -n 40 "$ROOT/tests/artifacts/wrangler.log"; }
+  fi
+  exit $rc
+}
+trap cleanup EXIT INT TERM
+
+step "setup"
+scripts/setup.sh --test
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "clippy: shared (native, all targets), edge and frontend (wasm32)"
+cargo clippy -p fanout-shared --all-targets -- -D warnings
+cargo clippy -p fanout-shared -p fanout-edge -p fanout-frontend --target wasm32-unknown-unknown -- -D warnings
+
+step "native unit and property tests (virtual time)"
+cargo test -p fanout-shared
+
+step "shared builds for wasm32"
+cargo build -p fanout-shared --target wasm32-unknown-unknown
+
+step "build the edge (worker-build) and the frontend (trunk)"
+make --no-print-directory build
+
+step "start wrangler dev"
+PORT=${FANOUT_TEST_PORT:-8799}
+mkdir -p tests/artifacts
+setsid scripts/wrangler-dev.sh "$PORT" > tests/artifacts/wrangler.log 2>&1 &
+PIDS+=($!)
+export FANOUT_URL="http://127.0.0.1:$PORT"
+for i in $(seq 1 120); do
+  if curl -sf "$FANOUT_URL/api/v1/health" > /dev/null; then break; fi
+  if ! kill -0 "${PIDS[0]}" 2>/dev/null; then echo "wrangler dev exited"; exit 1; fi
+  [[ $i == 120 ]] && { echo "wrangler dev did not answer within 120 s"; exit 1; }
+  sleep 1
+done
+echo "wrangler dev answers on $FANOUT_URL"
+
+step "integration tests (client → wrangler dev → loopback upstream)"
+node --test --test-concurrency=1 tests/integration/*.test.mjs
+
+step "browser end-to-end tests (headless Chromium)"
+node --test --test-concurrency=1 tests/e2e/*.test.mjs
+
+echo
+echo "test: all passed; screenshots in tests/artifacts/"

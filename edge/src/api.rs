@@ -1,5 +1,7 @@
 //! Handlers of `/api/v1/*`.
 
+use std::rc::Rc;
+
 use fanout_shared::config::DEFAULT_MAX_REQUEST_BYTES;
 use fanout_shared::protocol::{ApiError, ConfigResponse, RunOptions};
 use fanout_shared::retry::SplitMix64;
@@ -10,15 +12,12 @@ use futures::StreamExt;
 use worker::{Headers, Request, Response, Result};
 
 use crate::error::{error_response, json_response};
-use crate::fetch::{EdgeClock, EdgeFetcher};
+use crate::fetch::{EdgeClock, EdgeFetcher, InFlight};
 use crate::settings::Settings;
 
 /// `GET /api/v1/health`.
 pub fn health() -> Result<Response> {
-    json_response(
-        200,
-        &serde_json::json!({"ok": true, "version": env!("CARGO_PKG_VERSION")}),
-    )
+    json_response(200, &serde_json::json!({"ok": true, "version": env!("CARGO_PKG_VERSION")}))
 }
 
 /// `GET /api/v1/config`: limits and defaults in force.
@@ -42,19 +41,10 @@ fn authorize(req: &Request, settings: &Settings) -> std::result::Result<(), ApiE
     let Some(token) = &settings.token else {
         return Ok(());
     };
-    let given = req
-        .headers()
-        .get("authorization")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    let given = req.headers().get("authorization").ok().flatten().unwrap_or_default();
     match given.strip_prefix("Bearer ") {
         Some(t) if same(t.trim().as_bytes(), token.as_bytes()) => Ok(()),
-        _ => Err(ApiError::new(
-            401,
-            "unauthorized",
-            "this deployment needs Authorization: Bearer <API token>",
-        )),
+        _ => Err(ApiError::new(401, "unauthorized", "this deployment needs Authorization: Bearer <API token>")),
     }
 }
 
@@ -68,12 +58,7 @@ async fn read_body(req: &mut Request, max: u64) -> std::result::Result<Vec<u8>, 
             format!("the request body is over {max} bytes ({n} seen); send fewer URLs per request"),
         )
     };
-    if let Some(len) = req
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.parse::<u64>().ok())
+    if let Some(len) = req.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok())
         && len > max
     {
         return Err(too_large(len));
@@ -92,6 +77,27 @@ async fn read_body(req: &mut Request, max: u64) -> std::result::Result<Vec<u8>, 
     Ok(body)
 }
 
+/// Abort every upstream fetch of a run when its client disconnects.
+///
+/// Dropping the response stream would do it through the runner, but a
+/// disconnected client stops pulling the stream without it being dropped
+/// promptly, so the request's own `AbortSignal` (compatibility flag
+/// `enable_request_signal`) is watched instead.
+fn watch_disconnect(signal: web_sys::AbortSignal, in_flight: Rc<InFlight>) {
+    let weak = Rc::downgrade(&in_flight);
+    drop(in_flight);
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+        let _ = signal.add_event_listener_with_callback("abort", &resolve);
+    });
+    wasm_bindgen_futures::spawn_local(async move {
+        let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+        // Only a weak handle: a finished run is not kept alive by its watcher.
+        if let Some(in_flight) = weak.upgrade() {
+            in_flight.abort_all();
+        }
+    });
+}
+
 /// `POST /api/v1/runs`: validate, then stream the run's events as NDJSON.
 pub async fn runs(mut req: Request, settings: &Settings) -> Result<Response> {
     match start_run(&mut req, settings).await {
@@ -100,10 +106,7 @@ pub async fn runs(mut req: Request, settings: &Settings) -> Result<Response> {
     }
 }
 
-async fn start_run(
-    req: &mut Request,
-    settings: &Settings,
-) -> std::result::Result<Response, ApiError> {
+async fn start_run(req: &mut Request, settings: &Settings) -> std::result::Result<Response, ApiError> {
     authorize(req, settings)?;
     let internal = |e: worker::Error| ApiError::new(500, "internal", e.to_string());
     let own_origin = req.url().map_err(internal)?;
@@ -114,30 +117,22 @@ async fn start_run(
     };
     let body = read_body(req, max).await?;
     let content_type = req.headers().get("content-type").ok().flatten();
-    let run = parse_run_request(
-        content_type.as_deref(),
-        &body,
-        &settings.limits,
-        Some(&own_origin),
-    )?;
+    let run = parse_run_request(content_type.as_deref(), &body, &settings.limits, Some(&own_origin))?;
     // Jitter only needs spreading, not secrecy: Math.random seeds it.
     let seed = (js_sys::Math::random() * (u64::MAX as f64)) as u64;
     let sched = Scheduler::new(run.jobs, run.options, Box::new(SplitMix64::new(seed)));
-    let fetcher = EdgeFetcher {
-        own_origin,
-        max_body_bytes: settings.limits.max_body_bytes,
-    };
+    let in_flight = Rc::new(InFlight::default());
+    watch_disconnect(req.inner().signal(), in_flight.clone());
+    let fetcher = EdgeFetcher { own_origin, max_body_bytes: settings.limits.max_body_bytes, in_flight };
     let runner = Runner::new(sched, fetcher, EdgeClock::start());
     // One chunk per event: each line reaches the client as it happens. When
-    // the client goes away, the stream is dropped and the runner aborts
-    // whatever is still in flight.
+    // the client goes away, the watcher above aborts what is in flight, and
+    // dropping the stream drops the runner.
     let body = runner.map(|ev| Ok::<Vec<u8>, worker::Error>(ev.to_ndjson().into_bytes()));
     let headers = Headers::new();
     let set = |k: &str, v: &str| headers.set(k, v).map_err(internal);
     set("content-type", "application/x-ndjson; charset=utf-8")?;
     set("cache-control", "no-store")?;
     set("x-content-type-options", "nosniff")?;
-    Ok(Response::from_stream(body)
-        .map_err(internal)?
-        .with_headers(headers))
+    Ok(Response::from_stream(body).map_err(internal)?.with_headers(headers))
 }

@@ -52,9 +52,7 @@ impl Reply {
         }
         headers.set("cache-control", "no-store")?;
         let body = self.body.map(Ok::<Vec<u8>, worker::Error>);
-        Ok(Response::from_stream(body)?
-            .with_status(self.status)
-            .with_headers(headers))
+        Ok(Response::from_stream(body)?.with_status(self.status).with_headers(headers))
     }
 }
 
@@ -91,10 +89,7 @@ async fn product(url: &Url, knobs: &DemoKnobs, attempt: u32, now_unix_ms: u64) -
         return Reply::json_error(
             404,
             "not_found",
-            format!(
-                "no product {id_text:?}: ids run from 1 to {}",
-                catalogue::DEMO_PRODUCT_COUNT
-            ),
+            format!("no product {id_text:?}: ids run from 1 to {}", catalogue::DEMO_PRODUCT_COUNT),
         );
     };
     if knobs.hang {
@@ -102,21 +97,13 @@ async fn product(url: &Url, knobs: &DemoKnobs, attempt: u32, now_unix_ms: u64) -
     }
     sleep_ms(knobs.delay_ms(p.id, attempt)).await;
     if let Some(status) = knobs.failure(attempt) {
-        let mut r = Reply::json_error(
-            status,
-            "demo_failure",
-            format!("demo failure {status} on attempt {attempt}"),
-        );
+        let mut r = Reply::json_error(status, "demo_failure", format!("demo failure {status} on attempt {attempt}"));
         if let Some(v) = knobs.retry_after_value(now_unix_ms) {
             r.headers.push(("retry-after", v));
         }
         return r;
     }
-    let page_url = format!(
-        "{}{DEMO_PRODUCT_PATH}{}",
-        url.origin().ascii_serialization(),
-        p.id
-    );
+    let page_url = format!("{}{DEMO_PRODUCT_PATH}{}", url.origin().ascii_serialization(), p.id);
     let html = catalogue::page_with_knobs(&p, &page_url, knobs).into_bytes();
     let body = if knobs.drip_ms > 0 {
         let piece = html.len().div_ceil(DRIP_PIECES).max(1);
@@ -131,11 +118,7 @@ async fn product(url: &Url, knobs: &DemoKnobs, attempt: u32, now_unix_ms: u64) -
     } else {
         stream::once(async move { html }).boxed_local()
     };
-    Reply {
-        status: 200,
-        headers: vec![("content-type", "text/html; charset=utf-8".to_owned())],
-        body,
-    }
+    Reply { status: 200, headers: vec![("content-type", "text/html; charset=utf-8".to_owned())], body }
 }
 
 fn index_page(origin: &str) -> String {

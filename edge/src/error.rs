@@ -10,9 +10,7 @@ pub fn json_response<T: serde::Serialize>(status: u16, value: &T) -> Result<Resp
     headers.set("cache-control", "no-store")?;
     headers.set("x-content-type-options", "nosniff")?;
     let body = serde_json::to_string(value).map_err(|e| worker::Error::RustError(e.to_string()))?;
-    Ok(Response::ok(body)?
-        .with_status(status)
-        .with_headers(headers))
+    Ok(Response::ok(body)?.with_status(status).with_headers(headers))
 }
 
 /// `{"error": {"kind", "message"}}` with the error's status.

@@ -6,6 +6,7 @@
 //! because dropping a `worker::Fetch` future does not stop the request.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -29,11 +30,7 @@ use worker::{Fetch, Headers, Method, Request, RequestInit};
 use crate::demo;
 
 /// Sent with every upstream request, so site owners can see who is calling.
-pub const USER_AGENT: &str = concat!(
-    "Fanout/",
-    env!("CARGO_PKG_VERSION"),
-    " (concurrent page fetcher)"
-);
+pub const USER_AGENT: &str = concat!("Fanout/", env!("CARGO_PKG_VERSION"), " (concurrent page fetcher)");
 
 /// Wall-clock milliseconds since the Unix epoch.
 pub fn unix_ms() -> u64 {
@@ -73,21 +70,13 @@ impl Sleep {
         let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
         // setTimeout takes an i32; a run never waits anywhere near that long.
         let ms = i32::try_from(ms).unwrap_or(i32::MAX);
-        let timeout_id = global
-            .set_timeout_with_callback_and_timeout_and_arguments_0(
-                callback.as_ref().unchecked_ref(),
-                ms,
-            )
-            .ok();
+        let timeout_id =
+            global.set_timeout_with_callback_and_timeout_and_arguments_0(callback.as_ref().unchecked_ref(), ms).ok();
         if timeout_id.is_none() {
             // No timer could be set: fire at once rather than never.
             state.fired.set(true);
         }
-        Self {
-            state,
-            timeout_id,
-            _callback: Some(callback),
-        }
+        Self { state, timeout_id, _callback: Some(callback) }
     }
 }
 
@@ -120,9 +109,7 @@ pub struct EdgeClock {
 impl EdgeClock {
     /// A clock whose zero is now.
     pub fn start() -> Self {
-        Self {
-            start: js_sys::Date::now(),
-        }
+        Self { start: js_sys::Date::now() }
     }
 }
 
@@ -138,12 +125,50 @@ impl Clock for EdgeClock {
     }
 }
 
+/// The abort controllers of a run's attempts still in flight.
+///
+/// The runner aborts attempts itself while it is polled. When the client
+/// disconnects, nothing polls the response stream any more, so the
+/// disconnect watcher (see `api::watch_disconnect`) aborts everything here
+/// directly and marks the run gone, and no further attempt starts.
+#[derive(Default)]
+pub struct InFlight {
+    controllers: RefCell<HashMap<u64, web_sys::AbortController>>,
+    next: Cell<u64>,
+    gone: Cell<bool>,
+}
+
+impl InFlight {
+    fn register(&self, c: web_sys::AbortController) -> u64 {
+        let key = self.next.get();
+        self.next.set(key + 1);
+        self.controllers.borrow_mut().insert(key, c);
+        key
+    }
+
+    fn remove(&self, key: u64) -> Option<web_sys::AbortController> {
+        self.controllers.borrow_mut().remove(&key)
+    }
+
+    /// The client went away: abort every request and start no more.
+    pub fn abort_all(&self) {
+        self.gone.set(true);
+        let all: Vec<_> = self.controllers.borrow_mut().drain().map(|(_, c)| c).collect();
+        for c in all {
+            c.abort();
+        }
+    }
+}
+
 /// Aborts one attempt's upstream request.
-pub struct EdgeAbort(Option<web_sys::AbortController>);
+pub struct EdgeAbort {
+    key: Option<u64>,
+    in_flight: Rc<InFlight>,
+}
 
 impl AbortAttempt for EdgeAbort {
     fn abort(self) {
-        if let Some(c) = self.0 {
+        if let Some(c) = self.key.and_then(|k| self.in_flight.remove(k)) {
             c.abort();
         }
     }
@@ -156,6 +181,8 @@ pub struct EdgeFetcher {
     pub own_origin: Url,
     /// Body cap in bytes.
     pub max_body_bytes: u64,
+    /// Controllers of attempts in flight, shared with the disconnect watcher.
+    pub in_flight: Rc<InFlight>,
 }
 
 fn network(e: impl std::fmt::Display) -> FetchError {
@@ -169,24 +196,15 @@ struct Upstream {
     body: LocalBoxStream<'static, Result<Vec<u8>, FetchError>>,
 }
 
-async fn fetch_upstream(
-    url: Url,
-    attempt: u32,
-    signal: Option<web_sys::AbortSignal>,
-) -> Result<Upstream, FetchError> {
+async fn fetch_upstream(url: Url, attempt: u32, signal: Option<web_sys::AbortSignal>) -> Result<Upstream, FetchError> {
     let headers = Headers::new();
     // Only these headers: no cookies, no Authorization, no client IP.
     headers.set("user-agent", USER_AGENT).map_err(network)?;
-    headers
-        .set("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
-        .map_err(network)?;
-    headers
-        .set(ATTEMPT_HEADER, &attempt.to_string())
-        .map_err(network)?;
+    headers.set("accept", "text/html,application/xhtml+xml,*/*;q=0.8").map_err(network)?;
+    headers.set(ATTEMPT_HEADER, &attempt.to_string()).map_err(network)?;
     let mut init = RequestInit::new();
     init.with_method(Method::Get).with_headers(headers);
-    let request = Request::new_with_init(url.as_str(), &init)
-        .map_err(|e| FetchError::InvalidUrl(e.to_string()))?;
+    let request = Request::new_with_init(url.as_str(), &init).map_err(|e| FetchError::InvalidUrl(e.to_string()))?;
     let fetch = Fetch::Request(request);
     let mut resp = match signal {
         Some(s) => fetch.send_with_signal(&worker::AbortSignal::from(s)).await,
@@ -200,25 +218,13 @@ async fn fetch_upstream(
         // No body at all (204, HEAD): an empty stream.
         Err(_) => futures::stream::empty().boxed_local(),
     };
-    Ok(Upstream {
-        status,
-        retry_after,
-        body,
-    })
+    Ok(Upstream { status, retry_after, body })
 }
 
 async fn fetch_demo(url: Url, attempt: u32) -> Upstream {
     let reply = demo::reply(&url, attempt, unix_ms()).await;
-    let retry_after = reply
-        .headers
-        .iter()
-        .find(|(k, _)| *k == "retry-after")
-        .map(|(_, v)| v.clone());
-    Upstream {
-        status: reply.status,
-        retry_after,
-        body: reply.body.map(Ok).boxed_local(),
-    }
+    let retry_after = reply.headers.iter().find(|(k, _)| *k == "retry-after").map(|(_, v)| v.clone());
+    Upstream { status: reply.status, retry_after, body: reply.body.map(Ok).boxed_local() }
 }
 
 impl Fetcher for EdgeFetcher {
@@ -229,10 +235,16 @@ impl Fetcher for EdgeFetcher {
         let controller = web_sys::AbortController::new().ok();
         let signal = controller.as_ref().map(web_sys::AbortController::signal);
         let on_cap = controller.clone();
+        let gone = self.in_flight.gone.get();
+        let key = controller.map(|c| self.in_flight.register(c));
+        let registry = self.in_flight.clone();
         let own = self.own_origin.clone();
         let max = self.max_body_bytes;
         let (url, attempt) = (req.url.clone(), req.attempt);
-        let fut = async move {
+        let attempt_fut = async move {
+            if gone {
+                return Err(FetchError::Network("the client went away".into()));
+            }
             let url = Url::parse(&url).map_err(|e| FetchError::InvalidUrl(e.to_string()))?;
             let mut up = if is_own_demo_url(&url, Some(&own)) {
                 fetch_demo(url, attempt).await
@@ -250,16 +262,16 @@ impl Fetcher for EdgeFetcher {
                     return Err(FetchError::BodyTooLarge { limit: max });
                 }
             }
-            let retry_after_ms = up
-                .retry_after
-                .and_then(|v| parse_retry_after(&v, unix_ms()));
-            Ok(Response {
-                status: up.status,
-                bytes,
-                retry_after_ms,
-                product: None,
-            })
+            let retry_after_ms = up.retry_after.and_then(|v| parse_retry_after(&v, unix_ms()));
+            Ok(Response { status: up.status, bytes, retry_after_ms, product: None })
         };
-        (fut.boxed_local(), EdgeAbort(controller))
+        let in_flight = self.in_flight.clone();
+        let fut = attempt_fut.map(move |result| {
+            if let Some(k) = key {
+                registry.remove(k);
+            }
+            result
+        });
+        (fut.boxed_local(), EdgeAbort { key, in_flight })
     }
 }

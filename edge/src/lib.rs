@@ -34,18 +34,14 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         (Method::Get, "/api/v1/health") => api::health(),
         (Method::Get, "/api/v1/config") => api::config(&settings),
         (Method::Post, "/api/v1/runs") => api::runs(req, &settings).await,
-        (_, "/api/v1/health" | "/api/v1/config" | "/api/v1/runs") => {
-            error::error_response(&ApiError::new(
-                405,
-                "method_not_allowed",
-                format!("{method:?} is not allowed on {path}"),
-            ))
-        }
-        (_, p) if p.starts_with("/api/") => error::error_response(&ApiError::new(
-            404,
-            "not_found",
-            format!("no API endpoint at {p}"),
+        (_, "/api/v1/health" | "/api/v1/config" | "/api/v1/runs") => error::error_response(&ApiError::new(
+            405,
+            "method_not_allowed",
+            format!("{method:?} is not allowed on {path}"),
         )),
+        (_, p) if p.starts_with("/api/") => {
+            error::error_response(&ApiError::new(404, "not_found", format!("no API endpoint at {p}")))
+        }
         (Method::Get | Method::Head, p) if p == "/demo" || p.starts_with("/demo/") => {
             let url = req.url()?;
             let attempt = req
@@ -55,9 +51,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
                 .flatten()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(1);
-            demo::reply(&url, attempt, fetch::unix_ms())
-                .await
-                .into_response()
+            demo::reply(&url, attempt, fetch::unix_ms()).await.into_response()
         }
         _ => Response::error("Not Found", 404),
     }

@@ -14,18 +14,13 @@ pub struct Settings {
 }
 
 fn var(env: &Env, name: &str) -> Option<String> {
-    env.var(name)
-        .ok()
-        .map(|v| v.to_string())
-        .filter(|v| !v.trim().is_empty())
+    env.var(name).ok().map(|v| v.to_string()).filter(|v| !v.trim().is_empty())
 }
 
 fn num<T: std::str::FromStr>(env: &Env, name: &str, fallback: T) -> T {
     // A malformed var falls back to the built-in default rather than taking
     // the whole API down; /api/v1/config shows what is in force.
-    var(env, name)
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(fallback)
+    var(env, name).and_then(|v| v.trim().parse().ok()).unwrap_or(fallback)
 }
 
 impl Settings {
@@ -44,11 +39,7 @@ impl Settings {
             allow_private_targets: var(env, "ALLOW_PRIVATE_TARGETS")
                 .is_some_and(|v| matches!(v.trim(), "true" | "1" | "yes")),
         };
-        let token = env
-            .secret("API_TOKEN")
-            .ok()
-            .map(|s| s.to_string())
-            .filter(|s| !s.is_empty());
+        let token = env.secret("API_TOKEN").ok().map(|s| s.to_string()).filter(|s| !s.is_empty());
         Self { limits, token }
     }
 }

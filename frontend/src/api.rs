@@ -8,16 +8,11 @@ use wasm_bindgen::JsCast;
 
 /// `GET /api/v1/config`.
 pub async fn fetch_config() -> Result<ConfigResponse, String> {
-    let resp = Request::get("/api/v1/config")
-        .send()
-        .await
-        .map_err(|e| format!("cannot reach the edge: {e}"))?;
+    let resp = Request::get("/api/v1/config").send().await.map_err(|e| format!("cannot reach the edge: {e}"))?;
     if !resp.ok() {
         return Err(format!("GET /api/v1/config answered {}", resp.status()));
     }
-    resp.json()
-        .await
-        .map_err(|e| format!("unexpected config: {e}"))
+    resp.json().await.map_err(|e| format!("unexpected config: {e}"))
 }
 
 /// Why a chunk request ended early.
@@ -56,9 +51,7 @@ pub async fn run_chunk(
     };
     let mut stream = wasm_streams::ReadableStream::from_raw(body.unchecked_into()).into_stream();
     let mut lines = LineDecoder::new();
-    let decode = |line: String, on_event: &mut dyn FnMut(Event)| match serde_json::from_str::<Event>(
-        &line,
-    ) {
+    let decode = |line: String, on_event: &mut dyn FnMut(Event)| match serde_json::from_str::<Event>(&line) {
         Ok(ev) => on_event(ev),
         Err(e) => web_sys::console::warn_1(&format!("skipping an undecodable line: {e}").into()),
     };

@@ -16,16 +16,11 @@ use crate::table::TaskTable;
 const DEMO_KNOBS: &str = "?latency_ms=200&jitter_ms=300";
 
 fn origin() -> String {
-    web_sys::window()
-        .and_then(|w| w.location().origin().ok())
-        .unwrap_or_default()
+    web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default()
 }
 
 fn demo_list() -> String {
-    product_urls(&origin(), DEMO_DEFAULT_BATCH)
-        .into_iter()
-        .map(|u| format!("{u}{DEMO_KNOBS}\n"))
-        .collect()
+    product_urls(&origin(), DEMO_DEFAULT_BATCH).into_iter().map(|u| format!("{u}{DEMO_KNOBS}\n")).collect()
 }
 
 /// Whether a line is an absolute http(s) URL, by the browser's own parser.
@@ -99,9 +94,7 @@ pub fn App() -> impl IntoView {
     let run = move |_| {
         let urls = list.with_untracked(|l| l.urls.clone());
         if urls.is_empty() {
-            store
-                .error
-                .set(Some("Add at least one http(s) URL, one per line.".into()));
+            store.error.set(Some("Add at least one http(s) URL, one per line.".into()));
             return;
         }
         let to_u32 = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
@@ -117,22 +110,13 @@ pub fn App() -> impl IntoView {
             extract: Some(extract.get_untracked()),
             deadline_ms: None,
         };
-        store.start(
-            urls,
-            options,
-            &limits.get_untracked(),
-            DEFAULT_BROWSER_PARALLEL_REQUESTS,
-        );
+        store.start(urls, options, &limits.get_untracked(), DEFAULT_BROWSER_PARALLEL_REQUESTS);
     };
 
     let tally = store.tally;
     let pct = move |s: TaskState| {
         let t = tally.get();
-        if t.total() == 0 {
-            0.0
-        } else {
-            f64::from(t.get(s)) * 100.0 / f64::from(t.total())
-        }
+        if t.total() == 0 { 0.0 } else { f64::from(t.get(s)) * 100.0 / f64::from(t.total()) }
     };
     let eta = move || {
         let t = tally.get();

@@ -95,18 +95,14 @@ impl RunStore {
             return;
         }
         // Rows of the previous run go away: free their signals.
-        self.rows
-            .with_untracked(|rows| rows.iter().for_each(|r| r.view.dispose()));
+        self.rows.with_untracked(|rows| rows.iter().for_each(|r| r.view.dispose()));
         let n = u32::try_from(urls.len()).unwrap_or(u32::MAX);
         let rows: Vec<Row> = urls
             .iter()
             .enumerate()
             .map(|(i, u)| {
                 let id = u32::try_from(i).unwrap_or(u32::MAX);
-                Row {
-                    id,
-                    view: RwSignal::new(TaskView::new(id, u.clone())),
-                }
+                Row { id, view: RwSignal::new(TaskView::new(id, u.clone())) }
             })
             .collect();
         self.rows.set(rows);
@@ -154,8 +150,7 @@ impl RunStore {
             return;
         }
         let Ok(controller) = web_sys::AbortController::new() else {
-            self.error
-                .set(Some("this browser cannot abort requests".into()));
+            self.error.set(Some("this browser cannot abort requests".into()));
             return;
         };
         let signal = controller.signal();
@@ -228,8 +223,7 @@ impl RunStore {
 
     fn refresh_stats(&self) {
         let elapsed = self.elapsed.get_untracked();
-        self.stats
-            .set(self.folded.with_value(|s| s.report(elapsed)));
+        self.stats.set(self.folded.with_value(|s| s.report(elapsed)));
     }
 
     /// Stop everything: abort every request, start no more chunks, and show
@@ -239,8 +233,7 @@ impl RunStore {
             return;
         }
         self.cancelled.set(true);
-        self.controllers
-            .update_value(|cs| cs.drain(..).for_each(|c| c.abort()));
+        self.controllers.update_value(|cs| cs.drain(..).for_each(|c| c.abort()));
         let t = self.since_start();
         let n = self.rows.with_untracked(Vec::len);
         for id in 0..n {

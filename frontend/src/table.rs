@@ -28,11 +28,7 @@ fn product_cell(v: &TaskView) -> (String, String, String) {
         (Some(pr), None) => pr.value.clone(),
         _ => String::new(),
     };
-    let avail = p
-        .availability
-        .as_ref()
-        .map(|f| f.value.replace('_', " "))
-        .unwrap_or_default();
+    let avail = p.availability.as_ref().map(|f| f.value.replace('_', " ")).unwrap_or_default();
     (name, price, avail)
 }
 
@@ -78,20 +74,14 @@ pub fn TaskTable(
     let visible = move || {
         let f = filter.get();
         store.rows.with(|rows| {
-            rows.iter()
-                .filter(|r| f == "all" || r.view.with(|v| v.state.slug() == f))
-                .copied()
-                .collect::<Vec<Row>>()
+            rows.iter().filter(|r| f == "all" || r.view.with(|v| v.state.slug() == f)).copied().collect::<Vec<Row>>()
         })
     };
     let pages = move || visible().len().div_ceil(PAGE).max(1);
     let shown = move || {
         let all = visible();
         let p = page.get().min(all.len().div_ceil(PAGE).max(1) - 1);
-        all.into_iter()
-            .skip(p * PAGE)
-            .take(PAGE)
-            .collect::<Vec<Row>>()
+        all.into_iter().skip(p * PAGE).take(PAGE).collect::<Vec<Row>>()
     };
     view! {
         <section class="panel table-panel" aria-label="Tasks">

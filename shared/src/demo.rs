@@ -14,10 +14,8 @@ pub const DEMO_PATH_PREFIX: &str = "/demo/";
 /// Path prefix of product pages.
 pub const DEMO_PRODUCT_PATH: &str = "/demo/products/";
 
-const ADJECTIVES: [&str; 12] = [
-    "Aero", "Brisk", "Cobalt", "Dune", "Ember", "Fjord", "Granite", "Harbor", "Indigo", "Juniper",
-    "Kestrel", "Lumen",
-];
+const ADJECTIVES: [&str; 12] =
+    ["Aero", "Brisk", "Cobalt", "Dune", "Ember", "Fjord", "Granite", "Harbor", "Indigo", "Juniper", "Kestrel", "Lumen"];
 const NOUNS: [&str; 10] = [
     "Kettle",
     "Backpack",
@@ -30,14 +28,7 @@ const NOUNS: [&str; 10] = [
     "Water Bottle",
     "Keyboard",
 ];
-const BRANDS: [&str; 6] = [
-    "Northwind",
-    "Acme Goods",
-    "Kiln & Co",
-    "Tidewater",
-    "Orbital",
-    "Fernhill",
-];
+const BRANDS: [&str; 6] = ["Northwind", "Acme Goods", "Kiln & Co", "Tidewater", "Orbital", "Fernhill"];
 const CURRENCIES: [&str; 3] = ["EUR", "USD", "GBP"];
 
 /// Availability of a demo product, with its schema.org URL.
@@ -132,9 +123,7 @@ pub fn product(id: u32) -> Option<DemoProduct> {
 /// The product-page URLs of the first `count` products under `origin`
 /// (`http://127.0.0.1:8787`, no trailing slash).
 pub fn product_urls(origin: &str, count: u32) -> Vec<String> {
-    (1..=count.min(DEMO_PRODUCT_COUNT))
-        .map(|i| format!("{origin}{DEMO_PRODUCT_PATH}{i}"))
-        .collect()
+    (1..=count.min(DEMO_PRODUCT_COUNT)).map(|i| format!("{origin}{DEMO_PRODUCT_PATH}{i}")).collect()
 }
 
 /// Escape text for HTML content and attribute values.
@@ -298,9 +287,7 @@ impl DemoKnobs {
                     .parse::<u64>()
                     .ok()
                     .filter(|v| *v <= max)
-                    .ok_or_else(|| {
-                        format!("{key} must be a whole number from 0 to {max}, got {value:?}")
-                    })
+                    .ok_or_else(|| format!("{key} must be a whole number from 0 to {max}, got {value:?}"))
             };
             let flag = || value == "1" || value == "true";
             match key.as_ref() {
@@ -329,11 +316,8 @@ impl DemoKnobs {
 
     /// Latency before the headers of `attempt` at product `id`.
     pub fn delay_ms(&self, id: u32, attempt: u32) -> u64 {
-        let jitter = if self.jitter_ms == 0 {
-            0
-        } else {
-            u64::from(mix(id, attempt.wrapping_add(1000))) % (self.jitter_ms + 1)
-        };
+        let jitter =
+            if self.jitter_ms == 0 { 0 } else { u64::from(mix(id, attempt.wrapping_add(1000))) % (self.jitter_ms + 1) };
         self.latency_ms + jitter
     }
 
@@ -371,8 +355,7 @@ pub fn page_with_knobs(p: &DemoProduct, page_url: &str, knobs: &DemoKnobs) -> St
     let want = usize::try_from(knobs.huge_kb.saturating_mul(1024)).unwrap_or(usize::MAX);
     if html.len() < want {
         html.push_str("<!-- padding: ");
-        let line =
-            "lorem ipsum dolor sit amet, consectetur adipiscing elit sed do eiusmod tempor\n";
+        let line = "lorem ipsum dolor sit amet, consectetur adipiscing elit sed do eiusmod tempor\n";
         while html.len() < want {
             html.push_str(line);
         }
@@ -393,10 +376,8 @@ mod tests {
         assert_eq!(Some(a.clone()), product(17));
         assert_ne!(product(17).map(|p| p.name), product(18).map(|p| p.name));
         assert!(a.price_cents >= 999);
-        let kinds: std::collections::HashSet<_> = (1..=DEMO_PRODUCT_COUNT)
-            .filter_map(product)
-            .map(|p| p.availability)
-            .collect();
+        let kinds: std::collections::HashSet<_> =
+            (1..=DEMO_PRODUCT_COUNT).filter_map(product).map(|p| p.availability).collect();
         assert_eq!(kinds.len(), 3, "all availabilities occur");
     }
 
@@ -405,11 +386,7 @@ mod tests {
         let p = product(5).unwrap();
         let url = "http://127.0.0.1:8787/demo/products/5";
         let html = product_page(&p, url);
-        assert!(
-            html.len() > 10_000 && html.len() < 64_000,
-            "{} bytes",
-            html.len()
-        );
+        assert!(html.len() > 10_000 && html.len() < 64_000, "{} bytes", html.len());
         let start = html.find("application/ld+json\">").unwrap() + "application/ld+json\">".len();
         let end = start + html[start..].find("</script>").unwrap();
         let v: serde_json::Value = serde_json::from_str(&html[start..end]).unwrap();
@@ -421,18 +398,9 @@ mod tests {
 
     #[test]
     fn knobs_parse_and_act_deterministically() {
-        let k = DemoKnobs::parse(
-            "latency_ms=100&jitter_ms=50&fail_status=503&fail_first=2&retry_after=3",
-        )
-        .unwrap();
+        let k = DemoKnobs::parse("latency_ms=100&jitter_ms=50&fail_status=503&fail_first=2&retry_after=3").unwrap();
         assert_eq!(
-            (
-                k.latency_ms,
-                k.jitter_ms,
-                k.fail_status,
-                k.fail_first,
-                k.retry_after_s
-            ),
+            (k.latency_ms, k.jitter_ms, k.fail_status, k.fail_first, k.retry_after_s),
             (100, 50, Some(503), 2, Some(3))
         );
         assert_eq!(k.failure(1), Some(503));
@@ -450,32 +418,16 @@ mod tests {
         let dated = DemoKnobs::parse("fail_status=503&retry_after=5&retry_after_date=1").unwrap();
         let header = dated.retry_after_value(1_445_412_480_000).unwrap();
         assert_eq!(header, "Wed, 21 Oct 2015 07:28:05 GMT");
-        assert_eq!(
-            crate::retry::parse_retry_after(&header, 1_445_412_480_000),
-            Some(5000)
-        );
+        assert_eq!(crate::retry::parse_retry_after(&header, 1_445_412_480_000), Some(5000));
     }
 
     #[test]
     fn body_knobs_pad_and_break_pages() {
         let p = product(3).unwrap();
-        let big = page_with_knobs(
-            &p,
-            "http://x/demo/products/3",
-            &DemoKnobs {
-                huge_kb: 300,
-                ..DemoKnobs::default()
-            },
-        );
+        let big = page_with_knobs(&p, "http://x/demo/products/3", &DemoKnobs { huge_kb: 300, ..DemoKnobs::default() });
         assert!(big.len() >= 300 * 1024);
-        let bad = page_with_knobs(
-            &p,
-            "http://x/demo/products/3",
-            &DemoKnobs {
-                malformed: true,
-                ..DemoKnobs::default()
-            },
-        );
+        let bad =
+            page_with_knobs(&p, "http://x/demo/products/3", &DemoKnobs { malformed: true, ..DemoKnobs::default() });
         assert!(!bad.contains("</main>"));
         assert!(bad.contains("\"url\":,"));
     }
@@ -483,19 +435,9 @@ mod tests {
     #[test]
     fn urls_and_sitemap_list_products() {
         let urls = product_urls("http://x", 3);
-        assert_eq!(
-            urls,
-            vec![
-                "http://x/demo/products/1",
-                "http://x/demo/products/2",
-                "http://x/demo/products/3"
-            ]
-        );
+        assert_eq!(urls, vec!["http://x/demo/products/1", "http://x/demo/products/2", "http://x/demo/products/3"]);
         let xml = sitemap("http://x");
         assert_eq!(xml.matches("<loc>").count(), DEMO_PRODUCT_COUNT as usize);
-        assert_eq!(
-            escape_html("<a href=\"x\">&'"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
+        assert_eq!(escape_html("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
     }
 }

@@ -144,8 +144,7 @@ mod tests {
     fn kinds_round_trip_and_unknown_kinds_are_tolerated() {
         let json = serde_json::to_string(&ErrorKind::BodyTooLarge).unwrap_or_default();
         assert_eq!(json, "\"body_too_large\"");
-        let other: ErrorKind =
-            serde_json::from_str("\"from_the_future\"").unwrap_or(ErrorKind::Network);
+        let other: ErrorKind = serde_json::from_str("\"from_the_future\"").unwrap_or(ErrorKind::Network);
         assert_eq!(other, ErrorKind::Other);
         assert_eq!(ErrorKind::DeadlineExceeded.as_str(), "deadline_exceeded");
     }

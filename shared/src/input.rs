@@ -44,11 +44,7 @@ pub fn parse_url_list_with(text: &str, check: impl Fn(&str) -> Result<(), String
             continue;
         }
         if let Err(reason) = check(line) {
-            out.invalid.push(InvalidLine {
-                line: i + 1,
-                text: line.to_owned(),
-                reason,
-            });
+            out.invalid.push(InvalidLine { line: i + 1, text: line.to_owned(), reason });
             continue;
         }
         if seen.insert(line.to_owned()) {
@@ -66,18 +62,12 @@ mod tests {
 
     #[test]
     fn cleans_and_counts() {
-        let list = parse_url_list(
-            "http://a/1\n\n  http://a/2  \nhttp://a/1\n# note\nftp://x\nnot a url\n",
-        );
+        let list = parse_url_list("http://a/1\n\n  http://a/2  \nhttp://a/1\n# note\nftp://x\nnot a url\n");
         assert_eq!(list.urls, vec!["http://a/1", "http://a/2"]);
         assert_eq!(list.duplicates, 1);
         assert_eq!(list.blanks, 2);
         assert_eq!(list.invalid.len(), 2);
         assert_eq!(list.invalid[0].line, 6);
-        assert!(
-            list.invalid[0].reason.contains("ftp"),
-            "{}",
-            list.invalid[0].reason
-        );
+        assert!(list.invalid[0].reason.contains("ftp"), "{}", list.invalid[0].reason);
     }
 }

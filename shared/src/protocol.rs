@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{
-    DEFAULT_BACKOFF_BASE_MS, DEFAULT_BACKOFF_MAX_MS, DEFAULT_CONCURRENCY, DEFAULT_DEADLINE_MS,
-    DEFAULT_EXTRACT, DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT_MS, Limits,
+    DEFAULT_BACKOFF_BASE_MS, DEFAULT_BACKOFF_MAX_MS, DEFAULT_CONCURRENCY, DEFAULT_DEADLINE_MS, DEFAULT_EXTRACT,
+    DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT_MS, Limits,
 };
 use crate::error::ErrorKind;
 use crate::stats::StatsReport;
@@ -114,11 +114,7 @@ pub struct ApiError {
 impl ApiError {
     /// An error answered with `status`.
     pub fn new(status: u16, kind: &str, message: impl Into<String>) -> Self {
-        Self {
-            kind: kind.to_owned(),
-            message: message.into(),
-            status,
-        }
+        Self { kind: kind.to_owned(), message: message.into(), status }
     }
 
     /// A `400 Bad Request`.
@@ -128,9 +124,7 @@ impl ApiError {
 
     /// The JSON body for this error.
     pub fn to_body(&self) -> ApiErrorBody {
-        ApiErrorBody {
-            error: self.clone(),
-        }
+        ApiErrorBody { error: self.clone() }
     }
 }
 
@@ -324,22 +318,15 @@ impl Event {
 
     /// Whether this event ends its URL.
     pub fn is_terminal(&self) -> bool {
-        matches!(
-            self,
-            Self::Done { .. } | Self::Failed { .. } | Self::Cancelled { .. }
-        )
+        matches!(self, Self::Done { .. } | Self::Failed { .. } | Self::Cancelled { .. })
     }
 
     /// The event as one NDJSON line, newline included.
     pub fn to_ndjson(&self) -> String {
         // Serialising these types cannot fail: no maps with non-string keys,
         // no non-finite floats reach them.
-        let mut line = serde_json::to_string(self).unwrap_or_else(|e| {
-            format!(
-                "{{\"type\":\"error\",\"message\":\"{}\"}}",
-                e.to_string().replace('"', "'")
-            )
-        });
+        let mut line = serde_json::to_string(self)
+            .unwrap_or_else(|e| format!("{{\"type\":\"error\",\"message\":\"{}\"}}", e.to_string().replace('"', "'")));
         line.push('\n');
         line
     }
@@ -406,10 +393,7 @@ mod tests {
         let failed = Event::Failed {
             id: 0,
             url: "u".into(),
-            error: EventError {
-                kind: ErrorKind::Timeout,
-                message: "m".into(),
-            },
+            error: EventError { kind: ErrorKind::Timeout, message: "m".into() },
             attempts: 3,
             status: None,
             t: 1,

@@ -103,12 +103,7 @@ impl Backoff {
     /// retryable way. A `Retry-After` is honoured as `max(retry_after, backoff)`
     /// as long as it fits under `max_ms`; a longer one is refused rather than
     /// silently shortened, because retrying early would just be refused again.
-    pub fn decide(
-        &self,
-        failed_attempt: u32,
-        retry_after_ms: Option<u64>,
-        rng: &mut dyn Rng,
-    ) -> Decision {
+    pub fn decide(&self, failed_attempt: u32, retry_after_ms: Option<u64>, rng: &mut dyn Rng) -> Decision {
         if failed_attempt >= self.max_attempts {
             return Decision::GiveUp;
         }
@@ -130,18 +125,10 @@ impl Backoff {
 pub fn parse_retry_after(value: &str, now_unix_ms: u64) -> Option<u64> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        return Some(
-            value
-                .parse::<u64>()
-                .unwrap_or(u64::MAX / 1000)
-                .saturating_mul(1000),
-        );
+        return Some(value.parse::<u64>().unwrap_or(u64::MAX / 1000).saturating_mul(1000));
     }
     let at = httpdate::parse_http_date(value).ok()?;
-    let at_ms = at
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_millis();
+    let at_ms = at.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_millis();
     let at_ms = u64::try_from(at_ms).unwrap_or(u64::MAX);
     Some(at_ms.saturating_sub(now_unix_ms))
 }
@@ -182,11 +169,7 @@ pub(crate) mod tests {
 
     #[test]
     fn backoff_doubles_then_caps() {
-        let b = Backoff {
-            max_attempts: 10,
-            base_ms: 1000,
-            max_ms: 10_000,
-        };
+        let b = Backoff { max_attempts: 10, base_ms: 1000, max_ms: 10_000 };
         let ceilings: Vec<u64> = (0..6).map(|n| b.ceiling(n)).collect();
         assert_eq!(ceilings, vec![1000, 2000, 4000, 8000, 10_000, 10_000]);
         assert_eq!(b.ceiling(200), 10_000, "no overflow for huge exponents");
@@ -196,11 +179,7 @@ pub(crate) mod tests {
 
     #[test]
     fn jitter_stays_within_bounds() {
-        let b = Backoff {
-            max_attempts: 10,
-            base_ms: 100,
-            max_ms: 5_000,
-        };
+        let b = Backoff { max_attempts: 10, base_ms: 100, max_ms: 5_000 };
         let mut rng = SplitMix64::new(7);
         let mut seen_low = false;
         let mut seen_high = false;
@@ -217,11 +196,7 @@ pub(crate) mod tests {
 
     #[test]
     fn decide_counts_the_first_attempt() {
-        let b = Backoff {
-            max_attempts: 3,
-            base_ms: 1000,
-            max_ms: 10_000,
-        };
+        let b = Backoff { max_attempts: 3, base_ms: 1000, max_ms: 10_000 };
         assert_eq!(b.decide(1, None, &mut MaxRng), Decision::RetryAfter(1000));
         assert_eq!(b.decide(2, None, &mut MaxRng), Decision::RetryAfter(2000));
         assert_eq!(b.decide(3, None, &mut MaxRng), Decision::GiveUp);
@@ -229,28 +204,11 @@ pub(crate) mod tests {
 
     #[test]
     fn retry_after_is_honoured_as_a_floor_and_capped() {
-        let b = Backoff {
-            max_attempts: 5,
-            base_ms: 1000,
-            max_ms: 10_000,
-        };
-        assert_eq!(
-            b.decide(1, Some(3000), &mut MaxRng),
-            Decision::RetryAfter(3000)
-        );
-        assert_eq!(
-            b.decide(3, Some(3000), &mut MaxRng),
-            Decision::RetryAfter(4000),
-            "backoff larger"
-        );
-        assert_eq!(
-            b.decide(1, Some(10_000), &mut ZeroRng),
-            Decision::RetryAfter(10_000)
-        );
-        assert_eq!(
-            b.decide(1, Some(10_001), &mut ZeroRng),
-            Decision::WaitTooLong { asked_ms: 10_001 }
-        );
+        let b = Backoff { max_attempts: 5, base_ms: 1000, max_ms: 10_000 };
+        assert_eq!(b.decide(1, Some(3000), &mut MaxRng), Decision::RetryAfter(3000));
+        assert_eq!(b.decide(3, Some(3000), &mut MaxRng), Decision::RetryAfter(4000), "backoff larger");
+        assert_eq!(b.decide(1, Some(10_000), &mut ZeroRng), Decision::RetryAfter(10_000));
+        assert_eq!(b.decide(1, Some(10_001), &mut ZeroRng), Decision::WaitTooLong { asked_ms: 10_001 });
     }
 
     #[test]
@@ -259,21 +217,11 @@ pub(crate) mod tests {
         let now = 1_445_412_480_000;
         assert_eq!(parse_retry_after("120", now), Some(120_000));
         assert_eq!(parse_retry_after(" 0 ", now), Some(0));
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:05 GMT", now),
-            Some(5_000)
-        );
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
-            Some(0),
-            "past dates mean now"
-        );
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:05 GMT", now), Some(5_000));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now), Some(0), "past dates mean now");
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-5", now), None);
         assert_eq!(parse_retry_after("", now), None);
-        assert!(
-            parse_retry_after("99999999999999999999999", now).is_some(),
-            "huge values saturate"
-        );
+        assert!(parse_retry_after("99999999999999999999999", now).is_some(), "huge values saturate");
     }
 }

@@ -154,11 +154,7 @@ impl Scheduler {
     /// A run over `jobs`, starting at time 0. Emits one `queued` event per job;
     /// a URL that is not absolute http(s) fails at once with `invalid_url`.
     pub fn new(jobs: Vec<Job>, opts: RunOptions, rng: Box<dyn Rng>) -> Self {
-        let backoff = Backoff {
-            max_attempts: opts.max_attempts.max(1),
-            base_ms: opts.base_ms,
-            max_ms: opts.max_ms,
-        };
+        let backoff = Backoff { max_attempts: opts.max_attempts.max(1), base_ms: opts.base_ms, max_ms: opts.max_ms };
         let mut s = Self {
             slots: Vec::with_capacity(jobs.len()),
             index: HashMap::with_capacity(jobs.len()),
@@ -189,18 +185,8 @@ impl Scheduler {
                 s.hosts.len() - 1
             });
             s.index.insert(job.id, idx);
-            s.slots.push(Slot {
-                id: job.id,
-                url: job.url,
-                host,
-                attempts: 0,
-                state: State::Queued,
-            });
-            s.emit(Event::Queued {
-                id: job.id,
-                url: s.slots[idx].url.clone(),
-                t: 0,
-            });
+            s.slots.push(Slot { id: job.id, url: job.url, host, attempts: 0, state: State::Queued });
+            s.emit(Event::Queued { id: job.id, url: s.slots[idx].url.clone(), t: 0 });
             match check_url(&s.slots[idx].url) {
                 Ok(()) => s.enqueue(idx, false),
                 Err(e) => {
@@ -266,11 +252,7 @@ impl Scheduler {
         let Some(&idx) = self.index.get(&id) else {
             return;
         };
-        let State::InFlight {
-            attempt: current,
-            started,
-        } = self.slots[idx].state
-        else {
+        let State::InFlight { attempt: current, started } = self.slots[idx].state else {
             return;
         };
         if current != attempt {
@@ -314,9 +296,7 @@ impl Scheduler {
                     );
                 }
             }
-            Err(e) if e.is_retryable() => {
-                self.retry_or_fail(idx, attempt, e.to_string(), e.kind(), None, None)
-            }
+            Err(e) if e.is_retryable() => self.retry_or_fail(idx, attempt, e.to_string(), e.kind(), None, None),
             Err(e) => self.fail(idx, &e.to_string(), e.kind(), None),
         }
         self.step(self.now);
@@ -337,11 +317,7 @@ impl Scheduler {
             }
             self.abort_if_in_flight(idx);
             let slot = &self.slots[idx];
-            let ev = Event::Cancelled {
-                id: slot.id,
-                url: slot.url.clone(),
-                t: self.now,
-            };
+            let ev = Event::Cancelled { id: slot.id, url: slot.url.clone(), t: self.now };
             self.finish(idx, CANCELLED, ev);
         }
         self.step(self.now);
@@ -365,14 +341,9 @@ impl Scheduler {
             match self.slots[idx].state {
                 State::InFlight { attempt, .. } => {
                     let slot = &self.slots[idx];
-                    self.actions.push_back(Action::Abort {
-                        id: slot.id,
-                        attempt,
-                    });
+                    self.actions.push_back(Action::Abort { id: slot.id, attempt });
                     self.release(idx);
-                    let e = FetchError::Timeout {
-                        after_ms: self.opts.timeout_ms,
-                    };
+                    let e = FetchError::Timeout { after_ms: self.opts.timeout_ms };
                     self.retry_or_fail(idx, attempt, e.to_string(), e.kind(), None, None);
                 }
                 State::Waiting { .. } => self.enqueue(idx, true),
@@ -434,10 +405,7 @@ impl Scheduler {
     fn abort_if_in_flight(&mut self, idx: usize) {
         if let State::InFlight { attempt, started } = self.slots[idx].state {
             self.timers.remove(&(started + self.opts.timeout_ms, idx));
-            self.actions.push_back(Action::Abort {
-                id: self.slots[idx].id,
-                attempt,
-            });
+            self.actions.push_back(Action::Abort { id: self.slots[idx].id, attempt });
             self.release(idx);
         }
     }
@@ -460,10 +428,7 @@ impl Scheduler {
         status: Option<u16>,
         retry_after_ms: Option<u64>,
     ) {
-        match self
-            .backoff
-            .decide(attempt, retry_after_ms, self.rng.as_mut())
-        {
+        match self.backoff.decide(attempt, retry_after_ms, self.rng.as_mut()) {
             Decision::GiveUp => {
                 let message = format!("{reason} (after {attempt} attempts)");
                 self.fail(idx, &message, kind, status);
@@ -478,9 +443,7 @@ impl Scheduler {
             Decision::RetryAfter(wait) => {
                 let until = self.now.saturating_add(wait);
                 if until >= self.opts.deadline_ms {
-                    let message = format!(
-                        "{reason}; the retry in {wait} ms would start after the run deadline"
-                    );
+                    let message = format!("{reason}; the retry in {wait} ms would start after the run deadline");
                     self.fail(idx, &message, ErrorKind::DeadlineExceeded, status);
                     return;
                 }
@@ -507,10 +470,7 @@ impl Scheduler {
         let ev = Event::Failed {
             id: slot.id,
             url: slot.url.clone(),
-            error: EventError {
-                kind,
-                message: message.to_owned(),
-            },
+            error: EventError { kind, message: message.to_owned() },
             attempts: slot.attempts,
             status,
             t: self.now,
@@ -590,24 +550,12 @@ impl Scheduler {
         let slot = &mut self.slots[idx];
         slot.attempts += 1;
         let attempt = slot.attempts;
-        slot.state = State::InFlight {
-            attempt,
-            started: self.now,
-        };
+        slot.state = State::InFlight { attempt, started: self.now };
         self.hosts[slot.host].in_flight += 1;
         self.in_flight += 1;
         self.peak_in_flight = self.peak_in_flight.max(self.in_flight);
-        let req = AttemptRequest {
-            id: slot.id,
-            attempt,
-            url: slot.url.clone(),
-        };
-        let ev = Event::Started {
-            id: slot.id,
-            url: slot.url.clone(),
-            attempt,
-            t: self.now,
-        };
+        let req = AttemptRequest { id: slot.id, attempt, url: slot.url.clone() };
+        let ev = Event::Started { id: slot.id, url: slot.url.clone(), attempt, t: self.now };
         self.timers.insert((self.now + self.opts.timeout_ms, idx));
         self.actions.push_back(Action::Start(req));
         self.emit(ev);
@@ -620,9 +568,7 @@ pub fn check_url(url: &str) -> Result<(), FetchError> {
     match parsed.scheme() {
         "http" | "https" if parsed.host_str().is_some_and(|h| !h.is_empty()) => Ok(()),
         "http" | "https" => Err(FetchError::InvalidUrl("no host".into())),
-        other => Err(FetchError::InvalidUrl(format!(
-            "scheme {other}: is not http or https"
-        ))),
+        other => Err(FetchError::InvalidUrl(format!("scheme {other}: is not http or https"))),
     }
 }
 
@@ -651,20 +597,12 @@ mod tests {
     }
 
     fn starts_of(out: &Outcome, id: u32) -> Vec<(u32, Millis)> {
-        out.log
-            .starts
-            .iter()
-            .filter(|s| s.0 == id)
-            .map(|s| (s.1, s.2))
-            .collect()
+        out.log.starts.iter().filter(|s| s.0 == id).map(|s| (s.1, s.2)).collect()
     }
 
     #[test]
     fn third_attempt_starts_exactly_after_the_jittered_wait() {
-        let o = RunOptions {
-            base_ms: 2000,
-            ..opts(1, 1)
-        };
+        let o = RunOptions { base_ms: 2000, ..opts(1, 1) };
         let out = simulate(
             jobs(1, 1),
             o,
@@ -682,24 +620,13 @@ mod tests {
             .events
             .iter()
             .filter_map(|e| match e {
-                Event::Retrying {
-                    attempt,
-                    wait_ms,
-                    t,
-                    ..
-                } => Some((*attempt, *wait_ms, *t)),
+                Event::Retrying { attempt, wait_ms, t, .. } => Some((*attempt, *wait_ms, *t)),
                 _ => None,
             })
             .collect();
         assert_eq!(waits, vec![(1, 2000, 100), (2, 4000, 2200)]);
         match out.terminal(0) {
-            Event::Done {
-                attempts,
-                ms,
-                t,
-                status,
-                ..
-            } => {
+            Event::Done { attempts, ms, t, status, .. } => {
                 assert_eq!((*attempts, *ms, *t, *status), (3, 100, 6300, 200));
             }
             other => panic!("{other:?}"),
@@ -716,10 +643,7 @@ mod tests {
             Box::new(ZeroRng),
             |_, a| {
                 if a == 1 {
-                    Script::Error {
-                        after: 50,
-                        error: FetchError::Network("reset".into()),
-                    }
+                    Script::Error { after: 50, error: FetchError::Network("reset".into()) }
                 } else {
                     Script::ok(10)
                 }
@@ -732,25 +656,14 @@ mod tests {
 
     #[test]
     fn retry_after_is_a_floor_and_too_long_fails_clearly() {
-        let o = RunOptions {
-            base_ms: 500,
-            ..opts(2, 2)
-        };
+        let o = RunOptions { base_ms: 500, ..opts(2, 2) };
         let out = simulate(
             jobs(2, 1),
             o,
             Box::new(MaxRng),
             |id, a| match (id, a) {
-                (0, 1) => Script::Respond {
-                    after: 10,
-                    status: 429,
-                    retry_after_ms: Some(3000),
-                },
-                (1, 1) => Script::Respond {
-                    after: 10,
-                    status: 503,
-                    retry_after_ms: Some(120_000),
-                },
+                (0, 1) => Script::Respond { after: 10, status: 429, retry_after_ms: Some(3000) },
+                (1, 1) => Script::Respond { after: 10, status: 503, retry_after_ms: Some(120_000) },
                 _ => Script::ok(10),
             },
             None,
@@ -758,12 +671,7 @@ mod tests {
         // max(3000, backoff 500) = 3000.
         assert_eq!(starts_of(&out, 0), vec![(1, 0), (2, 3010)]);
         match out.terminal(1) {
-            Event::Failed {
-                error,
-                status,
-                attempts,
-                ..
-            } => {
+            Event::Failed { error, status, attempts, .. } => {
                 assert_eq!(error.kind, ErrorKind::RetryAfterTooLong);
                 assert_eq!((*status, *attempts), (Some(503), 1));
                 assert!(error.message.contains("120000 ms"), "{}", error.message);
@@ -774,26 +682,11 @@ mod tests {
 
     #[test]
     fn non_retryable_status_fails_after_one_attempt() {
-        let out = simulate(
-            jobs(1, 1),
-            opts(1, 1),
-            Box::new(MaxRng),
-            |_, _| Script::status(20, 404),
-            None,
-        );
+        let out = simulate(jobs(1, 1), opts(1, 1), Box::new(MaxRng), |_, _| Script::status(20, 404), None);
         assert_eq!(out.log.starts.len(), 1);
         match out.terminal(0) {
-            Event::Failed {
-                error,
-                status,
-                attempts,
-                t,
-                ..
-            } => {
-                assert_eq!(
-                    (error.kind, *status, *attempts, *t),
-                    (ErrorKind::HttpStatus, Some(404), 1, 20)
-                );
+            Event::Failed { error, status, attempts, t, .. } => {
+                assert_eq!((error.kind, *status, *attempts, *t), (ErrorKind::HttpStatus, Some(404), 1, 20));
             }
             other => panic!("{other:?}"),
         }
@@ -801,28 +694,11 @@ mod tests {
 
     #[test]
     fn exhausted_retries_report_the_last_cause() {
-        let o = RunOptions {
-            max_attempts: 2,
-            ..opts(1, 1)
-        };
-        let out = simulate(
-            jobs(1, 1),
-            o,
-            Box::new(ZeroRng),
-            |_, _| Script::status(5, 502),
-            None,
-        );
+        let o = RunOptions { max_attempts: 2, ..opts(1, 1) };
+        let out = simulate(jobs(1, 1), o, Box::new(ZeroRng), |_, _| Script::status(5, 502), None);
         match out.terminal(0) {
-            Event::Failed {
-                error,
-                status,
-                attempts,
-                ..
-            } => {
-                assert_eq!(
-                    (error.kind, *status, *attempts),
-                    (ErrorKind::HttpStatus, Some(502), 2)
-                );
+            Event::Failed { error, status, attempts, .. } => {
+                assert_eq!((error.kind, *status, *attempts), (ErrorKind::HttpStatus, Some(502), 2));
             }
             other => panic!("{other:?}"),
         }
@@ -830,18 +706,12 @@ mod tests {
 
     #[test]
     fn a_hung_attempt_is_aborted_at_its_timeout() {
-        let o = RunOptions {
-            timeout_ms: 1000,
-            max_attempts: 2,
-            ..opts(1, 1)
-        };
+        let o = RunOptions { timeout_ms: 1000, max_attempts: 2, ..opts(1, 1) };
         let out = simulate(jobs(1, 1), o, Box::new(ZeroRng), |_, _| Script::Hang, None);
         assert_eq!(out.log.aborts, vec![(0, 1, 1000), (0, 2, 2000)]);
         assert_eq!(starts_of(&out, 0), vec![(1, 0), (2, 1000)]);
         match out.terminal(0) {
-            Event::Failed {
-                error, attempts, t, ..
-            } => {
+            Event::Failed { error, attempts, t, .. } => {
                 assert_eq!((error.kind, *attempts, *t), (ErrorKind::Timeout, 2, 2000));
             }
             other => panic!("{other:?}"),
@@ -851,20 +721,13 @@ mod tests {
 
     #[test]
     fn the_run_deadline_aborts_everything_and_starts_nothing_after_it() {
-        let o = RunOptions {
-            deadline_ms: 1500,
-            ..opts(2, 2)
-        };
+        let o = RunOptions { deadline_ms: 1500, ..opts(2, 2) };
         let out = simulate(
             jobs(5, 1),
             o,
             Box::new(ZeroRng),
             |id, _| {
-                if id == 0 {
-                    Script::ok(100)
-                } else {
-                    Script::Hang
-                }
+                if id == 0 { Script::ok(100) } else { Script::Hang }
             },
             None,
         );
@@ -888,18 +751,8 @@ mod tests {
 
     #[test]
     fn a_retry_that_would_start_after_the_deadline_fails_now() {
-        let o = RunOptions {
-            deadline_ms: 1000,
-            base_ms: 5000,
-            ..opts(1, 1)
-        };
-        let out = simulate(
-            jobs(1, 1),
-            o,
-            Box::new(MaxRng),
-            |_, _| Script::status(100, 503),
-            None,
-        );
+        let o = RunOptions { deadline_ms: 1000, base_ms: 5000, ..opts(1, 1) };
+        let out = simulate(jobs(1, 1), o, Box::new(MaxRng), |_, _| Script::status(100, 503), None);
         match out.terminal(0) {
             Event::Failed { error, t, .. } => {
                 assert_eq!((error.kind, *t), (ErrorKind::DeadlineExceeded, 100))
@@ -911,24 +764,11 @@ mod tests {
 
     #[test]
     fn cancel_mid_run_aborts_in_flight_and_cancels_the_rest() {
-        let out = simulate(
-            jobs(10, 1),
-            opts(2, 2),
-            Box::new(ZeroRng),
-            |_, _| Script::ok(1000),
-            Some(2500),
-        );
+        let out = simulate(jobs(10, 1), opts(2, 2), Box::new(ZeroRng), |_, _| Script::ok(1000), Some(2500));
         let s = out.summary();
-        assert_eq!(
-            (s.done, s.failed, s.cancelled, s.was_cancelled),
-            (4, 0, 6, true)
-        );
+        assert_eq!((s.done, s.failed, s.cancelled, s.was_cancelled), (4, 0, 6, true));
         assert_eq!(s.elapsed_ms, 2500);
-        assert_eq!(
-            out.log.aborts.len(),
-            2,
-            "the two attempts in flight at 2500"
-        );
+        assert_eq!(out.log.aborts.len(), 2, "the two attempts in flight at 2500");
         assert!(out.log.aborts.iter().all(|a| a.2 == 2500));
         assert!(out.log.starts.iter().all(|st| st.2 <= 2000));
         assert_eq!(out.log.live, 0);
@@ -940,47 +780,25 @@ mod tests {
     #[test]
     fn dropping_the_run_aborts_what_is_in_flight() {
         let script = std::rc::Rc::new(|_, _| Script::ok(1000));
-        let out = simulate_with(
-            jobs(6, 1),
-            opts(3, 3),
-            Box::new(ZeroRng),
-            script,
-            None,
-            Some(1500),
-        );
+        let out = simulate_with(jobs(6, 1), opts(3, 3), Box::new(ZeroRng), script, None, Some(1500));
         assert_eq!(out.log.aborts.len(), 3);
         assert_eq!(out.log.live, 0);
         assert_eq!(out.log.starts.len(), 6);
-        assert!(
-            !out.events.iter().any(|e| matches!(e, Event::Summary(_))),
-            "nobody is listening"
-        );
+        assert!(!out.events.iter().any(|e| matches!(e, Event::Summary(_))), "nobody is listening");
     }
 
     #[test]
     fn a_saturated_host_does_not_hold_back_other_hosts() {
         // Host "slow" has 10 slow jobs and a per-host cap of 2; host "fast"'s
         // jobs come after them in input order, yet start at once.
-        let mut js: Vec<Job> = (0..10)
-            .map(|id| Job {
-                id,
-                url: format!("http://slow.test/{id}"),
-            })
-            .collect();
-        js.extend((10..13).map(|id| Job {
-            id,
-            url: format!("http://fast.test/{id}"),
-        }));
+        let mut js: Vec<Job> = (0..10).map(|id| Job { id, url: format!("http://slow.test/{id}") }).collect();
+        js.extend((10..13).map(|id| Job { id, url: format!("http://fast.test/{id}") }));
         let out = simulate(
             js,
             opts(4, 2),
             Box::new(ZeroRng),
             |id, _| {
-                if id < 10 {
-                    Script::ok(1000)
-                } else {
-                    Script::ok(10)
-                }
+                if id < 10 { Script::ok(1000) } else { Script::ok(10) }
             },
             None,
         );
@@ -993,40 +811,17 @@ mod tests {
     #[test]
     fn hosts_take_turns() {
         // Three hosts, 4 jobs each, one slot: starts alternate between hosts.
-        let out = simulate(
-            jobs(12, 3),
-            opts(1, 1),
-            Box::new(ZeroRng),
-            |_, _| Script::ok(10),
-            None,
-        );
+        let out = simulate(jobs(12, 3), opts(1, 1), Box::new(ZeroRng), |_, _| Script::ok(10), None);
         let hosts: Vec<u32> = out.log.starts.iter().map(|s| s.0 % 3).collect();
         assert_eq!(hosts, vec![0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2]);
     }
 
     #[test]
     fn invalid_urls_fail_without_an_attempt() {
-        let js = vec![
-            Job {
-                id: 0,
-                url: "ftp://x/".into(),
-            },
-            Job {
-                id: 1,
-                url: "http://ok.test/".into(),
-            },
-        ];
-        let out = simulate(
-            js,
-            opts(1, 1),
-            Box::new(ZeroRng),
-            |_, _| Script::ok(5),
-            None,
-        );
+        let js = vec![Job { id: 0, url: "ftp://x/".into() }, Job { id: 1, url: "http://ok.test/".into() }];
+        let out = simulate(js, opts(1, 1), Box::new(ZeroRng), |_, _| Script::ok(5), None);
         match out.terminal(0) {
-            Event::Failed {
-                error, attempts, ..
-            } => assert_eq!((error.kind, *attempts), (ErrorKind::InvalidUrl, 0)),
+            Event::Failed { error, attempts, .. } => assert_eq!((error.kind, *attempts), (ErrorKind::InvalidUrl, 0)),
             other => panic!("{other:?}"),
         }
         assert_eq!(out.log.starts.len(), 1);
@@ -1035,38 +830,16 @@ mod tests {
 
     #[test]
     fn an_empty_run_still_ends_with_a_summary() {
-        let out = simulate(
-            Vec::new(),
-            opts(1, 1),
-            Box::new(ZeroRng),
-            |_, _| Script::ok(5),
-            None,
-        );
+        let out = simulate(Vec::new(), opts(1, 1), Box::new(ZeroRng), |_, _| Script::ok(5), None);
         assert_eq!(out.events.len(), 1);
         assert_eq!(out.summary().total, 0);
     }
 
     #[test]
     fn the_scheduler_adds_no_idle_gaps() {
-        for (n, c, l) in [
-            (200u32, 50u32, 100u64),
-            (7, 3, 40),
-            (1, 8, 5),
-            (100, 1, 3),
-            (201, 50, 100),
-        ] {
-            let out = simulate(
-                jobs(n, 1),
-                opts(c, c),
-                Box::new(ZeroRng),
-                move |_, _| Script::ok(l),
-                None,
-            );
-            assert_eq!(
-                out.summary().elapsed_ms,
-                u64::from(n.div_ceil(c)) * l,
-                "N={n} C={c} L={l}"
-            );
+        for (n, c, l) in [(200u32, 50u32, 100u64), (7, 3, 40), (1, 8, 5), (100, 1, 3), (201, 50, 100)] {
+            let out = simulate(jobs(n, 1), opts(c, c), Box::new(ZeroRng), move |_, _| Script::ok(l), None);
+            assert_eq!(out.summary().elapsed_ms, u64::from(n.div_ceil(c)) * l, "N={n} C={c} L={l}");
             assert_eq!(out.summary().peak_in_flight, c.min(n));
         }
     }
@@ -1078,15 +851,8 @@ mod tests {
         match r.up_to(9) {
             0 => Script::Hang,
             1 => Script::status(after, 503),
-            2 => Script::Respond {
-                after,
-                status: 429,
-                retry_after_ms: Some(r.up_to(1500)),
-            },
-            3 => Script::Error {
-                after,
-                error: FetchError::Network("reset".into()),
-            },
+            2 => Script::Respond { after, status: 429, retry_after_ms: Some(r.up_to(1500)) },
+            3 => Script::Error { after, error: FetchError::Network("reset".into()) },
             4 => Script::status(after, 404),
             _ => Script::ok(after),
         }

@@ -39,13 +39,7 @@ impl VClock {
     fn advance(&self) -> bool {
         let mut inner = self.0.borrow_mut();
         let now = inner.now;
-        let Some(next) = inner
-            .timers
-            .iter()
-            .map(|(t, _)| *t)
-            .filter(|&t| t > now)
-            .min()
-        else {
+        let Some(next) = inner.timers.iter().map(|(t, _)| *t).filter(|&t| t > now).min() else {
             // Only timers already due (woken, not yet polled) or none at all.
             let due: Vec<Waker> = inner.timers.drain(..).map(|(_, w)| w).collect();
             let any = !due.is_empty();
@@ -86,10 +80,7 @@ impl Clock for VClock {
         self.0.borrow().now
     }
     fn sleep_until(&self, at: Millis) -> VSleep {
-        VSleep {
-            clock: self.clone(),
-            at,
-        }
+        VSleep { clock: self.clone(), at }
     }
 }
 
@@ -97,11 +88,7 @@ impl Clock for VClock {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Script {
     /// Answer with `status` after `after` ms.
-    Respond {
-        after: Millis,
-        status: u16,
-        retry_after_ms: Option<u64>,
-    },
+    Respond { after: Millis, status: u16, retry_after_ms: Option<u64> },
     /// Fail with a transport error after `after` ms.
     Error { after: Millis, error: FetchError },
     /// Never answer.
@@ -110,18 +97,10 @@ pub(crate) enum Script {
 
 impl Script {
     pub(crate) fn ok(after: Millis) -> Self {
-        Self::Respond {
-            after,
-            status: 200,
-            retry_after_ms: None,
-        }
+        Self::Respond { after, status: 200, retry_after_ms: None }
     }
     pub(crate) fn status(after: Millis, status: u16) -> Self {
-        Self::Respond {
-            after,
-            status,
-            retry_after_ms: None,
-        }
+        Self::Respond { after, status, retry_after_ms: None }
     }
 }
 
@@ -183,10 +162,7 @@ pub(crate) struct FakeAbort {
 impl AbortAttempt for FakeAbort {
     fn abort(self) {
         let now = self.clock.now();
-        self.log
-            .borrow_mut()
-            .aborts
-            .push((self.id, self.attempt, now));
+        self.log.borrow_mut().aborts.push((self.id, self.attempt, now));
         Live::end(&self.log, &self.host, &self.counted);
     }
 }
@@ -208,28 +184,15 @@ impl Fetcher for FakeFetcher {
             let n = *n;
             l.max_live_per_host = l.max_live_per_host.max(n);
         }
-        let live = Live {
-            log: self.log.clone(),
-            host: host.clone(),
-            counted: counted.clone(),
-        };
+        let live = Live { log: self.log.clone(), host: host.clone(), counted: counted.clone() };
         let script = (self.script)(req.id, req.attempt);
         let clock = self.clock.clone();
         let fut = async move {
             let _live = live;
             match script {
-                Script::Respond {
-                    after,
-                    status,
-                    retry_after_ms,
-                } => {
+                Script::Respond { after, status, retry_after_ms } => {
                     clock.sleep_until(clock.now() + after).await;
-                    Ok(Response {
-                        status,
-                        bytes: 1000,
-                        retry_after_ms,
-                        product: None,
-                    })
+                    Ok(Response { status, bytes: 1000, retry_after_ms, product: None })
                 }
                 Script::Error { after, error } => {
                     clock.sleep_until(clock.now() + after).await;
@@ -281,12 +244,7 @@ impl Outcome {
 
 /// Jobs `0..n` with URLs spread over `hosts` hosts.
 pub(crate) fn jobs(n: u32, hosts: u32) -> Vec<Job> {
-    (0..n)
-        .map(|id| Job {
-            id,
-            url: format!("http://h{}.test/p/{id}", id % hosts.max(1)),
-        })
-        .collect()
+    (0..n).map(|id| Job { id, url: format!("http://h{}.test/p/{id}", id % hosts.max(1)) }).collect()
 }
 
 /// Run `jobs` to the end in virtual time. `cancel_at` cancels through the
@@ -311,11 +269,7 @@ pub(crate) fn simulate_with(
 ) -> Outcome {
     let clock = VClock::default();
     let log = Rc::new(RefCell::new(Log::default()));
-    let fetcher = FakeFetcher {
-        clock: clock.clone(),
-        log: log.clone(),
-        script,
-    };
+    let fetcher = FakeFetcher { clock: clock.clone(), log: log.clone(), script };
     let mut runner = Runner::new(Scheduler::new(jobs, opts, rng), fetcher, clock.clone());
     let mut handle = runner.cancel_handle();
     let events = Rc::new(RefCell::new(Vec::new()));
@@ -335,9 +289,7 @@ pub(crate) fn simulate_with(
                 loop {
                     let next = futures::future::select(runner.next(), &mut stop_timer).await;
                     match next {
-                        futures::future::Either::Left((Some(ev), _)) => {
-                            events.borrow_mut().push(ev)
-                        }
+                        futures::future::Either::Left((Some(ev), _)) => events.borrow_mut().push(ev),
                         futures::future::Either::Left((None, _)) => break,
                         futures::future::Either::Right(_) => {
                             drop(runner);
@@ -363,21 +315,12 @@ pub(crate) fn simulate_with(
         if finished.get() {
             break;
         }
-        assert!(
-            clock.advance(),
-            "the run stalled with no timer pending at t={}",
-            clock.now()
-        );
+        assert!(clock.advance(), "the run stalled with no timer pending at t={}", clock.now());
     }
-    assert!(
-        finished.get(),
-        "the run did not finish within the step bound"
-    );
+    assert!(finished.get(), "the run did not finish within the step bound");
     let end = clock.now();
     drop(pool);
-    let log = Rc::try_unwrap(log)
-        .map(RefCell::into_inner)
-        .expect("the run has released the log");
+    let log = Rc::try_unwrap(log).map(RefCell::into_inner).expect("the run has released the log");
     let events = events.take();
     Outcome { events, log, end }
 }

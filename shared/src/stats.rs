@@ -176,14 +176,7 @@ impl Stats {
                 self.hosts[h].1.attempts += 1;
             }
             Event::Retrying { .. } => self.retries += 1,
-            Event::Done {
-                id,
-                url,
-                status,
-                bytes,
-                ms,
-                ..
-            } => {
+            Event::Done { id, url, status, bytes, ms, .. } => {
                 let h = self.host_for(*id, url);
                 let acc = &mut self.hosts[h].1;
                 acc.done += 1;
@@ -194,19 +187,10 @@ impl Stats {
                 *self.status.entry(*status).or_default() += 1;
                 self.finished += 1;
             }
-            Event::Failed {
-                id,
-                url,
-                error,
-                status,
-                ..
-            } => {
+            Event::Failed { id, url, error, status, .. } => {
                 let h = self.host_for(*id, url);
                 self.hosts[h].1.failed += 1;
-                *self
-                    .errors
-                    .entry(error.kind.as_str().to_owned())
-                    .or_default() += 1;
+                *self.errors.entry(error.kind.as_str().to_owned()).or_default() += 1;
                 if let Some(s) = status {
                     *self.status.entry(*s).or_default() += 1;
                 }
@@ -236,11 +220,7 @@ impl Stats {
             })
             .collect();
         hosts.sort_by(|a, b| b.urls.cmp(&a.urls).then_with(|| a.host.cmp(&b.host)));
-        let rps = if elapsed_ms == 0 {
-            0.0
-        } else {
-            self.finished as f64 * 1000.0 / elapsed_ms as f64
-        };
+        let rps = if elapsed_ms == 0 { 0.0 } else { self.finished as f64 * 1000.0 / elapsed_ms as f64 };
         StatsReport {
             latency: Percentiles::of(&self.latencies),
             rps: (rps * 100.0).round() / 100.0,
@@ -263,10 +243,7 @@ mod tests {
     fn nearest_rank_percentiles() {
         let samples: Vec<u64> = (1..=100).collect();
         let p = Percentiles::of(&samples);
-        assert_eq!(
-            (p.count, p.p50, p.p90, p.p99, p.max),
-            (100, 50, 90, 99, 100)
-        );
+        assert_eq!((p.count, p.p50, p.p90, p.p99, p.max), (100, 50, 90, 99, 100));
         let p = Percentiles::of(&[7]);
         assert_eq!((p.p50, p.p99, p.max), (7, 7, 7));
         assert_eq!(Percentiles::of(&[]), Percentiles::default());
@@ -280,10 +257,7 @@ mod tests {
         assert_eq!(host_key("https://shop.example/p"), "shop.example");
         assert_eq!(host_key("https://shop.example:443/p"), "shop.example");
         assert_eq!(host_key("not a url"), "");
-        assert_eq!(
-            host_key("HTTP://User:pw@Shop.Example:80/x?y#z"),
-            "shop.example"
-        );
+        assert_eq!(host_key("HTTP://User:pw@Shop.Example:80/x?y#z"), "shop.example");
         assert_eq!(host_key("http://[::1]:8080/"), "[::1]:8080");
         assert_eq!(host_key("https://a.test?q=1"), "a.test");
     }
@@ -293,17 +267,8 @@ mod tests {
         let mut s = Stats::new();
         let url = |i: u32| format!("http://h{}.test/{i}", i % 2);
         for id in 0..4 {
-            s.observe(&Event::Queued {
-                id,
-                url: url(id),
-                t: 0,
-            });
-            s.observe(&Event::Started {
-                id,
-                url: url(id),
-                attempt: 1,
-                t: 0,
-            });
+            s.observe(&Event::Queued { id, url: url(id), t: 0 });
+            s.observe(&Event::Started { id, url: url(id), attempt: 1, t: 0 });
         }
         s.observe(&Event::Retrying {
             id: 0,
@@ -337,19 +302,12 @@ mod tests {
         s.observe(&Event::Failed {
             id: 2,
             url: url(2),
-            error: EventError {
-                kind: ErrorKind::HttpStatus,
-                message: "HTTP 404".into(),
-            },
+            error: EventError { kind: ErrorKind::HttpStatus, message: "HTTP 404".into() },
             attempts: 1,
             status: Some(404),
             t: 30,
         });
-        s.observe(&Event::Cancelled {
-            id: 3,
-            url: url(3),
-            t: 100,
-        });
+        s.observe(&Event::Cancelled { id: 3, url: url(3), t: 100 });
         let r = s.report(2000);
         assert_eq!(r.latency.count, 2);
         assert_eq!(r.latency.max, 40);
@@ -361,10 +319,7 @@ mod tests {
         assert!((r.rps - 2.0).abs() < 1e-9, "4 finished in 2 s");
         assert_eq!(r.hosts.len(), 2);
         let h0 = r.hosts.iter().find(|h| h.host == "h0.test").unwrap();
-        assert_eq!(
-            (h0.urls, h0.attempts, h0.done, h0.failed, h0.bytes),
-            (2, 2, 1, 1, 100)
-        );
+        assert_eq!((h0.urls, h0.attempts, h0.done, h0.failed, h0.bytes), (2, 2, 1, 1, 100));
         let json = serde_json::to_string(&r).unwrap();
         let back: StatsReport = serde_json::from_str(&json).unwrap();
         assert_eq!(back, r);

@@ -54,9 +54,7 @@ pub fn is_private_v6(ip: Ipv6Addr) -> bool {
 pub fn is_private_name(name: &str) -> bool {
     let name = name.trim_end_matches('.').to_ascii_lowercase();
     name == "localhost"
-        || [".localhost", ".local", ".internal", ".home.arpa", ".lan"]
-            .iter()
-            .any(|s| name.ends_with(s))
+        || [".localhost", ".local", ".internal", ".home.arpa", ".lan"].iter().any(|s| name.ends_with(s))
         || name == "metadata"
 }
 
@@ -74,10 +72,7 @@ pub fn is_private_host(url: &Url) -> bool {
 /// allowed by configuration.
 pub fn check_target(url: &Url, allow_private: bool) -> Result<(), FetchError> {
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(FetchError::InvalidUrl(format!(
-            "scheme {}: is not http or https",
-            url.scheme()
-        )));
+        return Err(FetchError::InvalidUrl(format!("scheme {}: is not http or https", url.scheme())));
     }
     if !allow_private && is_private_host(url) {
         return Err(FetchError::BlockedTarget(format!(

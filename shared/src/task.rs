@@ -29,14 +29,8 @@ pub enum TaskState {
 
 impl TaskState {
     /// All states, in display order.
-    pub const ALL: [TaskState; 6] = [
-        Self::Queued,
-        Self::InFlight,
-        Self::Waiting,
-        Self::Done,
-        Self::Failed,
-        Self::Cancelled,
-    ];
+    pub const ALL: [TaskState; 6] =
+        [Self::Queued, Self::InFlight, Self::Waiting, Self::Done, Self::Failed, Self::Cancelled];
 
     /// The label people read.
     pub fn label(self) -> &'static str {
@@ -183,27 +177,13 @@ impl TaskView {
                     wait_ms: None,
                 });
             }
-            Event::Retrying {
-                wait_ms,
-                reason,
-                status,
-                t,
-                ..
-            } => {
+            Event::Retrying { wait_ms, reason, status, t, .. } => {
                 self.state = TaskState::Waiting;
                 self.status = *status;
                 self.retry_reason = Some(reason.clone());
                 self.close_span(t + offset, SpanOutcome::Retried, Some(*wait_ms));
             }
-            Event::Done {
-                status,
-                bytes,
-                ms,
-                attempts,
-                product,
-                t,
-                ..
-            } => {
+            Event::Done { status, bytes, ms, attempts, product, t, .. } => {
                 self.state = TaskState::Done;
                 self.status = Some(*status);
                 self.bytes = Some(*bytes);
@@ -213,13 +193,7 @@ impl TaskView {
                 self.finished_at = Some(t + offset);
                 self.close_span(t + offset, SpanOutcome::Ok, None);
             }
-            Event::Failed {
-                error,
-                attempts,
-                status,
-                t,
-                ..
-            } => {
+            Event::Failed { error, attempts, status, t, .. } => {
                 self.state = TaskState::Failed;
                 self.status = status.or(self.status);
                 self.attempt = *attempts;
@@ -310,12 +284,7 @@ mod tests {
         let mut tally = Tally::queued(1);
         let url = String::from("http://a/");
         let events = [
-            Event::Started {
-                id: 0,
-                url: url.clone(),
-                attempt: 1,
-                t: 10,
-            },
+            Event::Started { id: 0, url: url.clone(), attempt: 1, t: 10 },
             Event::Retrying {
                 id: 0,
                 url: url.clone(),
@@ -325,22 +294,8 @@ mod tests {
                 status: Some(503),
                 t: 30,
             },
-            Event::Started {
-                id: 0,
-                url: url.clone(),
-                attempt: 2,
-                t: 80,
-            },
-            Event::Done {
-                id: 0,
-                url: url.clone(),
-                status: 200,
-                bytes: 9,
-                ms: 20,
-                attempts: 2,
-                product: None,
-                t: 100,
-            },
+            Event::Started { id: 0, url: url.clone(), attempt: 2, t: 80 },
+            Event::Done { id: 0, url: url.clone(), status: 200, bytes: 9, ms: 20, attempts: 2, product: None, t: 100 },
         ];
         for ev in &events {
             let before = v.apply(ev, 1000);
@@ -350,23 +305,11 @@ mod tests {
         assert_eq!(v.spans.len(), 2);
         assert_eq!(
             v.spans[0],
-            AttemptSpan {
-                attempt: 1,
-                start: 1010,
-                end: Some(1030),
-                outcome: SpanOutcome::Retried,
-                wait_ms: Some(50)
-            }
+            AttemptSpan { attempt: 1, start: 1010, end: Some(1030), outcome: SpanOutcome::Retried, wait_ms: Some(50) }
         );
         assert_eq!(v.spans[1].outcome, SpanOutcome::Ok);
-        assert_eq!(
-            (v.status, v.ms, v.finished_at),
-            (Some(200), Some(20), Some(1100))
-        );
-        assert_eq!(
-            (tally.get(TaskState::Done), tally.finished(), tally.total()),
-            (1, 1, 1)
-        );
+        assert_eq!((v.status, v.ms, v.finished_at), (Some(200), Some(20), Some(1100)));
+        assert_eq!((tally.get(TaskState::Done), tally.finished(), tally.total()), (1, 1, 1));
     }
 
     #[test]
@@ -376,10 +319,7 @@ mod tests {
             &Event::Failed {
                 id: 1,
                 url: "u".into(),
-                error: EventError {
-                    kind: ErrorKind::Timeout,
-                    message: "slow".into(),
-                },
+                error: EventError { kind: ErrorKind::Timeout, message: "slow".into() },
                 attempts: 3,
                 status: None,
                 t: 5,
@@ -388,15 +328,7 @@ mod tests {
         );
         assert_eq!(v.cancel(9), TaskState::Failed);
         assert_eq!(v.state, TaskState::Failed);
-        v.apply(
-            &Event::Started {
-                id: 1,
-                url: "u".into(),
-                attempt: 4,
-                t: 10,
-            },
-            0,
-        );
+        v.apply(&Event::Started { id: 1, url: "u".into(), attempt: 4, t: 10 }, 0);
         assert_eq!(v.state, TaskState::Failed);
         assert_eq!(v.error.as_ref().map(|e| e.0), Some(ErrorKind::Timeout));
     }
@@ -404,15 +336,7 @@ mod tests {
     #[test]
     fn cancel_closes_a_running_span() {
         let mut v = TaskView::new(2, "u".into());
-        v.apply(
-            &Event::Started {
-                id: 2,
-                url: "u".into(),
-                attempt: 1,
-                t: 0,
-            },
-            0,
-        );
+        v.apply(&Event::Started { id: 2, url: "u".into(), attempt: 1, t: 0 }, 0);
         assert_eq!(v.cancel(40), TaskState::InFlight);
         assert_eq!(v.spans[0].end, Some(40));
         assert_eq!(v.spans[0].outcome, SpanOutcome::Cancelled);

@@ -27,12 +27,7 @@ pub struct ValidRun {
     pub options: RunOptions,
 }
 
-fn in_range<T: PartialOrd + core::fmt::Display + Copy>(
-    name: &str,
-    v: T,
-    lo: T,
-    hi: T,
-) -> Result<T, ApiError> {
+fn in_range<T: PartialOrd + core::fmt::Display + Copy>(name: &str, v: T, lo: T, hi: T) -> Result<T, ApiError> {
     if v < lo || v > hi {
         return Err(ApiError::bad_request(
             "option_out_of_range",
@@ -53,8 +48,7 @@ pub fn is_json_content_type(value: Option<&str>) -> bool {
 
 /// Whether `url` is a page of the demo shop served by the edge at `own_origin`.
 pub fn is_own_demo_url(url: &url::Url, own_origin: Option<&url::Url>) -> bool {
-    own_origin.is_some_and(|o| o.origin() == url.origin())
-        && url.path().starts_with(DEMO_PATH_PREFIX)
+    own_origin.is_some_and(|o| o.origin() == url.origin()) && url.path().starts_with(DEMO_PATH_PREFIX)
 }
 
 /// Check a run request's raw body against `limits`. `own_origin` is the
@@ -96,16 +90,9 @@ pub fn parse_run_request(
 }
 
 /// Check an already-decoded request against `limits`.
-pub fn validate(
-    req: RunRequest,
-    limits: &Limits,
-    own_origin: Option<&url::Url>,
-) -> Result<ValidRun, ApiError> {
+pub fn validate(req: RunRequest, limits: &Limits, own_origin: Option<&url::Url>) -> Result<ValidRun, ApiError> {
     if req.urls.is_empty() {
-        return Err(ApiError::bad_request(
-            "no_urls",
-            "`urls` is empty: give at least one http(s) URL",
-        ));
+        return Err(ApiError::bad_request("no_urls", "`urls` is empty: give at least one http(s) URL"));
     }
     let max_urls = limits.max_urls_per_request as usize;
     if req.urls.len() > max_urls {
@@ -121,76 +108,33 @@ pub fn validate(
     for (i, url) in req.urls.iter().enumerate() {
         if let Err(e) = check_url(url) {
             let shown: String = url.chars().take(200).collect();
-            return Err(ApiError::bad_request(
-                "invalid_url",
-                format!("urls[{i}] = {shown:?}: {e}"),
-            ));
+            return Err(ApiError::bad_request("invalid_url", format!("urls[{i}] = {shown:?}: {e}")));
         }
-        let parsed = url::Url::parse(url)
-            .map_err(|e| ApiError::bad_request("invalid_url", e.to_string()))?;
+        let parsed = url::Url::parse(url).map_err(|e| ApiError::bad_request("invalid_url", e.to_string()))?;
         if !is_own_demo_url(&parsed, own_origin)
             && let Err(e) = check_target(&parsed, limits.allow_private_targets)
         {
             return Err(ApiError::bad_request(
                 "blocked_target",
-                format!(
-                    "urls[{i}]: {e}. Private targets are allowed only when ALLOW_PRIVATE_TARGETS is true"
-                ),
+                format!("urls[{i}]: {e}. Private targets are allowed only when ALLOW_PRIVATE_TARGETS is true"),
             ));
         }
     }
     let d = RunOptions::default();
-    let concurrency = in_range(
-        "concurrency",
-        req.concurrency.unwrap_or(d.concurrency),
-        1,
-        limits.max_concurrency,
-    )?;
-    let per_host = in_range(
-        "per_host",
-        req.per_host.unwrap_or(concurrency),
-        1,
-        limits.max_concurrency,
-    )?;
-    let timeout_ms = in_range(
-        "timeout_ms",
-        req.timeout_ms.unwrap_or(d.timeout_ms),
-        1,
-        limits.max_timeout_ms,
-    )?;
+    let concurrency = in_range("concurrency", req.concurrency.unwrap_or(d.concurrency), 1, limits.max_concurrency)?;
+    let per_host = in_range("per_host", req.per_host.unwrap_or(concurrency), 1, limits.max_concurrency)?;
+    let timeout_ms = in_range("timeout_ms", req.timeout_ms.unwrap_or(d.timeout_ms), 1, limits.max_timeout_ms)?;
     let retry = req.retry.unwrap_or_default();
-    let max_attempts = in_range(
-        "retry.max_attempts",
-        retry.max_attempts.unwrap_or(d.max_attempts),
-        1,
-        limits.max_attempts,
-    )?;
-    let max_ms = in_range(
-        "retry.max_ms",
-        retry.max_ms.unwrap_or(d.max_ms),
-        0,
-        limits.max_backoff_ms,
-    )?;
-    let base_ms = in_range(
-        "retry.base_ms",
-        retry.base_ms.unwrap_or(d.base_ms.min(max_ms)),
-        0,
-        max_ms,
-    )?;
-    let deadline_ms = in_range(
-        "deadline_ms",
-        req.deadline_ms.unwrap_or(d.deadline_ms),
-        1,
-        limits.max_deadline_ms,
-    )?;
+    let max_attempts =
+        in_range("retry.max_attempts", retry.max_attempts.unwrap_or(d.max_attempts), 1, limits.max_attempts)?;
+    let max_ms = in_range("retry.max_ms", retry.max_ms.unwrap_or(d.max_ms), 0, limits.max_backoff_ms)?;
+    let base_ms = in_range("retry.base_ms", retry.base_ms.unwrap_or(d.base_ms.min(max_ms)), 0, max_ms)?;
+    let deadline_ms = in_range("deadline_ms", req.deadline_ms.unwrap_or(d.deadline_ms), 1, limits.max_deadline_ms)?;
     let jobs = req
         .urls
         .into_iter()
         .enumerate()
-        .map(|(i, url)| Job {
-            id: u32::try_from(i).unwrap_or(u32::MAX),
-            url,
-        })
+        .map(|(i, url)| Job { id: u32::try_from(i).unwrap_or(u32::MAX), url })
         .collect();
     Ok(ValidRun {
         jobs,
@@ -214,10 +158,7 @@ mod tests {
     const JSON: Option<&str> = Some("application/json");
 
     fn open() -> Limits {
-        Limits {
-            allow_private_targets: true,
-            ..Limits::default()
-        }
+        Limits { allow_private_targets: true, ..Limits::default() }
     }
 
     fn kind(body: &str) -> (u16, String) {
@@ -229,21 +170,10 @@ mod tests {
 
     #[test]
     fn defaults_fill_missing_options() {
-        let run = parse_run_request(
-            JSON,
-            br#"{"urls":["http://a.test/1","https://b.test/2"]}"#,
-            &open(),
-            None,
-        )
-        .unwrap();
+        let run =
+            parse_run_request(JSON, br#"{"urls":["http://a.test/1","https://b.test/2"]}"#, &open(), None).unwrap();
         assert_eq!(run.options, RunOptions::default());
-        assert_eq!(
-            run.jobs[1],
-            Job {
-                id: 1,
-                url: "https://b.test/2".into()
-            }
-        );
+        assert_eq!(run.jobs[1], Job { id: 1, url: "https://b.test/2".into() });
     }
 
     #[test]
@@ -262,71 +192,33 @@ mod tests {
     #[test]
     fn every_bad_input_has_its_own_kind() {
         assert_eq!(kind("{"), (400, "malformed_json".into()));
-        assert_eq!(
-            kind(r#"{"urls":"http://a"}"#),
-            (400, "malformed_json".into())
-        );
-        assert_eq!(
-            kind(r#"{"urls":[],"extra":1}"#),
-            (400, "malformed_json".into())
-        );
+        assert_eq!(kind(r#"{"urls":"http://a"}"#), (400, "malformed_json".into()));
+        assert_eq!(kind(r#"{"urls":[],"extra":1}"#), (400, "malformed_json".into()));
         assert_eq!(kind(r#"{"urls":[]}"#), (400, "no_urls".into()));
-        assert_eq!(
-            kind(r#"{"urls":["ftp://a/x"]}"#),
-            (400, "invalid_url".into())
-        );
-        assert_eq!(
-            kind(r#"{"urls":["http://ok/","/relative"]}"#),
-            (400, "invalid_url".into())
-        );
-        assert_eq!(
-            kind(r#"{"urls":["http://a/"],"concurrency":0}"#),
-            (400, "option_out_of_range".into())
-        );
-        assert_eq!(
-            kind(r#"{"urls":["http://a/"],"timeout_ms":999999999}"#),
-            (400, "option_out_of_range".into())
-        );
-        assert_eq!(
-            kind(r#"{"urls":["http://a/"],"retry":{"max_attempts":0}}"#),
-            (400, "option_out_of_range".into())
-        );
+        assert_eq!(kind(r#"{"urls":["ftp://a/x"]}"#), (400, "invalid_url".into()));
+        assert_eq!(kind(r#"{"urls":["http://ok/","/relative"]}"#), (400, "invalid_url".into()));
+        assert_eq!(kind(r#"{"urls":["http://a/"],"concurrency":0}"#), (400, "option_out_of_range".into()));
+        assert_eq!(kind(r#"{"urls":["http://a/"],"timeout_ms":999999999}"#), (400, "option_out_of_range".into()));
+        assert_eq!(kind(r#"{"urls":["http://a/"],"retry":{"max_attempts":0}}"#), (400, "option_out_of_range".into()));
         assert_eq!(
             kind(r#"{"urls":["http://a/"],"retry":{"base_ms":5000,"max_ms":100}}"#),
             (400, "option_out_of_range".into())
         );
         let many = serde_json::json!({ "urls": vec!["http://a/"; 1001] }).to_string();
         assert_eq!(kind(&many), (400, "too_many_urls".into()));
-        let limits = Limits {
-            max_request_bytes: 10,
-            ..Limits::default()
-        };
+        let limits = Limits { max_request_bytes: 10, ..Limits::default() };
         let e = parse_run_request(JSON, br#"{"urls":["http://a/"]}"#, &limits, None).unwrap_err();
         assert_eq!((e.status, e.kind.as_str()), (413, "body_too_large"));
         let e = parse_run_request(Some("text/plain"), b"{}", &open(), None).unwrap_err();
         assert_eq!((e.status, e.kind.as_str()), (415, "unsupported_media_type"));
-        assert!(is_json_content_type(Some(
-            "Application/JSON; charset=utf-8"
-        )));
+        assert!(is_json_content_type(Some("Application/JSON; charset=utf-8")));
     }
 
     #[test]
     fn messages_say_what_to_fix() {
-        let e = parse_run_request(
-            JSON,
-            br#"{"urls":["http://a/","mailto:x@y"]}"#,
-            &open(),
-            None,
-        )
-        .unwrap_err();
+        let e = parse_run_request(JSON, br#"{"urls":["http://a/","mailto:x@y"]}"#, &open(), None).unwrap_err();
         assert!(e.message.contains("urls[1]"), "{}", e.message);
-        let e = parse_run_request(
-            JSON,
-            br#"{"urls":["http://a/"],"concurrency":500}"#,
-            &open(),
-            None,
-        )
-        .unwrap_err();
+        let e = parse_run_request(JSON, br#"{"urls":["http://a/"],"concurrency":500}"#, &open(), None).unwrap_err();
         assert!(e.message.contains("between 1 and 200"), "{}", e.message);
     }
 

@@ -151,3 +151,37 @@ test('bad input gets a 4xx with a JSON error that says what to fix', async () =>
   assert.equal(missing.status, 404);
   assert.equal((await missing.json()).error.kind, 'not_found');
 });
+
+// Known gap (issue 4): under `wrangler dev` the edge is not told that the
+// client went away (neither the body stream's cancel nor Request.signal
+// reaches the worker through wrangler's local proxy), so in-flight fetches run
+// to completion; no new ones start because nothing pulls the stream. Kept as
+// a todo so it runs and reports, without failing the suite, until fixed.
+test('a client that goes away cancels the run: upstream fetches are aborted, nothing new starts', {
+  todo: 'wrangler dev does not propagate client disconnects to the worker',
+}, async () => {
+  const urls = Array.from({ length: 40 }, (_, i) => `${up.origin}/ok?ms=3000&g=gone&i=${i}`);
+  const controller = new AbortController();
+  const resp = await fetch(`${BASE}/api/v1/runs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ urls, concurrency: 5 }),
+    signal: controller.signal,
+  });
+  assert.equal(resp.status, 200);
+  const reader = resp.body.getReader();
+  // Wait until the upstream has the first five requests in flight.
+  for (let i = 0; i < 100 && (up.state.groups.get('gone')?.inFlight ?? 0) < 5; i++) await sleep(20);
+  assert.equal(up.state.groups.get('gone').inFlight, 5);
+  controller.abort();
+  await reader.cancel().catch(() => {});
+  const t0 = Date.now();
+  for (let i = 0; i < 100 && up.state.groups.get('gone').inFlight > 0; i++) await sleep(20);
+  const g = up.state.groups.get('gone');
+  assert.equal(g.inFlight, 0, 'in-flight upstream requests were aborted');
+  assert.ok(Date.now() - t0 < 1000, `took ${Date.now() - t0} ms to drop to zero`);
+  const total = g.total;
+  await sleep(1500);
+  assert.equal(g.total, total, 'no new upstream requests after the disconnect');
+  assert.equal(total, 5);
+});

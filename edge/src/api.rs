@@ -120,10 +120,11 @@ async fn start_run(req: &mut Request, settings: &Settings) -> std::result::Resul
     let run = parse_run_request(content_type.as_deref(), &body, &settings.limits, Some(&own_origin))?;
     // Jitter only needs spreading, not secrecy: Math.random seeds it.
     let seed = (js_sys::Math::random() * (u64::MAX as f64)) as u64;
+    let extract = run.options.extract;
     let sched = Scheduler::new(run.jobs, run.options, Box::new(SplitMix64::new(seed)));
     let in_flight = Rc::new(InFlight::default());
     watch_disconnect(req.inner().signal(), in_flight.clone());
-    let fetcher = EdgeFetcher { own_origin, max_body_bytes: settings.limits.max_body_bytes, in_flight };
+    let fetcher = EdgeFetcher { own_origin, max_body_bytes: settings.limits.max_body_bytes, in_flight, extract };
     let runner = Runner::new(sched, fetcher, EdgeClock::start());
     // One chunk per event: each line reaches the client as it happens. When
     // the client goes away, the watcher above aborts what is in flight, and

@@ -14,8 +14,9 @@ use std::task::{Context, Poll, Waker};
 
 use fanout_shared::FetchError;
 use fanout_shared::demo::ATTEMPT_HEADER;
+use fanout_shared::extract::Extractor;
 use fanout_shared::protocol::Millis;
-use fanout_shared::retry::parse_retry_after;
+use fanout_shared::retry::{is_success, parse_retry_after};
 use fanout_shared::runner::{AbortAttempt, Clock, Fetcher};
 use fanout_shared::scheduler::{AttemptRequest, AttemptResult, Response};
 use fanout_shared::validation::is_own_demo_url;
@@ -183,6 +184,8 @@ pub struct EdgeFetcher {
     pub max_body_bytes: u64,
     /// Controllers of attempts in flight, shared with the disconnect watcher.
     pub in_flight: Rc<InFlight>,
+    /// Extract product data from HTML bodies as they stream in.
+    pub extract: bool,
 }
 
 fn network(e: impl std::fmt::Display) -> FetchError {
@@ -193,6 +196,7 @@ fn network(e: impl std::fmt::Display) -> FetchError {
 struct Upstream {
     status: u16,
     retry_after: Option<String>,
+    content_type: Option<String>,
     body: LocalBoxStream<'static, Result<Vec<u8>, FetchError>>,
 }
 
@@ -213,18 +217,20 @@ async fn fetch_upstream(url: Url, attempt: u32, signal: Option<web_sys::AbortSig
     .map_err(network)?;
     let status = resp.status_code();
     let retry_after = resp.headers().get("retry-after").ok().flatten();
+    let content_type = resp.headers().get("content-type").ok().flatten();
     let body = match resp.stream() {
         Ok(s) => s.map(|c| c.map_err(network)).boxed_local(),
         // No body at all (204, HEAD): an empty stream.
         Err(_) => futures::stream::empty().boxed_local(),
     };
-    Ok(Upstream { status, retry_after, body })
+    Ok(Upstream { status, retry_after, content_type, body })
 }
 
 async fn fetch_demo(url: Url, attempt: u32) -> Upstream {
     let reply = demo::reply(&url, attempt, unix_ms()).await;
-    let retry_after = reply.headers.iter().find(|(k, _)| *k == "retry-after").map(|(_, v)| v.clone());
-    Upstream { status: reply.status, retry_after, body: reply.body.map(Ok).boxed_local() }
+    let header = |name: &str| reply.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone());
+    let (retry_after, content_type) = (header("retry-after"), header("content-type"));
+    Upstream { status: reply.status, retry_after, content_type, body: reply.body.map(Ok).boxed_local() }
 }
 
 impl Fetcher for EdgeFetcher {
@@ -240,6 +246,7 @@ impl Fetcher for EdgeFetcher {
         let registry = self.in_flight.clone();
         let own = self.own_origin.clone();
         let max = self.max_body_bytes;
+        let want_product = self.extract;
         let (url, attempt) = (req.url.clone(), req.attempt);
         let attempt_fut = async move {
             if gone {
@@ -251,9 +258,17 @@ impl Fetcher for EdgeFetcher {
             } else {
                 fetch_upstream(url, attempt, signal).await?
             };
+            // Only successful HTML answers are worth parsing; the extractor
+            // sees each chunk as it arrives and never the whole body at once.
+            let html = up.content_type.as_deref().is_none_or(|t| t.to_ascii_lowercase().contains("html"));
+            let mut extractor = (want_product && is_success(up.status) && html).then(Extractor::new);
             let mut bytes = 0u64;
             while let Some(chunk) = up.body.next().await {
-                bytes += chunk?.len() as u64;
+                let chunk = chunk?;
+                bytes += chunk.len() as u64;
+                if let Some(x) = extractor.as_mut() {
+                    x.feed(&chunk);
+                }
                 if bytes > max {
                     // Stop the download itself, not just our reading of it.
                     if let Some(c) = on_cap {
@@ -263,7 +278,8 @@ impl Fetcher for EdgeFetcher {
                 }
             }
             let retry_after_ms = up.retry_after.and_then(|v| parse_retry_after(&v, unix_ms()));
-            Ok(Response { status: up.status, bytes, retry_after_ms, product: None })
+            let product = extractor.and_then(Extractor::finish);
+            Ok(Response { status: up.status, bytes, retry_after_ms, product })
         };
         let in_flight = self.in_flight.clone();
         let fut = attempt_fut.map(move |result| {

@@ -24,8 +24,8 @@ fn product_cell(v: &TaskView) -> (String, String, String) {
     };
     let name = p.name.as_ref().map(|f| f.value.clone()).unwrap_or_default();
     let price = match (&p.price, &p.currency) {
-        (Some(pr), Some(c)) => format!("{} {}", pr.value, c.value),
-        (Some(pr), None) => pr.value.clone(),
+        (Some(pr), Some(c)) => format!("{} {}", pr.value.amount.as_ref().unwrap_or(&pr.value.raw), c.value),
+        (Some(pr), None) => pr.value.raw.clone(),
         _ => String::new(),
     };
     let avail = p.availability.as_ref().map(|f| f.value.replace('_', " ")).unwrap_or_default();

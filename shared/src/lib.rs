@@ -11,6 +11,7 @@
 //!   [`runner::Fetcher`] and a [`runner::Clock`] supplied by a shell.
 //! - [`stats`]: percentiles, throughput and per-host figures from events.
 //! - [`target`]: the SSRF guard's classifier of private targets.
+//! - `extract` (feature `extract`): streaming product extraction with lol_html.
 //! - [`task`]: a client's per-URL view (state, spans) folded from events.
 //! - [`ndjson`]: splitting a byte stream into lines.
 //! - [`input`]: cleaning a pasted URL list.
@@ -26,6 +27,8 @@
 pub mod config;
 pub mod demo;
 pub mod error;
+#[cfg(feature = "extract")]
+pub mod extract;
 pub mod input;
 pub mod ndjson;
 pub mod protocol;

@@ -164,19 +164,37 @@ pub struct Field<T> {
     pub source: Source,
 }
 
-/// Product data extracted from a page. Every field is optional: pages differ.
+/// A price as the page wrote it, and as a plain decimal when that is certain.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Price {
+    /// The page's own text, e.g. `"1.299,00 €"` or `"17.99"`.
+    pub raw: String,
+    /// The normalised decimal (`"1299.00"`), when the format is unambiguous.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<String>,
+    /// Why `amount` is missing, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The top of a price range (`AggregateOffer.highPrice`), normalised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub high: Option<String>,
+}
+
+/// Product data extracted from a page. Every field is optional (pages
+/// differ) and records the source it came from.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Product {
     /// Product name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<Field<String>>,
-    /// Price as written on the page.
+    /// Price.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub price: Option<Field<String>>,
+    pub price: Option<Field<Price>>,
     /// ISO 4217 currency code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub currency: Option<Field<String>>,
-    /// Availability, normalised (`in_stock`, `out_of_stock`, …).
+    /// Availability, normalised: `in_stock`, `out_of_stock`, `preorder`,
+    /// `backorder`, `discontinued`, `limited` or `unknown`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub availability: Option<Field<String>>,
     /// Brand name.
@@ -185,12 +203,25 @@ pub struct Product {
     /// Stock-keeping unit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sku: Option<Field<String>>,
+    /// GTIN (EAN/UPC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gtin: Option<Field<String>>,
     /// Image URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<Field<String>>,
     /// Canonical URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<Field<String>>,
+    /// Products found on the page besides this one.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub others: u32,
+    /// Whether some JSON-LD on the page was malformed (and repaired or skipped).
+    #[serde(default, skip_serializing_if = "core::ops::Not::not")]
+    pub malformed_json_ld: bool,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// One line of the NDJSON stream.
@@ -199,6 +230,10 @@ pub struct Product {
 /// (milliseconds since the run started).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "events are built, sent and dropped one at a time; boxing would only add allocations"
+)]
 pub enum Event {
     /// The URL is waiting for a slot.
     Queued {

@@ -30,6 +30,9 @@ test('a first visit can run the demo batch to the end', async () => {
     const badges = await page.locator('tbody .badge').allTextContents();
     assert.equal(badges.length, 100, 'one page of rows');
     assert.ok(badges.every((b) => b === 'done'), `states: ${[...new Set(badges)]}`);
+    // Product data from the demo pages is shown, as text.
+    const names = await page.locator('tbody td.product').allTextContents();
+    assert.ok(names.filter((n) => n.trim().length > 3).length === 100, 'every row shows its product name');
     await page.screenshot({ path: `${ARTIFACTS}/demo-run.png` });
     assert.deepEqual(errors, []);
   } finally {

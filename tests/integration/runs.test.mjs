@@ -122,6 +122,18 @@ test('the built-in demo shop serves a 200-product batch in-process', async () =>
   const f = finals(r.events);
   assert.equal(f.length, n);
   assert.ok(f.every((e) => e.type === 'done' && e.status === 200 && e.bytes > 5000));
+  // Each page's product comes back, extracted while the body streamed.
+  for (const e of f) {
+    const p = e.product;
+    assert.ok(p?.name?.value, `product name for ${e.url}`);
+    assert.equal(p.name.source, 'json-ld');
+    assert.match(p.price.value.amount, /^\d+\.\d{2}$/);
+    assert.match(p.currency.value, /^(EUR|USD|GBP)$/);
+    assert.match(p.availability.value, /^(in_stock|out_of_stock|preorder)$/);
+    assert.equal(p.url.value, `${BASE}/demo/products/${e.id + 1}`);
+  }
+  const off = await run({ urls: urls.slice(0, 3), extract: false });
+  assert.ok(finals(off.events).every((e) => e.type === 'done' && e.product === undefined), 'extract: false skips it');
   const sitemap = await (await fetch(`${BASE}/demo/sitemap.xml`)).text();
   assert.ok((sitemap.match(/<loc>/g) ?? []).length >= 200);
 });

@@ -1,6 +1,8 @@
 //! Product extraction against real pages (extruct's samples, compared with the
 //! values extruct itself extracts from them) and Fanout's own fixtures.
 
+#![allow(clippy::unwrap_used, reason = "test code: a panic is the failure report")]
+
 use std::path::PathBuf;
 
 use fanout_shared::extract::{Extractor, availability, extract, normalise_price};

@@ -13,6 +13,7 @@
 //! - [`target`]: the SSRF guard's classifier of private targets.
 //! - `extract` (feature `extract`): streaming product extraction with lol_html.
 //! - [`task`]: a client's per-URL view (state, spans) folded from events.
+//! - [`report`]: waterfall geometry and JSON/CSV exports from task views.
 //! - [`ndjson`]: splitting a byte stream into lines.
 //! - [`input`]: cleaning a pasted URL list.
 //! - [`demo`]: the built-in demo shop's catalogue and pages.
@@ -32,6 +33,7 @@ pub mod extract;
 pub mod input;
 pub mod ndjson;
 pub mod protocol;
+pub mod report;
 pub mod retry;
 pub mod runner;
 pub mod scheduler;

@@ -1,0 +1,209 @@
+//! Turning a run's task views into pictures and files: waterfall geometry
+//! and JSON/CSV exports. Pure functions, so the browser only draws and saves.
+
+use core::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::protocol::Millis;
+use crate::task::{SpanOutcome, TaskState, TaskView};
+
+/// One bar of the waterfall: an attempt, or the retry wait after one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Bar {
+    /// Row (the URL's position in the run).
+    pub row: u32,
+    /// Left edge, as a fraction of the time axis (0..=1).
+    pub x: f64,
+    /// Width, as a fraction of the time axis.
+    pub width: f64,
+    /// CSS class: the outcome, or `wait` for a retry wait.
+    pub class: &'static str,
+    /// Tooltip text.
+    pub label: String,
+}
+
+fn class(outcome: SpanOutcome) -> &'static str {
+    match outcome {
+        SpanOutcome::Running => "running",
+        SpanOutcome::Ok => "ok",
+        SpanOutcome::Retried => "retried",
+        SpanOutcome::Failed => "failed",
+        SpanOutcome::Cancelled => "cancelled",
+    }
+}
+
+/// The waterfall of `views` on a shared time axis from 0 to `axis_ms`.
+/// Running attempts extend to `now`; each retry wait is its own bar.
+pub fn waterfall(views: &[TaskView], now: Millis, axis_ms: Millis) -> Vec<Bar> {
+    let axis = axis_ms.max(1) as f64;
+    let frac = |t: Millis| (t as f64 / axis).clamp(0.0, 1.0);
+    let mut bars = Vec::new();
+    for (row, v) in views.iter().enumerate() {
+        let row = u32::try_from(row).unwrap_or(u32::MAX);
+        for s in &v.spans {
+            let end = s.end.unwrap_or(now).max(s.start);
+            let mut label = format!("{} · attempt {} · {}–{} ms", v.url, s.attempt, s.start, end);
+            if s.outcome == SpanOutcome::Ok
+                && let Some(status) = v.status
+            {
+                let _ = write!(label, " · HTTP {status}");
+            }
+            if let (SpanOutcome::Failed, Some((kind, msg))) = (s.outcome, &v.error) {
+                let _ = write!(label, " · {kind}: {msg}");
+            }
+            bars.push(Bar {
+                row,
+                x: frac(s.start),
+                width: (frac(end) - frac(s.start)).max(0.0),
+                class: class(s.outcome),
+                label,
+            });
+            if let Some(wait) = s.wait_ms {
+                let reason = v.retry_reason.as_deref().unwrap_or("retry");
+                bars.push(Bar {
+                    row,
+                    x: frac(end),
+                    width: (frac(end + wait) - frac(end)).max(0.0),
+                    class: "wait",
+                    label: format!("{} · waiting {wait} ms after {reason}", v.url),
+                });
+            }
+        }
+    }
+    bars
+}
+
+/// The time axis for a waterfall: the latest moment any bar reaches, at least `now`.
+pub fn axis_end(views: &[TaskView], now: Millis) -> Millis {
+    views
+        .iter()
+        .flat_map(|v| v.spans.iter().map(|s| s.end.unwrap_or(now) + s.wait_ms.unwrap_or(0)))
+        .chain([now])
+        .max()
+        .unwrap_or(0)
+}
+
+fn csv_field(s: &str) -> String {
+    // Quote everything that could break a row, and defuse spreadsheet formulas.
+    let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_owned() };
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s }
+}
+
+/// Column names of [`to_csv`].
+pub const CSV_HEADER: &str = "id,url,state,attempts,status,latency_ms,bytes,error_kind,error_message,name,price,price_amount,currency,availability,brand,sku,gtin,image,canonical_url";
+
+/// One CSV row per URL, with the product fields.
+pub fn to_csv(views: &[TaskView]) -> String {
+    let mut out = String::from(CSV_HEADER);
+    out.push('\n');
+    for v in views {
+        let p = v.product.as_ref();
+        let field = |f: Option<&crate::protocol::Field<String>>| f.map(|f| f.value.clone()).unwrap_or_default();
+        let cells = [
+            v.id.to_string(),
+            v.url.clone(),
+            state_name(v.state).to_owned(),
+            v.attempt.to_string(),
+            v.status.map(|s| s.to_string()).unwrap_or_default(),
+            v.ms.map(|m| m.to_string()).unwrap_or_default(),
+            v.bytes.map(|b| b.to_string()).unwrap_or_default(),
+            v.error.as_ref().map(|e| e.0.as_str().to_owned()).unwrap_or_default(),
+            v.error.as_ref().map(|e| e.1.clone()).unwrap_or_default(),
+            field(p.and_then(|p| p.name.as_ref())),
+            p.and_then(|p| p.price.as_ref()).map(|f| f.value.raw.clone()).unwrap_or_default(),
+            p.and_then(|p| p.price.as_ref()).and_then(|f| f.value.amount.clone()).unwrap_or_default(),
+            field(p.and_then(|p| p.currency.as_ref())),
+            field(p.and_then(|p| p.availability.as_ref())),
+            field(p.and_then(|p| p.brand.as_ref())),
+            field(p.and_then(|p| p.sku.as_ref())),
+            field(p.and_then(|p| p.gtin.as_ref())),
+            field(p.and_then(|p| p.image.as_ref())),
+            field(p.and_then(|p| p.url.as_ref())),
+        ];
+        let row: Vec<String> = cells.iter().map(|c| csv_field(c)).collect();
+        out.push_str(&row.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// The machine name of a state, as in exports.
+pub fn state_name(s: TaskState) -> &'static str {
+    match s {
+        TaskState::Queued => "queued",
+        TaskState::InFlight => "in_flight",
+        TaskState::Waiting => "waiting",
+        TaskState::Done => "done",
+        TaskState::Failed => "failed",
+        TaskState::Cancelled => "cancelled",
+    }
+}
+
+/// All task views as pretty JSON.
+pub fn to_json(views: &[TaskView]) -> String {
+    serde_json::to_string_pretty(views).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Event;
+
+    fn view_with_retry() -> TaskView {
+        let mut v = TaskView::new(0, "http://a.test/x".into());
+        let url = v.url.clone();
+        v.apply(&Event::Started { id: 0, url: url.clone(), attempt: 1, t: 0 }, 0);
+        v.apply(
+            &Event::Retrying {
+                id: 0,
+                url: url.clone(),
+                attempt: 1,
+                wait_ms: 100,
+                reason: "HTTP 503".into(),
+                status: Some(503),
+                t: 100,
+            },
+            0,
+        );
+        v.apply(&Event::Started { id: 0, url: url.clone(), attempt: 2, t: 200 }, 0);
+        v.apply(&Event::Done { id: 0, url, status: 200, bytes: 5, ms: 200, attempts: 2, product: None, t: 400 }, 0);
+        v
+    }
+
+    #[test]
+    fn waterfall_has_attempts_and_waits_on_one_axis() {
+        let views = vec![view_with_retry()];
+        let axis = axis_end(&views, 0);
+        assert_eq!(axis, 400);
+        let bars = waterfall(&views, 400, axis);
+        let summary: Vec<(&str, f64, f64)> = bars.iter().map(|b| (b.class, b.x, b.width)).collect();
+        assert_eq!(summary, vec![("retried", 0.0, 0.25), ("wait", 0.25, 0.25), ("ok", 0.5, 0.5)]);
+        assert!(bars[1].label.contains("waiting 100 ms after HTTP 503"));
+        assert!(bars[2].label.contains("HTTP 200"));
+    }
+
+    #[test]
+    fn running_attempts_reach_now() {
+        let mut v = TaskView::new(3, "u".into());
+        v.apply(&Event::Started { id: 3, url: "u".into(), attempt: 1, t: 50 }, 0);
+        let bars = waterfall(&[v], 150, 200);
+        assert_eq!((bars[0].class, bars[0].x, bars[0].width), ("running", 0.25, 0.5));
+    }
+
+    #[test]
+    fn csv_has_a_row_per_url_and_is_safe() {
+        let mut v = view_with_retry();
+        v.url = "http://a.test/x,\"y\"".into();
+        let mut w = TaskView::new(1, "=cmd()".into());
+        w.cancel(5);
+        let csv = to_csv(&[v, w]);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0], CSV_HEADER);
+        assert!(lines[1].starts_with("0,\"http://a.test/x,\"\"y\"\"\",done,2,200,200,5"), "{}", lines[1]);
+        assert!(lines[2].starts_with("1,'=cmd(),cancelled"), "{}", lines[2]);
+        let json: serde_json::Value = serde_json::from_str(&to_json(&[TaskView::new(0, "u".into())])).unwrap();
+        assert_eq!(json[0]["state"], "queued");
+    }
+}

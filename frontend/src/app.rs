@@ -4,6 +4,7 @@ use fanout_shared::config::{DEFAULT_BROWSER_PARALLEL_REQUESTS, Limits};
 use fanout_shared::demo::{DEMO_DEFAULT_BATCH, product_urls};
 use fanout_shared::input::parse_url_list_with;
 use fanout_shared::protocol::{RetryOptions, RunOptions, RunRequest};
+use fanout_shared::report::{to_csv, to_json};
 use fanout_shared::task::TaskState;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -11,6 +12,7 @@ use leptos::task::spawn_local;
 use crate::api;
 use crate::run::RunStore;
 use crate::table::TaskTable;
+use crate::waterfall::Waterfall;
 
 /// Knobs on the default demo URLs: enough latency that concurrency shows.
 const DEMO_KNOBS: &str = "?latency_ms=200&jitter_ms=300";
@@ -35,6 +37,24 @@ fn check_url(line: &str) -> Result<(), String> {
 
 fn fmt_secs(ms: u64) -> String {
     format!("{:.1} s", ms as f64 / 1000.0)
+}
+
+/// Offer `text` as a file download named `name`.
+fn download(name: &str, mime: &str, text: &str) -> Result<(), String> {
+    use wasm_bindgen::JsCast;
+    let parts = js_sys::Array::of1(&wasm_bindgen::JsValue::from_str(text));
+    let opts = web_sys::BlobPropertyBag::new();
+    opts.set_type(mime);
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &opts).map_err(|e| format!("{e:?}"))?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(|e| format!("{e:?}"))?;
+    let doc = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
+    let a: web_sys::HtmlAnchorElement =
+        doc.create_element("a").map_err(|e| format!("{e:?}"))?.dyn_into().map_err(|_| "not an anchor")?;
+    a.set_href(&url);
+    a.set_download(name);
+    a.click();
+    let _ = web_sys::Url::revoke_object_url(&url);
+    Ok(())
 }
 
 /// A number input bound to a signal.
@@ -203,6 +223,22 @@ pub fn App() -> impl IntoView {
                         }
                     }}
                 </div>
+            </section>
+
+            <Waterfall store=store/>
+
+            <section class="panel exports" aria-label="Downloads">
+                <span>"Download the results: "</span>
+                <button on:click=move |_| {
+                    if let Err(e) = download("fanout-results.csv", "text/csv", &to_csv(&store.snapshot())) {
+                        store.error.set(Some(e));
+                    }
+                } disabled=move || store.rows.with(Vec::is_empty)>"CSV"</button>
+                <button on:click=move |_| {
+                    if let Err(e) = download("fanout-results.json", "application/json", &to_json(&store.snapshot())) {
+                        store.error.set(Some(e));
+                    }
+                } disabled=move || store.rows.with(Vec::is_empty)>"JSON"</button>
             </section>
 
             <TaskTable store=store/>

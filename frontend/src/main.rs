@@ -7,6 +7,7 @@
 //!   fan-out: chunked, bounded, cancellable requests to the edge.
 //! - [`api`]: HTTP helpers: config, and one chunk's NDJSON stream.
 //! - [`table`]: the task table.
+//! - [`waterfall`]: one bar per attempt on a shared time axis.
 //!
 //! Data flow: the form's URLs are split into chunks sized by the edge's
 //! limits; each chunk is a `POST /api/v1/runs` whose NDJSON events are
@@ -17,6 +18,7 @@ mod api;
 mod app;
 mod run;
 mod table;
+mod waterfall;
 
 fn main() {
     console_error_panic_hook::set_once();

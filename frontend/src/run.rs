@@ -55,6 +55,9 @@ pub struct RunStore {
     pub error: RwSignal<Option<String>>,
     /// Summaries of finished chunks.
     pub summaries: RwSignal<Vec<Summary>>,
+    /// Bumped every 250 ms while running and once at the end: what the
+    /// heavier views (waterfall) redraw on, instead of on every event.
+    pub tick: RwSignal<u64>,
     started_at: StoredValue<f64>,
     folded: StoredValue<Stats>,
     controllers: StoredValue<Vec<web_sys::AbortController>, LocalStorage>,
@@ -78,6 +81,7 @@ impl RunStore {
             stats: RwSignal::new(StatsReport::default()),
             error: RwSignal::new(None),
             summaries: RwSignal::new(Vec::new()),
+            tick: RwSignal::new(0),
             started_at: StoredValue::new(0.0),
             folded: StoredValue::new(Stats::new()),
             controllers: StoredValue::new_local(Vec::new()),
@@ -127,6 +131,7 @@ impl RunStore {
             move || {
                 self.elapsed.set(self.since_start());
                 self.refresh_stats();
+                self.tick.update(|t| *t += 1);
             },
             Duration::from_millis(250),
         )
@@ -246,5 +251,11 @@ impl RunStore {
         self.elapsed.set(self.since_start());
         self.refresh_stats();
         self.running.set(false);
+        self.tick.update(|t| *t += 1);
+    }
+
+    /// Every row's current view, for exports.
+    pub fn snapshot(&self) -> Vec<TaskView> {
+        self.rows.with_untracked(|rows| rows.iter().map(|r| r.view.get_untracked()).collect())
     }
 }

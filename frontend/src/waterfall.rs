@@ -20,7 +20,8 @@ pub fn Waterfall(
     let drawing = move || {
         store.tick.get();
         let now = store.elapsed.get_untracked();
-        let views: Vec<TaskView> = store.rows.with_untracked(|rows| rows.iter().map(|r| r.view.get_untracked()).collect());
+        let views: Vec<TaskView> =
+            store.rows.with_untracked(|rows| rows.iter().map(|r| r.view.get_untracked()).collect());
         if views.is_empty() {
             return None;
         }
@@ -28,11 +29,14 @@ pub fn Waterfall(
         let row_h = (640.0 / views.len() as f64).clamp(1.5, 10.0);
         let height = row_h * views.len() as f64;
         let bars = waterfall(&views, now, axis);
-        let ticks: Vec<(f64, String)> = (0..=4).map(|i| (f64::from(i) / 4.0, format!("{:.1} s", axis as f64 * f64::from(i) / 4000.0))).collect();
+        let bar_count = bars.len();
+        let tick_label = |ms: f64| if axis < 4000 { format!("{ms:.0} ms") } else { format!("{:.1} s", ms / 1000.0) };
+        let ticks: Vec<(f64, String)> =
+            (0..=4).map(|i| (f64::from(i) / 4.0, tick_label(axis as f64 * f64::from(i) / 4.0))).collect();
         Some(view! {
             <svg class="waterfall" viewBox=format!("0 0 {WIDTH} {}", height + 18.0) preserveAspectRatio="none"
                 role="img" aria-label=format!("Waterfall of {} URLs over {:.1} s", views.len(), axis as f64 / 1000.0)
-                data-bars=bars.len()>
+                data-bars=bar_count>
                 {ticks.into_iter().map(|(x, label)| view! {
                     <line class="tick" x1=x * WIDTH x2=x * WIDTH y1="0" y2=height></line>
                     <text class="tick-label" x=(x * WIDTH).min(WIDTH - 40.0) y=height + 14.0>{label}</text>

@@ -33,8 +33,64 @@ test('a first visit can run the demo batch to the end', async () => {
     // Product data from the demo pages is shown, as text.
     const names = await page.locator('tbody td.product').allTextContents();
     assert.ok(names.filter((n) => n.trim().length > 3).length === 100, 'every row shows its product name');
-    await page.screenshot({ path: `${ARTIFACTS}/demo-run.png` });
+    // The waterfall draws at least one bar per URL.
+    const bars = Number(await page.locator('svg.waterfall').getAttribute('data-bars'));
+    assert.ok(bars >= 200, `${bars} waterfall bars`);
+    assert.equal(await page.locator('svg.waterfall rect.bar.ok').count(), 200);
+    // The CSV download has a header and 200 data rows, with product fields.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'CSV' }).click()]);
+    const csv = await (await download.createReadStream()).toArray().then((b) => Buffer.concat(b).toString('utf8'));
+    const lines = csv.trim().split('\n');
+    assert.equal(lines.length, 201);
+    assert.match(lines[0], /^id,url,state,/);
+    assert.ok(lines.slice(1).every((l) => l.includes(',done,')));
+    await page.waitForTimeout(300); // let the progress bar's transition settle
+    await page.screenshot({ path: `${ARTIFACTS}/demo-run.png`, fullPage: true });
     assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('cancel mid-run leaves the rest cancelled and the in-flight gauge at 0', async () => {
+  const browser = await launch();
+  try {
+    const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+    await page.goto(`${BASE}/`);
+    const urls = Array.from({ length: 60 }, (_, i) => `${BASE}/demo/products/${i + 1}?latency_ms=${i < 5 ? 50 : 4000}`).join('\n');
+    await page.locator('textarea').fill(urls);
+    await page.getByRole('button', { name: 'Run', exact: true }).click();
+    // Wait for the fast ones to finish and the slow ones to be in flight.
+    await page.waitForFunction(() => document.querySelector('[data-testid=finished]')?.textContent?.startsWith('5 / 60'), null, { timeout: 30_000 });
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid=in-flight]')?.textContent) > 0);
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await page.waitForFunction(() => document.querySelector('[data-testid=finished]')?.textContent?.startsWith('60 / 60'), null, { timeout: 10_000 });
+    const counts = await page.locator('.counts').textContent();
+    assert.match(counts, /5 done · 0 failed · 55 cancelled/);
+    assert.equal(await page.getByTestId('in-flight').textContent(), '0');
+    await page.getByRole('button', { name: 'Run', exact: true }).waitFor({ state: 'visible' });
+    assert.equal(await page.getByRole('button', { name: 'Run', exact: true }).isEnabled(), true, 'ready for another run');
+    await page.screenshot({ path: `${ARTIFACTS}/cancelled-run.png`, fullPage: true });
+  } finally {
+    await browser.close();
+  }
+});
+
+test('bad input is flagged before the run, and an empty list gets a readable error', async () => {
+  const browser = await launch();
+  try {
+    const page = await browser.newPage({ viewport: { width: 375, height: 800 } });
+    await page.goto(`${BASE}/`);
+    await page.locator('textarea').fill(`${BASE}/demo/products/1\n\nftp://files.example/x\n${BASE}/demo/products/1\nnot a url`);
+    await page.getByText('1 URLs').first().waitFor();
+    assert.match(await page.locator('.list-info').textContent(), /1 duplicates removed · 1 blank lines skipped/);
+    const invalid = await page.locator('ul.invalid li').allTextContents();
+    assert.equal(invalid.length, 2);
+    assert.match(invalid[0], /line 3: ftp:\/\/files.example\/x — scheme ftp: is not http or https/);
+    await page.locator('textarea').fill('');
+    await page.getByRole('button', { name: 'Run', exact: true }).click();
+    assert.match(await page.getByRole('alert').textContent(), /at least one http\(s\) URL/);
+    await page.screenshot({ path: `${ARTIFACTS}/bad-input-375px.png`, fullPage: true });
   } finally {
     await browser.close();
   }

@@ -2,7 +2,7 @@
 
 use fanout_shared::config::{DEFAULT_BROWSER_PARALLEL_REQUESTS, Limits};
 use fanout_shared::demo::{DEMO_DEFAULT_BATCH, product_urls};
-use fanout_shared::input::parse_url_list_with;
+use fanout_shared::input::{FormConfig, parse_url_list_with};
 use fanout_shared::protocol::{RetryOptions, RunOptions, RunRequest};
 use fanout_shared::report::{to_csv, to_json};
 use fanout_shared::task::TaskState;
@@ -92,12 +92,26 @@ pub fn App() -> impl IntoView {
     let defaults = RunOptions::default();
     let limits = RwSignal::new(Limits::default());
     let config_error = RwSignal::new(None::<String>);
-    let text = RwSignal::new(demo_list());
-    let concurrency = RwSignal::new(u64::from(defaults.concurrency));
-    let per_host = RwSignal::new(u64::from(defaults.per_host));
-    let timeout_ms = RwSignal::new(defaults.timeout_ms);
-    let attempts = RwSignal::new(u64::from(defaults.max_attempts));
-    let extract = RwSignal::new(defaults.extract);
+    // The form starts from the page URL's query string, so a shared link
+    // restores the run's configuration.
+    let from_link = FormConfig::from_query(
+        &web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default(),
+        &FormConfig {
+            urls: None,
+            concurrency: u64::from(defaults.concurrency),
+            per_host: u64::from(defaults.per_host),
+            timeout_ms: defaults.timeout_ms,
+            attempts: u64::from(defaults.max_attempts),
+            extract: defaults.extract,
+        },
+    );
+    let text = RwSignal::new(from_link.urls.clone().unwrap_or_else(demo_list));
+    let concurrency = RwSignal::new(from_link.concurrency);
+    let per_host = RwSignal::new(from_link.per_host);
+    let timeout_ms = RwSignal::new(from_link.timeout_ms);
+    let attempts = RwSignal::new(from_link.attempts);
+    let extract = RwSignal::new(from_link.extract);
+    let link_note = RwSignal::new(None::<String>);
 
     spawn_local(async move {
         match api::fetch_config().await {
@@ -130,6 +144,23 @@ pub fn App() -> impl IntoView {
             extract: Some(extract.get_untracked()),
             deadline_ms: None,
         };
+        // Keep the configuration in the address bar (the default demo list
+        // is implied, so links stay short).
+        let typed = text.get_untracked();
+        let config = FormConfig {
+            urls: (typed != demo_list()).then_some(typed),
+            concurrency: concurrency.get_untracked(),
+            per_host: per_host.get_untracked(),
+            timeout_ms: timeout_ms.get_untracked(),
+            attempts: attempts.get_untracked(),
+            extract: extract.get_untracked(),
+        };
+        let (query, dropped) = config.to_query();
+        if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
+            let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&format!("?{query}")));
+        }
+        link_note
+            .set(dropped.then(|| "The URL list is too long to keep in the link; the options are kept.".to_owned()));
         store.start(urls, options, &limits.get_untracked(), DEFAULT_BROWSER_PARALLEL_REQUESTS);
     };
 
@@ -186,6 +217,7 @@ pub fn App() -> impl IntoView {
                     <button class="primary" on:click=run disabled=move || store.running.get()>"Run"</button>
                     <button on:click=move |_| store.cancel() disabled=move || !store.running.get()>"Cancel"</button>
                 </div>
+                <p class="note">{move || link_note.get().unwrap_or_default()}</p>
                 <p class="error" role="alert">{move || store.error.get().or(config_error.get()).unwrap_or_default()}</p>
             </section>
 

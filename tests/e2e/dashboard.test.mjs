@@ -95,3 +95,25 @@ test('bad input is flagged before the run, and an empty list gets a readable err
     await browser.close();
   }
 });
+
+test('the configuration lives in the page URL and survives a reload', async () => {
+  const browser = await launch();
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${BASE}/`);
+    const list = [1, 2, 3].map((i) => `${BASE}/demo/products/${i}`).join('\n');
+    await page.locator('textarea').fill(list);
+    const conc = page.getByLabel('Concurrency');
+    await conc.fill('7');
+    await conc.dispatchEvent('change');
+    await page.getByRole('button', { name: 'Run', exact: true }).click();
+    await page.waitForFunction(() => document.querySelector('[data-testid=finished]')?.textContent?.startsWith('3 / 3'));
+    assert.match(page.url(), /[?&]c=7(&|$)/);
+    await page.reload();
+    assert.equal(await page.getByLabel('Concurrency').inputValue(), '7');
+    assert.equal(await page.locator('textarea').inputValue(), list);
+    await page.getByText('3 URLs').first().waitFor();
+  } finally {
+    await browser.close();
+  }
+});

@@ -126,10 +126,18 @@ async fn start_run(req: &mut Request, settings: &Settings) -> std::result::Resul
     watch_disconnect(req.inner().signal(), in_flight.clone());
     let fetcher = EdgeFetcher { own_origin, max_body_bytes: settings.limits.max_body_bytes, in_flight, extract };
     let runner = Runner::new(sched, fetcher, EdgeClock::start());
-    // One chunk per event: each line reaches the client as it happens. When
+    // Each line reaches the client as it happens. When
     // the client goes away, the watcher above aborts what is in flight, and
     // dropping the stream drops the runner.
-    let body = runner.map(|ev| Ok::<Vec<u8>, worker::Error>(ev.to_ndjson().into_bytes()));
+    // Events that are ready together go out as one chunk (each still its own
+    // line); a lone event still goes out at once.
+    let body = runner.ready_chunks(256).map(|events| {
+        let mut chunk = String::new();
+        for ev in &events {
+            chunk.push_str(&ev.to_ndjson());
+        }
+        Ok::<Vec<u8>, worker::Error>(chunk.into_bytes())
+    });
     let headers = Headers::new();
     let set = |k: &str, v: &str| headers.set(k, v).map_err(internal);
     set("content-type", "application/x-ndjson; charset=utf-8")?;

@@ -96,13 +96,13 @@ function runAiohttp(urls, c) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 function plot(rows) {
-  const W = 640, H = 360, m = { l: 60, r: 20, t: 30, b: 50 };
+  const W = 640, H = 360, m = { l: 70, r: 40, t: 30, b: 50 };
   const maxY = Math.max(...rows.flatMap((r) => [r.fanout, r.aiohttp, r.ideal, r.extract]));
   const logMin = Math.log10(Math.max(50, Math.min(...rows.flatMap((r) => [r.fanout, r.aiohttp, r.ideal])) * 0.7));
   const logMax = Math.log10(maxY * 1.3);
   const x = (i) => m.l + (i * (W - m.l - m.r)) / (rows.length - 1);
   const y = (v) => H - m.b - ((Math.log10(v) - logMin) / (logMax - logMin)) * (H - m.t - m.b);
-  const series = [['ideal', '#6b7280', '6 4'], ['aiohttp', '#d97706', ''], ['fanout', '#2563eb', ''], ['extract', '#16a34a', '2 3']];
+  const series = [['ideal', '#6b7280', '6 4', 'ideal'], ['aiohttp', '#d97706', '', 'asyncio+aiohttp'], ['fanout', '#2563eb', '', 'Fanout'], ['extract', '#16a34a', '2 3', 'Fanout + extraction']];
   let svg = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">\n`;
   svg += `<rect width="${W}" height="${H}" fill="white"/>\n<text x="${W / 2}" y="18" text-anchor="middle" font-size="14">Wall time for N=${N} pages at L=${L} ms (log scale)</text>\n`;
   for (const v of [100, 300, 1000, 3000, 10000, 30000]) {
@@ -111,11 +111,11 @@ function plot(rows) {
   }
   rows.forEach((r, i) => { svg += `<text x="${x(i)}" y="${H - m.b + 18}" text-anchor="middle">C = ${r.c}</text>\n`; });
   svg += `<text x="${W / 2}" y="${H - 10}" text-anchor="middle">concurrency</text>\n`;
-  series.forEach(([k, color, dash], si) => {
+  series.forEach(([k, color, dash, label], si) => {
     const pts = rows.map((r, i) => `${x(i)},${y(r[k])}`).join(' ');
     svg += `<polyline points="${pts}" fill="none" stroke="${color}" stroke-width="2" stroke-dasharray="${dash}"/>\n`;
     rows.forEach((r, i) => { svg += `<circle cx="${x(i)}" cy="${y(r[k])}" r="3.5" fill="${color}"/>\n`; });
-    svg += `<rect x="${W - m.r - 110}" y="${m.t + si * 18}" width="12" height="3" fill="${color}"/><text x="${W - m.r - 92}" y="${m.t + si * 18 + 5}">${k}</text>\n`;
+    svg += `<rect x="${W - m.r - 150}" y="${m.t + si * 18}" width="12" height="3" fill="${color}"/><text x="${W - m.r - 132}" y="${m.t + si * 18 + 5}">${label}</text>\n`;
   });
   return svg + '</svg>\n';
 }

@@ -57,13 +57,22 @@ mkdir -p tests/artifacts
 setsid scripts/wrangler-dev.sh "$PORT" > tests/artifacts/wrangler.log 2>&1 &
 PIDS+=($!)
 export FANOUT_URL="http://127.0.0.1:$PORT"
-for i in $(seq 1 120); do
-  if curl -sf "$FANOUT_URL/api/v1/health" > /dev/null; then break; fi
-  if ! kill -0 "${PIDS[0]}" 2>/dev/null; then echo "wrangler dev exited"; exit 1; fi
-  [[ $i == 120 ]] && { echo "wrangler dev did not answer within 120 s"; exit 1; }
-  sleep 1
+# A second, locked-down edge as production runs it: private targets refused,
+# an API token set, a small request-body limit.
+LOCKED_PORT=${FANOUT_LOCKED_PORT:-8797}
+FANOUT_LOCKED=1 setsid scripts/wrangler-dev.sh "$LOCKED_PORT" --persist-to target/wrangler-locked \
+  --var API_TOKEN:test-token-7f3a --var MAX_REQUEST_BYTES:4096 > tests/artifacts/wrangler-locked.log 2>&1 &
+PIDS+=($!)
+export FANOUT_LOCKED_URL="http://127.0.0.1:$LOCKED_PORT" FANOUT_LOCKED_TOKEN=test-token-7f3a
+for url in "$FANOUT_URL" "$FANOUT_LOCKED_URL"; do
+  for i in $(seq 1 120); do
+    if curl -sf "$url/api/v1/health" > /dev/null; then break; fi
+    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null || { echo "a wrangler dev exited"; exit 1; }; done
+    [[ $i == 120 ]] && { echo "wrangler dev at $url did not answer within 120 s"; exit 1; }
+    sleep 1
+  done
+  echo "wrangler dev answers on $url"
 done
-echo "wrangler dev answers on $FANOUT_URL"
 
 step "integration tests (client → wrangler dev → loopback upstream)"
 node --test --test-concurrency=1 tests/integration/*.test.mjs

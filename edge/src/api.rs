@@ -7,6 +7,7 @@ use fanout_shared::protocol::{ApiError, ConfigResponse, RunOptions};
 use fanout_shared::retry::SplitMix64;
 use fanout_shared::runner::Runner;
 use fanout_shared::scheduler::Scheduler;
+use fanout_shared::target::TargetPolicy;
 use fanout_shared::validation::parse_run_request;
 use futures::StreamExt;
 use worker::{Headers, Request, Response, Result};
@@ -124,7 +125,9 @@ async fn start_run(req: &mut Request, settings: &Settings) -> std::result::Resul
     let sched = Scheduler::new(run.jobs, run.options, Box::new(SplitMix64::new(seed)));
     let in_flight = Rc::new(InFlight::default());
     watch_disconnect(req.inner().signal(), in_flight.clone());
-    let fetcher = EdgeFetcher { own_origin, max_body_bytes: settings.limits.max_body_bytes, in_flight, extract };
+    let policy = TargetPolicy::from_limits(&settings.limits);
+    let fetcher =
+        EdgeFetcher { own_origin, max_body_bytes: settings.limits.max_body_bytes, in_flight, extract, policy };
     let runner = Runner::new(sched, fetcher, EdgeClock::start());
     // Each line reaches the client as it happens. When
     // the client goes away, the watcher above aborts what is in flight, and

@@ -96,6 +96,11 @@ async fn product(url: &Url, knobs: &DemoKnobs, attempt: u32, now_unix_ms: u64) -
         sleep_ms(HANG_MS).await;
     }
     sleep_ms(knobs.delay_ms(p.id, attempt)).await;
+    if let Some(location) = knobs.redirect_location(url) {
+        let mut r = Reply::text(302, "text/plain; charset=utf-8", format!("redirecting to {location}\n"));
+        r.headers.push(("location", location));
+        return r;
+    }
     if let Some(status) = knobs.failure(attempt) {
         let mut r = Reply::json_error(status, "demo_failure", format!("demo failure {status} on attempt {attempt}"));
         if let Some(v) = knobs.retry_after_value(now_unix_ms) {
@@ -135,7 +140,7 @@ fn index_page(origin: &str) -> String {
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Fanout Demo Shop</title></head>\
          <body><h1>Fanout Demo Shop</h1><p>{} products; <a href=\"/demo/sitemap.xml\">sitemap</a>. \
          Knobs: latency_ms, jitter_ms, fail_status, fail_first, retry_after, retry_after_date, hang, drip_ms, \
-         huge_kb, malformed. Origin: {}</p><ul>{links}</ul></body></html>",
+         huge_kb, malformed, redirect, redirect_loop, redirect_to. Origin: {}</p><ul>{links}</ul></body></html>",
         catalogue::DEMO_PRODUCT_COUNT,
         catalogue::escape_html(origin)
     )

@@ -6,19 +6,21 @@
 //! because dropping a `worker::Fetch` future does not stop the request.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use fanout_shared::FetchError;
+use fanout_shared::config::MAX_REDIRECTS;
 use fanout_shared::demo::ATTEMPT_HEADER;
 use fanout_shared::extract::Extractor;
 use fanout_shared::protocol::Millis;
 use fanout_shared::retry::{is_success, parse_retry_after};
 use fanout_shared::runner::{AbortAttempt, Clock, Fetcher};
 use fanout_shared::scheduler::{AttemptRequest, AttemptResult, Response};
+use fanout_shared::target::TargetPolicy;
 use fanout_shared::validation::is_own_demo_url;
 use futures::future::LocalBoxFuture;
 use futures::stream::LocalBoxStream;
@@ -26,7 +28,7 @@ use futures::{FutureExt, StreamExt};
 use url::Url;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
-use worker::{Fetch, Headers, Method, Request, RequestInit};
+use worker::{Fetch, Headers, Method, Request, RequestInit, RequestRedirect};
 
 use crate::demo;
 
@@ -186,6 +188,12 @@ pub struct EdgeFetcher {
     pub in_flight: Rc<InFlight>,
     /// Extract product data from HTML bodies as they stream in.
     pub extract: bool,
+    /// The target rules, checked again at every redirect hop.
+    pub policy: TargetPolicy,
+}
+
+fn is_redirect(status: u16) -> bool {
+    matches!(status, 301 | 302 | 303 | 307 | 308)
 }
 
 fn network(e: impl std::fmt::Display) -> FetchError {
@@ -197,6 +205,7 @@ struct Upstream {
     status: u16,
     retry_after: Option<String>,
     content_type: Option<String>,
+    location: Option<String>,
     body: LocalBoxStream<'static, Result<Vec<u8>, FetchError>>,
 }
 
@@ -207,7 +216,8 @@ async fn fetch_upstream(url: Url, attempt: u32, signal: Option<web_sys::AbortSig
     headers.set("accept", "text/html,application/xhtml+xml,*/*;q=0.8").map_err(network)?;
     headers.set(ATTEMPT_HEADER, &attempt.to_string()).map_err(network)?;
     let mut init = RequestInit::new();
-    init.with_method(Method::Get).with_headers(headers);
+    // Redirects are followed by the attempt loop, so every hop is checked.
+    init.with_method(Method::Get).with_headers(headers).with_redirect(RequestRedirect::Manual);
     let request = Request::new_with_init(url.as_str(), &init).map_err(|e| FetchError::InvalidUrl(e.to_string()))?;
     let fetch = Fetch::Request(request);
     let mut resp = match signal {
@@ -218,19 +228,20 @@ async fn fetch_upstream(url: Url, attempt: u32, signal: Option<web_sys::AbortSig
     let status = resp.status_code();
     let retry_after = resp.headers().get("retry-after").ok().flatten();
     let content_type = resp.headers().get("content-type").ok().flatten();
+    let location = resp.headers().get("location").ok().flatten();
     let body = match resp.stream() {
         Ok(s) => s.map(|c| c.map_err(network)).boxed_local(),
         // No body at all (204, HEAD): an empty stream.
         Err(_) => futures::stream::empty().boxed_local(),
     };
-    Ok(Upstream { status, retry_after, content_type, body })
+    Ok(Upstream { status, retry_after, content_type, location, body })
 }
 
 async fn fetch_demo(url: Url, attempt: u32) -> Upstream {
     let reply = demo::reply(&url, attempt, unix_ms()).await;
     let header = |name: &str| reply.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone());
-    let (retry_after, content_type) = (header("retry-after"), header("content-type"));
-    Upstream { status: reply.status, retry_after, content_type, body: reply.body.map(Ok).boxed_local() }
+    let (retry_after, content_type, location) = (header("retry-after"), header("content-type"), header("location"));
+    Upstream { status: reply.status, retry_after, content_type, location, body: reply.body.map(Ok).boxed_local() }
 }
 
 impl Fetcher for EdgeFetcher {
@@ -245,6 +256,7 @@ impl Fetcher for EdgeFetcher {
         let key = controller.map(|c| self.in_flight.register(c));
         let registry = self.in_flight.clone();
         let own = self.own_origin.clone();
+        let policy = self.policy.clone();
         let max = self.max_body_bytes;
         let want_product = self.extract;
         let (url, attempt) = (req.url.clone(), req.attempt);
@@ -252,11 +264,31 @@ impl Fetcher for EdgeFetcher {
             if gone {
                 return Err(FetchError::Network("the client went away".into()));
             }
-            let url = Url::parse(&url).map_err(|e| FetchError::InvalidUrl(e.to_string()))?;
-            let mut up = if is_own_demo_url(&url, Some(&own)) {
-                fetch_demo(url, attempt).await
-            } else {
-                fetch_upstream(url, attempt, signal).await?
+            let mut current = Url::parse(&url).map_err(|e| FetchError::InvalidUrl(e.to_string()))?;
+            let mut seen = HashSet::from([current.to_string()]);
+            let mut hops = 0;
+            let mut up = loop {
+                let up = if is_own_demo_url(&current, Some(&own)) {
+                    fetch_demo(current.clone(), attempt).await
+                } else {
+                    fetch_upstream(current.clone(), attempt, signal.clone()).await?
+                };
+                let Some(location) = up.location.as_deref().filter(|_| is_redirect(up.status)) else { break up };
+                hops += 1;
+                if hops > MAX_REDIRECTS {
+                    return Err(FetchError::TooManyRedirects { hops: MAX_REDIRECTS, looped: false });
+                }
+                let next = current
+                    .join(location)
+                    .map_err(|e| FetchError::InvalidUrl(format!("redirect to {location:?}: {e}")))?;
+                if !seen.insert(next.to_string()) {
+                    return Err(FetchError::TooManyRedirects { hops, looped: true });
+                }
+                // Every hop is checked again: a public URL must not lead into a private one.
+                if !is_own_demo_url(&next, Some(&own)) {
+                    policy.check(&next)?;
+                }
+                current = next;
             };
             // Only successful HTML answers are worth parsing; the extractor
             // sees each chunk as it arrives and never the whole body at once.

@@ -38,6 +38,9 @@ impl Settings {
             max_body_bytes: num(env, "MAX_BODY_BYTES", d.max_body_bytes),
             allow_private_targets: var(env, "ALLOW_PRIVATE_TARGETS")
                 .is_some_and(|v| matches!(v.trim(), "true" | "1" | "yes")),
+            allowed_hosts: var(env, "ALLOWED_HOSTS")
+                .map(|v| v.split(',').map(|h| h.trim().to_owned()).filter(|h| !h.is_empty()).collect())
+                .unwrap_or_default(),
         };
         let token = env.secret("API_TOKEN").ok().map(|s| s.to_string()).filter(|s| !s.is_empty());
         Self { limits, token }

@@ -70,7 +70,15 @@ pub struct Limits {
     pub max_body_bytes: u64,
     /// Whether loopback, private and link-local targets may be fetched.
     pub allow_private_targets: bool,
+    /// When not empty, the only hosts that may be fetched (exact names or IP
+    /// literals, without port). Hosts listed here are allowed even when private.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
 }
+
+/// Most redirects followed for one attempt. Fanout follows redirects itself so
+/// that every hop is checked against the target rules.
+pub const MAX_REDIRECTS: u32 = 10;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -84,6 +92,7 @@ impl Default for Limits {
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             allow_private_targets: false,
+            allowed_hosts: Vec::new(),
         }
     }
 }

@@ -272,6 +272,12 @@ pub struct DemoKnobs {
     pub huge_kb: u64,
     /// Break the markup (unclosed tags, broken JSON-LD).
     pub malformed: bool,
+    /// Redirect this many times (to the same page with one hop fewer) first.
+    pub redirect: u32,
+    /// Redirect to this very URL for ever (a loop).
+    pub redirect_loop: bool,
+    /// Redirect to this URL (e.g. a private address, to test the guard).
+    pub redirect_to: Option<String>,
 }
 
 impl DemoKnobs {
@@ -307,6 +313,9 @@ impl DemoKnobs {
                 "drip_ms" => k.drip_ms = num(DEMO_MAX_DELAY_MS)?,
                 "huge_kb" => k.huge_kb = num(DEMO_MAX_HUGE_KB)?,
                 "malformed" => k.malformed = flag(),
+                "redirect" => k.redirect = u32::try_from(num(50)?).unwrap_or(50),
+                "redirect_loop" => k.redirect_loop = flag(),
+                "redirect_to" => k.redirect_to = Some(value.into_owned()),
                 other => return Err(format!("unknown demo knob {other:?}")),
             }
         }
@@ -319,6 +328,32 @@ impl DemoKnobs {
         let jitter =
             if self.jitter_ms == 0 { 0 } else { u64::from(mix(id, attempt.wrapping_add(1000))) % (self.jitter_ms + 1) };
         self.latency_ms + jitter
+    }
+
+    /// Where to redirect a request for `url`, if a redirect knob says so.
+    pub fn redirect_location(&self, url: &url::Url) -> Option<String> {
+        if self.redirect_loop {
+            return Some(url.to_string());
+        }
+        if let Some(to) = &self.redirect_to {
+            return Some(to.clone());
+        }
+        if self.redirect == 0 {
+            return None;
+        }
+        let mut next = url.clone();
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| k != "redirect")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .chain((self.redirect > 1).then(|| ("redirect".to_owned(), (self.redirect - 1).to_string())))
+            .collect();
+        if pairs.is_empty() {
+            next.set_query(None);
+        } else {
+            next.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+        Some(next.to_string())
     }
 
     /// The failure status for `attempt`, if it should fail.
@@ -419,6 +454,26 @@ mod tests {
         let header = dated.retry_after_value(1_445_412_480_000).unwrap();
         assert_eq!(header, "Wed, 21 Oct 2015 07:28:05 GMT");
         assert_eq!(crate::retry::parse_retry_after(&header, 1_445_412_480_000), Some(5000));
+    }
+
+    #[test]
+    fn redirect_knobs_count_down_loop_and_point_elsewhere() {
+        let url = url::Url::parse("http://x.test/demo/products/1?latency_ms=5&redirect=2").unwrap();
+        let k = DemoKnobs::parse(url.query().unwrap()).unwrap();
+        let hop1 = k.redirect_location(&url).unwrap();
+        assert_eq!(hop1, "http://x.test/demo/products/1?latency_ms=5&redirect=1");
+        let u1 = url::Url::parse(&hop1).unwrap();
+        let hop2 = DemoKnobs::parse(u1.query().unwrap()).unwrap().redirect_location(&u1).unwrap();
+        assert_eq!(hop2, "http://x.test/demo/products/1?latency_ms=5");
+        let u2 = url::Url::parse(&hop2).unwrap();
+        assert_eq!(DemoKnobs::parse(u2.query().unwrap()).unwrap().redirect_location(&u2), None);
+        let looping = url::Url::parse("http://x.test/demo/products/1?redirect_loop=1").unwrap();
+        assert_eq!(
+            DemoKnobs::parse(looping.query().unwrap()).unwrap().redirect_location(&looping).as_deref(),
+            Some(looping.as_str())
+        );
+        let away = DemoKnobs::parse("redirect_to=http%3A%2F%2F127.0.0.1%3A9%2F").unwrap();
+        assert_eq!(away.redirect_location(&looping).as_deref(), Some("http://127.0.0.1:9/"));
     }
 
     #[test]

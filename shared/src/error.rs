@@ -88,6 +88,8 @@ pub enum FetchError {
     TooManyRedirects {
         /// Hops followed before giving up.
         hops: u32,
+        /// Whether a URL came round again.
+        looped: bool,
     },
 }
 
@@ -119,7 +121,8 @@ impl fmt::Display for FetchError {
             Self::InvalidUrl(msg) => write!(f, "invalid URL: {msg}"),
             Self::BlockedTarget(msg) => write!(f, "target not allowed: {msg}"),
             Self::BodyTooLarge { limit } => write!(f, "body larger than {limit} bytes"),
-            Self::TooManyRedirects { hops } => write!(f, "gave up after {hops} redirects"),
+            Self::TooManyRedirects { hops, looped: true } => write!(f, "redirect loop after {hops} redirects"),
+            Self::TooManyRedirects { hops, looped: false } => write!(f, "gave up after {hops} redirects"),
         }
     }
 }
@@ -137,7 +140,7 @@ mod tests {
         assert!(!FetchError::InvalidUrl("x".into()).is_retryable());
         assert!(!FetchError::BlockedTarget("x".into()).is_retryable());
         assert!(!FetchError::BodyTooLarge { limit: 1 }.is_retryable());
-        assert!(!FetchError::TooManyRedirects { hops: 10 }.is_retryable());
+        assert!(!FetchError::TooManyRedirects { hops: 10, looped: false }.is_retryable());
     }
 
     #[test]

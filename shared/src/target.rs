@@ -68,6 +68,44 @@ pub fn is_private_host(url: &Url) -> bool {
     }
 }
 
+/// The deployment's rules for targets, checked before every request and
+/// again at every redirect hop.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TargetPolicy {
+    /// Whether private, loopback and link-local targets may be fetched.
+    pub allow_private: bool,
+    /// When not empty, the only hosts that may be fetched; these are allowed
+    /// even when private.
+    pub allowed_hosts: Vec<String>,
+}
+
+impl TargetPolicy {
+    /// The policy of a deployment's limits.
+    pub fn from_limits(limits: &crate::config::Limits) -> Self {
+        Self { allow_private: limits.allow_private_targets, allowed_hosts: limits.allowed_hosts.clone() }
+    }
+
+    /// Refuse `url` unless these rules allow it.
+    pub fn check(&self, url: &Url) -> Result<(), FetchError> {
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(FetchError::InvalidUrl(format!("scheme {}: is not http or https", url.scheme())));
+        }
+        let host = url.host_str().unwrap_or("").trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        if !self.allowed_hosts.is_empty() {
+            let listed = self
+                .allowed_hosts
+                .iter()
+                .any(|h| h.trim().trim_start_matches('[').trim_end_matches(']').eq_ignore_ascii_case(&host));
+            return if listed {
+                Ok(())
+            } else {
+                Err(FetchError::BlockedTarget(format!("{host} is not in this deployment's ALLOWED_HOSTS")))
+            };
+        }
+        check_target(url, self.allow_private)
+    }
+}
+
 /// Refuse a target unless it is http(s) and public, or private targets are
 /// allowed by configuration.
 pub fn check_target(url: &Url, allow_private: bool) -> Result<(), FetchError> {
@@ -146,6 +184,24 @@ mod tests {
         ] {
             assert!(blocked(u), "{u}");
         }
+    }
+
+    #[test]
+    fn an_allow_list_admits_only_its_hosts_even_private_ones() {
+        let p = TargetPolicy {
+            allow_private: false,
+            allowed_hosts: vec!["127.0.0.2".into(), "Shop.Example".into(), "[::1]".into()],
+        };
+        let ok = |u: &str| p.check(&Url::parse(u).unwrap()).is_ok();
+        assert!(ok("http://127.0.0.2:9000/x"));
+        assert!(ok("https://shop.example/p"));
+        assert!(ok("http://[::1]:80/"));
+        assert!(!ok("http://127.0.0.1:9000/x"));
+        assert!(!ok("https://other.example/"));
+        assert!(!ok("ftp://shop.example/"));
+        let open = TargetPolicy::default();
+        assert!(open.check(&Url::parse("http://10.0.0.1/").unwrap()).is_err());
+        assert!(open.check(&Url::parse("https://example.com/").unwrap()).is_ok());
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::config::Limits;
 use crate::demo::DEMO_PATH_PREFIX;
 use crate::protocol::{ApiError, RunOptions, RunRequest};
 use crate::scheduler::{Job, check_url};
-use crate::target::check_target;
+use crate::target::TargetPolicy;
 
 /// A checked run: jobs with their ids, and options with defaults filled in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +105,7 @@ pub fn validate(req: RunRequest, limits: &Limits, own_origin: Option<&url::Url>)
             ),
         ));
     }
+    let policy = TargetPolicy::from_limits(limits);
     for (i, url) in req.urls.iter().enumerate() {
         if let Err(e) = check_url(url) {
             let shown: String = url.chars().take(200).collect();
@@ -112,11 +113,14 @@ pub fn validate(req: RunRequest, limits: &Limits, own_origin: Option<&url::Url>)
         }
         let parsed = url::Url::parse(url).map_err(|e| ApiError::bad_request("invalid_url", e.to_string()))?;
         if !is_own_demo_url(&parsed, own_origin)
-            && let Err(e) = check_target(&parsed, limits.allow_private_targets)
+            && let Err(e) = policy.check(&parsed)
         {
             return Err(ApiError::bad_request(
                 "blocked_target",
-                format!("urls[{i}]: {e}. Private targets are allowed only when ALLOW_PRIVATE_TARGETS is true"),
+                format!(
+                    "urls[{i}]: {e}. This deployment fetches only public hosts (ALLOW_PRIVATE_TARGETS) \
+                     and, when set, only ALLOWED_HOSTS"
+                ),
             ));
         }
     }

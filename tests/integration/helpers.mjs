@@ -11,6 +11,7 @@ export const BASE = process.env.FANOUT_URL ?? 'http://127.0.0.1:8787';
  *   /ok?ms=N            200 with a small product page after N ms
  *   (any route)?g=NAME  counted in group NAME: in flight now, most at once, total
  *   /status/S?key=K&times=T&retry_after=V   S for the first T hits of key K, then 200
+ *   /redir/N            302 to /redir/N-1 (relative), 200 at 0
  *   /hang               never answers
  */
 export async function startUpstream() {
@@ -62,6 +63,14 @@ export async function startUpstream() {
       const ra = url.searchParams.get('retry_after');
       if (n <= times) page(status, ra ? { 'retry-after': ra } : {});
       else page(200);
+    } else if (url.pathname.startsWith('/redir/')) {
+      // /redir/N redirects N times (relative Location), then answers 200.
+      const n = Number(url.pathname.split('/')[2]);
+      hit(`/redir/${n}`);
+      if (n > 0) {
+        res.writeHead(302, { location: `/redir/${n - 1}${url.search}` });
+        res.end();
+      } else page(200);
     } else if (url.pathname === '/hang') {
       hit('/hang');
       state.open.add(res);

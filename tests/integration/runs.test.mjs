@@ -197,3 +197,61 @@ test('a client that goes away cancels the run: upstream fetches are aborted, not
   assert.equal(g.total, total, 'no new upstream requests after the disconnect');
   assert.equal(total, 5);
 });
+
+test('every demo knob works within one run', async () => {
+  const d = (id, q) => `${BASE}/demo/products/${id}?${q}`;
+  const urls = [
+    d(1, 'redirect=3'),
+    d(2, 'redirect_loop=1'),
+    d(3, 'redirect=11'),
+    d(4, 'huge_kb=5000'),
+    d(5, 'fail_status=503&fail_first=2'),
+    d(6, 'fail_status=429&retry_after=1'),
+    d(7, 'fail_status=503&retry_after=1&retry_after_date=1'),
+    d(8, 'hang=1'),
+    d(9, 'drip_ms=100'),
+    d(10, 'malformed=1'),
+    d(11, 'latency_ms=300&jitter_ms=100'),
+    d(12, 'fail_status=404'),
+    `${BASE}/demo/api/ping`,
+  ];
+  const cfg = await (await fetch(`${BASE}/api/v1/config`)).json();
+  const r = await run({ urls, timeout_ms: 3000, retry: { max_attempts: 3, base_ms: 10, max_ms: 3000 } });
+  const by = Object.fromEntries(finals(r.events).map((e) => [e.id, e]));
+  assert.equal(Object.keys(by).length, urls.length);
+  assert.equal(by[0].type, 'done', 'a 3-hop redirect chain is followed');
+  assert.equal(by[0].product.url.value, `${BASE}/demo/products/1`);
+  assert.equal(by[1].error.kind, 'too_many_redirects');
+  assert.match(by[1].error.message, /loop/);
+  assert.equal(by[2].error.kind, 'too_many_redirects');
+  assert.match(by[2].error.message, /after 10 redirects/);
+  assert.ok(5000 * 1024 > cfg.limits.max_body_bytes);
+  assert.equal(by[3].error.kind, 'body_too_large');
+  assert.equal(by[4].type, 'done');
+  assert.equal(by[4].attempts, 3, 'fail_first=2 fails two attempts');
+  for (const id of [5, 6]) {
+    const retry = r.events.find((e) => e.type === 'retrying' && e.id === id);
+    assert.ok(retry.wait_ms >= 900, `Retry-After honoured for ${urls[id]}: ${retry.wait_ms}`);
+    assert.equal(by[id].type, 'done');
+  }
+  assert.equal(by[7].error.kind, 'timeout');
+  assert.equal(by[8].type, 'done');
+  assert.ok(by[8].ms >= 900, `a dripping body takes its time: ${by[8].ms} ms`);
+  assert.equal(by[9].type, 'done');
+  assert.equal(by[9].product.malformed_json_ld, true);
+  assert.ok(by[10].ms >= 280, `latency knob: ${by[10].ms} ms`);
+  assert.equal(by[11].status, 404);
+  assert.equal(by[11].attempts, 1);
+  assert.equal(by[12].type, 'done');
+});
+
+test('upstream redirects are followed by Fanout, hop by hop', async () => {
+  const r = await run({ urls: [`${up.origin}/redir/3?g=redir`, `${up.origin}/redir/12?g=redir12`] });
+  const [a, b] = [0, 1].map((id) => finals(r.events).find((e) => e.id === id));
+  assert.equal(a.type, 'done');
+  assert.equal(a.status, 200);
+  for (const n of [3, 2, 1, 0]) assert.equal(up.state.hits.get(`/redir/${n}`) >= 1, true, `hop /redir/${n} was fetched`);
+  assert.equal(b.error.kind, 'too_many_redirects');
+  assert.equal(up.state.hits.get('/redir/1') >= 1, true);
+  assert.equal(up.state.groups.get('redir12').total, 11, 'the first request and 10 redirects, no more');
+});

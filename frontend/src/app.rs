@@ -4,7 +4,7 @@ use fanout_shared::config::{DEFAULT_BROWSER_PARALLEL_REQUESTS, Limits};
 use fanout_shared::demo::{DEMO_DEFAULT_BATCH, product_urls};
 use fanout_shared::input::{FormConfig, parse_url_list_with};
 use fanout_shared::protocol::{RetryOptions, RunOptions, RunRequest};
-use fanout_shared::report::{to_csv, to_json};
+use fanout_shared::report::{COMPARE_SAMPLE, Comparison, to_csv, to_json};
 use fanout_shared::task::TaskState;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -89,6 +89,10 @@ fn NumberField(
 #[component]
 pub fn App() -> impl IntoView {
     let store = RunStore::new();
+    // Compare mode's sequential run of a sample, kept apart from the main run.
+    let seq_store = RunStore::new();
+    let comparison = RwSignal::new(None::<Comparison>);
+    let busy = move || store.running.get() || seq_store.running.get();
     let defaults = RunOptions::default();
     let limits = RwSignal::new(Limits::default());
     let config_error = RwSignal::new(None::<String>);
@@ -125,11 +129,11 @@ pub fn App() -> impl IntoView {
     let max_timeout = Signal::derive(move || limits.get().max_timeout_ms);
     let max_attempts = Signal::derive(move || u64::from(limits.get().max_attempts));
 
-    let run = move |_| {
+    let prepare = move || -> Option<(Vec<String>, RunRequest)> {
         let urls = list.with_untracked(|l| l.urls.clone());
         if urls.is_empty() {
             store.error.set(Some("Add at least one http(s) URL, one per line.".into()));
-            return;
+            return None;
         }
         let to_u32 = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
         let options = RunRequest {
@@ -161,7 +165,37 @@ pub fn App() -> impl IntoView {
         }
         link_note
             .set(dropped.then(|| "The URL list is too long to keep in the link; the options are kept.".to_owned()));
+        Some((urls, options))
+    };
+    let run = move |_| {
+        let Some((urls, options)) = prepare() else { return };
+        comparison.set(None);
         store.start(urls, options, &limits.get_untracked(), DEFAULT_BROWSER_PARALLEL_REQUESTS);
+    };
+    // Compare mode: the first URLs one at a time (concurrency 1), then the
+    // whole list at the chosen concurrency, and the speedup between them.
+    let compare = move |_| {
+        let Some((urls, options)) = prepare() else { return };
+        comparison.set(None);
+        let sample: Vec<String> = urls.iter().take(COMPARE_SAMPLE).cloned().collect();
+        let sequential = RunRequest { concurrency: Some(1), per_host: Some(1), ..options.clone() };
+        let limits = limits.get_untracked();
+        spawn_local(async move {
+            seq_store.run(sample.clone(), sequential, &limits, 1).await;
+            if seq_store.cancelled.get_untracked() {
+                return;
+            }
+            store.run(urls.clone(), options, &limits, DEFAULT_BROWSER_PARALLEL_REQUESTS).await;
+            if store.cancelled.get_untracked() {
+                return;
+            }
+            comparison.set(Some(Comparison::new(
+                sample.len(),
+                urls.len(),
+                seq_store.elapsed.get_untracked(),
+                store.elapsed.get_untracked(),
+            )));
+        });
     };
 
     let tally = store.tally;
@@ -214,8 +248,10 @@ pub fn App() -> impl IntoView {
                         on:change=move |ev| extract.set(event_target_checked(&ev))/><span>"Extract products"</span></label>
                 </div>
                 <div class="actions">
-                    <button class="primary" on:click=run disabled=move || store.running.get()>"Run"</button>
-                    <button on:click=move |_| store.cancel() disabled=move || !store.running.get()>"Cancel"</button>
+                    <button class="primary" on:click=run disabled=busy>"Run"</button>
+                    <button on:click=compare disabled=busy
+                        title="Fetch the first URLs one at a time, then all of them concurrently, and compare">"Compare with sequential"</button>
+                    <button on:click=move |_| { seq_store.cancel(); store.cancel(); } disabled=move || !busy()>"Cancel"</button>
                 </div>
                 <p class="note">{move || link_note.get().unwrap_or_default()}</p>
                 <p class="error" role="alert">{move || store.error.get().or(config_error.get()).unwrap_or_default()}</p>
@@ -257,7 +293,54 @@ pub fn App() -> impl IntoView {
                 </div>
             </section>
 
+            <Show when=move || { seq_store.running.get() || comparison.get().is_some() }>
+                <section class="panel compare" aria-label="Sequential against concurrent">
+                    {move || match comparison.get() {
+                        None => view! { <p>"Sequential sample running: one URL at a time…"</p> }.into_any(),
+                        Some(c) => view! {
+                            <p class="speedup"><b data-testid="speedup">{format!("×{:.1}", c.speedup)}</b>" faster concurrently"</p>
+                            <p>
+                                {format!("Sequential (concurrency 1): {} URLs in {:.1} s", c.sample, c.sequential_ms as f64 / 1000.0)}
+                                {if c.extrapolated {
+                                    format!(" — a sample; extrapolated to {:.1} s for all {} URLs (estimate).", c.sequential_total_ms as f64 / 1000.0, c.total)
+                                } else {
+                                    String::from(".")
+                                }}
+                                {format!(" Concurrent: all {} URLs in {:.1} s.", c.total, c.concurrent_ms as f64 / 1000.0)}
+                            </p>
+                        }.into_any(),
+                    }}
+                </section>
+                <Waterfall store=seq_store title="Waterfall: sequential sample"/>
+            </Show>
+
             <Waterfall store=store/>
+
+            <section class="panel hosts" aria-label="Per host and errors">
+                <h2>"Per host"</h2>
+                <div class="table-scroll">
+                <table>
+                    <thead><tr><th>"Host"</th><th>"URLs"</th><th>"Attempts"</th><th>"Done"</th><th>"Failed"</th><th>"p50"</th><th>"max"</th><th>"Bytes"</th></tr></thead>
+                    <tbody>
+                        {move || store.stats.get().hosts.into_iter().take(20).map(|h| view! {
+                            <tr><td>{h.host}</td><td class="num">{h.urls}</td><td class="num">{h.attempts}</td><td class="num">{h.done}</td>
+                            <td class="num">{h.failed}</td><td class="num">{format!("{} ms", h.latency.p50)}</td>
+                            <td class="num">{format!("{} ms", h.latency.max)}</td><td class="num">{h.bytes}</td></tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+                </div>
+                <p class="errors">
+                    {move || {
+                        let errors = store.stats.get().errors;
+                        if errors.is_empty() {
+                            "No errors.".to_owned()
+                        } else {
+                            format!("Errors by kind: {}", errors.iter().map(|(k, v)| format!("{k} × {v}")).collect::<Vec<_>>().join(", "))
+                        }
+                    }}
+                </p>
+            </section>
 
             <section class="panel exports" aria-label="Downloads">
                 <span>"Download the results: "</span>

@@ -95,6 +95,12 @@ impl RunStore {
     /// Start a run of `urls` with `options` (its `urls` field is ignored),
     /// split into chunks for the edge's `limits`, `parallel` requests at once.
     pub fn start(self, urls: Vec<String>, options: RunRequest, limits: &Limits, parallel: u32) {
+        let limits = limits.clone();
+        spawn_local(async move { self.run(urls, options, &limits, parallel).await });
+    }
+
+    /// Like [`RunStore::start`], but finishes when the run does.
+    pub async fn run(self, urls: Vec<String>, options: RunRequest, limits: &Limits, parallel: u32) {
         if self.running.get_untracked() {
             return;
         }
@@ -136,18 +142,16 @@ impl RunStore {
             Duration::from_millis(250),
         )
         .ok();
-        spawn_local(async move {
-            futures::stream::iter(chunks)
-                .for_each_concurrent(parallel.max(1) as usize, |(offset, urls)| {
-                    let options = options.clone();
-                    async move { self.run_chunk(offset, urls, options).await }
-                })
-                .await;
-            if let Some(t) = ticker {
-                t.clear();
-            }
-            self.finish();
-        });
+        futures::stream::iter(chunks)
+            .for_each_concurrent(parallel.max(1) as usize, |(offset, urls)| {
+                let options = options.clone();
+                async move { self.run_chunk(offset, urls, options).await }
+            })
+            .await;
+        if let Some(t) = ticker {
+            t.clear();
+        }
+        self.finish();
     }
 
     async fn run_chunk(self, offset: u32, urls: Vec<String>, mut options: RunRequest) {

@@ -16,6 +16,9 @@ const WIDTH: f64 = 1000.0;
 pub fn Waterfall(
     /// The run to draw.
     store: RunStore,
+    /// The panel's heading.
+    #[prop(default = "Waterfall")]
+    title: &'static str,
 ) -> impl IntoView {
     let drawing = move || {
         store.tick.get();
@@ -51,8 +54,8 @@ pub fn Waterfall(
         })
     };
     view! {
-        <section class="panel waterfall-panel" aria-label="Waterfall">
-            <h2>"Waterfall"</h2>
+        <section class="panel waterfall-panel" aria-label=title>
+            <h2>{title}</h2>
             <p class="legend">
                 <span class="key ok"></span>"done " <span class="key retried"></span>"retried attempt "
                 <span class="key wait"></span>"retry wait " <span class="key failed"></span>"failed "

@@ -145,6 +145,46 @@ pub fn to_json(views: &[TaskView]) -> String {
     serde_json::to_string_pretty(views).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }
 
+/// Compare mode's result: a sequential run (possibly of a sample) against the
+/// concurrent run of the whole list.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Comparison {
+    /// URLs in the sequential sample.
+    pub sample: usize,
+    /// URLs in the whole list.
+    pub total: usize,
+    /// Wall time of the sequential sample.
+    pub sequential_ms: Millis,
+    /// The sequential time for the whole list: measured when the sample is
+    /// the whole list, otherwise extrapolated linearly (and labelled so).
+    pub sequential_total_ms: Millis,
+    /// Whether `sequential_total_ms` is extrapolated.
+    pub extrapolated: bool,
+    /// Wall time of the concurrent run.
+    pub concurrent_ms: Millis,
+    /// `sequential_total_ms / concurrent_ms`.
+    pub speedup: f64,
+}
+
+/// Most URLs compare mode fetches one by one before extrapolating.
+pub const COMPARE_SAMPLE: usize = 20;
+
+impl Comparison {
+    /// Compare a sequential run of `sample` URLs taking `sequential_ms` with a
+    /// concurrent run of all `total` taking `concurrent_ms`.
+    pub fn new(sample: usize, total: usize, sequential_ms: Millis, concurrent_ms: Millis) -> Self {
+        let sample = sample.max(1);
+        let extrapolated = sample < total;
+        let sequential_total_ms = if extrapolated {
+            (sequential_ms as f64 * total as f64 / sample as f64).round() as Millis
+        } else {
+            sequential_ms
+        };
+        let speedup = sequential_total_ms as f64 / concurrent_ms.max(1) as f64;
+        Self { sample, total, sequential_ms, sequential_total_ms, extrapolated, concurrent_ms, speedup }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,6 +229,17 @@ mod tests {
         v.apply(&Event::Started { id: 3, url: "u".into(), attempt: 1, t: 50 }, 0);
         let bars = waterfall(&[v], 150, 200);
         assert_eq!((bars[0].class, bars[0].x, bars[0].width), ("running", 0.25, 0.5));
+    }
+
+    #[test]
+    fn comparison_extrapolates_a_sample_and_says_so() {
+        let c = Comparison::new(20, 200, 4_000, 1_000);
+        assert_eq!((c.sequential_total_ms, c.extrapolated), (40_000, true));
+        assert!((c.speedup - 40.0).abs() < 1e-9);
+        let whole = Comparison::new(10, 10, 2_000, 500);
+        assert_eq!((whole.sequential_total_ms, whole.extrapolated), (2_000, false));
+        assert!((whole.speedup - 4.0).abs() < 1e-9);
+        assert!(Comparison::new(1, 1, 5, 0).speedup.is_finite());
     }
 
     #[test]

@@ -117,3 +117,26 @@ test('the configuration lives in the page URL and survives a reload', async () =
     await browser.close();
   }
 });
+
+test('compare mode measures a speedup over the sequential run', async () => {
+  const browser = await launch();
+  try {
+    const page = await browser.newPage({ viewport: { width: 1300, height: 1000 } });
+    await page.goto(`${BASE}/`);
+    const urls = Array.from({ length: 40 }, (_, i) => `${BASE}/demo/products/${i + 1}?latency_ms=150`).join('\n');
+    await page.locator('textarea').fill(urls);
+    await page.getByRole('button', { name: 'Compare with sequential' }).click();
+    const speedup = page.getByTestId('speedup');
+    await speedup.waitFor({ timeout: 60_000 });
+    const x = Number((await speedup.textContent()).replace('×', ''));
+    assert.ok(x > 1, `speedup ${x}`);
+    const text = await page.locator('section.compare').textContent();
+    assert.match(text, /Sequential \(concurrency 1\): 20 URLs/);
+    assert.match(text, /extrapolated to .* for all 40 URLs \(estimate\)/);
+    assert.equal(await page.locator('svg.waterfall').count(), 2, 'both waterfalls are shown');
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: `${ARTIFACTS}/compare.png`, fullPage: true });
+  } finally {
+    await browser.close();
+  }
+});

@@ -8,11 +8,14 @@
 use std::time::Duration;
 
 use fanout_shared::ErrorKind;
-use fanout_shared::config::Limits;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use fanout_shared::config::{DEFAULT_CONCURRENCY, Limits, split_concurrency};
 use fanout_shared::protocol::{Event, Millis, RunRequest, Summary};
 use fanout_shared::stats::{Stats, StatsReport};
 use fanout_shared::task::{Tally, TaskState, TaskView};
-use futures::StreamExt;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
@@ -142,12 +145,28 @@ impl RunStore {
             Duration::from_millis(250),
         )
         .ok();
-        futures::stream::iter(chunks)
-            .for_each_concurrent(parallel.max(1) as usize, |(offset, urls)| {
-                let options = options.clone();
-                async move { self.run_chunk(offset, urls, options).await }
-            })
-            .await;
+        // `parallel` chunk requests at once, each with its share of the
+        // concurrency the user asked for, so together they never exceed it.
+        let total = options.concurrency.unwrap_or(DEFAULT_CONCURRENCY).max(1);
+        let per_host = options.per_host.unwrap_or(total).max(1);
+        let n_chunks = u32::try_from(chunks.len()).unwrap_or(u32::MAX);
+        let workers = parallel.max(1).min(total).min(per_host).min(n_chunks.max(1));
+        let shares = split_concurrency(total, workers);
+        let host_shares = split_concurrency(per_host, workers);
+        let queue = Rc::new(RefCell::new(VecDeque::from(chunks)));
+        let loops = (0..workers as usize).map(|k| {
+            let queue = queue.clone();
+            let options =
+                RunRequest { concurrency: Some(shares[k]), per_host: Some(host_shares[k]), ..options.clone() };
+            async move {
+                loop {
+                    let next = queue.borrow_mut().pop_front();
+                    let Some((offset, urls)) = next else { break };
+                    self.run_chunk(offset, urls, options.clone()).await;
+                }
+            }
+        });
+        futures::future::join_all(loops).await;
         if let Some(t) = ticker {
             t.clear();
         }

@@ -48,6 +48,15 @@ pub const DEFAULT_MAX_BODY_BYTES: u64 = 4 * 1024 * 1024;
 /// browser holds 6 connections per host, so more would only queue inside it.
 pub const DEFAULT_BROWSER_PARALLEL_REQUESTS: u32 = 4;
 
+/// Split a concurrency budget over `parts` parallel requests, as evenly as
+/// possible: the shares add up to `total`, so the browser's chunk requests
+/// together never exceed the concurrency the user asked for. Callers keep
+/// `parts <= total`, so every share is at least 1.
+pub fn split_concurrency(total: u32, parts: u32) -> Vec<u32> {
+    let parts = parts.max(1);
+    (0..parts).map(|k| total / parts + u32::from(k < total % parts)).collect()
+}
+
 /// The limits an edge deployment enforces. Served by `GET /api/v1/config` so the
 /// frontend can size its chunks and bound its form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +102,26 @@ impl Default for Limits {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             allow_private_targets: false,
             allowed_hosts: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_add_up_and_differ_by_at_most_one() {
+        assert_eq!(split_concurrency(50, 4), vec![13, 13, 12, 12]);
+        assert_eq!(split_concurrency(3, 3), vec![1, 1, 1]);
+        assert_eq!(split_concurrency(7, 1), vec![7]);
+        for total in 1..100 {
+            for parts in 1..=total.min(8) {
+                let s = split_concurrency(total, parts);
+                assert_eq!(s.iter().sum::<u32>(), total);
+                assert!(s.iter().all(|&x| x >= 1));
+                assert!(s.iter().max().unwrap() - s.iter().min().unwrap() <= 1);
+            }
         }
     }
 }

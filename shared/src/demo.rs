@@ -316,6 +316,8 @@ impl DemoKnobs {
                 "redirect" => k.redirect = u32::try_from(num(50)?).unwrap_or(50),
                 "redirect_loop" => k.redirect_loop = flag(),
                 "redirect_to" => k.redirect_to = Some(value.into_owned()),
+                // Ignored: makes otherwise equal URLs distinct (large test batches).
+                "tag" => {}
                 other => return Err(format!("unknown demo knob {other:?}")),
             }
         }
@@ -448,6 +450,7 @@ mod tests {
         assert_eq!(DemoKnobs::parse("fail_status=429").unwrap().fail_first, 1);
         assert_eq!(DemoKnobs::parse("").unwrap(), DemoKnobs::default());
         assert!(DemoKnobs::parse("latency=5").is_err());
+        assert_eq!(DemoKnobs::parse("tag=7").unwrap(), DemoKnobs::default());
         assert!(DemoKnobs::parse("latency_ms=-1").is_err());
         assert!(DemoKnobs::parse("fail_status=200").is_err());
         let dated = DemoKnobs::parse("fail_status=503&retry_after=5&retry_after_date=1").unwrap();

@@ -26,6 +26,10 @@ test('a first visit can run the demo batch to the end', async () => {
     const counts = await page.locator('.counts').textContent();
     assert.match(counts, /200 done · 0 failed · 0 cancelled/);
     assert.equal(await page.getByTestId('in-flight').textContent(), '0', 'the in-flight gauge returns to 0');
+    // The effective concurrency never exceeded the 50 asked for, though the
+    // browser split the batch over several chunk requests.
+    const peak = Number((await page.locator('.gauge').textContent()).match(/peak (\d+)/)[1]);
+    assert.ok(peak > 1 && peak <= 50, `peak in flight ${peak}`);
     // Every visible row is done.
     const badges = await page.locator('tbody .badge').allTextContents();
     assert.equal(badges.length, 100, 'one page of rows');

@@ -57,6 +57,22 @@ fn download(name: &str, mime: &str, text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Read the text file chosen in `input` (a URL list) into `text`.
+fn load_file(input: &web_sys::HtmlInputElement, text: RwSignal<String>, error: RwSignal<Option<String>>) {
+    let Some(file) = input.files().and_then(|files| files.get(0)) else { return };
+    const MAX_FILE: f64 = 5.0 * 1024.0 * 1024.0;
+    if file.size() > MAX_FILE {
+        error.set(Some(format!("{} is larger than 5 MB; a URL list should be much smaller", file.name())));
+        return;
+    }
+    spawn_local(async move {
+        match wasm_bindgen_futures::JsFuture::from(file.text()).await {
+            Ok(v) => text.set(v.as_string().unwrap_or_default()),
+            Err(_) => error.set(Some(format!("could not read {}", file.name()))),
+        }
+    });
+}
+
 /// A number input bound to a signal.
 #[component]
 fn NumberField(
@@ -231,6 +247,15 @@ pub fn App() -> impl IntoView {
                     {move || list.with(|l| if l.duplicates > 0 { format!(" · {} duplicates removed", l.duplicates) } else { String::new() })}
                     {move || list.with(|l| if l.blanks > 0 { format!(" · {} blank lines skipped", l.blanks) } else { String::new() })}
                     <button class="link" on:click=move |_| text.set(demo_list())>"use the demo shop"</button>
+                    <label class="upload">"or load a text file "
+                        <input type="file" accept=".txt,.csv,text/plain" aria-label="Load a URL list from a text file"
+                            on:change=move |ev| {
+                                use wasm_bindgen::JsCast;
+                                if let Some(input) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) {
+                                    load_file(&input, text, store.error);
+                                }
+                            }/>
+                    </label>
                 </p>
                 <Show when=move || list.with(|l| !l.invalid.is_empty())>
                     <ul class="invalid" aria-label="Invalid lines">

@@ -144,3 +144,18 @@ test('compare mode measures a speedup over the sequential run', async () => {
     await browser.close();
   }
 });
+
+test('a URL list can be loaded from a text file', async () => {
+  const browser = await launch();
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${BASE}/`);
+    const list = [5, 6, 7, 6].map((i) => `${BASE}/demo/products/${i}`).join('\n');
+    await page.locator('input[type=file]').setInputFiles({ name: 'urls.txt', mimeType: 'text/plain', buffer: Buffer.from(list) });
+    await page.getByText('3 URLs').first().waitFor();
+    assert.equal(await page.locator('textarea').inputValue(), list);
+    assert.match(await page.locator('.list-info').textContent(), /1 duplicates removed/);
+  } finally {
+    await browser.close();
+  }
+});

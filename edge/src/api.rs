@@ -1,19 +1,24 @@
 //! Handlers of `/api/v1/*`.
 
+use std::collections::{HashSet, VecDeque};
 use std::rc::Rc;
 
 use fanout_shared::config::DEFAULT_MAX_REQUEST_BYTES;
 use fanout_shared::protocol::{ApiError, ConfigResponse, RunOptions};
 use fanout_shared::retry::SplitMix64;
+use fanout_shared::retry::is_success;
 use fanout_shared::runner::Runner;
 use fanout_shared::scheduler::Scheduler;
+use fanout_shared::scheduler::check_url;
+use fanout_shared::sitemap::{MAX_SITEMAP_DEPTH, MAX_SITEMAP_FILES, Sitemap, parse as parse_sitemap};
 use fanout_shared::target::TargetPolicy;
-use fanout_shared::validation::parse_run_request;
+use fanout_shared::validation::{is_own_demo_url, parse_run_request};
 use futures::StreamExt;
+use url::Url;
 use worker::{Headers, Request, Response, Result};
 
 use crate::error::{error_response, json_response};
-use crate::fetch::{EdgeClock, EdgeFetcher, InFlight};
+use crate::fetch::{EdgeClock, EdgeFetcher, InFlight, fetch_text};
 use crate::settings::Settings;
 
 /// `GET /api/v1/health`.
@@ -97,6 +102,79 @@ fn watch_disconnect(signal: web_sys::AbortSignal, in_flight: Rc<InFlight>) {
             in_flight.abort_all();
         }
     });
+}
+
+/// Most page URLs `GET /api/v1/sitemap` returns.
+const MAX_SITEMAP_URLS: usize = 10_000;
+
+/// `GET /api/v1/sitemap?url=…`: the page URLs of a sitemap, following
+/// sitemap indexes (nested ones too, to a bounded depth and file count).
+pub async fn sitemap(req: &Request, settings: &Settings) -> Result<Response> {
+    match sitemap_urls(req, settings).await {
+        Ok(body) => json_response(200, &body),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn sitemap_urls(req: &Request, settings: &Settings) -> std::result::Result<serde_json::Value, ApiError> {
+    authorize(req, settings)?;
+    let own = req.url().map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
+    let Some(target) = own.query_pairs().find(|(k, _)| k == "url").map(|(_, v)| v.into_owned()) else {
+        return Err(ApiError::bad_request("no_url", "give the sitemap as ?url=https://…/sitemap.xml"));
+    };
+    if let Err(e) = check_url(&target) {
+        return Err(ApiError::bad_request("invalid_url", format!("{target:?}: {e}")));
+    }
+    let start = Url::parse(&target).map_err(|e| ApiError::bad_request("invalid_url", e.to_string()))?;
+    let policy = TargetPolicy::from_limits(&settings.limits);
+    if !is_own_demo_url(&start, Some(&own))
+        && let Err(e) = policy.check(&start)
+    {
+        return Err(ApiError::bad_request("blocked_target", e.to_string()));
+    }
+    let mut queue = VecDeque::from([(start, 0usize)]);
+    let (mut files, mut truncated) = (0usize, false);
+    let mut seen = HashSet::new();
+    let (mut urls, mut errors) = (Vec::new(), Vec::new());
+    while let Some((url, depth)) = queue.pop_front() {
+        if files >= MAX_SITEMAP_FILES {
+            truncated = true;
+            break;
+        }
+        files += 1;
+        match fetch_text(url.clone(), &own, &policy, settings.limits.max_body_bytes).await {
+            Ok((status, body)) if is_success(status) => match parse_sitemap(&body) {
+                Sitemap::Urls(list) => {
+                    for u in list {
+                        if urls.len() >= MAX_SITEMAP_URLS {
+                            truncated = true;
+                            break;
+                        }
+                        if seen.insert(u.clone()) {
+                            urls.push(u);
+                        }
+                    }
+                }
+                Sitemap::Index(list) if depth < MAX_SITEMAP_DEPTH => {
+                    for s in list {
+                        match url.join(&s) {
+                            Ok(next) => queue.push_back((next, depth + 1)),
+                            Err(e) => errors.push(format!("{s}: {e}")),
+                        }
+                    }
+                }
+                Sitemap::Index(_) => {
+                    errors.push(format!("{url}: sitemap indexes nested deeper than {MAX_SITEMAP_DEPTH}"))
+                }
+            },
+            Ok((status, _)) => errors.push(format!("{url}: HTTP {status}")),
+            Err(e) => errors.push(format!("{url}: {e}")),
+        }
+    }
+    if urls.is_empty() && !errors.is_empty() {
+        return Err(ApiError::new(502, "sitemap_unavailable", errors.join("; ")));
+    }
+    Ok(serde_json::json!({ "urls": urls, "sitemaps": files, "truncated": truncated, "errors": errors }))
 }
 
 /// `POST /api/v1/runs`: validate, then stream the run's events as NDJSON.

@@ -74,6 +74,17 @@ pub async fn reply(url: &Url, attempt: u32, now_unix_ms: u64) -> Reply {
     match path {
         "/demo/" | "/demo" => Reply::text(200, "text/html; charset=utf-8", index_page(&origin)),
         "/demo/sitemap.xml" => Reply::text(200, "application/xml", catalogue::sitemap(&origin)),
+        // A sitemap index whose second entry is itself an index: nesting.
+        "/demo/sitemap_index.xml" => Reply::text(
+            200,
+            "application/xml",
+            catalogue::sitemap_index(&origin, &["/demo/sitemaps/1.xml", "/demo/sitemaps/more.xml"]),
+        ),
+        "/demo/sitemaps/more.xml" => {
+            Reply::text(200, "application/xml", catalogue::sitemap_index(&origin, &["/demo/sitemaps/2.xml"]))
+        }
+        "/demo/sitemaps/1.xml" => Reply::text(200, "application/xml", catalogue::sitemap_range(&origin, 1, 120)),
+        "/demo/sitemaps/2.xml" => Reply::text(200, "application/xml", catalogue::sitemap_range(&origin, 121, 240)),
         "/demo/api/ping" => {
             sleep_ms(knobs.delay_ms(0, attempt)).await;
             Reply::text(200, "application/json", "{\"ok\":true}".to_owned())

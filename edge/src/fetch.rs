@@ -244,6 +244,66 @@ async fn fetch_demo(url: Url, attempt: u32) -> Upstream {
     Upstream { status: reply.status, retry_after, content_type, location, body: reply.body.map(Ok).boxed_local() }
 }
 
+/// Fetch `url`, following redirects here rather than in the runtime, so
+/// that every hop is checked against `policy` (the edge's own demo pages are
+/// served in-process and exempt). A loop or more than [`MAX_REDIRECTS`] hops
+/// is an error.
+async fn fetch_following(
+    url: Url,
+    attempt: u32,
+    own: &Url,
+    policy: &TargetPolicy,
+    signal: Option<web_sys::AbortSignal>,
+) -> Result<Upstream, FetchError> {
+    let mut current = url;
+    let mut seen = HashSet::from([current.to_string()]);
+    let mut hops = 0;
+    loop {
+        let up = if is_own_demo_url(&current, Some(own)) {
+            fetch_demo(current.clone(), attempt).await
+        } else {
+            fetch_upstream(current.clone(), attempt, signal.clone()).await?
+        };
+        let Some(location) = up.location.as_deref().filter(|_| is_redirect(up.status)) else { return Ok(up) };
+        hops += 1;
+        if hops > MAX_REDIRECTS {
+            return Err(FetchError::TooManyRedirects { hops: MAX_REDIRECTS, looped: false });
+        }
+        let next =
+            current.join(location).map_err(|e| FetchError::InvalidUrl(format!("redirect to {location:?}: {e}")))?;
+        if !seen.insert(next.to_string()) {
+            return Err(FetchError::TooManyRedirects { hops, looped: true });
+        }
+        // Every hop is checked again: a public URL must not lead into a private one.
+        if !is_own_demo_url(&next, Some(own)) {
+            policy.check(&next)?;
+        }
+        current = next;
+    }
+}
+
+/// Fetch a small text document (a sitemap) under the same rules as a run's
+/// pages: target checks on every hop and a byte cap.
+pub async fn fetch_text(
+    url: Url,
+    own: &Url,
+    policy: &TargetPolicy,
+    max_bytes: u64,
+) -> Result<(u16, String), FetchError> {
+    if !is_own_demo_url(&url, Some(own)) {
+        policy.check(&url)?;
+    }
+    let mut up = fetch_following(url, 1, own, policy, None).await?;
+    let mut body = Vec::new();
+    while let Some(chunk) = up.body.next().await {
+        body.extend_from_slice(&chunk?);
+        if body.len() as u64 > max_bytes {
+            return Err(FetchError::BodyTooLarge { limit: max_bytes });
+        }
+    }
+    Ok((up.status, String::from_utf8_lossy(&body).into_owned()))
+}
+
 impl Fetcher for EdgeFetcher {
     type Attempt = LocalBoxFuture<'static, AttemptResult>;
     type Abort = EdgeAbort;
@@ -264,32 +324,8 @@ impl Fetcher for EdgeFetcher {
             if gone {
                 return Err(FetchError::Network("the client went away".into()));
             }
-            let mut current = Url::parse(&url).map_err(|e| FetchError::InvalidUrl(e.to_string()))?;
-            let mut seen = HashSet::from([current.to_string()]);
-            let mut hops = 0;
-            let mut up = loop {
-                let up = if is_own_demo_url(&current, Some(&own)) {
-                    fetch_demo(current.clone(), attempt).await
-                } else {
-                    fetch_upstream(current.clone(), attempt, signal.clone()).await?
-                };
-                let Some(location) = up.location.as_deref().filter(|_| is_redirect(up.status)) else { break up };
-                hops += 1;
-                if hops > MAX_REDIRECTS {
-                    return Err(FetchError::TooManyRedirects { hops: MAX_REDIRECTS, looped: false });
-                }
-                let next = current
-                    .join(location)
-                    .map_err(|e| FetchError::InvalidUrl(format!("redirect to {location:?}: {e}")))?;
-                if !seen.insert(next.to_string()) {
-                    return Err(FetchError::TooManyRedirects { hops, looped: true });
-                }
-                // Every hop is checked again: a public URL must not lead into a private one.
-                if !is_own_demo_url(&next, Some(&own)) {
-                    policy.check(&next)?;
-                }
-                current = next;
-            };
+            let url = Url::parse(&url).map_err(|e| FetchError::InvalidUrl(e.to_string()))?;
+            let mut up = fetch_following(url, attempt, &own, &policy, signal).await?;
             // Only successful HTML answers are worth parsing; the extractor
             // sees each chunk as it arrives and never the whole body at once.
             let html = up.content_type.as_deref().is_none_or(|t| t.to_ascii_lowercase().contains("html"));

@@ -15,6 +15,37 @@ pub async fn fetch_config() -> Result<ConfigResponse, String> {
     resp.json().await.map_err(|e| format!("unexpected config: {e}"))
 }
 
+/// The answer of `GET /api/v1/sitemap`.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct SitemapUrls {
+    /// Page URLs found.
+    pub urls: Vec<String>,
+    /// Sitemap files read (indexes included).
+    pub sitemaps: u32,
+    /// Whether a limit cut the list short.
+    pub truncated: bool,
+    /// Files that could not be read.
+    pub errors: Vec<String>,
+}
+
+/// `GET /api/v1/sitemap?url=…`: the edge fetches the sitemap (and the
+/// sitemaps an index points at) and answers with the page URLs.
+pub async fn fetch_sitemap(url: &str) -> Result<SitemapUrls, String> {
+    let resp = Request::get("/api/v1/sitemap")
+        .query([("url", url)])
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach the edge: {e}"))?;
+    if !resp.ok() {
+        let status = resp.status();
+        return Err(match resp.json::<ApiErrorBody>().await {
+            Ok(b) => format!("sitemap: {} ({}): {}", status, b.error.kind, b.error.message),
+            Err(_) => format!("sitemap: the edge answered {status}"),
+        });
+    }
+    resp.json().await.map_err(|e| format!("unexpected sitemap answer: {e}"))
+}
+
 /// Why a chunk request ended early.
 pub enum ChunkError {
     /// The edge refused the request (4xx/5xx with the JSON error body).

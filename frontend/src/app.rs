@@ -132,6 +132,35 @@ pub fn App() -> impl IntoView {
     let attempts = RwSignal::new(from_link.attempts);
     let extract = RwSignal::new(from_link.extract);
     let link_note = RwSignal::new(None::<String>);
+    let sitemap_url = RwSignal::new(format!("{}/demo/sitemap_index.xml", origin()));
+    let sitemap_note = RwSignal::new(String::new());
+    let load_sitemap = move |_| {
+        let url = sitemap_url.get_untracked().trim().to_owned();
+        sitemap_note.set("loading…".into());
+        store.error.set(None);
+        spawn_local(async move {
+            match api::fetch_sitemap(&url).await {
+                Ok(found) => {
+                    sitemap_note.set(format!(
+                        "{} URLs from {} sitemap file(s){}{}",
+                        found.urls.len(),
+                        found.sitemaps,
+                        if found.truncated { ", cut at the limit" } else { "" },
+                        if found.errors.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; {} unreadable", found.errors.len())
+                        }
+                    ));
+                    text.set(found.urls.join("\n"));
+                }
+                Err(e) => {
+                    sitemap_note.set(String::new());
+                    store.error.set(Some(e));
+                }
+            }
+        });
+    };
 
     spawn_local(async move {
         match api::fetch_config().await {
@@ -257,6 +286,13 @@ pub fn App() -> impl IntoView {
                             }/>
                     </label>
                 </p>
+                <div class="sitemap">
+                    <label class="field"><span>"Or a sitemap URL (indexes are followed)"</span>
+                        <input type="url" placeholder="https://shop.example/sitemap.xml" prop:value=move || sitemap_url.get()
+                            on:input=move |ev| sitemap_url.set(event_target_value(&ev))/></label>
+                    <button on:click=load_sitemap disabled=move || sitemap_url.with(|u| u.trim().is_empty()) || busy()>"Load sitemap"</button>
+                    <span class="note" aria-live="polite">{move || sitemap_note.get()}</span>
+                </div>
                 <Show when=move || list.with(|l| !l.invalid.is_empty())>
                     <ul class="invalid" aria-label="Invalid lines">
                         {move || list.with(|l| l.invalid.iter().take(5).map(|i| view! {

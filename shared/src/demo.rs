@@ -401,6 +401,30 @@ pub fn page_with_knobs(p: &DemoProduct, page_url: &str, knobs: &DemoKnobs) -> St
     html
 }
 
+/// A sitemap of products `from..=to` under `origin`.
+pub fn sitemap_range(origin: &str, from: u32, to: u32) -> String {
+    let mut xml = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n",
+    );
+    for i in from.max(1)..=to.min(DEMO_PRODUCT_COUNT) {
+        let _ = writeln!(xml, "  <url><loc>{}</loc></url>", escape_html(&format!("{origin}{DEMO_PRODUCT_PATH}{i}")));
+    }
+    xml.push_str("</urlset>\n");
+    xml
+}
+
+/// A sitemap index listing `paths` under `origin`.
+pub fn sitemap_index(origin: &str, paths: &[&str]) -> String {
+    let mut xml = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<sitemapindex xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n",
+    );
+    for p in paths {
+        let _ = writeln!(xml, "  <sitemap><loc>{}</loc></sitemap>", escape_html(&format!("{origin}{p}")));
+    }
+    xml.push_str("</sitemapindex>\n");
+    xml
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@
 //! - [`retry`]: what is retryable, full-jitter backoff, `Retry-After`.
 //! - [`runner`]: the async loop that drives the scheduler through a
 //!   [`runner::Fetcher`] and a [`runner::Clock`] supplied by a shell.
+//! - [`sitemap`]: reading `<urlset>` and `<sitemapindex>` files.
 //! - [`stats`]: percentiles, throughput and per-host figures from events.
 //! - [`target`]: the SSRF guard's classifier of private targets.
 //! - `extract` (feature `extract`): streaming product extraction with lol_html.
@@ -37,6 +38,7 @@ pub mod report;
 pub mod retry;
 pub mod runner;
 pub mod scheduler;
+pub mod sitemap;
 pub mod stats;
 pub mod target;
 pub mod task;

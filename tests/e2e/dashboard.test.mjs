@@ -159,3 +159,19 @@ test('a URL list can be loaded from a text file', async () => {
     await browser.close();
   }
 });
+
+test('a sitemap index fills the list through the edge', async () => {
+  const browser = await launch();
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${BASE}/`);
+    await page.getByRole('button', { name: 'Load sitemap' }).click();
+    await page.getByText('240 URLs from 4 sitemap file(s)').waitFor({ timeout: 15_000 });
+    await page.getByText('240 URLs').first().waitFor();
+    const lines = (await page.locator('textarea').inputValue()).split('\n');
+    assert.equal(lines.length, 240);
+    assert.equal(lines[239], `${BASE}/demo/products/240`);
+  } finally {
+    await browser.close();
+  }
+});

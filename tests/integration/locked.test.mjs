@@ -54,6 +54,13 @@ test('loopback targets are refused before any connection is made', async () => {
   assert.equal(up.state.groups.get('ssrf'), undefined, 'the upstream saw no request');
 });
 
+test('a sitemap on a private address is refused too', async () => {
+  const r = await fetch(`${LOCKED}/api/v1/sitemap?url=${encodeURIComponent(`${up.origin}/ok?g=sm`)}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  assert.equal(r.status, 400);
+  assert.equal((await r.json()).error.kind, 'blocked_target');
+  assert.equal(up.state.groups.get('sm'), undefined);
+});
+
 test('a redirect into a private address is refused at the hop', async () => {
   // The edge's own demo page is allowed (served in-process); it redirects to
   // the loopback upstream, which the hop check must refuse.

@@ -255,3 +255,18 @@ test('upstream redirects are followed by Fanout, hop by hop', async () => {
   assert.equal(up.state.hits.get('/redir/1') >= 1, true);
   assert.equal(up.state.groups.get('redir12').total, 11, 'the first request and 10 redirects, no more');
 });
+
+test('sitemaps are read through the edge, nested indexes followed', async () => {
+  const r = await (await fetch(`${BASE}/api/v1/sitemap?url=${encodeURIComponent(`${BASE}/demo/sitemap_index.xml`)}`)).json();
+  assert.equal(r.urls.length, 240);
+  assert.equal(r.sitemaps, 4, 'the index, its nested index and two urlsets');
+  assert.equal(new Set(r.urls).size, 240);
+  assert.equal(r.urls[0], `${BASE}/demo/products/1`);
+  assert.deepEqual(r.errors, []);
+  const missing = await fetch(`${BASE}/api/v1/sitemap`);
+  assert.equal(missing.status, 400);
+  assert.equal((await missing.json()).error.kind, 'no_url');
+  const gone = await fetch(`${BASE}/api/v1/sitemap?url=${encodeURIComponent(`${up.origin}/status/404?key=sm`)}`);
+  assert.equal(gone.status, 502);
+  assert.equal((await gone.json()).error.kind, 'sitemap_unavailable');
+});

@@ -131,6 +131,9 @@ pub fn App() -> impl IntoView {
     let timeout_ms = RwSignal::new(from_link.timeout_ms);
     let attempts = RwSignal::new(from_link.attempts);
     let extract = RwSignal::new(from_link.extract);
+    let base_ms = RwSignal::new(defaults.base_ms);
+    let max_ms = RwSignal::new(defaults.max_ms);
+    let deadline_ms = RwSignal::new(defaults.deadline_ms);
     let link_note = RwSignal::new(None::<String>);
     let sitemap_url = RwSignal::new(format!("{}/demo/sitemap_index.xml", origin()));
     let sitemap_note = RwSignal::new(String::new());
@@ -173,6 +176,8 @@ pub fn App() -> impl IntoView {
     let max_conc = Signal::derive(move || u64::from(limits.get().max_concurrency));
     let max_timeout = Signal::derive(move || limits.get().max_timeout_ms);
     let max_attempts = Signal::derive(move || u64::from(limits.get().max_attempts));
+    let max_backoff = Signal::derive(move || limits.get().max_backoff_ms);
+    let max_deadline = Signal::derive(move || limits.get().max_deadline_ms);
 
     let prepare = move || -> Option<(Vec<String>, RunRequest)> {
         let urls = list.with_untracked(|l| l.urls.clone());
@@ -305,6 +310,9 @@ pub fn App() -> impl IntoView {
                     <NumberField label="Per host" value=per_host min=1 max=max_conc hint="Fetches in flight at once to one host"/>
                     <NumberField label="Timeout (ms)" value=timeout_ms min=1 max=max_timeout hint="Deadline of one attempt: connect, headers and body"/>
                     <NumberField label="Attempts" value=attempts min=1 max=max_attempts hint="Attempts per URL, counting the first"/>
+                    <NumberField label="Backoff base (ms)" value=base_ms min=0 max=max_backoff hint="The first retry waits random(0, base); each later one doubles the ceiling"/>
+                    <NumberField label="Backoff max (ms)" value=max_ms min=0 max=max_backoff hint="Cap of the backoff, and the longest Retry-After honoured"/>
+                    <NumberField label="Run deadline (ms)" value=deadline_ms min=1 max=max_deadline hint="Nothing starts after it; what is still running then fails"/>
                     <label class="field check"><input type="checkbox" prop:checked=move || extract.get()
                         on:change=move |ev| extract.set(event_target_checked(&ev))/><span>"Extract products"</span></label>
                 </div>

@@ -70,12 +70,26 @@ pub fn TaskTable(
     store: RunStore,
 ) -> impl IntoView {
     let filter = RwSignal::new(String::from("all"));
+    let order = RwSignal::new(String::from("input"));
     let page = RwSignal::new(0usize);
     let visible = move || {
         let f = filter.get();
-        store.rows.with(|rows| {
+        let o = order.get();
+        let mut rows = store.rows.with(|rows| {
             rows.iter().filter(|r| f == "all" || r.view.with(|v| v.state.slug() == f)).copied().collect::<Vec<Row>>()
-        })
+        });
+        // Sorting reads every row, so it follows the run's tick, not each event.
+        if o != "input" {
+            store.tick.track();
+            let key = |r: &Row| r.view.with_untracked(|v| (v.state, v.ms.unwrap_or(0), v.status.unwrap_or(0)));
+            match o.as_str() {
+                "slowest" => rows.sort_by_key(|r| std::cmp::Reverse(key(r).1)),
+                "state" => rows.sort_by_key(|r| key(r).0),
+                "status" => rows.sort_by_key(|r| std::cmp::Reverse(key(r).2)),
+                _ => {}
+            }
+        }
+        rows
     };
     let pages = move || visible().len().div_ceil(PAGE).max(1);
     let shown = move || {
@@ -90,6 +104,14 @@ pub fn TaskTable(
                     <select on:change=move |ev| { filter.set(event_target_value(&ev)); page.set(0); } aria-label="Filter by state">
                         <option value="all">"all"</option>
                         {TaskState::ALL.iter().map(|s| view! { <option value=s.slug()>{s.label()}</option> }).collect_view()}
+                    </select>
+                </label>
+                <label>"Order "
+                    <select on:change=move |ev| { order.set(event_target_value(&ev)); page.set(0); } aria-label="Sort rows">
+                        <option value="input">"as given"</option>
+                        <option value="slowest">"slowest first"</option>
+                        <option value="state">"by state"</option>
+                        <option value="status">"by status"</option>
                     </select>
                 </label>
                 <span class="pager">

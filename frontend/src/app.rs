@@ -123,6 +123,9 @@ pub fn App() -> impl IntoView {
             timeout_ms: defaults.timeout_ms,
             attempts: u64::from(defaults.max_attempts),
             extract: defaults.extract,
+            base_ms: defaults.base_ms,
+            max_ms: defaults.max_ms,
+            deadline_ms: defaults.deadline_ms,
         },
     );
     let text = RwSignal::new(from_link.urls.clone().unwrap_or_else(demo_list));
@@ -131,9 +134,9 @@ pub fn App() -> impl IntoView {
     let timeout_ms = RwSignal::new(from_link.timeout_ms);
     let attempts = RwSignal::new(from_link.attempts);
     let extract = RwSignal::new(from_link.extract);
-    let base_ms = RwSignal::new(defaults.base_ms);
-    let max_ms = RwSignal::new(defaults.max_ms);
-    let deadline_ms = RwSignal::new(defaults.deadline_ms);
+    let base_ms = RwSignal::new(from_link.base_ms);
+    let max_ms = RwSignal::new(from_link.max_ms);
+    let deadline_ms = RwSignal::new(from_link.deadline_ms);
     let link_note = RwSignal::new(None::<String>);
     let sitemap_url = RwSignal::new(format!("{}/demo/sitemap_index.xml", origin()));
     let sitemap_note = RwSignal::new(String::new());
@@ -208,6 +211,9 @@ pub fn App() -> impl IntoView {
             timeout_ms: timeout_ms.get_untracked(),
             attempts: attempts.get_untracked(),
             extract: extract.get_untracked(),
+            base_ms: base_ms.get_untracked(),
+            max_ms: max_ms.get_untracked(),
+            deadline_ms: deadline_ms.get_untracked(),
         };
         let (query, dropped) = config.to_query();
         if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {

@@ -88,6 +88,12 @@ pub struct FormConfig {
     pub attempts: u64,
     /// Extract products.
     pub extract: bool,
+    /// Backoff base.
+    pub base_ms: u64,
+    /// Backoff cap.
+    pub max_ms: u64,
+    /// Run deadline.
+    pub deadline_ms: u64,
 }
 
 /// Longest URL list kept in a link (encoded). Longer lists would make links
@@ -104,6 +110,9 @@ impl FormConfig {
         q.append_pair("t", &self.timeout_ms.to_string());
         q.append_pair("a", &self.attempts.to_string());
         q.append_pair("x", if self.extract { "1" } else { "0" });
+        q.append_pair("b", &self.base_ms.to_string());
+        q.append_pair("m", &self.max_ms.to_string());
+        q.append_pair("d", &self.deadline_ms.to_string());
         let mut dropped = false;
         if let Some(list) = &self.urls {
             let encoded: String = url::form_urlencoded::byte_serialize(list.as_bytes()).collect();
@@ -128,6 +137,9 @@ impl FormConfig {
                 ("t", Some(n)) => c.timeout_ms = n,
                 ("a", Some(n)) => c.attempts = n,
                 ("x", _) => c.extract = v != "0",
+                ("b", Some(n)) => c.base_ms = n,
+                ("m", Some(n)) => c.max_ms = n,
+                ("d", Some(n)) => c.deadline_ms = n,
                 ("urls", _) => c.urls = Some(v.into_owned()),
                 _ => {}
             }
@@ -141,7 +153,17 @@ mod form_tests {
     use super::*;
 
     fn defaults() -> FormConfig {
-        FormConfig { urls: None, concurrency: 50, per_host: 50, timeout_ms: 10_000, attempts: 3, extract: true }
+        FormConfig {
+            urls: None,
+            concurrency: 50,
+            per_host: 50,
+            timeout_ms: 10_000,
+            attempts: 3,
+            extract: true,
+            base_ms: 500,
+            max_ms: 10_000,
+            deadline_ms: 120_000,
+        }
     }
 
     #[test]
@@ -153,6 +175,9 @@ mod form_tests {
             timeout_ms: 1500,
             attempts: 4,
             extract: false,
+            base_ms: 20,
+            max_ms: 900,
+            deadline_ms: 5000,
         };
         let (q, dropped) = c.to_query();
         assert!(!dropped);

@@ -14,7 +14,6 @@ use fanout_shared::sitemap::{MAX_SITEMAP_DEPTH, MAX_SITEMAP_FILES, Sitemap, pars
 use fanout_shared::target::TargetPolicy;
 use fanout_shared::validation::{is_own_demo_url, parse_run_request};
 use futures::StreamExt;
-use url::Url;
 use worker::{Headers, Request, Response, Result};
 
 use crate::error::{error_response, json_response};
@@ -122,10 +121,7 @@ async fn sitemap_urls(req: &Request, settings: &Settings) -> std::result::Result
     let Some(target) = own.query_pairs().find(|(k, _)| k == "url").map(|(_, v)| v.into_owned()) else {
         return Err(ApiError::bad_request("no_url", "give the sitemap as ?url=https://…/sitemap.xml"));
     };
-    if let Err(e) = check_url(&target) {
-        return Err(ApiError::bad_request("invalid_url", format!("{target:?}: {e}")));
-    }
-    let start = Url::parse(&target).map_err(|e| ApiError::bad_request("invalid_url", e.to_string()))?;
+    let start = check_url(&target).map_err(|e| ApiError::bad_request("invalid_url", format!("{target:?}: {e}")))?;
     let policy = TargetPolicy::from_limits(&settings.limits);
     if !is_own_demo_url(&start, Some(&own))
         && let Err(e) = policy.check(&start)

@@ -193,7 +193,7 @@ impl RunStore {
         let t = self.since_start();
         let broken = |message: String| {
             for id in offset..offset.saturating_add(chunk_len) {
-                self.local_end(id, |v| v.fail(t, ErrorKind::Network, message.clone()));
+                self.change_row(id, |v| v.fail(t, ErrorKind::Network, message.clone()));
             }
         };
         match result {
@@ -207,17 +207,21 @@ impl RunStore {
         }
     }
 
-    /// Change one row outside the event stream, keeping the tally right.
-    fn local_end(&self, id: u32, f: impl FnOnce(&mut TaskView) -> TaskState) {
+    /// Change one row, keeping the tally and the in-flight peak right. Every
+    /// change of a row's state goes through here: events and local ends alike.
+    fn change_row(&self, id: u32, f: impl FnOnce(&mut TaskView) -> TaskState) {
         self.rows.with_untracked(|rows| {
-            if let Some(row) = rows.get(id as usize) {
-                let mut moved = None;
-                row.view.update(|v| {
-                    let before = f(v);
-                    moved = Some((before, v.state));
-                });
-                if let Some((from, to)) = moved {
-                    self.tally.update(|t| t.moved(from, to));
+            let Some(row) = rows.get(id as usize) else { return };
+            let mut moved = None;
+            row.view.update(|v| {
+                let before = f(v);
+                moved = Some((before, v.state));
+            });
+            if let Some((from, to)) = moved.filter(|(from, to)| from != to) {
+                self.tally.update(|t| t.moved(from, to));
+                let in_flight = self.tally.with_untracked(|t| t.get(TaskState::InFlight));
+                if in_flight > self.peak.get_untracked() {
+                    self.peak.set(in_flight);
                 }
             }
         });
@@ -230,22 +234,7 @@ impl RunStore {
             return;
         }
         let Some(id) = ev.id() else { return };
-        self.rows.with_untracked(|rows| {
-            if let Some(row) = rows.get(id as usize) {
-                let mut moved = (TaskState::Queued, TaskState::Queued);
-                row.view.update(|v| {
-                    let before = v.apply(&ev, zero);
-                    moved = (before, v.state);
-                });
-                if moved.0 != moved.1 {
-                    self.tally.update(|t| t.moved(moved.0, moved.1));
-                    let in_flight = self.tally.with_untracked(|t| t.get(TaskState::InFlight));
-                    if in_flight > self.peak.get_untracked() {
-                        self.peak.set(in_flight);
-                    }
-                }
-            }
-        });
+        self.change_row(id, |v| v.apply(&ev, zero));
         self.folded.update_value(|s| s.observe(&ev));
     }
 
@@ -265,7 +254,7 @@ impl RunStore {
         let t = self.since_start();
         let n = self.rows.with_untracked(Vec::len);
         for id in 0..n {
-            self.local_end(u32::try_from(id).unwrap_or(u32::MAX), |v| v.cancel(t));
+            self.change_row(u32::try_from(id).unwrap_or(u32::MAX), |v| v.cancel(t));
         }
     }
 

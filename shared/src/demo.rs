@@ -229,14 +229,7 @@ pub fn product_page(p: &DemoProduct, page_url: &str) -> String {
 
 /// The shop's sitemap: every product page under `origin`.
 pub fn sitemap(origin: &str) -> String {
-    let mut xml = String::from(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n",
-    );
-    for url in product_urls(origin, DEMO_PRODUCT_COUNT) {
-        let _ = writeln!(xml, "  <url><loc>{}</loc></url>", escape_html(&url));
-    }
-    xml.push_str("</urlset>\n");
-    xml
+    sitemap_range(origin, 1, DEMO_PRODUCT_COUNT)
 }
 
 /// Largest latency, jitter or drip interval a knob may ask for.

@@ -29,7 +29,7 @@ pub struct UrlList {
 /// Parse one URL per line: trim, skip blanks and `#` comments, drop duplicates
 /// (first one wins), and flag lines that are not absolute http(s) URLs.
 pub fn parse_url_list(text: &str) -> UrlList {
-    parse_url_list_with(text, |line| check_url(line).map_err(|e| e.to_string()))
+    parse_url_list_with(text, |line| check_url(line).map(drop).map_err(|e| e.to_string()))
 }
 
 /// [`parse_url_list`] with the URL check supplied by the caller. The browser

@@ -188,7 +188,7 @@ impl Scheduler {
             s.slots.push(Slot { id: job.id, url: job.url, host, attempts: 0, state: State::Queued });
             s.emit(Event::Queued { id: job.id, url: s.slots[idx].url.clone(), t: 0 });
             match check_url(&s.slots[idx].url) {
-                Ok(()) => s.enqueue(idx, false),
+                Ok(_) => s.enqueue(idx, false),
                 Err(e) => {
                     s.slots[idx].state = State::Idle;
                     s.fail(idx, &e.to_string(), e.kind(), None);
@@ -562,14 +562,15 @@ impl Scheduler {
     }
 }
 
-/// Only absolute http(s) URLs with a host can be fetched.
-pub fn check_url(url: &str) -> Result<(), FetchError> {
+/// Only absolute http(s) URLs with a host can be fetched. Returns the parsed
+/// URL, so callers that go on to check the target do not parse it again.
+pub fn check_url(url: &str) -> Result<url::Url, FetchError> {
     let parsed = url::Url::parse(url).map_err(|e| FetchError::InvalidUrl(format!("{e}")))?;
-    match parsed.scheme() {
-        "http" | "https" if parsed.host_str().is_some_and(|h| !h.is_empty()) => Ok(()),
-        "http" | "https" => Err(FetchError::InvalidUrl("no host".into())),
-        other => Err(FetchError::InvalidUrl(format!("scheme {other}: is not http or https"))),
+    crate::target::check_scheme(&parsed)?;
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(FetchError::InvalidUrl("no host".into()));
     }
+    Ok(parsed)
 }
 
 #[cfg(test)]

@@ -87,9 +87,7 @@ impl TargetPolicy {
 
     /// Refuse `url` unless these rules allow it.
     pub fn check(&self, url: &Url) -> Result<(), FetchError> {
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(FetchError::InvalidUrl(format!("scheme {}: is not http or https", url.scheme())));
-        }
+        check_scheme(url)?;
         let host = url.host_str().unwrap_or("").trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
         if !self.allowed_hosts.is_empty() {
             let listed = self
@@ -106,12 +104,18 @@ impl TargetPolicy {
     }
 }
 
+/// Only `http` and `https` are fetched.
+pub fn check_scheme(url: &Url) -> Result<(), FetchError> {
+    match url.scheme() {
+        "http" | "https" => Ok(()),
+        other => Err(FetchError::InvalidUrl(format!("scheme {other}: is not http or https"))),
+    }
+}
+
 /// Refuse a target unless it is http(s) and public, or private targets are
 /// allowed by configuration.
 pub fn check_target(url: &Url, allow_private: bool) -> Result<(), FetchError> {
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(FetchError::InvalidUrl(format!("scheme {}: is not http or https", url.scheme())));
-    }
+    check_scheme(url)?;
     if !allow_private && is_private_host(url) {
         return Err(FetchError::BlockedTarget(format!(
             "{} is a private, loopback or link-local address; this deployment only fetches public hosts",

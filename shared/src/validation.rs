@@ -107,11 +107,10 @@ pub fn validate(req: RunRequest, limits: &Limits, own_origin: Option<&url::Url>)
     }
     let policy = TargetPolicy::from_limits(limits);
     for (i, url) in req.urls.iter().enumerate() {
-        if let Err(e) = check_url(url) {
+        let parsed = check_url(url).map_err(|e| {
             let shown: String = url.chars().take(200).collect();
-            return Err(ApiError::bad_request("invalid_url", format!("urls[{i}] = {shown:?}: {e}")));
-        }
-        let parsed = url::Url::parse(url).map_err(|e| ApiError::bad_request("invalid_url", e.to_string()))?;
+            ApiError::bad_request("invalid_url", format!("urls[{i}] = {shown:?}: {e}"))
+        })?;
         if !is_own_demo_url(&parsed, own_origin)
             && let Err(e) = policy.check(&parsed)
         {

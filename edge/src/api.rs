@@ -3,7 +3,9 @@
 use std::collections::{HashSet, VecDeque};
 use std::rc::Rc;
 
+use fanout_shared::Event;
 use fanout_shared::config::DEFAULT_MAX_REQUEST_BYTES;
+use fanout_shared::load::{LoadEngine, LoadRunner, parse_load_request};
 use fanout_shared::protocol::{ApiError, ConfigResponse, RunOptions};
 use fanout_shared::retry::SplitMix64;
 use fanout_shared::retry::is_success;
@@ -13,11 +15,11 @@ use fanout_shared::scheduler::check_url;
 use fanout_shared::sitemap::{MAX_SITEMAP_DEPTH, MAX_SITEMAP_FILES, Sitemap, parse as parse_sitemap};
 use fanout_shared::target::TargetPolicy;
 use fanout_shared::validation::{is_own_demo_url, parse_run_request};
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use worker::{Headers, Request, Response, Result};
 
 use crate::error::{error_response, json_response};
-use crate::fetch::{EdgeClock, EdgeFetcher, InFlight, fetch_text};
+use crate::fetch::{EdgeClock, EdgeFetcher, EdgeProbe, InFlight, fetch_text};
 use crate::settings::Settings;
 
 /// `GET /api/v1/health`.
@@ -185,12 +187,7 @@ async fn start_run(req: &mut Request, settings: &Settings) -> std::result::Resul
     authorize(req, settings)?;
     let internal = |e: worker::Error| ApiError::new(500, "internal", e.to_string());
     let own_origin = req.url().map_err(internal)?;
-    let max = if settings.limits.max_request_bytes == 0 {
-        DEFAULT_MAX_REQUEST_BYTES
-    } else {
-        settings.limits.max_request_bytes
-    };
-    let body = read_body(req, max).await?;
+    let body = read_body(req, request_cap(settings)).await?;
     let content_type = req.headers().get("content-type").ok().flatten();
     let run = parse_run_request(content_type.as_deref(), &body, &settings.limits, Some(&own_origin))?;
     // Jitter only needs spreading, not secrecy: Math.random seeds it.
@@ -208,17 +205,48 @@ async fn start_run(req: &mut Request, settings: &Settings) -> std::result::Resul
     // dropping the stream drops the runner.
     // Events that are ready together go out as one chunk (each still its own
     // line); a lone event still goes out at once.
-    let body = runner.ready_chunks(256).map(|events| {
-        let mut chunk = String::new();
-        for ev in &events {
-            chunk.push_str(&ev.to_ndjson());
-        }
-        Ok::<Vec<u8>, worker::Error>(chunk.into_bytes())
-    });
+    ndjson_response(runner.ready_chunks(256).map(|events| events.iter().map(Event::to_ndjson).collect::<String>()))
+}
+
+/// A streamed NDJSON answer: each item of `chunks` is one or more whole lines.
+fn ndjson_response(chunks: impl Stream<Item = String> + 'static) -> std::result::Result<Response, ApiError> {
+    let internal = |e: worker::Error| ApiError::new(500, "internal", e.to_string());
     let headers = Headers::new();
     let set = |k: &str, v: &str| headers.set(k, v).map_err(internal);
     set("content-type", "application/x-ndjson; charset=utf-8")?;
     set("cache-control", "no-store")?;
     set("x-content-type-options", "nosniff")?;
+    let body = chunks.map(|c| Ok::<Vec<u8>, worker::Error>(c.into_bytes()));
     Ok(Response::from_stream(body).map_err(internal)?.with_headers(headers))
+}
+
+/// `POST /api/v1/load`: validate, then stream the load test's snapshots as NDJSON.
+pub async fn load(mut req: Request, settings: &Settings) -> Result<Response> {
+    match start_load(&mut req, settings).await {
+        Ok(resp) => Ok(resp),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn start_load(req: &mut Request, settings: &Settings) -> std::result::Result<Response, ApiError> {
+    authorize(req, settings)?;
+    let own_origin = req.url().map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
+    let body = read_body(req, request_cap(settings)).await?;
+    let content_type = req.headers().get("content-type").ok().flatten();
+    let plan = parse_load_request(content_type.as_deref(), &body, &settings.limits, Some(&own_origin))?;
+    let in_flight = Rc::new(InFlight::default());
+    watch_disconnect(req.inner().signal(), in_flight.clone());
+    let probe = EdgeProbe {
+        url: plan.url.clone(),
+        method: plan.method,
+        own_origin,
+        max_body_bytes: settings.limits.max_body_bytes,
+        in_flight,
+    };
+    let runner = LoadRunner::new(LoadEngine::new(plan), probe, EdgeClock::start());
+    ndjson_response(runner.map(|ev| ev.to_ndjson()))
+}
+
+fn request_cap(settings: &Settings) -> u64 {
+    if settings.limits.max_request_bytes == 0 { DEFAULT_MAX_REQUEST_BYTES } else { settings.limits.max_request_bytes }
 }

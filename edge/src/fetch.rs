@@ -16,6 +16,7 @@ use fanout_shared::FetchError;
 use fanout_shared::config::MAX_REDIRECTS;
 use fanout_shared::demo::ATTEMPT_HEADER;
 use fanout_shared::extract::Extractor;
+use fanout_shared::load::{LoadMethod, Probe, ProbeOutcome};
 use fanout_shared::protocol::Millis;
 use fanout_shared::retry::{is_success, parse_retry_after};
 use fanout_shared::runner::{AbortAttempt, Clock, Fetcher};
@@ -105,6 +106,7 @@ impl Drop for Sleep {
 }
 
 /// The run's clock: milliseconds since the run started, and [`Sleep`] timers.
+#[derive(Clone)]
 pub struct EdgeClock {
     start: f64,
 }
@@ -121,6 +123,11 @@ impl Clock for EdgeClock {
 
     fn now(&self) -> Millis {
         (js_sys::Date::now() - self.start).max(0.0) as u64
+    }
+
+    fn now_us(&self) -> u64 {
+        // As fine as the runtime's clock is (Workers advance it on I/O).
+        ((js_sys::Date::now() - self.start) * 1000.0).max(0.0) as u64
     }
 
     fn sleep_until(&self, at: Millis) -> Sleep {
@@ -209,7 +216,12 @@ struct Upstream {
     body: LocalBoxStream<'static, Result<Vec<u8>, FetchError>>,
 }
 
-async fn fetch_upstream(url: Url, attempt: u32, signal: Option<web_sys::AbortSignal>) -> Result<Upstream, FetchError> {
+async fn fetch_upstream(
+    url: Url,
+    method: Method,
+    attempt: u32,
+    signal: Option<web_sys::AbortSignal>,
+) -> Result<Upstream, FetchError> {
     let headers = Headers::new();
     // Only these headers: no cookies, no Authorization, no client IP.
     headers.set("user-agent", USER_AGENT).map_err(network)?;
@@ -217,7 +229,7 @@ async fn fetch_upstream(url: Url, attempt: u32, signal: Option<web_sys::AbortSig
     headers.set(ATTEMPT_HEADER, &attempt.to_string()).map_err(network)?;
     let mut init = RequestInit::new();
     // Redirects are followed by the attempt loop, so every hop is checked.
-    init.with_method(Method::Get).with_headers(headers).with_redirect(RequestRedirect::Manual);
+    init.with_method(method).with_headers(headers).with_redirect(RequestRedirect::Manual);
     let request = Request::new_with_init(url.as_str(), &init).map_err(|e| FetchError::InvalidUrl(e.to_string()))?;
     let fetch = Fetch::Request(request);
     let mut resp = match signal {
@@ -262,7 +274,7 @@ async fn fetch_following(
         let up = if is_own_demo_url(&current, Some(own)) {
             fetch_demo(current.clone(), attempt).await
         } else {
-            fetch_upstream(current.clone(), attempt, signal.clone()).await?
+            fetch_upstream(current.clone(), Method::Get, attempt, signal.clone()).await?
         };
         let Some(location) = up.location.as_deref().filter(|_| is_redirect(up.status)) else { return Ok(up) };
         hops += 1;
@@ -357,5 +369,67 @@ impl Fetcher for EdgeFetcher {
             result
         });
         (fut.boxed_local(), EdgeAbort { key, in_flight })
+    }
+}
+
+/// Requests a load test's one URL (see `fanout_shared::load`): no redirects
+/// followed, no extraction, the body read to its end and counted.
+pub struct EdgeProbe {
+    /// The target, already checked against the target rules.
+    pub url: Url,
+    /// GET or HEAD.
+    pub method: LoadMethod,
+    /// The edge's own origin; its `/demo/` URLs are served in-process.
+    pub own_origin: Url,
+    /// Body cap in bytes.
+    pub max_body_bytes: u64,
+    /// Controllers of requests in flight, shared with the disconnect watcher.
+    pub in_flight: Rc<InFlight>,
+}
+
+impl Probe for EdgeProbe {
+    type Fut = LocalBoxFuture<'static, Result<ProbeOutcome, FetchError>>;
+    type Abort = EdgeAbort;
+
+    fn start(&self, _id: u64) -> (Self::Fut, EdgeAbort) {
+        let controller = web_sys::AbortController::new().ok();
+        let signal = controller.as_ref().map(web_sys::AbortController::signal);
+        let on_cap = controller.clone();
+        let gone = self.in_flight.gone.get();
+        let key = controller.map(|c| self.in_flight.register(c));
+        let registry = self.in_flight.clone();
+        let (url, method, max) = (self.url.clone(), self.method, self.max_body_bytes);
+        let demo = is_own_demo_url(&url, Some(&self.own_origin));
+        let fut = async move {
+            if gone {
+                return Err(FetchError::Network("the client went away".into()));
+            }
+            let mut up = if demo {
+                fetch_demo(url, 1).await
+            } else {
+                let m = if method == LoadMethod::Head { Method::Head } else { Method::Get };
+                fetch_upstream(url, m, 1, signal).await?
+            };
+            let mut bytes = 0u64;
+            if method == LoadMethod::Get {
+                while let Some(chunk) = up.body.next().await {
+                    bytes += chunk?.len() as u64;
+                    if bytes > max {
+                        if let Some(c) = on_cap {
+                            c.abort();
+                        }
+                        return Err(FetchError::BodyTooLarge { limit: max });
+                    }
+                }
+            }
+            Ok(ProbeOutcome::Answered { status: up.status, bytes })
+        };
+        let fut = fut.map(move |r| {
+            if let Some(k) = key {
+                registry.remove(k);
+            }
+            r
+        });
+        (fut.boxed_local(), EdgeAbort { key, in_flight: self.in_flight.clone() })
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! # Layout
 //! - `lib.rs`: the route table, nothing else.
-//! - [`api`]: `/api/v1/*` handlers (health, config, runs, sitemap).
+//! - [`api`]: `/api/v1/*` handlers (health, config, runs, sitemap, load).
 //! - [`fetch`]: the shell half of the fan-out: `worker::Fetch` + `AbortController`
 //!   and `Delay` behind `fanout_shared::runner`'s traits.
 //! - [`demo`]: the built-in demo shop under `/demo/`.
@@ -35,9 +35,14 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         (Method::Get, "/api/v1/config") => api::config(&settings),
         (Method::Post, "/api/v1/runs") => api::runs(req, &settings).await,
         (Method::Get, "/api/v1/sitemap") => api::sitemap(&req, &settings).await,
-        (_, "/api/v1/health" | "/api/v1/config" | "/api/v1/runs" | "/api/v1/sitemap") => error::error_response(
-            &ApiError::new(405, "method_not_allowed", format!("{method:?} is not allowed on {path}")),
-        ),
+        (Method::Post, "/api/v1/load") => api::load(req, &settings).await,
+        (_, "/api/v1/health" | "/api/v1/config" | "/api/v1/runs" | "/api/v1/sitemap" | "/api/v1/load") => {
+            error::error_response(&ApiError::new(
+                405,
+                "method_not_allowed",
+                format!("{method:?} is not allowed on {path}"),
+            ))
+        }
         (_, p) if p.starts_with("/api/") => {
             error::error_response(&ApiError::new(404, "not_found", format!("no API endpoint at {p}")))
         }

@@ -36,6 +36,9 @@ impl Settings {
             max_backoff_ms: num(env, "MAX_BACKOFF_MS", d.max_backoff_ms),
             max_request_bytes: num(env, "MAX_REQUEST_BYTES", d.max_request_bytes),
             max_body_bytes: num(env, "MAX_BODY_BYTES", d.max_body_bytes),
+            max_load_requests: num(env, "MAX_LOAD_REQUESTS", d.max_load_requests),
+            max_load_duration_ms: num(env, "MAX_LOAD_DURATION_MS", d.max_load_duration_ms),
+            max_load_concurrency: num(env, "MAX_LOAD_CONCURRENCY", d.max_load_concurrency),
             allow_private_targets: var(env, "ALLOW_PRIVATE_TARGETS")
                 .is_some_and(|v| matches!(v.trim(), "true" | "1" | "yes")),
             allowed_hosts: var(env, "ALLOWED_HOSTS")

@@ -44,6 +44,14 @@ pub const DEFAULT_MAX_BACKOFF_LIMIT_MS: u64 = 60_000;
 pub const DEFAULT_MAX_REQUEST_BYTES: u64 = 1024 * 1024;
 /// Fallback for the edge's `MAX_BODY_BYTES` (one upstream response body).
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 4 * 1024 * 1024;
+/// Fallback for the edge's `MAX_LOAD_REQUESTS`: most requests one load-test
+/// request sends. Each is a subrequest, and a Worker invocation's subrequest
+/// budget is what bounds this in production; the browser splits bigger tests.
+pub const DEFAULT_MAX_LOAD_REQUESTS: u64 = 1_000;
+/// Fallback for the edge's `MAX_LOAD_DURATION_MS`.
+pub const DEFAULT_MAX_LOAD_DURATION_MS: u64 = 30_000;
+/// Fallback for the edge's `MAX_LOAD_CONCURRENCY`.
+pub const DEFAULT_MAX_LOAD_CONCURRENCY: u32 = 100;
 /// How many chunk requests the browser keeps in flight at once. Over HTTP/1.1 a
 /// browser holds 6 connections per host, so more would only queue inside it.
 pub const DEFAULT_BROWSER_PARALLEL_REQUESTS: u32 = 4;
@@ -77,6 +85,12 @@ pub struct Limits {
     pub max_request_bytes: u64,
     /// Largest upstream body read, in bytes; beyond it the fetch is aborted.
     pub max_body_bytes: u64,
+    /// Most requests one `POST /api/v1/load` sends.
+    pub max_load_requests: u64,
+    /// Longest `duration_ms` of one load-test request.
+    pub max_load_duration_ms: u64,
+    /// Largest load-test `concurrency` of one request.
+    pub max_load_concurrency: u32,
     /// Whether loopback, private and link-local targets may be fetched.
     pub allow_private_targets: bool,
     /// When not empty, the only hosts that may be fetched (exact names or IP
@@ -100,6 +114,9 @@ impl Default for Limits {
             max_backoff_ms: DEFAULT_MAX_BACKOFF_LIMIT_MS,
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_load_requests: DEFAULT_MAX_LOAD_REQUESTS,
+            max_load_duration_ms: DEFAULT_MAX_LOAD_DURATION_MS,
+            max_load_concurrency: DEFAULT_MAX_LOAD_CONCURRENCY,
             allow_private_targets: false,
             allowed_hosts: Vec::new(),
         }

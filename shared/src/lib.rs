@@ -17,6 +17,9 @@
 //! - [`report`]: waterfall geometry and JSON/CSV exports from task views.
 //! - [`ndjson`]: splitting a byte stream into lines.
 //! - [`input`]: cleaning a pasted URL list.
+//! - [`load`]: load-test mode (one URL × N at C), its engine, runner and
+//!   HDR latency histogram.
+//! - [`load_client`]: the browser's side of a load test: link, split, merge.
 //! - [`demo`]: the built-in demo shop's catalogue and pages.
 //! - [`error`]: the one fetch error type and its wire kinds.
 //!
@@ -32,6 +35,8 @@ pub mod error;
 #[cfg(feature = "extract")]
 pub mod extract;
 pub mod input;
+pub mod load;
+pub mod load_client;
 pub mod ndjson;
 pub mod protocol;
 pub mod report;

@@ -54,6 +54,11 @@ pub trait Clock {
     type Sleep: Future<Output = ()>;
     /// Milliseconds since the run started.
     fn now(&self) -> Millis;
+    /// Microseconds since the run started, for latency measurements. Clocks
+    /// without a finer source count whole milliseconds.
+    fn now_us(&self) -> u64 {
+        self.now() * 1000
+    }
     /// A future that resolves at `at`.
     fn sleep_until(&self, at: Millis) -> Self::Sleep;
 }
@@ -64,6 +69,10 @@ pub trait Clock {
 pub struct CancelHandle(Option<oneshot::Sender<()>>);
 
 impl CancelHandle {
+    pub(crate) fn new(tx: oneshot::Sender<()>) -> Self {
+        Self(Some(tx))
+    }
+
     /// Cancel the run. Later calls do nothing.
     pub fn cancel(&mut self) {
         if let Some(tx) = self.0.take() {

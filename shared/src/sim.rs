@@ -36,7 +36,7 @@ pub(crate) struct VClock(Rc<RefCell<ClockInner>>);
 
 impl VClock {
     /// Jump to the next pending timer and wake it. False when none is pending.
-    fn advance(&self) -> bool {
+    pub(crate) fn advance(&self) -> bool {
         let mut inner = self.0.borrow_mut();
         let now = inner.now;
         let Some(next) = inner.timers.iter().map(|(t, _)| *t).filter(|&t| t > now).min() else {

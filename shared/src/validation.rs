@@ -27,7 +27,12 @@ pub struct ValidRun {
     pub options: RunOptions,
 }
 
-fn in_range<T: PartialOrd + core::fmt::Display + Copy>(name: &str, v: T, lo: T, hi: T) -> Result<T, ApiError> {
+pub(crate) fn in_range<T: PartialOrd + core::fmt::Display + Copy>(
+    name: &str,
+    v: T,
+    lo: T,
+    hi: T,
+) -> Result<T, ApiError> {
     if v < lo || v > hi {
         return Err(ApiError::bad_request(
             "option_out_of_range",
@@ -59,6 +64,20 @@ pub fn parse_run_request(
     limits: &Limits,
     own_origin: Option<&url::Url>,
 ) -> Result<ValidRun, ApiError> {
+    let req: RunRequest = decode_json(content_type, body, limits, "a run request", r#"{"urls": ["https://…"], …}"#)?;
+    validate(req, limits, own_origin)
+}
+
+/// Decode a JSON request body of the `/api/v1` API: size, content type and
+/// shape, each refused with an error that says what to fix. `what` names the
+/// expected body and `example` shows one.
+pub fn decode_json<T: serde::de::DeserializeOwned>(
+    content_type: Option<&str>,
+    body: &[u8],
+    limits: &Limits,
+    what: &str,
+    example: &str,
+) -> Result<T, ApiError> {
     if body.len() as u64 > limits.max_request_bytes {
         return Err(ApiError::new(
             413,
@@ -75,18 +94,14 @@ pub fn parse_run_request(
             415,
             "unsupported_media_type",
             format!(
-                "send the run as JSON with Content-Type: application/json (got {})",
+                "send {what} as JSON with Content-Type: application/json (got {})",
                 content_type.unwrap_or("no Content-Type")
             ),
         ));
     }
-    let req: RunRequest = serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request(
-            "malformed_json",
-            format!("the body is not a valid run request: {e}. Expected {{\"urls\": [\"https://…\"], …}}"),
-        )
-    })?;
-    validate(req, limits, own_origin)
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request("malformed_json", format!("the body is not {what}: {e}. Expected {example}"))
+    })
 }
 
 /// Check an already-decoded request against `limits`.

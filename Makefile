@@ -2,7 +2,7 @@
 #
 #   make dev    set up, build, and serve the whole app on http://127.0.0.1:8787
 #   make test   set up, then lint, unit, integration and browser tests
-#   make bench  the benchmarks (see BENCHMARKS.md)
+#   make bench  the benchmarks (see BENCHMARKS.md); make bench-load only load mode vs oha
 #
 # Every tool comes from crates.io or npm (scripts/setup.sh). The variables
 # below stop worker-build and trunk from downloading their own binaries.
@@ -21,7 +21,7 @@ EDGE_SRC := $(SHARED_SRC) edge/Cargo.toml $(shell find edge/src -name '*.rs')
 FRONTEND_SRC := $(SHARED_SRC) frontend/Cargo.toml frontend/index.html frontend/style.css Trunk.toml \
 	$(shell find frontend/src -name '*.rs')
 
-.PHONY: setup setup-test build dev test bench clean
+.PHONY: setup setup-test build dev test bench bench-load clean
 
 setup:
 	@scripts/setup.sh
@@ -47,6 +47,9 @@ test:
 
 bench: setup build
 	@scripts/bench.sh
+
+bench-load: setup build
+	@scripts/bench.sh load
 
 clean:
 	rm -rf dist edge/build target/wasm32-unknown-unknown

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: Fanout through its API vs the ideal vs the asyncio+aiohttp
-# crawler, on a loopback upstream. Starts (and stops, by PID) its own
+# crawler, then load-test mode vs oha, on a loopback upstream
+# (`scripts/bench.sh load` or `fanout` runs one of them). Starts (and stops, by PID) its own
 # wrangler dev with limits raised so one request can carry all 200 URLs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,8 +13,15 @@ if [[ ! -x bench/.venv/bin/python ]] || ! bench/.venv/bin/python -c 'import aioh
   bench/.venv/bin/pip install -q -r bench/requirements.txt
 fi
 
+# oha, the load tester the load-test mode is compared with, from crates.io.
+if ! command -v oha > /dev/null; then
+  echo "bench: installing oha from crates.io (a few minutes)"
+  cargo install oha --locked
+fi
+
 PORT=${FANOUT_BENCH_PORT:-8798}
-setsid scripts/wrangler-dev.sh "$PORT" --var MAX_URLS_PER_REQUEST:1000 --var MAX_CONCURRENCY:200 > bench/wrangler.log 2>&1 &
+setsid scripts/wrangler-dev.sh "$PORT" --var MAX_URLS_PER_REQUEST:1000 --var MAX_CONCURRENCY:200 \
+  --var MAX_LOAD_REQUESTS:10000 --var MAX_LOAD_CONCURRENCY:200 > bench/wrangler.log 2>&1 &
 PID=$!
 trap 'kill -TERM -- "-$PID" 2>/dev/null || true' EXIT INT TERM
 for i in $(seq 1 120); do
@@ -21,4 +29,9 @@ for i in $(seq 1 120); do
   [[ $i == 120 ]] && { echo "wrangler dev did not start"; exit 1; }
   sleep 1
 done
-FANOUT_URL="http://127.0.0.1:$PORT" node bench/run.mjs
+export FANOUT_URL="http://127.0.0.1:$PORT"
+case "${1:-all}" in
+  load) node bench/load.mjs ;;
+  fanout) node bench/run.mjs ;;
+  *) node bench/run.mjs && node bench/load.mjs ;;
+esac

@@ -1,5 +1,6 @@
 //! HTTP helpers: the edge's config, and one chunk request's event stream.
 
+use fanout_shared::load::{LoadEvent, LoadRequest};
 use fanout_shared::ndjson::LineDecoder;
 use fanout_shared::protocol::{ApiErrorBody, ConfigResponse, Event, RunRequest};
 use futures::StreamExt;
@@ -60,11 +61,30 @@ pub enum ChunkError {
 pub async fn run_chunk(
     req: &RunRequest,
     signal: &web_sys::AbortSignal,
-    mut on_event: impl FnMut(Event),
+    on_event: impl FnMut(Event),
 ) -> Result<(), ChunkError> {
-    let resp = Request::post("/api/v1/runs")
+    post_ndjson("/api/v1/runs", req, signal, on_event).await
+}
+
+/// Post one load-test segment and call `on_event` for every snapshot.
+pub async fn run_load(
+    req: &LoadRequest,
+    signal: &web_sys::AbortSignal,
+    on_event: impl FnMut(LoadEvent),
+) -> Result<(), ChunkError> {
+    post_ndjson("/api/v1/load", req, signal, on_event).await
+}
+
+/// Post `body` as JSON to `path` and decode the NDJSON answer line by line.
+async fn post_ndjson<T: serde::de::DeserializeOwned>(
+    path: &str,
+    body: &impl serde::Serialize,
+    signal: &web_sys::AbortSignal,
+    mut on_event: impl FnMut(T),
+) -> Result<(), ChunkError> {
+    let resp = Request::post(path)
         .abort_signal(Some(signal))
-        .json(req)
+        .json(body)
         .map_err(|e| ChunkError::Broken(e.to_string()))?
         .send()
         .await
@@ -82,7 +102,7 @@ pub async fn run_chunk(
     };
     let mut stream = wasm_streams::ReadableStream::from_raw(body.unchecked_into()).into_stream();
     let mut lines = LineDecoder::new();
-    let decode = |line: String, on_event: &mut dyn FnMut(Event)| match serde_json::from_str::<Event>(&line) {
+    let decode = |line: String, on_event: &mut dyn FnMut(T)| match serde_json::from_str::<T>(&line) {
         Ok(ev) => on_event(ev),
         Err(e) => web_sys::console::warn_1(&format!("skipping an undecodable line: {e}").into()),
     };

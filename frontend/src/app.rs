@@ -10,6 +10,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::api;
+use crate::load::LoadPage;
 use crate::run::RunStore;
 use crate::table::TaskTable;
 use crate::waterfall::Waterfall;
@@ -101,7 +102,27 @@ fn NumberField(
     }
 }
 
-/// The whole dashboard.
+/// The page: header with the two modes, the mode's view, footer. `?mode=load`
+/// opens the load test; anything else the fan-out dashboard.
+#[component]
+pub fn Root() -> impl IntoView {
+    let search = web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default();
+    let load_mode = search.trim_start_matches('?').split('&').any(|kv| kv == "mode=load");
+    view! {
+        <header class="top">
+            <h1>"Fanout"</h1>
+            <p class="tagline">"Fetch hundreds of pages at once, and watch what concurrency buys."</p>
+            <nav class="tabs" aria-label="Mode">
+                <a href="/" class:active=!load_mode aria-current=(!load_mode).then_some("page")>"Fan-out"</a>
+                <a href="/?mode=load" class:active=load_mode aria-current=load_mode.then_some("page")>"Load test"</a>
+            </nav>
+        </header>
+        {if load_mode { view! { <LoadPage/> }.into_any() } else { view! { <App/> }.into_any() }}
+        <footer class="foot">"Fanout · "<a href="/demo/">"demo shop"</a>" · "<a href="/api/v1/config">"edge config"</a></footer>
+    }
+}
+
+/// The fan-out dashboard.
 #[component]
 pub fn App() -> impl IntoView {
     let store = RunStore::new();
@@ -271,10 +292,6 @@ pub fn App() -> impl IntoView {
     };
 
     view! {
-        <header class="top">
-            <h1>"Fanout"</h1>
-            <p class="tagline">"Fetch hundreds of pages at once, and watch what concurrency buys."</p>
-        </header>
         <main>
             <section class="panel form" aria-label="Run">
                 <label class="urls">
@@ -433,6 +450,5 @@ pub fn App() -> impl IntoView {
 
             <TaskTable store=store/>
         </main>
-        <footer class="foot">"Fanout · "<a href="/demo/">"demo shop"</a>" · "<a href="/api/v1/config">"edge config"</a></footer>
     }
 }

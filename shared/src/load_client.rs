@@ -276,7 +276,7 @@ impl LoadMerge {
         let mut out = Vec::new();
         let (mut i, mut prev, mut current) = (0usize, 0u64, 0u64);
         let mut end = bin_ms;
-        while end <= last_t + bin_ms - 1 {
+        while end < last_t + bin_ms {
             while i < self.series.len() && self.series[i].0 <= end {
                 current = self.series[i].1;
                 i += 1;

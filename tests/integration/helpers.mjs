@@ -13,6 +13,7 @@ export const BASE = process.env.FANOUT_URL ?? 'http://127.0.0.1:8787';
  *   /status/S?key=K&times=T&retry_after=V   S for the first T hits of key K, then 200
  *   /redir/N            302 to /redir/N-1 (relative), 200 at 0
  *   /hang               never answers
+ *   /fixed?ms=N         "ok" after N ms (no hit log: for load tests)
  */
 export async function startUpstream() {
   const state = { inFlight: 0, maxInFlight: 0, groups: new Map(), hits: new Map(), times: new Map(), closedEarly: [], open: new Set() };
@@ -52,7 +53,12 @@ export async function startUpstream() {
       res.writeHead(status, { 'content-type': 'text/html', ...headers });
       res.end(`<!doctype html><html><head><title>p</title></head><body><h1>${url.pathname}</h1></body></html>`);
     };
-    if (url.pathname === '/ok') {
+    if (url.pathname === '/fixed') {
+      // A fixed-latency endpoint for load tests: the same small body after N ms.
+      const ms = Number(url.searchParams.get('ms') ?? 0);
+      const send = () => { res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '2' }); res.end('ok'); };
+      if (ms > 0) setTimeout(send, ms); else send();
+    } else if (url.pathname === '/ok') {
       hit(url.pathname + url.search);
       setTimeout(() => page(200), Number(url.searchParams.get('ms') ?? 0));
     } else if (url.pathname.startsWith('/status/')) {
@@ -94,8 +100,17 @@ export async function startUpstream() {
 }
 
 /** POST a run and collect its events as they stream in (bounded by `timeoutMs`). */
-export async function run(body, { timeoutMs = 60_000, headers = {} } = {}) {
-  const resp = await fetch(`${BASE}/api/v1/runs`, {
+export function run(body, opts) {
+  return postNdjson('/api/v1/runs', body, opts);
+}
+
+/** POST a load test and collect its snapshots and summary. */
+export function load(body, opts) {
+  return postNdjson('/api/v1/load', body, opts);
+}
+
+async function postNdjson(path, body, { timeoutMs = 60_000, headers = {} } = {}) {
+  const resp = await fetch(`${BASE}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
     body: typeof body === 'string' ? body : JSON.stringify(body),

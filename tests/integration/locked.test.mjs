@@ -79,3 +79,25 @@ test('a request body over the limit gets 413', async () => {
   assert.equal(r.status, 413);
   assert.equal(r.json.error.kind, 'body_too_large');
 });
+
+test('load tests follow the same rules: token required, private targets refused, no connection made', async () => {
+  const send = (body, token = TOKEN) => fetch(`${LOCKED}/api/v1/load`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(30_000),
+  });
+  const none = await send({ url: `${LOCKED}/demo/products/1`, requests: 2 }, null);
+  assert.equal(none.status, 401);
+  const hitsBefore = up.state.inFlight + [...up.state.hits.values()].reduce((a, b) => a + b, 0);
+  const blocked = await send({ url: `${up.origin}/ok`, requests: 5 });
+  assert.equal(blocked.status, 400);
+  assert.equal((await blocked.json()).error.kind, 'blocked_target');
+  assert.equal(up.state.inFlight + [...up.state.hits.values()].reduce((a, b) => a + b, 0), hitsBefore);
+  // The demo shop is served in-process and stays allowed.
+  const demo = await send({ url: `${LOCKED}/demo/products/1`, requests: 4, concurrency: 2 });
+  assert.equal(demo.status, 200);
+  const lines = (await demo.text()).trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(lines.at(-1).type, 'load_summary');
+  assert.equal(lines.at(-1).completed, 4);
+});

@@ -16,6 +16,7 @@
 //! - [`task`]: a client's per-URL view (state, spans) folded from events.
 //! - [`report`]: waterfall geometry and JSON/CSV exports from task views.
 //! - [`ndjson`]: splitting a byte stream into lines.
+//! - [`history`]: saved run rows, the diff between two runs, id and page checks.
 //! - [`input`]: cleaning a pasted URL list.
 //! - [`load`]: load-test mode (one URL × N at C), its engine, runner and
 //!   HDR latency histogram.
@@ -34,6 +35,7 @@ pub mod demo;
 pub mod error;
 #[cfg(feature = "extract")]
 pub mod extract;
+pub mod history;
 pub mod input;
 pub mod load;
 pub mod load_client;

@@ -1,0 +1,374 @@
+//! Run history: the row a finished URL leaves behind, and the diff between two
+//! runs over the URLs they share. The edge stores these rows in D1; the
+//! comparison itself is here, so it is tested natively.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::{ApiError, Event};
+
+/// What is kept of one URL of a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedResult {
+    /// The URL.
+    pub url: String,
+    /// `done`, `failed` or `cancelled`.
+    pub outcome: String,
+    /// Final HTTP status, when there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Latency of the final attempt (done only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ms: Option<u64>,
+    /// Body bytes.
+    pub bytes: u64,
+    /// Error kind (failed only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<String>,
+    /// Extracted product fields.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<SavedProduct>,
+}
+
+/// The product fields a diff looks at.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedProduct {
+    /// Name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Normalised decimal price (`"129.90"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<String>,
+    /// ISO 4217 currency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// Normalised availability (`in_stock`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability: Option<String>,
+    /// SKU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sku: Option<String>,
+}
+
+impl SavedResult {
+    /// The row for a URL's final event; `None` for other events.
+    pub fn from_event(ev: &Event) -> Option<Self> {
+        match ev {
+            Event::Done { url, status, bytes, ms, attempts, product, .. } => Some(Self {
+                url: url.clone(),
+                outcome: "done".into(),
+                status: Some(*status),
+                attempts: *attempts,
+                ms: Some(*ms),
+                bytes: *bytes,
+                error_kind: None,
+                product: product.as_ref().map(|p| SavedProduct {
+                    name: p.name.as_ref().map(|f| f.value.clone()),
+                    price: p.price.as_ref().and_then(|f| f.value.amount.clone()),
+                    currency: p.currency.as_ref().map(|f| f.value.clone()),
+                    availability: p.availability.as_ref().map(|f| f.value.clone()),
+                    sku: p.sku.as_ref().map(|f| f.value.clone()),
+                }),
+            }),
+            Event::Failed { url, error, attempts, status, .. } => Some(Self {
+                url: url.clone(),
+                outcome: "failed".into(),
+                status: *status,
+                attempts: *attempts,
+                error_kind: Some(error.kind.as_str().to_owned()),
+                ..Self::default()
+            }),
+            Event::Cancelled { url, .. } => {
+                Some(Self { url: url.clone(), outcome: "cancelled".into(), ..Self::default() })
+            }
+            _ => None,
+        }
+    }
+
+    fn ok(&self) -> bool {
+        self.outcome == "done"
+    }
+}
+
+/// A price that moved between two runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PriceChange {
+    /// The URL.
+    pub url: String,
+    /// Product name (from the newer run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Currency (from the newer run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// Earlier price.
+    pub old: String,
+    /// Later price.
+    pub new: String,
+    /// `new - old`, as a decimal string with the wider of the two scales.
+    pub change: String,
+    /// The change in percent of the earlier price, rounded to 0.01.
+    pub percent: f64,
+}
+
+/// An availability that changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AvailabilityChange {
+    /// The URL.
+    pub url: String,
+    /// Earlier availability (`None`: not stated).
+    pub old: Option<String>,
+    /// Later availability.
+    pub new: Option<String>,
+}
+
+/// What changed from one run to another, over the URLs they share.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunDiff {
+    /// URLs in both runs.
+    pub shared: u32,
+    /// Prices that moved (drops and rises).
+    pub price_changes: Vec<PriceChange>,
+    /// Availability that changed.
+    pub availability_changes: Vec<AvailabilityChange>,
+    /// URLs whose page has product data now and had none before.
+    pub appeared: Vec<String>,
+    /// URLs whose page had product data and has none now.
+    pub disappeared: Vec<String>,
+    /// URLs that were fetched before and fail now.
+    pub newly_failing: Vec<String>,
+    /// URLs that failed before and are fetched now.
+    pub recovered: Vec<String>,
+}
+
+/// A decimal as an integer count of 10⁻⁶ units, and its scale (digits after
+/// the point), so differences are exact. `None` for anything but a plain
+/// decimal.
+fn parse_decimal(s: &str) -> Option<(i128, u32)> {
+    let s = s.trim();
+    let (neg, digits) = s.strip_prefix('-').map_or((false, s), |r| (true, r));
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if int.is_empty() && frac.is_empty() || frac.len() > 6 {
+        return None;
+    }
+    if !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let int: i128 = if int.is_empty() { 0 } else { int.parse().ok()? };
+    let scale = frac.len() as u32;
+    let frac_v: i128 = if frac.is_empty() { 0 } else { frac.parse::<i128>().ok()? * 10i128.pow(6 - scale) };
+    let v = int.checked_mul(1_000_000)?.checked_add(frac_v)?;
+    Some((if neg { -v } else { v }, scale))
+}
+
+fn format_decimal(v: i128, scale: u32) -> String {
+    let sign = if v < 0 { "-" } else { "" };
+    let a = v.unsigned_abs();
+    let (int, frac) = (a / 1_000_000, a % 1_000_000);
+    if scale == 0 {
+        return format!("{sign}{int}");
+    }
+    let frac = format!("{frac:06}");
+    format!("{sign}{int}.{}", &frac[..scale as usize])
+}
+
+/// Compare run `old` with run `new` over the URLs they share.
+pub fn diff(old: &[SavedResult], new: &[SavedResult]) -> RunDiff {
+    let before: HashMap<&str, &SavedResult> = old.iter().map(|r| (r.url.as_str(), r)).collect();
+    let mut d = RunDiff::default();
+    for n in new {
+        let Some(o) = before.get(n.url.as_str()) else { continue };
+        d.shared += 1;
+        match (o.ok(), n.ok()) {
+            (true, false) => d.newly_failing.push(n.url.clone()),
+            (false, true) => d.recovered.push(n.url.clone()),
+            _ => {}
+        }
+        // Product comparisons need both fetches to have worked: a failed
+        // fetch says nothing about the product.
+        if !(o.ok() && n.ok()) {
+            continue;
+        }
+        match (&o.product, &n.product) {
+            (None, Some(_)) => d.appeared.push(n.url.clone()),
+            (Some(_), None) => d.disappeared.push(n.url.clone()),
+            (Some(op), Some(np)) => {
+                if let (Some(a), Some(b)) = (&op.price, &np.price)
+                    && let (Some((av, ascale)), Some((bv, bscale))) = (parse_decimal(a), parse_decimal(b))
+                    && av != bv
+                {
+                    let percent = if av == 0 { 0.0 } else { ((bv - av) as f64 * 10_000.0 / av as f64).round() / 100.0 };
+                    d.price_changes.push(PriceChange {
+                        url: n.url.clone(),
+                        name: np.name.clone(),
+                        currency: np.currency.clone(),
+                        old: a.clone(),
+                        new: b.clone(),
+                        change: format_decimal(bv - av, ascale.max(bscale)),
+                        percent,
+                    });
+                }
+                if op.availability != np.availability {
+                    d.availability_changes.push(AvailabilityChange {
+                        url: n.url.clone(),
+                        old: op.availability.clone(),
+                        new: np.availability.clone(),
+                    });
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    d
+}
+
+/// Check a run id from a path: what the edge generates (`r` and hex), at most
+/// 64 characters of `[A-Za-z0-9_-]`.
+pub fn check_run_id(id: &str) -> Result<&str, ApiError> {
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        let shown: String = id.chars().take(80).collect();
+        return Err(ApiError::bad_request(
+            "invalid_run_id",
+            format!("{shown:?} is not a run id (1 to 64 letters, digits, '-' or '_')"),
+        ));
+    }
+    Ok(id)
+}
+
+/// Largest page of `GET /api/v1/runs`.
+pub const MAX_PAGE: u32 = 100;
+/// Default page size.
+pub const DEFAULT_PAGE: u32 = 20;
+
+/// `?limit=&offset=` of a list request, checked.
+pub fn parse_page(query: &str) -> Result<(u32, u32), ApiError> {
+    let (mut limit, mut offset) = (DEFAULT_PAGE, 0u32);
+    for (k, v) in url::form_urlencoded::parse(query.trim_start_matches('?').as_bytes()) {
+        let bad = |what: &str| {
+            ApiError::bad_request("invalid_page", format!("`{k}` = {v:?}: {what}; use ?limit=1..{MAX_PAGE}&offset=0.."))
+        };
+        match k.as_ref() {
+            "limit" => {
+                limit = v.parse().map_err(|_| bad("not a whole number"))?;
+                if !(1..=MAX_PAGE).contains(&limit) {
+                    return Err(bad("out of range"));
+                }
+            }
+            "offset" => offset = v.parse().map_err(|_| bad("not a whole number"))?,
+            _ => {}
+        }
+    }
+    Ok((limit, offset))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn done(url: &str, price: Option<&str>, avail: Option<&str>) -> SavedResult {
+        SavedResult {
+            url: url.into(),
+            outcome: "done".into(),
+            status: Some(200),
+            attempts: 1,
+            ms: Some(10),
+            bytes: 100,
+            error_kind: None,
+            product: Some(SavedProduct {
+                name: Some(format!("name of {url}")),
+                price: price.map(Into::into),
+                currency: Some("EUR".into()),
+                availability: avail.map(Into::into),
+                sku: None,
+            }),
+        }
+    }
+
+    fn failed(url: &str) -> SavedResult {
+        SavedResult {
+            url: url.into(),
+            outcome: "failed".into(),
+            error_kind: Some("timeout".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn decimals_are_exact() {
+        assert_eq!(parse_decimal("129.90"), Some((129_900_000, 2)));
+        assert_eq!(parse_decimal("5"), Some((5_000_000, 0)));
+        assert_eq!(parse_decimal("0.1"), Some((100_000, 1)));
+        assert_eq!(parse_decimal("1,5"), None);
+        assert_eq!(parse_decimal(""), None);
+        assert_eq!(parse_decimal("1.1234567"), None);
+        assert_eq!(format_decimal(-1_500_000, 2), "-1.50");
+        assert_eq!(format_decimal(300_000, 1), "0.3");
+        // 0.1 + 0.2 style drift cannot happen.
+        let (a, _) = parse_decimal("0.30").unwrap();
+        let (b, _) = parse_decimal("0.10").unwrap();
+        assert_eq!(format_decimal(a - b, 2), "0.20");
+    }
+
+    #[test]
+    fn the_diff_finds_exactly_what_changed() {
+        let old = vec![
+            done("a", Some("100.00"), Some("in_stock")),
+            done("b", Some("20.00"), Some("in_stock")),
+            done("c", Some("5.00"), Some("in_stock")),
+            failed("d"),
+            done("e", Some("1.00"), None),
+            SavedResult { product: None, ..done("f", None, None) },
+            done("g", Some("9.99"), None),
+            done("only-old", Some("1"), None),
+        ];
+        let new = vec![
+            done("a", Some("90.00"), Some("in_stock")),
+            done("b", Some("25.50"), Some("out_of_stock")),
+            done("c", Some("5.00"), Some("in_stock")),
+            done("d", Some("3.00"), None),
+            failed("e"),
+            done("f", Some("2.00"), None),
+            SavedResult { product: None, ..done("g", None, None) },
+            done("only-new", Some("1"), None),
+        ];
+        let d = diff(&old, &new);
+        assert_eq!(d.shared, 7);
+        assert_eq!(d.price_changes.len(), 2);
+        assert_eq!((d.price_changes[0].url.as_str(), d.price_changes[0].change.as_str()), ("a", "-10.00"));
+        assert!((d.price_changes[0].percent + 10.0).abs() < 1e-9);
+        assert_eq!((d.price_changes[1].url.as_str(), d.price_changes[1].change.as_str()), ("b", "5.50"));
+        assert!((d.price_changes[1].percent - 27.5).abs() < 1e-9);
+        assert_eq!(
+            d.availability_changes,
+            vec![AvailabilityChange {
+                url: "b".into(),
+                old: Some("in_stock".into()),
+                new: Some("out_of_stock".into())
+            }]
+        );
+        assert_eq!(d.recovered, vec!["d"]);
+        assert_eq!(d.newly_failing, vec!["e"]);
+        assert_eq!(d.appeared, vec!["f"]);
+        assert_eq!(d.disappeared, vec!["g"]);
+        // Diffing a run with itself finds nothing.
+        let same = diff(&new, &new);
+        assert!(same.price_changes.is_empty() && same.availability_changes.is_empty());
+        assert!(same.recovered.is_empty() && same.newly_failing.is_empty());
+    }
+
+    #[test]
+    fn ids_and_pages_are_checked() {
+        assert!(check_run_id("r0123abcd").is_ok());
+        for bad in ["", "a/b", "x y", "'; drop table runs; --", &"a".repeat(65)] {
+            assert_eq!(check_run_id(bad).unwrap_err().kind, "invalid_run_id", "{bad}");
+        }
+        assert_eq!(parse_page(""), Ok((DEFAULT_PAGE, 0)));
+        assert_eq!(parse_page("?limit=5&offset=10"), Ok((5, 10)));
+        for bad in ["limit=0", "limit=101", "limit=x", "offset=-1", "offset=1.5"] {
+            assert_eq!(parse_page(bad).unwrap_err().kind, "invalid_page", "{bad}");
+        }
+    }
+}

@@ -54,13 +54,18 @@ make --no-print-directory build
 step "start wrangler dev"
 PORT=${FANOUT_TEST_PORT:-8799}
 mkdir -p tests/artifacts
-setsid scripts/wrangler-dev.sh "$PORT" > tests/artifacts/wrangler.log 2>&1 &
+# Fresh local state (the run history's D1) for every test run.
+rm -rf target/wrangler-test
+FANOUT_PERSIST=target/wrangler-test setsid scripts/wrangler-dev.sh "$PORT" > tests/artifacts/wrangler.log 2>&1 &
 PIDS+=($!)
 export FANOUT_URL="http://127.0.0.1:$PORT"
 # A second, locked-down edge as production runs it: private targets refused,
 # an API token set, a small request-body limit.
 LOCKED_PORT=${FANOUT_LOCKED_PORT:-8797}
-FANOUT_LOCKED=1 setsid scripts/wrangler-dev.sh "$LOCKED_PORT" --persist-to target/wrangler-locked \
+# Its local D1 is left without the history schema, so saving fails there
+# and the tests can see that a run's stream survives it.
+rm -rf target/wrangler-locked
+FANOUT_LOCKED=1 FANOUT_PERSIST=target/wrangler-locked FANOUT_MIGRATE=0 setsid scripts/wrangler-dev.sh "$LOCKED_PORT" \
   --var API_TOKEN:test-token-7f3a --var MAX_REQUEST_BYTES:4096 > tests/artifacts/wrangler-locked.log 2>&1 &
 PIDS+=($!)
 export FANOUT_LOCKED_URL="http://127.0.0.1:$LOCKED_PORT" FANOUT_LOCKED_TOKEN=test-token-7f3a

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Start `wrangler dev` (workerd) for local use or tests, offline.
 #   scripts/wrangler-dev.sh PORT [extra wrangler args…]
+# Env: FANOUT_LOCKED=1 (production's target rules), FANOUT_PERSIST=DIR (local
+# state directory), FANOUT_MIGRATE=0 (leave the local D1 unmigrated).
 # Private targets are allowed here, explicitly: local upstreams live on loopback.
 # FANOUT_LOCKED=1 keeps production's rule instead (the tests' locked-down edge).
 set -euo pipefail
@@ -11,4 +13,13 @@ export CLOUDFLARE_CF_FETCH_ENABLED=false WRANGLER_SEND_METRICS=false
 # Each instance gets its own inspector port, so several can run at once.
 ARGS=(--ip 127.0.0.1 --port "$PORT" --inspector-port "$((PORT + 1000))")
 [[ "${FANOUT_LOCKED:-0}" == 1 ]] || ARGS+=(--var ALLOW_PRIVATE_TARGETS:true)
+# FANOUT_PERSIST=DIR keeps this instance's local state (D1) in DIR.
+PERSIST=()
+[[ -n "${FANOUT_PERSIST:-}" ]] && PERSIST=(--persist-to "$FANOUT_PERSIST")
+# The run history's schema (migrations/) is applied to the local D1 first;
+# FANOUT_MIGRATE=0 skips it (the tests' unmigrated edge, where saving fails).
+if [[ "${FANOUT_MIGRATE:-1}" != 0 ]]; then
+  CI=true node_modules/.bin/wrangler d1 migrations apply fanout --local "${PERSIST[@]}" >&2
+fi
+ARGS+=("${PERSIST[@]}")
 exec node_modules/.bin/wrangler dev "${ARGS[@]}" "$@"

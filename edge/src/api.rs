@@ -20,6 +20,7 @@ use worker::{Headers, Request, Response, Result};
 
 use crate::error::{error_response, json_response};
 use crate::fetch::{EdgeClock, EdgeFetcher, EdgeProbe, InFlight, fetch_text};
+use crate::history::{Saver, Store, new_run_id};
 use crate::settings::Settings;
 
 /// `GET /api/v1/health`.
@@ -44,7 +45,7 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn authorize(req: &Request, settings: &Settings) -> std::result::Result<(), ApiError> {
+pub(crate) fn authorize(req: &Request, settings: &Settings) -> std::result::Result<(), ApiError> {
     let Some(token) = &settings.token else {
         return Ok(());
     };
@@ -176,14 +177,18 @@ async fn sitemap_urls(req: &Request, settings: &Settings) -> std::result::Result
 }
 
 /// `POST /api/v1/runs`: validate, then stream the run's events as NDJSON.
-pub async fn runs(mut req: Request, settings: &Settings) -> Result<Response> {
-    match start_run(&mut req, settings).await {
+pub async fn runs(mut req: Request, settings: &Settings, store: Option<Store>) -> Result<Response> {
+    match start_run(&mut req, settings, store).await {
         Ok(resp) => Ok(resp),
         Err(e) => error_response(&e),
     }
 }
 
-async fn start_run(req: &mut Request, settings: &Settings) -> std::result::Result<Response, ApiError> {
+async fn start_run(
+    req: &mut Request,
+    settings: &Settings,
+    store: Option<Store>,
+) -> std::result::Result<Response, ApiError> {
     authorize(req, settings)?;
     let internal = |e: worker::Error| ApiError::new(500, "internal", e.to_string());
     let own_origin = req.url().map_err(internal)?;
@@ -193,6 +198,9 @@ async fn start_run(req: &mut Request, settings: &Settings) -> std::result::Resul
     // Jitter only needs spreading, not secrecy: Math.random seeds it.
     let seed = (js_sys::Math::random() * (u64::MAX as f64)) as u64;
     let extract = run.options.extract;
+    let options = serde_json::to_string(&run.options).unwrap_or_default();
+    let saver = Saver::new(store, run.run_id.unwrap_or_else(new_run_id), options);
+    let run_id = saver.run_id().to_owned();
     let sched = Scheduler::new(run.jobs, run.options, Box::new(SplitMix64::new(seed)));
     let in_flight = Rc::new(InFlight::default());
     watch_disconnect(req.inner().signal(), in_flight.clone());
@@ -205,7 +213,13 @@ async fn start_run(req: &mut Request, settings: &Settings) -> std::result::Resul
     // dropping the stream drops the runner.
     // Events that are ready together go out as one chunk (each still its own
     // line); a lone event still goes out at once.
-    ndjson_response(runner.ready_chunks(256).map(|events| events.iter().map(Event::to_ndjson).collect::<String>()))
+    // Results are saved as they stream by (see `history::Saver`).
+    let events = runner.then(move |ev| saver.clone().on_event(ev)).flat_map(futures::stream::iter);
+    let resp = ndjson_response(
+        events.ready_chunks(256).map(|events| events.iter().map(Event::to_ndjson).collect::<String>()),
+    )?;
+    resp.headers().set("x-fanout-run-id", &run_id).map_err(internal)?;
+    Ok(resp)
 }
 
 /// A streamed NDJSON answer: each item of `chunks` is one or more whole lines.

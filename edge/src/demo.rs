@@ -120,6 +120,7 @@ async fn product(url: &Url, knobs: &DemoKnobs, attempt: u32, now_unix_ms: u64) -
         return r;
     }
     let page_url = format!("{}{DEMO_PRODUCT_PATH}{}", url.origin().ascii_serialization(), p.id);
+    let p = p.on_day(knobs.day_at(now_unix_ms));
     let html = catalogue::page_with_knobs(&p, &page_url, knobs).into_bytes();
     let body = if knobs.drip_ms > 0 {
         let piece = html.len().div_ceil(DRIP_PIECES).max(1);

@@ -5,6 +5,8 @@
 //! - [`api`]: `/api/v1/*` handlers (health, config, runs, sitemap, load).
 //! - [`fetch`]: the shell half of the fan-out: `worker::Fetch` + `AbortController`
 //!   and `Delay` behind `fanout_shared::runner`'s traits.
+//! - [`history`]: run history in D1: saving while streaming, list, get,
+//!   export, delete, diff, price history.
 //! - [`demo`]: the built-in demo shop under `/demo/`.
 //! - [`settings`]: limits from `[vars]` and the token secret.
 //! - [`error`]: errors → HTTP, in one place.
@@ -21,6 +23,7 @@ mod api;
 mod demo;
 mod error;
 mod fetch;
+mod history;
 mod settings;
 
 use settings::Settings;
@@ -33,16 +36,18 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     match (method.clone(), path.as_str()) {
         (Method::Get, "/api/v1/health") => api::health(),
         (Method::Get, "/api/v1/config") => api::config(&settings),
-        (Method::Post, "/api/v1/runs") => api::runs(req, &settings).await,
+        (Method::Post, "/api/v1/runs") => {
+            let store = history::Store::open(&env, &settings);
+            api::runs(req, &settings, store).await
+        }
+        (_, p) if p == "/api/v1/history" || p.starts_with("/api/v1/runs") => {
+            history::route(&req, &env, &settings, p).await
+        }
         (Method::Get, "/api/v1/sitemap") => api::sitemap(&req, &settings).await,
         (Method::Post, "/api/v1/load") => api::load(req, &settings).await,
-        (_, "/api/v1/health" | "/api/v1/config" | "/api/v1/runs" | "/api/v1/sitemap" | "/api/v1/load") => {
-            error::error_response(&ApiError::new(
-                405,
-                "method_not_allowed",
-                format!("{method:?} is not allowed on {path}"),
-            ))
-        }
+        (_, "/api/v1/health" | "/api/v1/config" | "/api/v1/sitemap" | "/api/v1/load") => error::error_response(
+            &ApiError::new(405, "method_not_allowed", format!("{method:?} is not allowed on {path}")),
+        ),
         (_, p) if p.starts_with("/api/") => {
             error::error_response(&ApiError::new(404, "not_found", format!("no API endpoint at {p}")))
         }

@@ -11,6 +11,10 @@ pub struct Settings {
     pub limits: Limits,
     /// When set, `/api/v1/runs` needs `Authorization: Bearer <token>`.
     pub token: Option<String>,
+    /// Saved runs kept at most; the oldest go first.
+    pub history_max_runs: u32,
+    /// Saved runs older than this many days are deleted.
+    pub history_max_age_days: u32,
 }
 
 fn var(env: &Env, name: &str) -> Option<String> {
@@ -46,6 +50,11 @@ impl Settings {
                 .unwrap_or_default(),
         };
         let token = env.secret("API_TOKEN").ok().map(|s| s.to_string()).filter(|s| !s.is_empty());
-        Self { limits, token }
+        Self {
+            limits,
+            token,
+            history_max_runs: num(env, "HISTORY_MAX_RUNS", 200),
+            history_max_age_days: num(env, "HISTORY_MAX_AGE_DAYS", 90),
+        }
     }
 }

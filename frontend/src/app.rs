@@ -221,6 +221,7 @@ pub fn App() -> impl IntoView {
             }),
             extract: Some(extract.get_untracked()),
             deadline_ms: None,
+            run_id: None,
         };
         // Keep the configuration in the address bar (the default demo list
         // is implied, so links stay short).

@@ -13,6 +13,7 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 
 use fanout_shared::config::{DEFAULT_CONCURRENCY, Limits, split_concurrency};
+use fanout_shared::history::make_run_id;
 use fanout_shared::protocol::{Event, Millis, RunRequest, Summary};
 use fanout_shared::stats::{Stats, StatsReport};
 use fanout_shared::task::{Tally, TaskState, TaskView};
@@ -58,6 +59,10 @@ pub struct RunStore {
     pub error: RwSignal<Option<String>>,
     /// Summaries of finished chunks.
     pub summaries: RwSignal<Vec<Summary>>,
+    /// The id the run's results are saved under (one for all its chunks).
+    pub run_id: RwSignal<Option<String>>,
+    /// Why saving to the history failed, if it did.
+    pub save_error: RwSignal<Option<String>>,
     /// Bumped every 250 ms while running and once at the end: what the
     /// heavier views (waterfall) redraw on, instead of on every event.
     pub tick: RwSignal<u64>,
@@ -75,6 +80,8 @@ impl RunStore {
     pub fn new() -> Self {
         Self {
             rows: RwSignal::new(Vec::new()),
+            run_id: RwSignal::new(None),
+            save_error: RwSignal::new(None),
             tally: RwSignal::new(Tally::default()),
             running: RwSignal::new(false),
             cancelled: RwSignal::new(false),
@@ -103,10 +110,15 @@ impl RunStore {
     }
 
     /// Like [`RunStore::start`], but finishes when the run does.
-    pub async fn run(self, urls: Vec<String>, options: RunRequest, limits: &Limits, parallel: u32) {
+    pub async fn run(self, urls: Vec<String>, mut options: RunRequest, limits: &Limits, parallel: u32) {
         if self.running.get_untracked() {
             return;
         }
+        // Every chunk request saves under the same id: one logical run.
+        let id = make_run_id(now_ms() as u64, (js_sys::Math::random() * f64::from(u32::MAX)) as u32);
+        options.run_id = Some(id.clone());
+        self.run_id.set(Some(id));
+        self.save_error.set(None);
         // Rows of the previous run go away: free their signals.
         self.rows.with_untracked(|rows| rows.iter().for_each(|r| r.view.dispose()));
         let n = u32::try_from(urls.len()).unwrap_or(u32::MAX);
@@ -231,6 +243,10 @@ impl RunStore {
         let ev = ev.with_id_offset(offset);
         if let Event::Summary(s) = ev {
             self.summaries.update(|all| all.push(s));
+            return;
+        }
+        if let Event::SaveError { message, .. } = ev {
+            self.save_error.set(Some(message));
             return;
         }
         let Some(id) = ev.id() else { return };

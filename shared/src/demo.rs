@@ -82,6 +82,35 @@ pub struct DemoProduct {
 }
 
 impl DemoProduct {
+    /// The product as it is on demo day `day`: day 0 is the catalogue; on
+    /// each later day about one product in four has a price 5–20% above or
+    /// below it, and about one in ten has flipped between in stock and out of
+    /// stock. A pure function of id and day, so runs on two days differ in
+    /// exactly predictable ways.
+    pub fn on_day(&self, day: u64) -> DemoProduct {
+        let mut p = self.clone();
+        if day == 0 {
+            return p;
+        }
+        let d = u32::try_from(day % 1_000_000).unwrap_or(0);
+        let r = mix(self.id, 7_000_000 ^ d);
+        if r.is_multiple_of(4) {
+            let pct = u64::from(5 + (r >> 8) % 16);
+            p.price_cents = if (r >> 16).is_multiple_of(2) {
+                self.price_cents * (100 + pct) / 100
+            } else {
+                self.price_cents * (100 - pct) / 100
+            };
+        }
+        if mix(self.id, 9_000_000 ^ d).is_multiple_of(10) {
+            p.availability = match self.availability {
+                DemoAvailability::InStock => DemoAvailability::OutOfStock,
+                _ => DemoAvailability::InStock,
+            };
+        }
+        p
+    }
+
     /// The price as the page writes it, e.g. `"129.90"`.
     pub fn price(&self) -> String {
         format!("{}.{:02}", self.price_cents / 100, self.price_cents % 100)
@@ -271,11 +300,16 @@ pub struct DemoKnobs {
     pub redirect_loop: bool,
     /// Redirect to this URL (e.g. a private address, to test the guard).
     pub redirect_to: Option<String>,
+    /// Show the shop as on this day (see [`DemoProduct::on_day`]).
+    pub day: u64,
+    /// Or let the day roll over every this many seconds of wall-clock time,
+    /// so the same URL shows new prices in a later run.
+    pub day_s: u64,
 }
 
 impl DemoKnobs {
     /// Parse `latency_ms=…&jitter_ms=…&fail_status=…&fail_first=…&retry_after=…
-    /// &retry_after_date=1&hang=1&drip_ms=…&huge_kb=…&malformed=1`. Unknown keys
+    /// &retry_after_date=1&hang=1&drip_ms=…&huge_kb=…&malformed=1&day=…&day_s=…`. Unknown keys
     /// and bad values are errors, so a typo in a test is loud.
     pub fn parse(query: &str) -> Result<Self, String> {
         let mut k = Self::default();
@@ -309,6 +343,8 @@ impl DemoKnobs {
                 "redirect" => k.redirect = u32::try_from(num(50)?).unwrap_or(50),
                 "redirect_loop" => k.redirect_loop = flag(),
                 "redirect_to" => k.redirect_to = Some(value.into_owned()),
+                "day" => k.day = num(1_000_000_000_000)?,
+                "day_s" => k.day_s = num(86_400 * 365)?,
                 // Ignored: makes otherwise equal URLs distinct (large test batches).
                 "tag" => {}
                 other => return Err(format!("unknown demo knob {other:?}")),
@@ -316,6 +352,11 @@ impl DemoKnobs {
         }
         k.fail_first = fail_first.unwrap_or(u32::from(k.fail_status.is_some()));
         Ok(k)
+    }
+
+    /// The demo day in force at `now_unix_ms`.
+    pub fn day_at(&self, now_unix_ms: u64) -> u64 {
+        (now_unix_ms / 1000).checked_div(self.day_s).unwrap_or(self.day)
     }
 
     /// Latency before the headers of `attempt` at product `id`.
@@ -421,6 +462,26 @@ pub fn sitemap_index(origin: &str, paths: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn days_change_some_prices_and_stock_deterministically() {
+        let all: Vec<DemoProduct> = (1..=DEMO_PRODUCT_COUNT).filter_map(product).collect();
+        assert!(all.iter().all(|p| p.on_day(0) == *p));
+        let day1: Vec<DemoProduct> = all.iter().map(|p| p.on_day(1)).collect();
+        assert_eq!(day1, all.iter().map(|p| p.on_day(1)).collect::<Vec<_>>(), "pure");
+        let moved = all.iter().zip(&day1).filter(|(a, b)| a.price_cents != b.price_cents).count();
+        let flipped = all.iter().zip(&day1).filter(|(a, b)| a.availability != b.availability).count();
+        assert!((30..=90).contains(&moved), "{moved} prices moved");
+        assert!((8..=45).contains(&flipped), "{flipped} availabilities flipped");
+        for (a, b) in all.iter().zip(&day1) {
+            let ratio = b.price_cents as f64 / a.price_cents as f64;
+            assert!(a.price_cents == b.price_cents || (0.79..=0.96).contains(&ratio) || (1.04..=1.21).contains(&ratio));
+            assert_eq!((a.name.as_str(), a.sku.as_str()), (b.name.as_str(), b.sku.as_str()));
+        }
+        let k = DemoKnobs::parse("day_s=10").unwrap();
+        assert_eq!((k.day_at(25_000), k.day_at(31_000)), (2, 3));
+        assert_eq!(DemoKnobs::parse("day=4").unwrap().day_at(99_999_999), 4);
+    }
 
     #[test]
     fn catalogue_is_deterministic_and_bounded() {

@@ -93,6 +93,102 @@ impl SavedResult {
     }
 }
 
+/// One saved run, as listed by `GET /api/v1/runs`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// The run id.
+    pub id: String,
+    /// When its first chunk was saved (Unix ms).
+    pub created_at: u64,
+    /// When its last chunk was saved (Unix ms).
+    pub updated_at: u64,
+    /// URLs saved.
+    pub total: u32,
+    /// URLs done.
+    pub done: u32,
+    /// URLs failed.
+    pub failed: u32,
+    /// URLs cancelled.
+    pub cancelled: u32,
+    /// Chunk requests that made up the run.
+    pub chunks: u32,
+    /// Wall-clock time from the first chunk's start to the last chunk's end.
+    pub duration_ms: u64,
+    /// The options of the run's (first) request, as JSON.
+    pub options: String,
+}
+
+impl RunRecord {
+    /// Share of URLs done, 0..=1.
+    pub fn success_rate(&self) -> f64 {
+        if self.total == 0 { 0.0 } else { f64::from(self.done) / f64::from(self.total) }
+    }
+}
+
+/// How saving a run's results went, in the run's summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaveReport {
+    /// The run the results were saved under.
+    pub run_id: String,
+    /// Result rows written by this request.
+    pub rows: u64,
+    /// The first error, when saving failed (the stream itself is complete).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One point of a URL's price history.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PricePoint {
+    /// The run.
+    pub run_id: String,
+    /// When the run was saved (Unix ms).
+    pub at: u64,
+    /// `done`, `failed` or `cancelled`.
+    pub outcome: String,
+    /// Price then, if one was found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<String>,
+    /// Currency then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// Availability then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability: Option<String>,
+}
+
+/// Column names of [`results_csv`].
+pub const RESULTS_CSV_HEADER: &str =
+    "url,outcome,status,attempts,latency_ms,bytes,error_kind,name,price,currency,availability,sku";
+
+/// A saved run's results as CSV, one row per URL.
+pub fn results_csv(rows: &[SavedResult]) -> String {
+    use crate::report::csv_field;
+    let opt = |v: Option<String>| v.map(|s| csv_field(&s)).unwrap_or_default();
+    let mut out = String::from(RESULTS_CSV_HEADER);
+    out.push('\n');
+    for r in rows {
+        let p = r.product.clone().unwrap_or_default();
+        let cells = [
+            csv_field(&r.url),
+            csv_field(&r.outcome),
+            r.status.map(|s| s.to_string()).unwrap_or_default(),
+            r.attempts.to_string(),
+            r.ms.map(|s| s.to_string()).unwrap_or_default(),
+            r.bytes.to_string(),
+            opt(r.error_kind.clone()),
+            opt(p.name),
+            opt(p.price),
+            opt(p.currency),
+            opt(p.availability),
+            opt(p.sku),
+        ];
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    out
+}
+
 /// A price that moved between two runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PriceChange {
@@ -223,6 +319,12 @@ pub fn diff(old: &[SavedResult], new: &[SavedResult]) -> RunDiff {
         }
     }
     d
+}
+
+/// A run id from the time (Unix ms) and 32 random bits: `r` and 19 hex
+/// digits, ordered by time.
+pub fn make_run_id(unix_ms: u64, random: u32) -> String {
+    format!("r{unix_ms:011x}{random:08x}")
 }
 
 /// Check a run id from a path: what the edge generates (`r` and hex), at most
@@ -360,8 +462,22 @@ mod tests {
     }
 
     #[test]
+    fn csv_has_a_row_per_result() {
+        let csv = results_csv(&[done("http://a.test/x,y", Some("1.50"), Some("in_stock")), failed("=b")]);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0], RESULTS_CSV_HEADER);
+        assert!(lines[1].starts_with("\"http://a.test/x,y\",done,200,1,10,100,,\"name of"), "{}", lines[1]);
+        assert!(lines[1].ends_with(",1.50,EUR,in_stock,"), "{}", lines[1]);
+        assert!(lines[2].starts_with("'=b,failed,,0,,0,timeout,"), "{}", lines[2]);
+    }
+
+    #[test]
     fn ids_and_pages_are_checked() {
         assert!(check_run_id("r0123abcd").is_ok());
+        let id = make_run_id(1_700_000_000_000, 7);
+        assert!(check_run_id(&id).is_ok());
+        assert!(make_run_id(1_700_000_000_001, 0) > id, "ids sort by time");
         for bad in ["", "a/b", "x y", "'; drop table runs; --", &"a".repeat(65)] {
             assert_eq!(check_run_id(bad).unwrap_err().kind, "invalid_run_id", "{bad}");
         }

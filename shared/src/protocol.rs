@@ -38,6 +38,10 @@ pub struct RunRequest {
     /// Whole-run deadline. Default [`DEFAULT_DEADLINE_MS`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline_ms: Option<u64>,
+    /// Save the results under this run id (the browser gives every chunk
+    /// request of one run the same id). Default: a new id for this request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
 }
 
 /// The `retry` object of a run request.
@@ -318,6 +322,14 @@ pub enum Event {
         /// Time of the event.
         t: Millis,
     },
+    /// Saving results to the run history failed; the stream goes on and the
+    /// summary repeats the error.
+    SaveError {
+        /// What went wrong.
+        message: String,
+        /// Time of the event.
+        t: Millis,
+    },
     /// The last line: counts, timing and statistics of the run.
     Summary(Summary),
 }
@@ -332,7 +344,7 @@ impl Event {
             | Self::Done { id, .. }
             | Self::Failed { id, .. }
             | Self::Cancelled { id, .. } => Some(*id),
-            Self::Summary(_) => None,
+            Self::Summary(_) | Self::SaveError { .. } => None,
         }
     }
 
@@ -346,7 +358,7 @@ impl Event {
             | Self::Done { id, .. }
             | Self::Failed { id, .. }
             | Self::Cancelled { id, .. } => *id += offset,
-            Self::Summary(_) => {}
+            Self::Summary(_) | Self::SaveError { .. } => {}
         }
         self
     }
@@ -388,6 +400,10 @@ pub struct Summary {
     pub peak_in_flight: u32,
     /// Latency, throughput and error statistics.
     pub stats: StatsReport,
+    /// Where the results were saved, and whether saving worked (absent when
+    /// the deployment keeps no history).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved: Option<crate::history::SaveReport>,
 }
 
 /// The answer of `GET /api/v1/config`.

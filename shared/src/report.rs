@@ -84,7 +84,7 @@ pub fn axis_end(views: &[TaskView], now: Millis) -> Millis {
         .unwrap_or(0)
 }
 
-fn csv_field(s: &str) -> String {
+pub(crate) fn csv_field(s: &str) -> String {
     // Quote everything that could break a row, and defuse spreadsheet formulas.
     let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_owned() };
     if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s }

@@ -363,6 +363,7 @@ impl Scheduler {
                 elapsed_ms: self.now,
                 peak_in_flight: self.peak_in_flight,
                 stats: self.stats.report(self.now),
+                saved: None,
             };
             self.events.push_back(Event::Summary(summary));
         }
@@ -866,7 +867,8 @@ mod tests {
             | Event::Retrying { t, .. }
             | Event::Done { t, .. }
             | Event::Failed { t, .. }
-            | Event::Cancelled { t, .. } => *t,
+            | Event::Cancelled { t, .. }
+            | Event::SaveError { t, .. } => *t,
             Event::Summary(s) => s.elapsed_ms,
         }
     }

@@ -25,6 +25,8 @@ pub struct ValidRun {
     pub jobs: Vec<Job>,
     /// Options, defaults applied.
     pub options: RunOptions,
+    /// The run id to save under, when the client gave one (checked).
+    pub run_id: Option<String>,
 }
 
 pub(crate) fn in_range<T: PartialOrd + core::fmt::Display + Copy>(
@@ -154,7 +156,9 @@ pub fn validate(req: RunRequest, limits: &Limits, own_origin: Option<&url::Url>)
         .enumerate()
         .map(|(i, url)| Job { id: u32::try_from(i).unwrap_or(u32::MAX), url })
         .collect();
+    let run_id = req.run_id.map(|id| crate::history::check_run_id(&id).map(str::to_owned)).transpose()?;
     Ok(ValidRun {
+        run_id,
         jobs,
         options: RunOptions {
             concurrency,

@@ -21,32 +21,35 @@ async function withPage(fn, viewport = { width: 1400, height: 1100 }) {
 
 test('a load test bigger than one edge request is split, merged and drawn', async () => {
   await withPage(async (page) => {
-    // 1,500 requests at concurrency 150: over the edge's 1,000 requests and
-    // 100 concurrency per request, so the page runs two lanes and merges them.
-    const target = `${BASE}/demo/products/3?latency_ms=20`;
-    const q = new URLSearchParams({ mode: 'load', url: target, n: '1500', c: '150' });
+    // 3,000 requests at concurrency 150: over the edge's 1,000 requests and
+    // 100 concurrency per request, so the page runs two lanes of 1,500, each
+    // chaining two edge requests, and merges all four. 100 ms per request
+    // makes it last about two seconds: several points on the rps chart.
+    const target = `${BASE}/demo/products/3?latency_ms=100`;
+    const q = new URLSearchParams({ mode: 'load', url: target, n: '3000', c: '150' });
     await page.goto(`${BASE}/?${q}`);
     assert.equal(await page.getByTestId('load-url').inputValue(), target);
-    assert.equal(await page.getByTestId('load-n').inputValue(), '1500');
+    assert.equal(await page.getByTestId('load-n').inputValue(), '3000');
     await page.getByRole('button', { name: 'Start load test' }).click();
     await page.waitForFunction(() => document.querySelector('[data-testid=load-status]')?.dataset.phase === 'finished', null, { timeout: 90_000 });
-    assert.equal(await page.getByTestId('load-completed').textContent(), '1500');
-    assert.equal(await page.getByTestId('load-statuses').textContent(), '200×1500');
+    assert.equal(await page.getByTestId('load-completed').textContent(), '3000');
+    assert.equal(await page.getByTestId('load-statuses').textContent(), '200×3000');
     assert.equal(await page.getByTestId('load-errors').textContent(), '0');
-    assert.match(await page.getByTestId('load-status').textContent(), /Finished: 1500 requests/);
-    // The p50 cell shows at least the demo's 20 ms latency.
+    assert.match(await page.getByTestId('load-status').textContent(), /Finished: 3000 requests/);
+    // The p50 cell shows at least the demo's 100 ms latency.
     const p50 = await page.getByTestId('load-p50').textContent();
     assert.match(p50, /ms$/);
-    assert.ok(parseFloat(p50) >= 19, `p50 ${p50}`);
+    assert.ok(parseFloat(p50) >= 99, `p50 ${p50}`);
     // Charts: an rps line with points, and histogram bars holding every latency.
-    assert.ok(Number(await page.locator('svg.chart[data-points]').getAttribute('data-points')) >= 2);
+    const points = Number(await page.locator('svg.chart[data-points]').getAttribute('data-points'));
+    assert.ok(points >= 3, `${points} rps points`);
     const bins = Number(await page.locator('svg.chart[data-bins]').getAttribute('data-bins'));
     assert.ok(bins >= 1);
-    assert.match(await page.getByTestId('load-percentiles').locator('..').locator('..').textContent(), /1500 latencies recorded/);
+    assert.match(await page.getByTestId('load-percentiles').locator('..').locator('..').textContent(), /3000 latencies recorded/);
     // The configuration is in the address bar, to share.
     const url = new URL(page.url());
     assert.equal(url.searchParams.get('mode'), 'load');
-    assert.equal(url.searchParams.get('n'), '1500');
+    assert.equal(url.searchParams.get('n'), '3000');
     assert.equal(url.searchParams.get('c'), '150');
     await page.screenshot({ path: `${ARTIFACTS}/load-test.png`, fullPage: true });
   });

@@ -1,0 +1,477 @@
+//! Run history in D1 (binding `DB`, schema in `migrations/`): saving a run's
+//! results while it streams, and the `/api/v1/runs/{id}…` and
+//! `/api/v1/history` handlers. The comparison logic is
+//! `fanout_shared::history`; this file is SQL and glue.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use fanout_shared::Event;
+use fanout_shared::history::{
+    PricePoint, RunRecord, SaveReport, SavedProduct, SavedResult, check_run_id, diff, make_run_id, parse_page,
+    results_csv,
+};
+use fanout_shared::protocol::ApiError;
+use futures::channel::oneshot;
+use futures::future::LocalBoxFuture;
+use serde::Deserialize;
+use wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement, Env, Request, Response, Result};
+
+use crate::error::{error_response, json_response};
+use crate::fetch::unix_ms;
+use crate::settings::Settings;
+
+/// Rows written per D1 batch while a run streams.
+const SAVE_BATCH: usize = 100;
+
+/// The D1 database, when the deployment has one.
+#[derive(Clone)]
+pub struct Store {
+    db: Rc<D1Database>,
+    max_runs: u32,
+    max_age_days: u32,
+}
+
+fn js(s: &str) -> JsValue {
+    JsValue::from_str(s)
+}
+
+fn js_opt(s: Option<&str>) -> JsValue {
+    s.map_or(JsValue::NULL, JsValue::from_str)
+}
+
+fn num(n: impl Into<f64>) -> JsValue {
+    JsValue::from_f64(n.into())
+}
+
+fn db_error(e: impl std::fmt::Display) -> String {
+    format!("D1: {e}")
+}
+
+/// One row of the results ⟕ products join.
+#[derive(Deserialize)]
+struct ResultRow {
+    url: String,
+    outcome: String,
+    status: Option<u16>,
+    attempts: u32,
+    ms: Option<u64>,
+    bytes: u64,
+    error_kind: Option<String>,
+    has_product: u8,
+    name: Option<String>,
+    price: Option<String>,
+    currency: Option<String>,
+    availability: Option<String>,
+    sku: Option<String>,
+}
+
+impl From<ResultRow> for SavedResult {
+    fn from(r: ResultRow) -> Self {
+        let product = (r.has_product != 0).then_some(SavedProduct {
+            name: r.name,
+            price: r.price,
+            currency: r.currency,
+            availability: r.availability,
+            sku: r.sku,
+        });
+        Self {
+            url: r.url,
+            outcome: r.outcome,
+            status: r.status,
+            attempts: r.attempts,
+            ms: r.ms,
+            bytes: r.bytes,
+            error_kind: r.error_kind,
+            product,
+        }
+    }
+}
+
+const RUN_COLUMNS: &str = "id, created_at, updated_at, total, done, failed, cancelled, chunks, updated_at - created_at AS duration_ms, options";
+
+impl Store {
+    /// The store of this deployment, or `None` without a `DB` binding.
+    pub fn open(env: &Env, settings: &Settings) -> Option<Self> {
+        let db = env.d1("DB").ok()?;
+        Some(Self { db: Rc::new(db), max_runs: settings.history_max_runs, max_age_days: settings.history_max_age_days })
+    }
+
+    fn stmt(&self, sql: &str, args: &[JsValue]) -> std::result::Result<D1PreparedStatement, String> {
+        self.db.prepare(sql).bind(args).map_err(db_error)
+    }
+
+    async fn batch(&self, stmts: Vec<D1PreparedStatement>) -> std::result::Result<(), String> {
+        let results = self.db.batch(stmts).await.map_err(db_error)?;
+        match results.iter().find_map(worker::D1Result::error) {
+            Some(e) => Err(db_error(e)),
+            None => Ok(()),
+        }
+    }
+
+    fn upsert_run(
+        &self,
+        id: &str,
+        started: u64,
+        now: u64,
+        options: &str,
+    ) -> std::result::Result<D1PreparedStatement, String> {
+        self.stmt(
+            "INSERT INTO runs (id, created_at, updated_at, options) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT(id) DO UPDATE SET created_at = min(created_at, excluded.created_at), \
+             updated_at = max(updated_at, excluded.updated_at)",
+            &[js(id), num(started as f64), num(now as f64), js(options)],
+        )
+    }
+
+    /// Write `rows` of run `id` in one batch (the run row too).
+    pub async fn save_rows(
+        &self,
+        id: &str,
+        started: u64,
+        options: &str,
+        rows: &[SavedResult],
+    ) -> std::result::Result<u64, String> {
+        let mut stmts = vec![self.upsert_run(id, started, unix_ms(), options)?];
+        for r in rows {
+            stmts.push(self.stmt(
+                "INSERT OR REPLACE INTO results (run_id, url, outcome, status, attempts, ms, bytes, error_kind) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                &[
+                    js(id),
+                    js(&r.url),
+                    js(&r.outcome),
+                    r.status.map_or(JsValue::NULL, num),
+                    num(r.attempts),
+                    r.ms.map_or(JsValue::NULL, |m| num(m as f64)),
+                    num(r.bytes as f64),
+                    js_opt(r.error_kind.as_deref()),
+                ],
+            )?);
+            if let Some(p) = &r.product {
+                stmts.push(self.stmt(
+                    "INSERT OR REPLACE INTO products (run_id, url, name, price, currency, availability, sku) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    &[
+                        js(id),
+                        js(&r.url),
+                        js_opt(p.name.as_deref()),
+                        js_opt(p.price.as_deref()),
+                        js_opt(p.currency.as_deref()),
+                        js_opt(p.availability.as_deref()),
+                        js_opt(p.sku.as_deref()),
+                    ],
+                )?);
+            }
+        }
+        self.batch(stmts).await?;
+        Ok(rows.len() as u64)
+    }
+
+    /// A chunk request of run `id` ended: recount the run and apply retention.
+    pub async fn finish_chunk(&self, id: &str, started: u64, options: &str) -> std::result::Result<(), String> {
+        let now = unix_ms();
+        let oldest = now.saturating_sub(u64::from(self.max_age_days) * 86_400_000);
+        let doomed = "SELECT id FROM runs WHERE created_at < ?1 OR id IN \
+                      (SELECT id FROM runs ORDER BY created_at DESC, id DESC LIMIT -1 OFFSET ?2)";
+        let keep = [num(oldest as f64), num(self.max_runs)];
+        self.batch(vec![
+            self.upsert_run(id, started, now, options)?,
+            self.stmt(
+                "UPDATE runs SET chunks = chunks + 1, \
+                 total = (SELECT count(*) FROM results WHERE run_id = ?1), \
+                 done = (SELECT count(*) FROM results WHERE run_id = ?1 AND outcome = 'done'), \
+                 failed = (SELECT count(*) FROM results WHERE run_id = ?1 AND outcome = 'failed'), \
+                 cancelled = (SELECT count(*) FROM results WHERE run_id = ?1 AND outcome = 'cancelled') \
+                 WHERE id = ?1",
+                &[js(id)],
+            )?,
+            self.stmt(&format!("DELETE FROM products WHERE run_id IN ({doomed})"), &keep)?,
+            self.stmt(&format!("DELETE FROM results WHERE run_id IN ({doomed})"), &keep)?,
+            self.stmt(&format!("DELETE FROM runs WHERE id IN ({doomed})"), &keep)?,
+        ])
+        .await
+    }
+
+    async fn runs(&self, limit: u32, offset: u32) -> std::result::Result<(Vec<RunRecord>, u64), String> {
+        let list = self
+            .stmt(
+                &format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY created_at DESC, id DESC LIMIT ?1 OFFSET ?2"),
+                &[num(limit), num(offset)],
+            )?
+            .all()
+            .await
+            .map_err(db_error)?
+            .results::<RunRecord>()
+            .map_err(db_error)?;
+        #[derive(Deserialize)]
+        struct Count {
+            n: u64,
+        }
+        let total = self
+            .stmt("SELECT count(*) AS n FROM runs", &[])?
+            .first::<Count>(None)
+            .await
+            .map_err(db_error)?
+            .map_or(0, |c| c.n);
+        Ok((list, total))
+    }
+
+    async fn run(&self, id: &str) -> std::result::Result<Option<RunRecord>, String> {
+        self.stmt(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"), &[js(id)])?
+            .first::<RunRecord>(None)
+            .await
+            .map_err(db_error)
+    }
+
+    async fn results(&self, id: &str) -> std::result::Result<Vec<SavedResult>, String> {
+        let rows = self
+            .stmt(
+                "SELECT r.url, r.outcome, r.status, r.attempts, r.ms, r.bytes, r.error_kind, \
+                 (p.url IS NOT NULL) AS has_product, p.name, p.price, p.currency, p.availability, p.sku \
+                 FROM results r LEFT JOIN products p ON p.run_id = r.run_id AND p.url = r.url \
+                 WHERE r.run_id = ?1 ORDER BY r.rowid",
+                &[js(id)],
+            )?
+            .all()
+            .await
+            .map_err(db_error)?
+            .results::<ResultRow>()
+            .map_err(db_error)?;
+        Ok(rows.into_iter().map(SavedResult::from).collect())
+    }
+
+    async fn previous(&self, run: &RunRecord) -> std::result::Result<Option<RunRecord>, String> {
+        self.stmt(
+            &format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE created_at < ?1 OR (created_at = ?1 AND id < ?2) \
+                 ORDER BY created_at DESC, id DESC LIMIT 1"
+            ),
+            &[num(run.created_at as f64), js(&run.id)],
+        )?
+        .first::<RunRecord>(None)
+        .await
+        .map_err(db_error)
+    }
+
+    async fn delete(&self, id: &str) -> std::result::Result<(), String> {
+        self.batch(vec![
+            self.stmt("DELETE FROM products WHERE run_id = ?1", &[js(id)])?,
+            self.stmt("DELETE FROM results WHERE run_id = ?1", &[js(id)])?,
+            self.stmt("DELETE FROM runs WHERE id = ?1", &[js(id)])?,
+        ])
+        .await
+    }
+
+    async fn price_history(&self, url: &str) -> std::result::Result<Vec<PricePoint>, String> {
+        self.stmt(
+            "SELECT r.run_id, runs.created_at AS at, r.outcome, p.price, p.currency, p.availability \
+             FROM results r JOIN runs ON runs.id = r.run_id \
+             LEFT JOIN products p ON p.run_id = r.run_id AND p.url = r.url \
+             WHERE r.url = ?1 ORDER BY runs.created_at ASC LIMIT 1000",
+            &[js(url)],
+        )?
+        .all()
+        .await
+        .map_err(db_error)?
+        .results::<PricePoint>()
+        .map_err(db_error)
+    }
+}
+
+/// Saves a run's final events in batches as they stream by, without holding
+/// the stream up; only the summary waits for the writes, so it can say
+/// whether they worked.
+pub struct Saver {
+    store: Option<Store>,
+    run_id: String,
+    started: u64,
+    options: String,
+    buf: RefCell<Vec<SavedResult>>,
+    pending: RefCell<Vec<oneshot::Receiver<std::result::Result<u64, String>>>>,
+    rows: Cell<u64>,
+    error: RefCell<Option<String>>,
+}
+
+impl Saver {
+    /// A saver for run `run_id` (its chunk started at `started`, Unix ms).
+    pub fn new(store: Option<Store>, run_id: String, options: String) -> Rc<Self> {
+        Rc::new(Self {
+            store,
+            run_id,
+            started: unix_ms(),
+            options,
+            buf: RefCell::new(Vec::new()),
+            pending: RefCell::new(Vec::new()),
+            rows: Cell::new(0),
+            error: RefCell::new(None),
+        })
+    }
+
+    /// The run id the results go under.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    fn spawn_write(self: &Rc<Self>) {
+        let rows: Vec<SavedResult> = std::mem::take(&mut *self.buf.borrow_mut());
+        let Some(store) = self.store.clone() else { return };
+        if rows.is_empty() {
+            return;
+        }
+        let (tx, rx) = oneshot::channel();
+        self.pending.borrow_mut().push(rx);
+        let (id, started, options) = (self.run_id.clone(), self.started, self.options.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            let _ = tx.send(store.save_rows(&id, started, &options, &rows).await);
+        });
+    }
+
+    /// Pass `ev` on; batches results, and before the summary waits for every
+    /// write and reports how saving went.
+    pub fn on_event(self: Rc<Self>, ev: Event) -> LocalBoxFuture<'static, Vec<Event>> {
+        Box::pin(async move {
+            if let Some(row) = SavedResult::from_event(&ev) {
+                self.buf.borrow_mut().push(row);
+                if self.buf.borrow().len() >= SAVE_BATCH {
+                    self.spawn_write();
+                }
+                return vec![ev];
+            }
+            let Event::Summary(mut summary) = ev else { return vec![ev] };
+            let Some(store) = self.store.clone() else { return vec![Event::Summary(summary)] };
+            self.spawn_write();
+            let pending: Vec<_> = std::mem::take(&mut *self.pending.borrow_mut());
+            for rx in pending {
+                match rx.await {
+                    Ok(Ok(n)) => self.rows.set(self.rows.get() + n),
+                    Ok(Err(e)) => self.fail(e),
+                    Err(_) => self.fail("a history write was dropped".into()),
+                }
+            }
+            if let Err(e) = store.finish_chunk(&self.run_id, self.started, &self.options).await {
+                self.fail(e);
+            }
+            let error = self.error.borrow().clone();
+            summary.saved =
+                Some(SaveReport { run_id: self.run_id.clone(), rows: self.rows.get(), error: error.clone() });
+            let mut out = Vec::new();
+            if let Some(message) = error {
+                out.push(Event::SaveError { message, t: summary.elapsed_ms });
+            }
+            out.push(Event::Summary(summary));
+            out
+        })
+    }
+
+    fn fail(&self, e: String) {
+        let mut err = self.error.borrow_mut();
+        if err.is_none() {
+            *err = Some(format!("saving the results failed: {e}"));
+        }
+    }
+}
+
+/// A new run id: `r`, the time in hex and 32 random bits.
+pub fn new_run_id() -> String {
+    make_run_id(unix_ms(), (js_sys::Math::random() * f64::from(u32::MAX)) as u32)
+}
+
+fn unavailable() -> ApiError {
+    ApiError::new(503, "history_unavailable", "this deployment keeps no run history (no D1 binding `DB`)")
+}
+
+fn internal(e: String) -> ApiError {
+    ApiError::new(500, "history_error", e)
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::new(404, "run_not_found", format!("no saved run {id:?} (it may have been deleted or expired)"))
+}
+
+fn respond(r: std::result::Result<Response, ApiError>) -> Result<Response> {
+    r.or_else(|e| error_response(&e))
+}
+
+/// Everything under `/api/v1/runs/…` except `POST /api/v1/runs`, and
+/// `GET /api/v1/history`.
+pub async fn route(req: &Request, env: &Env, settings: &Settings, path: &str) -> Result<Response> {
+    respond(route_inner(req, env, settings, path).await)
+}
+
+async fn route_inner(
+    req: &Request,
+    env: &Env,
+    settings: &Settings,
+    path: &str,
+) -> std::result::Result<Response, ApiError> {
+    crate::api::authorize(req, settings)?;
+    let store = Store::open(env, settings).ok_or_else(unavailable)?;
+    let url = req.url().map_err(|e| internal(e.to_string()))?;
+    let query = url.query().unwrap_or("");
+    let method = req.method();
+    let json = |v: &serde_json::Value| json_response(200, v).map_err(|e| internal(e.to_string()));
+    if path == "/api/v1/history" {
+        let Some(target) = url.query_pairs().find(|(k, _)| k == "url").map(|(_, v)| v.into_owned()) else {
+            return Err(ApiError::bad_request("no_url", "give the page as ?url=https://…"));
+        };
+        let points = store.price_history(&target).await.map_err(internal)?;
+        return json(&serde_json::json!({ "url": target, "points": points }));
+    }
+    let rest = path.trim_start_matches("/api/v1/runs").trim_start_matches('/');
+    if rest.is_empty() {
+        if method != worker::Method::Get {
+            return Err(ApiError::new(405, "method_not_allowed", "use GET to list runs, POST to start one"));
+        }
+        let (limit, offset) = parse_page(query)?;
+        let (runs, total) = store.runs(limit, offset).await.map_err(internal)?;
+        return json(&serde_json::json!({ "runs": runs, "total": total, "limit": limit, "offset": offset }));
+    }
+    let (id, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    let id = check_run_id(id)?;
+    match (method, tail) {
+        (worker::Method::Get, "") => {
+            let run = store.run(id).await.map_err(internal)?.ok_or_else(|| not_found(id))?;
+            let results = store.results(id).await.map_err(internal)?;
+            json(&serde_json::json!({ "run": run, "results": results }))
+        }
+        (worker::Method::Delete, "") => {
+            store.run(id).await.map_err(internal)?.ok_or_else(|| not_found(id))?;
+            store.delete(id).await.map_err(internal)?;
+            json(&serde_json::json!({ "deleted": id }))
+        }
+        (worker::Method::Get, "export.csv") => {
+            store.run(id).await.map_err(internal)?.ok_or_else(|| not_found(id))?;
+            let csv = results_csv(&store.results(id).await.map_err(internal)?);
+            let mut resp = Response::ok(csv).map_err(|e| internal(e.to_string()))?;
+            let h = resp.headers_mut();
+            let _ = h.set("content-type", "text/csv; charset=utf-8");
+            let _ = h.set("content-disposition", &format!("attachment; filename=\"fanout-{id}.csv\""));
+            Ok(resp)
+        }
+        (worker::Method::Get, "diff") => {
+            let run = store.run(id).await.map_err(internal)?.ok_or_else(|| not_found(id))?;
+            let against = url.query_pairs().find(|(k, _)| k == "against").map_or("previous".into(), |(_, v)| v);
+            let other = if against == "previous" {
+                store.previous(&run).await.map_err(internal)?.ok_or_else(|| {
+                    ApiError::new(
+                        404,
+                        "no_previous_run",
+                        format!("run {id} is the oldest saved run; nothing to compare with"),
+                    )
+                })?
+            } else {
+                let other = check_run_id(&against)?;
+                store.run(other).await.map_err(internal)?.ok_or_else(|| not_found(other))?
+            };
+            let (old, new) =
+                (store.results(&other.id).await.map_err(internal)?, store.results(id).await.map_err(internal)?);
+            json(&serde_json::json!({ "run": run, "against": other, "diff": diff(&old, &new) }))
+        }
+        (_, "" | "export.csv" | "diff") => {
+            Err(ApiError::new(405, "method_not_allowed", format!("{:?} is not allowed on {path}", req.method())))
+        }
+        _ => Err(ApiError::new(404, "not_found", format!("no API endpoint at {path}"))),
+    }
+}

@@ -10,6 +10,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::api;
+use crate::history::HistoryPage;
 use crate::load::LoadPage;
 use crate::run::RunStore;
 use crate::table::TaskTable;
@@ -107,17 +108,27 @@ fn NumberField(
 #[component]
 pub fn Root() -> impl IntoView {
     let search = web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default();
-    let load_mode = search.trim_start_matches('?').split('&').any(|kv| kv == "mode=load");
+    let mode =
+        search.trim_start_matches('?').split('&').find_map(|kv| kv.strip_prefix("mode=")).unwrap_or("").to_owned();
+    let (load_mode, history_mode) = (mode == "load", mode == "history");
+    let fanout_mode = !load_mode && !history_mode;
     view! {
         <header class="top">
             <h1>"Fanout"</h1>
             <p class="tagline">"Fetch hundreds of pages at once, and watch what concurrency buys."</p>
             <nav class="tabs" aria-label="Mode">
-                <a href="/" class:active=!load_mode aria-current=(!load_mode).then_some("page")>"Fan-out"</a>
+                <a href="/" class:active=fanout_mode aria-current=fanout_mode.then_some("page")>"Fan-out"</a>
                 <a href="/?mode=load" class:active=load_mode aria-current=load_mode.then_some("page")>"Load test"</a>
+                <a href="/?mode=history" class:active=history_mode aria-current=history_mode.then_some("page")>"History"</a>
             </nav>
         </header>
-        {if load_mode { view! { <LoadPage/> }.into_any() } else { view! { <App/> }.into_any() }}
+        {if load_mode {
+            view! { <LoadPage/> }.into_any()
+        } else if history_mode {
+            view! { <HistoryPage/> }.into_any()
+        } else {
+            view! { <App/> }.into_any()
+        }}
         <footer class="foot">"Fanout · "<a href="/demo/">"demo shop"</a>" · "<a href="/api/v1/config">"edge config"</a></footer>
     }
 }
@@ -347,6 +358,13 @@ pub fn App() -> impl IntoView {
                     <button on:click=move |_| { seq_store.cancel(); store.cancel(); } disabled=move || !busy()>"Cancel"</button>
                 </div>
                 <p class="note">{move || link_note.get().unwrap_or_default()}</p>
+                <p class="note" data-testid="saved">{move || match (store.run_id.get(), store.save_error.get()) {
+                    (Some(id), None) if !store.running.get() && !store.rows.with(Vec::is_empty) => view! {
+                        "Saved as run " <a href="/?mode=history">{id}</a>" in the history."
+                    }.into_any(),
+                    (_, Some(e)) => view! { <span class="error">{e}</span> }.into_any(),
+                    _ => ().into_any(),
+                }}</p>
                 <p class="error" role="alert">{move || store.error.get().or(config_error.get()).unwrap_or_default()}</p>
             </section>
 

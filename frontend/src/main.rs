@@ -9,6 +9,7 @@
 //! - [`api`]: HTTP helpers: config, and one chunk's NDJSON stream.
 //! - [`table`]: the task table.
 //! - [`waterfall`]: one bar per attempt on a shared time axis.
+//! - [`history`]: saved runs, diffs and price history (`?mode=history`).
 //! - [`load`]: the load-test page (`?mode=load`): live rps, latency
 //!   histogram, percentiles.
 //!
@@ -19,6 +20,7 @@
 
 mod api;
 mod app;
+mod history;
 mod load;
 mod run;
 mod table;

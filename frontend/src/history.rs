@@ -137,7 +137,7 @@ pub fn HistoryPage() -> impl IntoView {
                 </div>
                 <div class="actions">
                     <button disabled=move || offset.get() == 0 on:click=move |_| { offset.update(|o| *o = o.saturating_sub(PAGE)); load(); }>"Newer"</button>
-                    <button disabled=move || u64::from(offset.get() + PAGE) >= total.get() on:click=move |_| { offset.update(|o| *o += PAGE); load(); }>"Older"</button>
+                    <button disabled=move || { u64::from(offset.get() + PAGE) >= total.get() } on:click=move |_| { offset.update(|o| *o += PAGE); load(); }>"Older"</button>
                 </div>
                 <p class="error" role="alert">{move || error.get().unwrap_or_default()}</p>
             </section>

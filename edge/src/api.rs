@@ -189,11 +189,8 @@ async fn start_run(
     settings: &Settings,
     store: Option<Store>,
 ) -> std::result::Result<Response, ApiError> {
-    authorize(req, settings)?;
     let internal = |e: worker::Error| ApiError::new(500, "internal", e.to_string());
-    let own_origin = req.url().map_err(internal)?;
-    let body = read_body(req, request_cap(settings)).await?;
-    let content_type = req.headers().get("content-type").ok().flatten();
+    let Posted { own_origin, content_type, body } = accept(req, settings).await?;
     let run = parse_run_request(content_type.as_deref(), &body, &settings.limits, Some(&own_origin))?;
     // Jitter only needs spreading, not secrecy: Math.random seeds it.
     let seed = (js_sys::Math::random() * (u64::MAX as f64)) as u64;
@@ -243,10 +240,7 @@ pub async fn load(mut req: Request, settings: &Settings) -> Result<Response> {
 }
 
 async fn start_load(req: &mut Request, settings: &Settings) -> std::result::Result<Response, ApiError> {
-    authorize(req, settings)?;
-    let own_origin = req.url().map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
-    let body = read_body(req, request_cap(settings)).await?;
-    let content_type = req.headers().get("content-type").ok().flatten();
+    let Posted { own_origin, content_type, body } = accept(req, settings).await?;
     let plan = parse_load_request(content_type.as_deref(), &body, &settings.limits, Some(&own_origin))?;
     let in_flight = Rc::new(InFlight::default());
     watch_disconnect(req.inner().signal(), in_flight.clone());
@@ -261,6 +255,23 @@ async fn start_load(req: &mut Request, settings: &Settings) -> std::result::Resu
     ndjson_response(runner.map(|ev| ev.to_ndjson()))
 }
 
-fn request_cap(settings: &Settings) -> u64 {
-    if settings.limits.max_request_bytes == 0 { DEFAULT_MAX_REQUEST_BYTES } else { settings.limits.max_request_bytes }
+/// A POSTed API request, authorised and read within the body limit.
+struct Posted {
+    own_origin: url::Url,
+    content_type: Option<String>,
+    body: Vec<u8>,
+}
+
+/// What `POST /api/v1/runs` and `POST /api/v1/load` do before parsing:
+/// check the token, then read the body within `MAX_REQUEST_BYTES`.
+async fn accept(req: &mut Request, settings: &Settings) -> std::result::Result<Posted, ApiError> {
+    authorize(req, settings)?;
+    let own_origin = req.url().map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
+    let cap = match settings.limits.max_request_bytes {
+        0 => DEFAULT_MAX_REQUEST_BYTES,
+        n => n,
+    };
+    let body = read_body(req, cap).await?;
+    let content_type = req.headers().get("content-type").ok().flatten();
+    Ok(Posted { own_origin, content_type, body })
 }

@@ -294,6 +294,32 @@ async fn fetch_following(
     }
 }
 
+impl Upstream {
+    /// Read the body to its end, handing each chunk to `each`. Past
+    /// `max` bytes the download itself is stopped through `controller` (not
+    /// just our reading of it) and the answer is `body_too_large`.
+    async fn read_body(
+        &mut self,
+        max: u64,
+        controller: Option<&web_sys::AbortController>,
+        mut each: impl FnMut(&[u8]),
+    ) -> Result<u64, FetchError> {
+        let mut bytes = 0u64;
+        while let Some(chunk) = self.body.next().await {
+            let chunk = chunk?;
+            bytes += chunk.len() as u64;
+            if bytes > max {
+                if let Some(c) = controller {
+                    c.abort();
+                }
+                return Err(FetchError::BodyTooLarge { limit: max });
+            }
+            each(&chunk);
+        }
+        Ok(bytes)
+    }
+}
+
 /// Fetch a small text document (a sitemap) under the same rules as a run's
 /// pages: target checks on every hop and a byte cap.
 pub async fn fetch_text(
@@ -307,12 +333,7 @@ pub async fn fetch_text(
     }
     let mut up = fetch_following(url, 1, own, policy, None).await?;
     let mut body = Vec::new();
-    while let Some(chunk) = up.body.next().await {
-        body.extend_from_slice(&chunk?);
-        if body.len() as u64 > max_bytes {
-            return Err(FetchError::BodyTooLarge { limit: max_bytes });
-        }
-    }
+    up.read_body(max_bytes, None, |c| body.extend_from_slice(c)).await?;
     Ok((up.status, String::from_utf8_lossy(&body).into_owned()))
 }
 
@@ -321,55 +342,62 @@ impl Fetcher for EdgeFetcher {
     type Abort = EdgeAbort;
 
     fn start(&self, req: &AttemptRequest) -> (Self::Attempt, EdgeAbort) {
-        let controller = web_sys::AbortController::new().ok();
-        let signal = controller.as_ref().map(web_sys::AbortController::signal);
-        let on_cap = controller.clone();
-        let gone = self.in_flight.gone.get();
-        let key = controller.map(|c| self.in_flight.register(c));
-        let registry = self.in_flight.clone();
         let own = self.own_origin.clone();
         let policy = self.policy.clone();
         let max = self.max_body_bytes;
         let want_product = self.extract;
         let (url, attempt) = (req.url.clone(), req.attempt);
-        let attempt_fut = async move {
-            if gone {
+        tracked(&self.in_flight, move |ctl| async move {
+            if ctl.gone {
                 return Err(FetchError::Network("the client went away".into()));
             }
             let url = Url::parse(&url).map_err(|e| FetchError::InvalidUrl(e.to_string()))?;
-            let mut up = fetch_following(url, attempt, &own, &policy, signal).await?;
+            let mut up = fetch_following(url, attempt, &own, &policy, ctl.signal).await?;
             // Only successful HTML answers are worth parsing; the extractor
             // sees each chunk as it arrives and never the whole body at once.
             let html = up.content_type.as_deref().is_none_or(|t| t.to_ascii_lowercase().contains("html"));
             let mut extractor = (want_product && is_success(up.status) && html).then(Extractor::new);
-            let mut bytes = 0u64;
-            while let Some(chunk) = up.body.next().await {
-                let chunk = chunk?;
-                bytes += chunk.len() as u64;
-                if let Some(x) = extractor.as_mut() {
-                    x.feed(&chunk);
-                }
-                if bytes > max {
-                    // Stop the download itself, not just our reading of it.
-                    if let Some(c) = on_cap {
-                        c.abort();
+            let bytes = up
+                .read_body(max, ctl.controller.as_ref(), |c| {
+                    if let Some(x) = extractor.as_mut() {
+                        x.feed(c);
                     }
-                    return Err(FetchError::BodyTooLarge { limit: max });
-                }
-            }
+                })
+                .await?;
             let retry_after_ms = up.retry_after.and_then(|v| parse_retry_after(&v, unix_ms()));
             let product = extractor.and_then(Extractor::finish);
             Ok(Response { status: up.status, bytes, retry_after_ms, product })
-        };
-        let in_flight = self.in_flight.clone();
-        let fut = attempt_fut.map(move |result| {
-            if let Some(k) = key {
-                registry.remove(k);
-            }
-            result
-        });
-        (fut.boxed_local(), EdgeAbort { key, in_flight })
+        })
     }
+}
+
+/// What a request started under an [`InFlight`] registry gets: its signal,
+/// its controller, and whether the client had already gone.
+struct RequestControl {
+    signal: Option<web_sys::AbortSignal>,
+    controller: Option<web_sys::AbortController>,
+    gone: bool,
+}
+
+/// Start the request `make` builds with its own `AbortController`,
+/// registered in `in_flight` (so a client disconnect aborts it) until it
+/// ends; the returned handle aborts it early.
+fn tracked<T: 'static, F: Future<Output = T> + 'static>(
+    in_flight: &Rc<InFlight>,
+    make: impl FnOnce(RequestControl) -> F,
+) -> (LocalBoxFuture<'static, T>, EdgeAbort) {
+    let controller = web_sys::AbortController::new().ok();
+    let signal = controller.as_ref().map(web_sys::AbortController::signal);
+    let gone = in_flight.gone.get();
+    let key = controller.clone().map(|c| in_flight.register(c));
+    let registry = in_flight.clone();
+    let fut = make(RequestControl { signal, controller, gone }).map(move |result| {
+        if let Some(k) = key {
+            registry.remove(k);
+        }
+        result
+    });
+    (fut.boxed_local(), EdgeAbort { key, in_flight: in_flight.clone() })
 }
 
 /// Requests a load test's one URL (see `fanout_shared::load`): no redirects
@@ -392,44 +420,21 @@ impl Probe for EdgeProbe {
     type Abort = EdgeAbort;
 
     fn start(&self, _id: u64) -> (Self::Fut, EdgeAbort) {
-        let controller = web_sys::AbortController::new().ok();
-        let signal = controller.as_ref().map(web_sys::AbortController::signal);
-        let on_cap = controller.clone();
-        let gone = self.in_flight.gone.get();
-        let key = controller.map(|c| self.in_flight.register(c));
-        let registry = self.in_flight.clone();
         let (url, method, max) = (self.url.clone(), self.method, self.max_body_bytes);
         let demo = is_own_demo_url(&url, Some(&self.own_origin));
-        let fut = async move {
-            if gone {
+        tracked(&self.in_flight, move |ctl| async move {
+            if ctl.gone {
                 return Err(FetchError::Network("the client went away".into()));
             }
             let mut up = if demo {
                 fetch_demo(url, 1).await
             } else {
                 let m = if method == LoadMethod::Head { Method::Head } else { Method::Get };
-                fetch_upstream(url, m, 1, signal).await?
+                fetch_upstream(url, m, 1, ctl.signal).await?
             };
-            let mut bytes = 0u64;
-            if method == LoadMethod::Get {
-                while let Some(chunk) = up.body.next().await {
-                    bytes += chunk?.len() as u64;
-                    if bytes > max {
-                        if let Some(c) = on_cap {
-                            c.abort();
-                        }
-                        return Err(FetchError::BodyTooLarge { limit: max });
-                    }
-                }
-            }
+            let bytes =
+                if method == LoadMethod::Get { up.read_body(max, ctl.controller.as_ref(), |_| {}).await? } else { 0 };
             Ok(ProbeOutcome::Answered { status: up.status, bytes })
-        };
-        let fut = fut.map(move |r| {
-            if let Some(k) = key {
-                registry.remove(k);
-            }
-            r
-        });
-        (fut.boxed_local(), EdgeAbort { key, in_flight: self.in_flight.clone() })
+        })
     }
 }

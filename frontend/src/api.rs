@@ -32,19 +32,28 @@ pub struct SitemapUrls {
 /// `GET /api/v1/sitemap?url=…`: the edge fetches the sitemap (and the
 /// sitemaps an index points at) and answers with the page URLs.
 pub async fn fetch_sitemap(url: &str) -> Result<SitemapUrls, String> {
-    let resp = Request::get("/api/v1/sitemap")
-        .query([("url", url)])
-        .send()
-        .await
-        .map_err(|e| format!("cannot reach the edge: {e}"))?;
+    let query = String::from(js_sys::encode_uri_component(url));
+    get_json(&format!("/api/v1/sitemap?url={query}"), "sitemap").await
+}
+
+/// `GET path` and decode its JSON answer; errors name `what` was asked for
+/// and, for a refusal, the edge's own error kind and message.
+pub async fn get_json<T: serde::de::DeserializeOwned>(path: &str, what: &str) -> Result<T, String> {
+    let resp = Request::get(path).send().await.map_err(|e| format!("cannot reach the edge: {e}"))?;
     if !resp.ok() {
-        let status = resp.status();
-        return Err(match resp.json::<ApiErrorBody>().await {
-            Ok(b) => format!("sitemap: {} ({}): {}", status, b.error.kind, b.error.message),
-            Err(_) => format!("sitemap: the edge answered {status}"),
-        });
+        return Err(format!("{what}: {}", refusal(resp).await));
     }
-    resp.json().await.map_err(|e| format!("unexpected sitemap answer: {e}"))
+    resp.json().await.map_err(|e| format!("unexpected {what} answer: {e}"))
+}
+
+/// A non-2xx answer for people: status, and the edge's error kind and
+/// message when the body is the API's error JSON.
+async fn refusal(resp: gloo_net::http::Response) -> String {
+    let status = resp.status();
+    match resp.json::<ApiErrorBody>().await {
+        Ok(b) => format!("{} ({}): {}", status, b.error.kind, b.error.message),
+        Err(_) => format!("the edge answered {status}"),
+    }
 }
 
 /// Why a chunk request ended early.
@@ -90,12 +99,7 @@ async fn post_ndjson<T: serde::de::DeserializeOwned>(
         .await
         .map_err(|e| ChunkError::Broken(e.to_string()))?;
     if !resp.ok() {
-        let status = resp.status();
-        let message = match resp.json::<ApiErrorBody>().await {
-            Ok(body) => format!("{} ({}): {}", status, body.error.kind, body.error.message),
-            Err(_) => format!("the edge answered {status}"),
-        };
-        return Err(ChunkError::Rejected(message));
+        return Err(ChunkError::Rejected(refusal(resp).await));
     }
     let Some(body) = resp.body() else {
         return Err(ChunkError::Broken("empty response".into()));

@@ -19,7 +19,8 @@ use crate::waterfall::Waterfall;
 /// Knobs on the default demo URLs: enough latency that concurrency shows.
 const DEMO_KNOBS: &str = "?latency_ms=200&jitter_ms=300";
 
-fn origin() -> String {
+/// The page's own origin, e.g. `http://127.0.0.1:8787`.
+pub(crate) fn origin() -> String {
     web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default()
 }
 

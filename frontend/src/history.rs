@@ -4,11 +4,12 @@
 //! `fanout_shared::history::diff`.
 
 use fanout_shared::history::{PricePoint, RunDiff, RunRecord};
-use fanout_shared::protocol::ApiErrorBody;
 use gloo_net::http::Request;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde::Deserialize;
+
+use crate::api::get_json;
 
 #[derive(Deserialize)]
 struct RunList {
@@ -29,18 +30,6 @@ struct PriceHistory {
 
 const PAGE: u32 = 20;
 
-async fn get_json<T: serde::de::DeserializeOwned>(path: &str) -> Result<T, String> {
-    let resp = Request::get(path).send().await.map_err(|e| format!("cannot reach the edge: {e}"))?;
-    if !resp.ok() {
-        let status = resp.status();
-        return Err(match resp.json::<ApiErrorBody>().await {
-            Ok(b) => format!("{status} ({}): {}", b.error.kind, b.error.message),
-            Err(_) => format!("the edge answered {status}"),
-        });
-    }
-    resp.json().await.map_err(|e| format!("unexpected answer: {e}"))
-}
-
 fn when(ms: u64) -> String {
     let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
     String::from(d.to_locale_string("en-GB", &wasm_bindgen::JsValue::UNDEFINED))
@@ -59,7 +48,7 @@ pub fn HistoryPage() -> impl IntoView {
     let load = move || {
         let off = offset.get_untracked();
         spawn_local(async move {
-            match get_json::<RunList>(&format!("/api/v1/runs?limit={PAGE}&offset={off}")).await {
+            match get_json::<RunList>(&format!("/api/v1/runs?limit={PAGE}&offset={off}"), "run list").await {
                 Ok(l) => {
                     runs.set(l.runs);
                     total.set(l.total);
@@ -73,7 +62,7 @@ pub fn HistoryPage() -> impl IntoView {
     let compare = move |id: String| {
         error.set(None);
         spawn_local(async move {
-            match get_json::<DiffAnswer>(&format!("/api/v1/runs/{id}/diff?against=previous")).await {
+            match get_json::<DiffAnswer>(&format!("/api/v1/runs/{id}/diff?against=previous"), "diff").await {
                 Ok(d) => diff.set(Some((id, d))),
                 Err(e) => error.set(Some(e)),
             }
@@ -99,7 +88,7 @@ pub fn HistoryPage() -> impl IntoView {
     let show_price = move |url: String| {
         spawn_local(async move {
             let q = String::from(js_sys::encode_uri_component(&url));
-            match get_json::<PriceHistory>(&format!("/api/v1/history?url={q}")).await {
+            match get_json::<PriceHistory>(&format!("/api/v1/history?url={q}"), "price history").await {
                 Ok(h) => chart.set(Some((url, h.points))),
                 Err(e) => error.set(Some(e)),
             }

@@ -14,6 +14,8 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::api::{self, ChunkError};
+use crate::app::origin;
+use crate::run::now_ms;
 
 /// Width of the charts in SVG units; they scale to the panel.
 const W: f64 = 600.0;
@@ -21,14 +23,6 @@ const W: f64 = 600.0;
 const H: f64 = 150.0;
 /// Window of the requests-per-second chart.
 const RPS_BIN_MS: u64 = 500;
-
-fn origin() -> String {
-    web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default()
-}
-
-fn now_ms() -> f64 {
-    js_sys::Date::now()
-}
 
 /// A latency in microseconds, for people.
 fn fmt_us(us: u64) -> String {

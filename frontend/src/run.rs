@@ -71,7 +71,8 @@ pub struct RunStore {
     controllers: StoredValue<Vec<web_sys::AbortController>, LocalStorage>,
 }
 
-fn now_ms() -> f64 {
+/// Wall-clock milliseconds (`Date.now()`).
+pub(crate) fn now_ms() -> f64 {
     js_sys::Date::now()
 }
 

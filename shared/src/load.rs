@@ -389,10 +389,7 @@ pub enum LoadEvent {
 impl LoadEvent {
     /// The event as one NDJSON line, newline included.
     pub fn to_ndjson(&self) -> String {
-        let mut line = serde_json::to_string(self)
-            .unwrap_or_else(|e| format!("{{\"type\":\"error\",\"message\":\"{}\"}}", e.to_string().replace('"', "'")));
-        line.push('\n');
-        line
+        crate::ndjson::encode_line(self)
     }
 }
 

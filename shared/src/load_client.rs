@@ -10,6 +10,7 @@ use crate::load::{
     DEFAULT_LOAD_CONCURRENCY, DEFAULT_LOAD_REQUESTS, Latency, LoadCounts, LoadEvent, LoadMethod, LoadRequest,
     StopReason,
 };
+use crate::scheduler::check_url;
 
 /// The load-test form, as it lives in the page URL's query string.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,10 +80,7 @@ impl LoadForm {
     /// Tests bigger than one edge request are fine (they are split); only
     /// the per-request parts of the limits apply directly.
     pub fn check(&self, limits: &Limits) -> Result<(), String> {
-        let url = url::Url::parse(self.url.trim()).map_err(|e| format!("the target is not a URL: {e}"))?;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
-            return Err("the target must be an absolute http(s) URL".into());
-        }
+        check_url(self.url.trim()).map_err(|e| format!("the target is not a URL Fanout can load: {e}"))?;
         if self.concurrency == 0 || self.concurrency > MAX_BROWSER_LOAD_CONCURRENCY {
             return Err(format!("concurrency must be between 1 and {MAX_BROWSER_LOAD_CONCURRENCY}"));
         }

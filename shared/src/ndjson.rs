@@ -1,8 +1,19 @@
-//! Splitting a byte stream into NDJSON lines.
+//! NDJSON lines: writing one, and splitting a byte stream into them.
 //!
 //! Network chunks do not respect line boundaries: a line can arrive in
 //! pieces, and a piece can even end inside a multi-byte UTF-8 character. The
 //! decoder buffers bytes and hands out only complete lines.
+
+/// `value` as one NDJSON line, newline included. Serialising the wire types
+/// cannot fail (map keys are strings or unit variants, and no non-finite
+/// float reaches them); should it ever, the line is an `error` event rather
+/// than a broken stream.
+pub fn encode_line<T: serde::Serialize>(value: &T) -> String {
+    let mut line = serde_json::to_string(value)
+        .unwrap_or_else(|e| format!("{{\"type\":\"error\",\"message\":\"{}\"}}", e.to_string().replace('"', "'")));
+    line.push('\n');
+    line
+}
 
 /// Buffers bytes and yields complete `\n`-terminated lines.
 #[derive(Debug, Default)]

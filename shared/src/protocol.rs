@@ -370,12 +370,7 @@ impl Event {
 
     /// The event as one NDJSON line, newline included.
     pub fn to_ndjson(&self) -> String {
-        // Serialising these types cannot fail: no maps with non-string keys,
-        // no non-finite floats reach them.
-        let mut line = serde_json::to_string(self)
-            .unwrap_or_else(|e| format!("{{\"type\":\"error\",\"message\":\"{}\"}}", e.to_string().replace('"', "'")));
-        line.push('\n');
-        line
+        crate::ndjson::encode_line(self)
     }
 }
 

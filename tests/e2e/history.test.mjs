@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch, BASE, ARTIFACTS } from './browser.mjs';
+import { startOfDemoDay } from '../integration/helpers.mjs';
 
 async function run(urls, runId) {
   const resp = await fetch(`${BASE}/api/v1/runs`, {
@@ -16,21 +17,11 @@ async function run(urls, runId) {
   assert.equal(lines.at(-1).saved?.error, undefined);
 }
 
-/** Wait until a 3 s demo day later than `after` has just begun. */
-async function startOfDay(after = -1) {
-  for (let i = 0; i < 100; i += 1) {
-    const into = Date.now() % 3000;
-    if (into < 200 && Math.floor(Date.now() / 3000) > after) return Math.floor(Date.now() / 3000);
-    await new Promise((r) => setTimeout(r, Math.min(3000 - into + 20, 200)));
-  }
-  throw new Error('no day boundary seen');
-}
-
 test('the history view lists two runs and highlights the prices that changed', async () => {
   const urls = Array.from({ length: 30 }, (_, k) => `${BASE}/demo/products/${k + 101}?day_s=3`);
-  const a = await startOfDay();
+  const a = await startOfDemoDay();
   await run(urls, 're2eA');
-  await startOfDay(a);
+  await startOfDemoDay(a);
   await run(urls, 're2eB');
   const api = await (await fetch(`${BASE}/api/v1/runs/re2eB/diff?against=re2eA`)).json();
   const changes = api.diff.price_changes;

@@ -139,3 +139,17 @@ async function postNdjson(path, body, { timeoutMs = 60_000, headers = {} } = {})
 export const finals = (events) => events.filter((e) => ['done', 'failed', 'cancelled'].includes(e.type));
 export const summary = (events) => events.at(-1)?.type === 'summary' ? events.at(-1) : undefined;
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Wait until a demo day (the shop's `day_s` knob, `dayMs` long) later than
+ * `after` has just begun, so a short run stays inside it; returns that day.
+ * Bounded: gives up after 100 waits.
+ */
+export async function startOfDemoDay(after = -1, dayMs = 3000) {
+  for (let i = 0; i < 100; i += 1) {
+    const into = Date.now() % dayMs;
+    if (into < 200 && Math.floor(Date.now() / dayMs) > after) return Math.floor(Date.now() / dayMs);
+    await new Promise((r) => setTimeout(r, Math.min(dayMs - into + 20, 200)));
+  }
+  throw new Error('no day boundary seen');
+}

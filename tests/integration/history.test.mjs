@@ -5,6 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
+import { startOfDemoDay } from './helpers.mjs';
 
 const PORT = Number(process.env.FANOUT_HISTORY_PORT ?? 8796);
 const H = `http://127.0.0.1:${PORT}`;
@@ -69,26 +70,16 @@ async function pageFacts(i, day) {
   return { price, availability };
 }
 
-/** Wait until a 3 s demo day later than `after` has just begun, so a short run stays inside it. */
-async function startOfDay(after = -1) {
-  for (let i = 0; i < 100; i += 1) {
-    const into = Date.now() % 3000;
-    if (into < 200 && Math.floor(Date.now() / 3000) > after) return Math.floor(Date.now() / 3000);
-    await new Promise((r) => setTimeout(r, Math.min(3000 - into + 20, 200)));
-  }
-  throw new Error('no day boundary seen');
-}
-
 test('two runs on two demo days: the diff reports exactly the changed prices and stock', async () => {
   const ids = Array.from({ length: 40 }, (_, k) => k + 1);
   const urls = ids.map(product);
-  const dayA = await startOfDay();
+  const dayA = await startOfDemoDay();
   const a = await run(urls, 'rdiffA');
   assert.equal(a.events.at(-1).saved.run_id, 'rdiffA');
   assert.equal(a.events.at(-1).saved.rows, 40);
   assert.equal(a.events.at(-1).saved.error, undefined);
   assert.equal(Math.floor(Date.now() / 3000), dayA, 'run A stayed within its day');
-  const dayB = await startOfDay(dayA);
+  const dayB = await startOfDemoDay(dayA);
   const b = await run(urls, 'rdiffB');
   assert.equal(Math.floor(Date.now() / 3000), dayB, 'run B stayed within its day');
   assert.ok(dayB > dayA);

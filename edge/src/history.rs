@@ -295,7 +295,7 @@ pub struct Saver {
 }
 
 impl Saver {
-    /// A saver for run `run_id` (its chunk started at `started`, Unix ms).
+    /// A saver for run `run_id`; this chunk's start is now.
     pub fn new(store: Option<Store>, run_id: String, options: String) -> Rc<Self> {
         Rc::new(Self {
             store,

@@ -40,7 +40,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             let store = history::Store::open(&env, &settings);
             api::runs(req, &settings, store).await
         }
-        (_, p) if p == "/api/v1/history" || p.starts_with("/api/v1/runs") => {
+        (_, p) if p == "/api/v1/history" || p == "/api/v1/runs" || p.starts_with("/api/v1/runs/") => {
             history::route(&req, &env, &settings, p).await
         }
         (Method::Get, "/api/v1/sitemap") => api::sitemap(&req, &settings).await,

@@ -154,7 +154,7 @@ test('runs are listed newest first, page by page; ids and pages are validated', 
   assert.equal(csv.body.trim().split('\n').length, 5);
   for (const [path, kind] of [
     ['/api/v1/runs?limit=0', 'invalid_page'], ['/api/v1/runs?limit=500', 'invalid_page'], ['/api/v1/runs?offset=x', 'invalid_page'],
-    ['/api/v1/runs/bad%20id', 'invalid_run_id'], ['/api/v1/runs/nope', 'run_not_found'],
+    ['/api/v1/runs/bad%20id', 'invalid_run_id'], ['/api/v1/runs/nope', 'run_not_found'], ['/api/v1/runsnope', 'not_found'],
   ]) {
     const r = await get(path);
     assert.ok(r.status === 400 || r.status === 404, path);

@@ -104,8 +104,9 @@ fn NumberField(
     }
 }
 
-/// The page: header with the two modes, the mode's view, footer. `?mode=load`
-/// opens the load test; anything else the fan-out dashboard.
+/// The page: header with the three modes, the mode's view, footer.
+/// `?mode=load` opens the load test, `?mode=history` the run history, and
+/// anything else the fan-out dashboard.
 #[component]
 pub fn Root() -> impl IntoView {
     let search = web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default();
@@ -229,10 +230,11 @@ pub fn App() -> impl IntoView {
             timeout_ms: Some(timeout_ms.get_untracked()),
             retry: Some(RetryOptions {
                 max_attempts: Some(to_u32(attempts.get_untracked())),
-                ..RetryOptions::default()
+                base_ms: Some(base_ms.get_untracked()),
+                max_ms: Some(max_ms.get_untracked()),
             }),
             extract: Some(extract.get_untracked()),
-            deadline_ms: None,
+            deadline_ms: Some(deadline_ms.get_untracked()),
             run_id: None,
         };
         // Keep the configuration in the address bar (the default demo list

@@ -180,3 +180,26 @@ test('a sitemap index fills the list through the edge', async () => {
     await browser.close();
   }
 });
+
+test('every option in the form is sent with the run: backoff and deadline too', async () => {
+  const browser = await launch();
+  try {
+    const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+    const bodies = [];
+    page.on('request', (r) => { if (r.url().endsWith('/api/v1/runs') && r.method() === 'POST') bodies.push(JSON.parse(r.postData())); });
+    const urls = [`${BASE}/demo/products/1`, `${BASE}/demo/products/2`].join('\n');
+    const q = new URLSearchParams({ c: '2', ph: '2', t: '4000', a: '2', x: '0', b: '123', m: '4567', d: '89000', urls });
+    await page.goto(`${BASE}/?${q}`);
+    await page.getByRole('button', { name: 'Run', exact: true }).click();
+    await page.waitForFunction(() => document.querySelector('[data-testid=finished]')?.textContent?.startsWith('2 / 2'), null, { timeout: 30_000 });
+    assert.equal(bodies.length, 1);
+    const b = bodies[0];
+    assert.deepEqual(
+      [b.concurrency, b.per_host, b.timeout_ms, b.extract, b.retry, b.deadline_ms],
+      [2, 2, 4000, false, { max_attempts: 2, base_ms: 123, max_ms: 4567 }, 89000],
+    );
+    assert.match(b.run_id, /^r[0-9a-f]{19}$/);
+  } finally {
+    await browser.close();
+  }
+});

@@ -8,8 +8,8 @@ use std::rc::Rc;
 
 use fanout_shared::Event;
 use fanout_shared::history::{
-    PricePoint, RunRecord, SaveReport, SavedProduct, SavedResult, check_run_id, diff, make_run_id, parse_page,
-    results_csv,
+    PricePoint, Recorder, RunRecord, SaveReport, SavedProduct, SavedResult, Timeline, check_run_id, diff, make_run_id,
+    parse_page, results_csv,
 };
 use fanout_shared::protocol::ApiError;
 use futures::channel::oneshot;
@@ -65,10 +65,15 @@ struct ResultRow {
     currency: Option<String>,
     availability: Option<String>,
     sku: Option<String>,
+    #[serde(default)]
+    timeline: Option<String>,
 }
 
 impl From<ResultRow> for SavedResult {
     fn from(r: ResultRow) -> Self {
+        // A timeline that does not parse (written by another version) is
+        // left out: the row still replays as its outcome.
+        let timeline = r.timeline.as_deref().and_then(|t| serde_json::from_str::<Timeline>(t).ok());
         let product = (r.has_product != 0).then_some(SavedProduct {
             name: r.name,
             price: r.price,
@@ -85,6 +90,7 @@ impl From<ResultRow> for SavedResult {
             bytes: r.bytes,
             error_kind: r.error_kind,
             product,
+            timeline,
         }
     }
 }
@@ -125,19 +131,22 @@ impl Store {
         )
     }
 
-    /// Write `rows` of run `id` in one batch (the run row too).
+    /// Write `rows` of run `id` in one batch (the run row too); each row
+    /// comes with its URL's index in the run.
     pub async fn save_rows(
         &self,
         id: &str,
         started: u64,
         options: &str,
-        rows: &[SavedResult],
+        rows: &[(u32, SavedResult)],
     ) -> std::result::Result<u64, String> {
         let mut stmts = vec![self.upsert_run(id, started, unix_ms(), options)?];
-        for r in rows {
+        for (idx, r) in rows {
+            let timeline = r.timeline.as_ref().and_then(|t| serde_json::to_string(t).ok());
             stmts.push(self.stmt(
-                "INSERT OR REPLACE INTO results (run_id, url, outcome, status, attempts, ms, bytes, error_kind) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT OR REPLACE INTO results \
+                 (run_id, url, outcome, status, attempts, ms, bytes, error_kind, idx, timeline) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 &[
                     js(id),
                     js(&r.url),
@@ -147,6 +156,8 @@ impl Store {
                     r.ms.map_or(JsValue::NULL, |m| num(m as f64)),
                     num(r.bytes as f64),
                     js_opt(r.error_kind.as_deref()),
+                    num(*idx),
+                    js_opt(timeline.as_deref()),
                 ],
             )?);
             if let Some(p) = &r.product {
@@ -225,13 +236,19 @@ impl Store {
             .map_err(db_error)
     }
 
-    async fn results(&self, id: &str) -> std::result::Result<Vec<SavedResult>, String> {
+    /// The results of run `id` in the order its URLs were given; with their
+    /// timelines only when `timelines` (reopening a run needs them, a diff
+    /// or an export does not).
+    async fn results(&self, id: &str, timelines: bool) -> std::result::Result<Vec<SavedResult>, String> {
+        let timeline = if timelines { "r.timeline" } else { "NULL AS timeline" };
         let rows = self
             .stmt(
-                "SELECT r.url, r.outcome, r.status, r.attempts, r.ms, r.bytes, r.error_kind, \
-                 (p.url IS NOT NULL) AS has_product, p.name, p.price, p.currency, p.availability, p.sku \
-                 FROM results r LEFT JOIN products p ON p.run_id = r.run_id AND p.url = r.url \
-                 WHERE r.run_id = ?1 ORDER BY r.rowid",
+                &format!(
+                    "SELECT r.url, r.outcome, r.status, r.attempts, r.ms, r.bytes, r.error_kind, \
+                     (p.url IS NOT NULL) AS has_product, p.name, p.price, p.currency, p.availability, p.sku, \
+                     {timeline} FROM results r LEFT JOIN products p ON p.run_id = r.run_id AND p.url = r.url \
+                     WHERE r.run_id = ?1 ORDER BY r.idx IS NULL, r.idx, r.rowid"
+                ),
                 &[js(id)],
             )?
             .all()
@@ -287,21 +304,27 @@ pub struct Saver {
     store: Option<Store>,
     run_id: String,
     started: u64,
+    offset: u32,
     options: String,
-    buf: RefCell<Vec<SavedResult>>,
+    recorder: RefCell<Recorder>,
+    buf: RefCell<Vec<(u32, SavedResult)>>,
     pending: RefCell<Vec<oneshot::Receiver<std::result::Result<u64, String>>>>,
     rows: Cell<u64>,
     error: RefCell<Option<String>>,
 }
 
 impl Saver {
-    /// A saver for run `run_id`; this chunk's start is now.
-    pub fn new(store: Option<Store>, run_id: String, options: String) -> Rc<Self> {
+    /// A saver for run `run_id`, whose URLs this chunk request holds from
+    /// index `offset` on; this chunk's start is now.
+    pub fn new(store: Option<Store>, run_id: String, offset: u32, options: String) -> Rc<Self> {
+        let started = unix_ms();
         Rc::new(Self {
             store,
             run_id,
-            started: unix_ms(),
+            started,
+            offset,
             options,
+            recorder: RefCell::new(Recorder::new(started)),
             buf: RefCell::new(Vec::new()),
             pending: RefCell::new(Vec::new()),
             rows: Cell::new(0),
@@ -315,7 +338,7 @@ impl Saver {
     }
 
     fn spawn_write(self: &Rc<Self>) {
-        let rows: Vec<SavedResult> = std::mem::take(&mut *self.buf.borrow_mut());
+        let rows: Vec<(u32, SavedResult)> = std::mem::take(&mut *self.buf.borrow_mut());
         let Some(store) = self.store.clone() else { return };
         if rows.is_empty() {
             return;
@@ -332,8 +355,10 @@ impl Saver {
     /// write and reports how saving went.
     pub fn on_event(self: Rc<Self>, ev: Event) -> LocalBoxFuture<'static, Vec<Event>> {
         Box::pin(async move {
-            if let Some(row) = SavedResult::from_event(&ev) {
-                self.buf.borrow_mut().push(row);
+            let row = self.recorder.borrow_mut().observe(&ev);
+            if let Some(row) = row {
+                let idx = self.offset.saturating_add(ev.id().unwrap_or(0));
+                self.buf.borrow_mut().push((idx, row));
                 if self.buf.borrow().len() >= SAVE_BATCH {
                     self.spawn_write();
                 }
@@ -433,7 +458,7 @@ async fn route_inner(
     match (method, tail) {
         (worker::Method::Get, "") => {
             let run = store.run(id).await.map_err(internal)?.ok_or_else(|| not_found(id))?;
-            let results = store.results(id).await.map_err(internal)?;
+            let results = store.results(id, true).await.map_err(internal)?;
             json(&serde_json::json!({ "run": run, "results": results }))
         }
         (worker::Method::Delete, "") => {
@@ -443,7 +468,7 @@ async fn route_inner(
         }
         (worker::Method::Get, "export.csv") => {
             store.run(id).await.map_err(internal)?.ok_or_else(|| not_found(id))?;
-            let csv = results_csv(&store.results(id).await.map_err(internal)?);
+            let csv = results_csv(&store.results(id, false).await.map_err(internal)?);
             let mut resp = Response::ok(csv).map_err(|e| internal(e.to_string()))?;
             let h = resp.headers_mut();
             let _ = h.set("content-type", "text/csv; charset=utf-8");
@@ -465,8 +490,10 @@ async fn route_inner(
                 let other = check_run_id(&against)?;
                 store.run(other).await.map_err(internal)?.ok_or_else(|| not_found(other))?
             };
-            let (old, new) =
-                (store.results(&other.id).await.map_err(internal)?, store.results(id).await.map_err(internal)?);
+            let (old, new) = (
+                store.results(&other.id, false).await.map_err(internal)?,
+                store.results(id, false).await.map_err(internal)?,
+            );
             json(&serde_json::json!({ "run": run, "against": other, "diff": diff(&old, &new) }))
         }
         (_, "" | "export.csv" | "diff") => {

@@ -53,8 +53,9 @@ impl Settings {
         Self {
             limits,
             token,
-            history_max_runs: num(env, "HISTORY_MAX_RUNS", 200),
-            history_max_age_days: num(env, "HISTORY_MAX_AGE_DAYS", 90),
+            // At least the run being saved, and at least a day.
+            history_max_runs: num(env, "HISTORY_MAX_RUNS", 200).max(1),
+            history_max_age_days: num(env, "HISTORY_MAX_AGE_DAYS", 90).max(1),
         }
     }
 }

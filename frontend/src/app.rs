@@ -13,6 +13,7 @@ use crate::api;
 use crate::history::HistoryPage;
 use crate::load::LoadPage;
 use crate::run::RunStore;
+use crate::stats::{HostsPanel, StatCards};
 use crate::table::TaskTable;
 use crate::waterfall::Waterfall;
 
@@ -236,6 +237,7 @@ pub fn App() -> impl IntoView {
             extract: Some(extract.get_untracked()),
             deadline_ms: Some(deadline_ms.get_untracked()),
             run_id: None,
+            run_offset: None,
         };
         // Keep the configuration in the address bar (the default demo list
         // is implied, so links stay short).
@@ -390,21 +392,7 @@ pub fn App() -> impl IntoView {
                     {move || format!(" (peak {}) · waiting to retry {} · browser requests open {}",
                         store.peak.get(), tally.get().get(TaskState::Waiting), store.requests.get())}
                 </p>
-                <div class="stats" aria-label="Statistics">
-                    {move || {
-                        let s = store.stats.get();
-                        view! {
-                            <div class="stat"><b>{format!("{} ms", s.latency.p50)}</b><span>"p50"</span></div>
-                            <div class="stat"><b>{format!("{} ms", s.latency.p90)}</b><span>"p90"</span></div>
-                            <div class="stat"><b>{format!("{} ms", s.latency.p99)}</b><span>"p99"</span></div>
-                            <div class="stat"><b>{format!("{} ms", s.latency.max)}</b><span>"max"</span></div>
-                            <div class="stat"><b>{format!("{:.1}", s.rps)}</b><span>"URLs / s"</span></div>
-                            <div class="stat"><b>{s.retries}</b><span>"retries"</span></div>
-                            <div class="stat"><b>{format!("{:.1} MB", s.bytes as f64 / 1_048_576.0)}</b><span>"downloaded"</span></div>
-                            <div class="stat wide"><b>{s.status.iter().map(|(k, v)| format!("{k}×{v}")).collect::<Vec<_>>().join(" ")}</b><span>"statuses"</span></div>
-                        }
-                    }}
-                </div>
+                <StatCards store=store/>
             </section>
 
             <Show when=move || { seq_store.running.get() || comparison.get().is_some() }>
@@ -430,31 +418,7 @@ pub fn App() -> impl IntoView {
 
             <Waterfall store=store/>
 
-            <section class="panel hosts" aria-label="Per host and errors">
-                <h2>"Per host"</h2>
-                <div class="table-scroll">
-                <table>
-                    <thead><tr><th>"Host"</th><th>"URLs"</th><th>"Attempts"</th><th>"Done"</th><th>"Failed"</th><th>"p50"</th><th>"max"</th><th>"Bytes"</th></tr></thead>
-                    <tbody>
-                        {move || store.stats.get().hosts.into_iter().take(20).map(|h| view! {
-                            <tr><td>{h.host}</td><td class="num">{h.urls}</td><td class="num">{h.attempts}</td><td class="num">{h.done}</td>
-                            <td class="num">{h.failed}</td><td class="num">{format!("{} ms", h.latency.p50)}</td>
-                            <td class="num">{format!("{} ms", h.latency.max)}</td><td class="num">{h.bytes}</td></tr>
-                        }).collect_view()}
-                    </tbody>
-                </table>
-                </div>
-                <p class="errors">
-                    {move || {
-                        let errors = store.stats.get().errors;
-                        if errors.is_empty() {
-                            "No errors.".to_owned()
-                        } else {
-                            format!("Errors by kind: {}", errors.iter().map(|(k, v)| format!("{k} × {v}")).collect::<Vec<_>>().join(", "))
-                        }
-                    }}
-                </p>
-            </section>
+            <HostsPanel store=store/>
 
             <section class="panel exports" aria-label="Downloads">
                 <span>"Download the results: "</span>

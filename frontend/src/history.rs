@@ -1,15 +1,21 @@
 //! The history page (`?mode=history`): saved runs from D1, their diff
 //! against the previous run with price drops and rises highlighted, and a
-//! small price chart for one URL. The diff itself is computed at the edge by
-//! `fanout_shared::history::diff`.
+//! small price chart for one URL, and a saved run reopened read-only with the
+//! dashboard's own table, waterfall and statistics (`?mode=history&run=ID`).
+//! The diff is computed at the edge by `fanout_shared::history::diff`, the
+//! reopened views by `fanout_shared::history::replay`.
 
-use fanout_shared::history::{PricePoint, RunDiff, RunRecord};
+use fanout_shared::history::{PricePoint, RunDiff, RunRecord, SavedResult, replay};
 use gloo_net::http::Request;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde::Deserialize;
 
 use crate::api::get_json;
+use crate::run::RunStore;
+use crate::stats::{HostsPanel, StatCards};
+use crate::table::TaskTable;
+use crate::waterfall::Waterfall;
 
 #[derive(Deserialize)]
 struct RunList {
@@ -24,6 +30,12 @@ struct DiffAnswer {
 }
 
 #[derive(Deserialize)]
+struct SavedRun {
+    run: RunRecord,
+    results: Vec<SavedResult>,
+}
+
+#[derive(Deserialize)]
 struct PriceHistory {
     points: Vec<PricePoint>,
 }
@@ -35,6 +47,25 @@ fn when(ms: u64) -> String {
     String::from(d.to_locale_string("en-GB", &wasm_bindgen::JsValue::UNDEFINED))
 }
 
+/// A saved run's options, for people (they are the first chunk request's:
+/// its concurrency is that request's share of the run's).
+fn options_text(json: &str) -> String {
+    match serde_json::from_str::<fanout_shared::protocol::RunOptions>(json) {
+        Ok(o) => format!(
+            "First request's options: concurrency {} · per host {} · timeout {} ms · {} attempts · backoff {}–{} ms · deadline {} ms · extraction {}",
+            o.concurrency,
+            o.per_host,
+            o.timeout_ms,
+            o.max_attempts,
+            o.base_ms,
+            o.max_ms,
+            o.deadline_ms,
+            if o.extract { "on" } else { "off" }
+        ),
+        Err(_) => format!("Options: {json}"),
+    }
+}
+
 /// The history page.
 #[component]
 pub fn HistoryPage() -> impl IntoView {
@@ -44,6 +75,42 @@ pub fn HistoryPage() -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let diff = RwSignal::new(None::<(String, DiffAnswer)>);
     let chart = RwSignal::new(None::<(String, Vec<PricePoint>)>);
+    // A reopened run: the dashboard's store, filled once and never run.
+    let store = RunStore::new();
+    let opened = RwSignal::new(None::<RunRecord>);
+    let opening = RwSignal::new(None::<String>);
+    let set_link = |run: Option<&str>| {
+        let query = run.map_or("?mode=history".to_owned(), |id| format!("?mode=history&run={id}"));
+        if let Some(h) = web_sys::window().and_then(|w| w.history().ok()) {
+            let _ = h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&query));
+        }
+    };
+    let open = move |id: String| {
+        error.set(None);
+        opening.set(Some(id.clone()));
+        spawn_local(async move {
+            let got = get_json::<SavedRun>(&format!("/api/v1/runs/{id}"), "saved run").await;
+            opening.set(None);
+            match got {
+                Ok(saved) => {
+                    let (views, stats) = replay(saved.run.created_at, saved.run.duration_ms, &saved.results);
+                    store.show(saved.run.id.clone(), views, stats, saved.run.duration_ms);
+                    set_link(Some(&saved.run.id));
+                    opened.set(Some(saved.run));
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    let close = move || {
+        opened.set(None);
+        set_link(None);
+    };
+    // A link to one run opens it.
+    let search = web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default();
+    if let Some(id) = search.trim_start_matches('?').split('&').find_map(|kv| kv.strip_prefix("run=")) {
+        open(id.to_owned());
+    }
 
     let load = move || {
         let off = offset.get_untracked();
@@ -73,6 +140,9 @@ pub fn HistoryPage() -> impl IntoView {
             let url = format!("/api/v1/runs/{id}");
             match Request::delete(&url).send().await {
                 Ok(r) if r.ok() => {
+                    if opened.with_untracked(|o| o.as_ref().is_some_and(|o| o.id == id)) {
+                        close();
+                    }
                     diff.update(|d| {
                         if d.as_ref().is_some_and(|(x, _)| *x == id) {
                             *d = None;
@@ -105,7 +175,7 @@ pub fn HistoryPage() -> impl IntoView {
                     <thead><tr><th>"When"</th><th>"Run"</th><th>"URLs"</th><th>"Success"</th><th>"Duration"</th><th></th></tr></thead>
                     <tbody>
                         {move || runs.get().into_iter().map(|r| {
-                            let (id1, id2) = (r.id.clone(), r.id.clone());
+                            let (id1, id2, id3) = (r.id.clone(), r.id.clone(), r.id.clone());
                             view! {
                                 <tr data-run=r.id.clone()>
                                     <td>{when(r.created_at)}</td>
@@ -114,6 +184,7 @@ pub fn HistoryPage() -> impl IntoView {
                                     <td class="num">{format!("{:.0}%", r.success_rate() * 100.0)}</td>
                                     <td class="num">{format!("{:.1} s", r.duration_ms as f64 / 1000.0)}</td>
                                     <td class="actions">
+                                        <button on:click=move |_| open(id3.clone())>"Open"</button>
                                         <button on:click=move |_| compare(id1.clone())>"Compare with previous"</button>
                                         <a href=format!("/api/v1/runs/{}/export.csv", r.id)>"CSV"</a>
                                         <button class="link" on:click=move |_| delete(id2.clone())>"delete"</button>
@@ -171,6 +242,27 @@ pub fn HistoryPage() -> impl IntoView {
                     </section>
                 }
             })}
+
+            {move || opening.get().map(|id| view! { <p class="note panel">{format!("Opening run {id}…")}</p> })}
+            <Show when=move || opened.with(Option::is_some)>
+                <section class="panel progress" aria-label="Saved run">
+                    {move || opened.get().map(|r| view! {
+                        <h2>{format!("Run {} · {} · read-only", r.id, when(r.created_at))}</h2>
+                        <p class="counts" data-testid="opened-counts">{format!(
+                            "{} URLs · {} done · {} failed · {} cancelled · {:.1} s · {} chunk request(s) · peak {} in flight",
+                            r.total, r.done, r.failed, r.cancelled, r.duration_ms as f64 / 1000.0, r.chunks, store.peak.get_untracked())}</p>
+                        <p class="note">{options_text(&r.options)}</p>
+                    })}
+                    <div class="actions">
+                        <a href=move || opened.get().map(|r| format!("/api/v1/runs/{}/export.csv", r.id)).unwrap_or_default()>"CSV"</a>
+                        <button on:click=move |_| close()>"Close"</button>
+                    </div>
+                    <StatCards store=store/>
+                </section>
+                <Waterfall store=store/>
+                <HostsPanel store=store/>
+                <TaskTable store=store/>
+            </Show>
 
             {move || chart.get().map(|(url, points)| view! {
                 <section class="panel" aria-label="Price history">

@@ -23,6 +23,7 @@ mod app;
 mod history;
 mod load;
 mod run;
+mod stats;
 mod table;
 mod waterfall;
 

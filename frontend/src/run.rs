@@ -198,6 +198,7 @@ impl RunStore {
         self.controllers.update_value(|c| c.push(controller));
         let chunk_len = u32::try_from(urls.len()).unwrap_or(u32::MAX);
         options.urls = urls;
+        options.run_offset = Some(offset);
         // The chunk's events count from its own start; shift them onto the run's axis.
         let zero = self.since_start();
         self.requests.update(|r| *r += 1);
@@ -280,6 +281,35 @@ impl RunStore {
         self.elapsed.set(self.since_start());
         self.refresh_stats();
         self.running.set(false);
+        self.tick.update(|t| *t += 1);
+    }
+
+    /// Show a finished run read-only (a saved run reopened from the
+    /// history): its rows, tally and statistics, with nothing running.
+    pub fn show(self, run_id: String, views: Vec<TaskView>, stats: StatsReport, elapsed: Millis) {
+        self.cancel();
+        self.rows.with_untracked(|rows| rows.iter().for_each(|r| r.view.dispose()));
+        let mut tally = Tally::queued(u32::try_from(views.len()).unwrap_or(u32::MAX));
+        for v in &views {
+            tally.moved(TaskState::Queued, v.state);
+        }
+        let peak = fanout_shared::report::peak_in_flight(&views);
+        self.rows.set(
+            views
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| Row { id: u32::try_from(i).unwrap_or(u32::MAX), view: RwSignal::new(v) })
+                .collect(),
+        );
+        self.tally.set(tally);
+        self.run_id.set(Some(run_id));
+        self.save_error.set(None);
+        self.error.set(None);
+        self.running.set(false);
+        self.cancelled.set(false);
+        self.elapsed.set(elapsed);
+        self.peak.set(peak);
+        self.stats.set(stats);
         self.tick.update(|t| *t += 1);
     }
 

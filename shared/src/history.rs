@@ -6,10 +6,13 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::{ApiError, Event};
+use crate::error::ErrorKind;
+use crate::protocol::{ApiError, Event, EventError, Millis};
+use crate::stats::{Stats, StatsReport};
+use crate::task::TaskView;
 
 /// What is kept of one URL of a run.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SavedResult {
     /// The URL.
     pub url: String,
@@ -31,6 +34,20 @@ pub struct SavedResult {
     /// Extracted product fields.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub product: Option<SavedProduct>,
+    /// The URL's events as they streamed, so a reopened run shows the same
+    /// table, waterfall and statistics. Absent on rows saved without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<Timeline>,
+}
+
+/// One URL's events (attempt starts, retries, the outcome), with event times
+/// relative to `t0`, the Unix ms at which its chunk request started.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timeline {
+    /// Unix ms of the chunk's start: the zero of the events' `t`.
+    pub t0: u64,
+    /// The events, in the order they streamed.
+    pub events: Vec<Event>,
 }
 
 /// The product fields a diff looks at.
@@ -72,6 +89,7 @@ impl SavedResult {
                     availability: p.availability.as_ref().map(|f| f.value.clone()),
                     sku: p.sku.as_ref().map(|f| f.value.clone()),
                 }),
+                timeline: None,
             }),
             Event::Failed { url, error, attempts, status, .. } => Some(Self {
                 url: url.clone(),
@@ -91,6 +109,108 @@ impl SavedResult {
     fn ok(&self) -> bool {
         self.outcome == "done"
     }
+
+    /// The URL's events for a replay: the saved timeline, or, for a row
+    /// saved without one, its outcome alone at time 0.
+    fn events(&self) -> (u64, Vec<Event>) {
+        if let Some(t) = &self.timeline {
+            return (t.t0, t.events.clone());
+        }
+        let (id, url, t) = (0, self.url.clone(), 0);
+        let last = match self.outcome.as_str() {
+            "done" => Event::Done {
+                id,
+                url,
+                status: self.status.unwrap_or(0),
+                bytes: self.bytes,
+                ms: self.ms.unwrap_or(0),
+                attempts: self.attempts,
+                product: None,
+                t,
+            },
+            "failed" => {
+                let kind = self.error_kind.as_deref().unwrap_or("other");
+                Event::Failed {
+                    id,
+                    url,
+                    error: EventError {
+                        kind: serde_json::from_value(serde_json::Value::from(kind)).unwrap_or(ErrorKind::Other),
+                        message: format!("{kind} (no details were saved for this run)"),
+                    },
+                    attempts: self.attempts,
+                    status: self.status,
+                    t,
+                }
+            }
+            _ => Event::Cancelled { id, url, t },
+        };
+        (0, vec![last])
+    }
+}
+
+/// Collects each URL's events while a chunk streams and hands back the
+/// [`SavedResult`] with its [`Timeline`] when the URL ends. It holds only
+/// the URLs that have started and not ended, so its memory follows the
+/// concurrency, not the run's size.
+#[derive(Debug, Default)]
+pub struct Recorder {
+    t0: u64,
+    open: HashMap<u32, Vec<Event>>,
+}
+
+impl Recorder {
+    /// A recorder for a chunk that started at Unix ms `t0`.
+    pub fn new(t0: u64) -> Self {
+        Self { t0, open: HashMap::new() }
+    }
+
+    /// Take in one event; returns the row to save when the event ends its URL.
+    pub fn observe(&mut self, ev: &Event) -> Option<SavedResult> {
+        let id = ev.id()?;
+        match ev {
+            Event::Started { .. } | Event::Retrying { .. } => {
+                self.open.entry(id).or_default().push(ev.clone());
+                None
+            }
+            _ if ev.is_terminal() => {
+                let mut row = SavedResult::from_event(ev)?;
+                let mut events = self.open.remove(&id).unwrap_or_default();
+                events.push(ev.clone());
+                row.timeline = Some(Timeline { t0: self.t0, events });
+                Some(row)
+            }
+            _ => None,
+        }
+    }
+
+    /// URLs started and not yet ended.
+    pub fn open(&self) -> usize {
+        self.open.len()
+    }
+}
+
+/// A saved run rebuilt as the dashboard shows a live one: one [`TaskView`]
+/// per result (in order, ids from 0) on the run's time axis, whose zero is
+/// `created_at` (Unix ms), and the statistics over `duration_ms`.
+pub fn replay(created_at: u64, duration_ms: Millis, results: &[SavedResult]) -> (Vec<TaskView>, StatsReport) {
+    let mut stats = Stats::new();
+    let views = results
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let id = u32::try_from(i).unwrap_or(u32::MAX);
+            let mut view = TaskView::new(id, r.url.clone());
+            let (t0, events) = r.events();
+            let offset = if t0 == 0 { 0 } else { t0.saturating_sub(created_at) };
+            for ev in events {
+                let ev = ev.with_id(id);
+                view.apply(&ev, offset);
+                stats.observe(&ev);
+            }
+            view
+        })
+        .collect();
+    (views, stats.report(duration_ms))
 }
 
 /// One saved run, as listed by `GET /api/v1/runs`.
@@ -386,6 +506,7 @@ mod tests {
                 availability: avail.map(Into::into),
                 sku: None,
             }),
+            timeline: None,
         }
     }
 
@@ -396,6 +517,93 @@ mod tests {
             error_kind: Some("timeout".into()),
             ..Default::default()
         }
+    }
+
+    /// A simulated run with retries, failures and successes, split as if it
+    /// were two chunk requests started 500 ms apart.
+    fn simulated() -> Vec<Event> {
+        use crate::error::FetchError;
+        use crate::protocol::RunOptions;
+        use crate::retry::tests::MaxRng;
+        use crate::sim::{Script, jobs, simulate};
+        let opts = RunOptions {
+            concurrency: 3,
+            per_host: 3,
+            timeout_ms: 10_000,
+            max_attempts: 3,
+            base_ms: 100,
+            max_ms: 1000,
+            extract: false,
+            deadline_ms: 1_000_000,
+        };
+        simulate(
+            jobs(8, 2),
+            opts,
+            Box::new(MaxRng),
+            |id, attempt| match (id % 4, attempt) {
+                (0, _) => Script::ok(40 + u64::from(id)),
+                (1, 1) => Script::status(30, 503),
+                (1, _) => Script::ok(20),
+                (2, _) => Script::status(10, 404),
+                _ => Script::Error { after: 25, error: FetchError::Network("reset".into()) },
+            },
+            None,
+        )
+        .events
+    }
+
+    #[test]
+    fn a_replayed_run_shows_what_the_live_one_showed() {
+        let events = simulated();
+        // What the dashboard folded live.
+        let mut live: Vec<TaskView> =
+            (0..8).map(|i| TaskView::new(i, format!("http://h{}.test/p/{i}", i % 2))).collect();
+        let mut live_stats = Stats::new();
+        for ev in &events {
+            if let Some(id) = ev.id() {
+                live[id as usize].apply(ev, 0);
+            }
+            live_stats.observe(ev);
+        }
+        // What the edge saved, in the order URLs ended.
+        let mut rec = Recorder::new(1_000_000);
+        let saved: Vec<SavedResult> = events.iter().filter_map(|ev| rec.observe(ev)).collect();
+        assert_eq!(saved.len(), 8);
+        assert_eq!(rec.open(), 0, "every URL that ended left the recorder");
+        // Reopened in URL order (as the rows come back from D1, sorted here).
+        let mut by_url = saved.clone();
+        by_url.sort_by_key(|r| r.url.rsplit('/').next().and_then(|n| n.parse::<u32>().ok()));
+        let elapsed = match events.last() {
+            Some(Event::Summary(s)) => s.elapsed_ms,
+            _ => panic!("no summary"),
+        };
+        let (views, stats) = replay(1_000_000, elapsed, &by_url);
+        assert_eq!(views, live);
+        assert_eq!(stats, live_stats.report(elapsed));
+        assert!(stats.retries >= 2 && !stats.errors.is_empty(), "the run has retries and failures: {stats:?}");
+        // A later chunk's URLs sit later on the run's axis.
+        let mut later = by_url[1].clone();
+        later.timeline.as_mut().unwrap().t0 += 500;
+        let (shifted, _) = replay(1_000_000, elapsed, &[later]);
+        let starts = |v: &TaskView| v.spans.iter().map(|s| s.start).collect::<Vec<_>>();
+        assert_eq!(starts(&shifted[0]), starts(&live[1]).iter().map(|t| t + 500).collect::<Vec<_>>());
+        assert_eq!(shifted[0].spans.len(), 2, "the 503 and the retry that worked");
+    }
+
+    #[test]
+    fn rows_saved_without_a_timeline_replay_as_their_outcome() {
+        let old = vec![
+            done("a", Some("1.00"), None),
+            failed("b"),
+            SavedResult { outcome: "cancelled".into(), ..failed("c") },
+        ];
+        let (views, stats) = replay(5, 1000, &old);
+        let states: Vec<_> = views.iter().map(|v| v.state).collect();
+        use crate::task::TaskState;
+        assert_eq!(states, vec![TaskState::Done, TaskState::Failed, TaskState::Cancelled]);
+        assert_eq!(views[1].error.as_ref().map(|e| e.0), Some(ErrorKind::Timeout));
+        assert!(views.iter().all(|v| v.spans.is_empty()));
+        assert_eq!((stats.latency.count, stats.errors.get("timeout").copied()), (1, Some(1)));
     }
 
     #[test]

@@ -42,6 +42,11 @@ pub struct RunRequest {
     /// request of one run the same id). Default: a new id for this request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
+    /// The index of this request's first URL within run `run_id` (a chunk
+    /// request's place in the browser's list), so a reopened run lists its
+    /// URLs in the order given. Default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_offset: Option<u32>,
 }
 
 /// The `retry` object of a run request.
@@ -358,6 +363,20 @@ impl Event {
             | Self::Done { id, .. }
             | Self::Failed { id, .. }
             | Self::Cancelled { id, .. } => *id += offset,
+            Self::Summary(_) | Self::SaveError { .. } => {}
+        }
+        self
+    }
+
+    /// The same event about URL `new_id` instead (URL events only).
+    pub fn with_id(mut self, new_id: u32) -> Self {
+        match &mut self {
+            Self::Queued { id, .. }
+            | Self::Started { id, .. }
+            | Self::Retrying { id, .. }
+            | Self::Done { id, .. }
+            | Self::Failed { id, .. }
+            | Self::Cancelled { id, .. } => *id = new_id,
             Self::Summary(_) | Self::SaveError { .. } => {}
         }
         self

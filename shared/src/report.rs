@@ -84,6 +84,25 @@ pub fn axis_end(views: &[TaskView], now: Millis) -> Millis {
         .unwrap_or(0)
 }
 
+/// The most attempts in flight at once, from the attempts' spans (for a run
+/// shown after the fact, where no live gauge was watched). An attempt that
+/// ends at the moment another starts does not overlap it.
+pub fn peak_in_flight(views: &[TaskView]) -> u32 {
+    let mut edges: Vec<(Millis, i32)> = views
+        .iter()
+        .flat_map(|v| v.spans.iter().filter_map(|s| s.end.map(|end| [(s.start, 1), (end, -1)])))
+        .flatten()
+        .collect();
+    // Ends before starts at the same instant.
+    edges.sort_unstable();
+    let (mut now, mut peak) = (0i32, 0i32);
+    for (_, d) in edges {
+        now += d;
+        peak = peak.max(now);
+    }
+    u32::try_from(peak).unwrap_or(0)
+}
+
 pub(crate) fn csv_field(s: &str) -> String {
     // Quote everything that could break a row, and defuse spreadsheet formulas.
     let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_owned() };
@@ -209,6 +228,24 @@ mod tests {
         v.apply(&Event::Started { id: 0, url: url.clone(), attempt: 2, t: 200 }, 0);
         v.apply(&Event::Done { id: 0, url, status: 200, bytes: 5, ms: 200, attempts: 2, product: None, t: 400 }, 0);
         v
+    }
+
+    #[test]
+    fn peak_in_flight_counts_overlapping_attempts() {
+        // Attempts 0–100 and 200–400, the wait between them not counted.
+        let a = view_with_retry();
+        let span = |start, end| {
+            let mut v = TaskView::new(1, "http://b.test/".into());
+            v.apply(&Event::Started { id: 1, url: v.url.clone(), attempt: 1, t: start }, 0);
+            v.apply(&Event::Cancelled { id: 1, url: v.url.clone(), t: end }, 0);
+            v
+        };
+        assert_eq!(peak_in_flight(std::slice::from_ref(&a)), 1);
+        // 50–150 overlaps the first attempt; 100–200 touches both ends only.
+        assert_eq!(peak_in_flight(&[a.clone(), span(50, 150)]), 2);
+        assert_eq!(peak_in_flight(&[a.clone(), span(100, 200)]), 1);
+        assert_eq!(peak_in_flight(&[a, span(50, 150), span(250, 300), span(260, 270)]), 3);
+        assert_eq!(peak_in_flight(&[]), 0);
     }
 
     #[test]

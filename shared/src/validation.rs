@@ -27,6 +27,8 @@ pub struct ValidRun {
     pub options: RunOptions,
     /// The run id to save under, when the client gave one (checked).
     pub run_id: Option<String>,
+    /// Where this request's URLs start within the run (`run_offset`).
+    pub run_offset: u32,
 }
 
 pub(crate) fn in_range<T: PartialOrd + core::fmt::Display + Copy>(
@@ -159,6 +161,7 @@ pub fn validate(req: RunRequest, limits: &Limits, own_origin: Option<&url::Url>)
     let run_id = req.run_id.map(|id| crate::history::check_run_id(&id).map(str::to_owned)).transpose()?;
     Ok(ValidRun {
         run_id,
+        run_offset: req.run_offset.unwrap_or(0),
         jobs,
         options: RunOptions {
             concurrency,

@@ -61,3 +61,61 @@ test('the history view lists two runs and highlights the prices that changed', a
     await browser.close();
   }
 });
+
+test('a run made in the dashboard reopens from the history with the same table, waterfall and statistics', async () => {
+  const browser = await launch();
+  try {
+    const page = await browser.newPage({ viewport: { width: 1300, height: 1000 } });
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(`${BASE}/`);
+    // 120 URLs over three chunk requests: some retried (503 once), some failing (404).
+    const urls = Array.from({ length: 120 }, (_, k) => {
+      const knob = k % 15 === 7 ? '&fail_status=404' : k % 10 === 3 ? '&fail_status=503' : '';
+      return `${BASE}/demo/products/${k + 1}?latency_ms=30${knob}`;
+    });
+    await page.locator('textarea').fill(urls.join('\n'));
+    await page.getByRole('button', { name: 'Run', exact: true }).click();
+    await page.waitForFunction(() => document.querySelector('[data-testid=finished]')?.textContent?.startsWith('120 / 120'), null, { timeout: 90_000 });
+    const saved = page.getByTestId('saved').locator('a');
+    await saved.waitFor({ timeout: 15_000 });
+    const id = await saved.textContent();
+    const statCards = async () => (await page.locator('.stats .stat').allTextContents()).filter((t) => !t.includes('URLs / s'));
+    const live = {
+      stats: await statCards(),
+      bars: await page.locator('svg.waterfall').getAttribute('data-bars'),
+      badges: await page.locator('tbody .badge').allTextContents(),
+      urls: await page.locator('tbody td.url').allTextContents(),
+      errors: await page.locator('.hosts .errors').textContent(),
+    };
+    assert.ok(live.badges.includes('failed') && live.stats.some((s) => /^[1-9]\d*retries/.test(s)), `the run has failures and retries: ${live.stats}`);
+
+    // The saved run, reopened by its link.
+    await page.goto(`${BASE}/?mode=history&run=${id}`);
+    const counts = page.getByTestId('opened-counts');
+    await counts.waitFor({ timeout: 15_000 });
+    const failed = urls.filter((u) => u.includes('404')).length;
+    assert.match(await counts.textContent(), new RegExp(`^120 URLs · ${120 - failed} done · ${failed} failed · 0 cancelled`));
+    assert.match(await page.locator('section[aria-label="Saved run"] h2').textContent(), new RegExp(`${id}.*read-only`));
+    assert.deepEqual(await statCards(), live.stats);
+    assert.equal(await page.locator('svg.waterfall').getAttribute('data-bars'), live.bars);
+    assert.ok(await page.locator('svg.waterfall rect.bar.wait').count() > 0, 'retry waits are drawn');
+    assert.deepEqual(await page.locator('tbody .badge').allTextContents(), live.badges);
+    assert.deepEqual(await page.locator('tbody td.url').allTextContents(), live.urls, 'rows in the order given');
+    assert.equal(await page.locator('.hosts .errors').textContent(), live.errors);
+    // Read-only: nothing to run or cancel here, and the table still filters.
+    assert.equal(await page.getByRole('button', { name: 'Run', exact: true }).count(), 0);
+    await page.getByLabel('Filter by state').selectOption('failed');
+    assert.equal(await page.locator('tbody .badge').count(), failed);
+    await page.getByLabel('Filter by state').selectOption('all');
+    await page.screenshot({ path: `${ARTIFACTS}/history-reopened.png`, fullPage: true });
+    // From the list: Open shows it too, Close hides it.
+    await page.getByRole('button', { name: 'Close' }).click();
+    assert.equal(await counts.count(), 0);
+    await page.locator(`tr[data-run=${id}]`).getByRole('button', { name: 'Open' }).click();
+    await counts.waitFor();
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});

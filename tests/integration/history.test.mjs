@@ -3,7 +3,7 @@
 // schema, for a save failure. Only loopback is used; every wait is bounded.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { startOfDemoDay } from './helpers.mjs';
 
@@ -12,8 +12,8 @@ const H = `http://127.0.0.1:${PORT}`;
 const STATE = 'target/wrangler-history-test';
 let child;
 
-async function startEdge() {
-  child = spawn('scripts/wrangler-dev.sh', [String(PORT)], {
+async function startEdge(extra = []) {
+  child = spawn('scripts/wrangler-dev.sh', [String(PORT), ...extra], {
     env: { ...process.env, FANOUT_PERSIST: STATE },
     detached: true,
     stdio: 'ignore',
@@ -165,6 +165,49 @@ test('runs are listed newest first, page by page; ids and pages are validated', 
   assert.equal((await bad.json()).error.kind, 'invalid_run_id');
 });
 
+test('a saved run keeps each URL\'s place and its events, so it can be reopened as it ran', async () => {
+  // Two chunk requests of one run, the later chunk first (as parallel chunk
+  // requests may end): each says where its URLs start within the run.
+  const post = async (urls, runOffset) => {
+    const resp = await fetch(`${H}/api/v1/runs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ urls, run_id: 'rreopen', run_offset: runOffset, concurrency: 4, retry: { base_ms: 50, max_ms: 100 } }),
+      signal: AbortSignal.timeout(60_000),
+    });
+    assert.equal(resp.status, 200);
+    return (await resp.text()).trim().split('\n').map((l) => JSON.parse(l));
+  };
+  const first = [`${H}/demo/products/11`, `${H}/demo/products/12?fail_status=503`, `${H}/demo/products/13?fail_status=404`];
+  const second = [`${H}/demo/products/14?latency_ms=30`, `${H}/demo/products/15?fail_status=500&fail_first=1`];
+  const streamed = new Map();
+  for (const [urls, offset] of [[second, 3], [first, 0]]) {
+    const events = await post(urls, offset);
+    assert.equal(events.at(-1).saved.rows, urls.length);
+    for (const e of events) {
+      if (e.id === undefined || e.type === 'queued') continue;
+      const url = urls[e.id];
+      streamed.set(url, [...(streamed.get(url) ?? []), e]);
+    }
+  }
+  const { status, body } = await get('/api/v1/runs/rreopen');
+  assert.equal(status, 200);
+  assert.deepEqual(body.results.map((r) => r.url), [...first, ...second], 'results come back in the order given');
+  for (const r of body.results) {
+    assert.ok(r.timeline, `${r.url} has a timeline`);
+    assert.deepEqual(r.timeline.events, streamed.get(r.url), `${r.url}: the saved events are the streamed ones`);
+    assert.ok(Math.abs(r.timeline.t0 - body.run.created_at) < 10_000, 'the timeline\'s zero is on the run\'s clock');
+  }
+  const retried = body.results.find((r) => r.url.includes('products/12'));
+  assert.deepEqual(retried.timeline.events.map((e) => e.type), ['started', 'retrying', 'started', 'done']);
+  assert.equal(body.results.find((r) => r.url.includes('products/13')).outcome, 'failed');
+  // The diff and the CSV do not carry timelines.
+  const diff = await get('/api/v1/runs/rreopen/diff?against=rreopen');
+  assert.equal(diff.status, 200);
+  assert.equal(diff.body.diff.shared, 5);
+  assert.ok(!JSON.stringify(diff.body).includes('timeline'));
+});
+
 test('delete removes a run and its rows', async () => {
   await run([`${H}/demo/products/9`], 'rdelete');
   const before = (await get('/api/v1/runs')).body.total;
@@ -203,4 +246,35 @@ test('a failed save is reported, and the stream loses nothing', async () => {
   assert.equal(summary.saved.run_id, 'rfail');
   assert.match(summary.saved.error, /saving the results failed/);
   assert.equal(summary.saved.rows, 0);
+});
+
+test('retention: runs older than the age limit go, then the oldest beyond the count limit', async () => {
+  // A run from 100 days ago, written straight into the local D1 while the
+  // edge is stopped.
+  await stopEdge();
+  const old = Date.now() - 100 * 86_400_000;
+  execFileSync('node_modules/.bin/wrangler', ['d1', 'execute', 'fanout', '--local', '--persist-to', STATE, '--command',
+    `INSERT INTO runs (id, created_at, updated_at, total, done) VALUES ('rancient', ${old}, ${old}, 1, 1); ` +
+    `INSERT INTO results (run_id, url, outcome, attempts, bytes) VALUES ('rancient', 'http://old.test/', 'done', 1, 10);`],
+  { env: { ...process.env, CI: 'true' }, stdio: 'ignore', timeout: 60_000 });
+  await startEdge();
+  const ids = async () => (await get('/api/v1/runs?limit=100')).body.runs.map((r) => r.id);
+  const before = await ids();
+  assert.ok(before.includes('rancient') && before.length > 5, `the old run is there before: ${before}`);
+  // By age (90 days): saving a run removes only the 100-day-old one.
+  await run([`${H}/demo/products/1`], 'rretain1');
+  assert.deepEqual(await ids(), ['rretain1', ...before.filter((id) => id !== 'rancient')]);
+  const h = await get(`/api/v1/history?url=${encodeURIComponent('http://old.test/')}`);
+  assert.deepEqual(h.body.points, [], 'its result rows went with it');
+  // By count: with room for 4, the next save keeps the 4 newest.
+  await stopEdge();
+  await startEdge(['--var', 'HISTORY_MAX_RUNS:4']);
+  const kept = await ids();
+  await run([`${H}/demo/products/2`], 'rretain2');
+  const after = await get('/api/v1/runs?limit=100');
+  assert.deepEqual(after.body.runs.map((r) => r.id), ['rretain2', ...kept.slice(0, 3)]);
+  assert.equal(after.body.total, 4);
+  const p1 = await get(`/api/v1/history?url=${encodeURIComponent(`${H}/demo/products/1`)}`);
+  assert.ok(p1.body.points.length > 0);
+  assert.ok(p1.body.points.every((p) => after.body.runs.some((r) => r.id === p.run_id)), 'no result row of a deleted run remains');
 });

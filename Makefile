@@ -2,7 +2,8 @@
 #
 #   make dev    set up, build, and serve the whole app on http://127.0.0.1:8787
 #   make test   set up, then lint, unit, integration and browser tests
-#   make bench  the benchmarks (see BENCHMARKS.md); make bench-load only load mode vs oha
+#   make bench  the benchmarks (see BENCHMARKS.md); make bench-load only load mode vs oha,
+#               make bench-history only the 10,000-row run-history save
 #
 # Every tool comes from crates.io or npm (scripts/setup.sh). The variables
 # below stop worker-build and trunk from downloading their own binaries.
@@ -21,7 +22,7 @@ EDGE_SRC := $(SHARED_SRC) edge/Cargo.toml $(shell find edge/src -name '*.rs')
 FRONTEND_SRC := $(SHARED_SRC) frontend/Cargo.toml frontend/index.html frontend/style.css Trunk.toml \
 	$(shell find frontend/src -name '*.rs')
 
-.PHONY: setup setup-test build dev test bench bench-load clean
+.PHONY: setup setup-test build dev test bench bench-load bench-history clean
 
 setup:
 	@scripts/setup.sh
@@ -50,6 +51,9 @@ bench: setup build
 
 bench-load: setup build
 	@scripts/bench.sh load
+
+bench-history: setup build
+	@scripts/bench.sh history
 
 clean:
 	rm -rf dist edge/build target/wasm32-unknown-unknown

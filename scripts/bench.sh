@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: Fanout through its API vs the ideal vs the asyncio+aiohttp
-# crawler, then load-test mode vs oha, on a loopback upstream
-# (`scripts/bench.sh load` or `fanout` runs one of them). Starts (and stops, by PID) its own
+# crawler, then load-test mode vs oha, on a loopback upstream, then saving
+# 10,000 rows to the run history (`scripts/bench.sh fanout|load|history` runs one). Starts (and stops, by PID) its own
 # wrangler dev with limits raised so one request can carry all 200 URLs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +20,9 @@ if ! command -v oha > /dev/null; then
 fi
 
 PORT=${FANOUT_BENCH_PORT:-8798}
-setsid scripts/wrangler-dev.sh "$PORT" --var MAX_URLS_PER_REQUEST:1000 --var MAX_CONCURRENCY:200 \
+# Its own local state (the run history's D1), fresh each time.
+rm -rf target/wrangler-bench
+FANOUT_PERSIST=target/wrangler-bench setsid scripts/wrangler-dev.sh "$PORT" --var MAX_URLS_PER_REQUEST:1000 --var MAX_CONCURRENCY:200 \
   --var MAX_LOAD_REQUESTS:10000 --var MAX_LOAD_CONCURRENCY:200 > bench/wrangler.log 2>&1 &
 PID=$!
 trap 'kill -TERM -- "-$PID" 2>/dev/null || true' EXIT INT TERM
@@ -33,5 +35,6 @@ export FANOUT_URL="http://127.0.0.1:$PORT"
 case "${1:-all}" in
   load) node bench/load.mjs ;;
   fanout) node bench/run.mjs ;;
-  *) node bench/run.mjs && node bench/load.mjs ;;
+  history) node bench/history.mjs ;;
+  *) node bench/run.mjs && node bench/load.mjs && node bench/history.mjs ;;
 esac

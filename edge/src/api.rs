@@ -196,6 +196,7 @@ async fn start_run(
     let seed = (js_sys::Math::random() * (u64::MAX as f64)) as u64;
     let extract = run.options.extract;
     let options = serde_json::to_string(&run.options).unwrap_or_default();
+    let store = if run.save { store } else { None };
     let saver = Saver::new(store, run.run_id.unwrap_or_else(new_run_id), run.run_offset, options);
     let run_id = saver.run_id().to_owned();
     let sched = Scheduler::new(run.jobs, run.options, Box::new(SplitMix64::new(seed)));

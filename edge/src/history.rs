@@ -23,7 +23,7 @@ use crate::fetch::unix_ms;
 use crate::settings::Settings;
 
 /// Rows written per D1 batch while a run streams.
-const SAVE_BATCH: usize = 100;
+const SAVE_BATCH: usize = 250;
 
 /// The D1 database, when the deployment has one.
 #[derive(Clone)]
@@ -35,10 +35,6 @@ pub struct Store {
 
 fn js(s: &str) -> JsValue {
     JsValue::from_str(s)
-}
-
-fn js_opt(s: Option<&str>) -> JsValue {
-    s.map_or(JsValue::NULL, JsValue::from_str)
 }
 
 fn num(n: impl Into<f64>) -> JsValue {
@@ -131,8 +127,12 @@ impl Store {
         )
     }
 
-    /// Write `rows` of run `id` in one batch (the run row too); each row
-    /// comes with its URL's index in the run.
+    /// Write `rows` of run `id` in one D1 batch of three statements: the run
+    /// row, then all results and all products, each from one JSON parameter
+    /// unpacked by SQLite's `json_each` (one statement per row costs a D1
+    /// call each, and D1 allows 100 bound parameters per statement, so
+    /// multi-row `VALUES` would need a statement per 10 rows). Each row comes
+    /// with its URL's index in the run.
     pub async fn save_rows(
         &self,
         id: &str,
@@ -140,43 +140,46 @@ impl Store {
         options: &str,
         rows: &[(u32, SavedResult)],
     ) -> std::result::Result<u64, String> {
-        let mut stmts = vec![self.upsert_run(id, started, unix_ms(), options)?];
-        for (idx, r) in rows {
-            let timeline = r.timeline.as_ref().and_then(|t| serde_json::to_string(t).ok());
-            stmts.push(self.stmt(
-                "INSERT OR REPLACE INTO results \
-                 (run_id, url, outcome, status, attempts, ms, bytes, error_kind, idx, timeline) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                &[
-                    js(id),
-                    js(&r.url),
-                    js(&r.outcome),
-                    r.status.map_or(JsValue::NULL, num),
-                    num(r.attempts),
-                    r.ms.map_or(JsValue::NULL, |m| num(m as f64)),
-                    num(r.bytes as f64),
-                    js_opt(r.error_kind.as_deref()),
-                    num(*idx),
-                    js_opt(timeline.as_deref()),
-                ],
-            )?);
-            if let Some(p) = &r.product {
-                stmts.push(self.stmt(
-                    "INSERT OR REPLACE INTO products (run_id, url, name, price, currency, availability, sku) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    &[
-                        js(id),
-                        js(&r.url),
-                        js_opt(p.name.as_deref()),
-                        js_opt(p.price.as_deref()),
-                        js_opt(p.currency.as_deref()),
-                        js_opt(p.availability.as_deref()),
-                        js_opt(p.sku.as_deref()),
-                    ],
-                )?);
-            }
+        #[derive(serde::Serialize)]
+        struct Indexed<'a> {
+            idx: u32,
+            #[serde(flatten)]
+            row: &'a SavedResult,
         }
-        self.batch(stmts).await?;
+        let json = serde_json::to_string(&rows.iter().map(|(idx, row)| Indexed { idx: *idx, row }).collect::<Vec<_>>())
+            .map_err(|e| format!("encoding the rows: {e}"))?;
+        let field = |f: &str| format!("json_extract(j.value, '$.{f}')");
+        let results = format!(
+            "INSERT OR REPLACE INTO results \
+             (run_id, url, outcome, status, attempts, ms, bytes, error_kind, idx, timeline) \
+             SELECT ?1, {}, {}, {}, {}, {}, {}, {}, {}, {} FROM json_each(?2) AS j",
+            field("url"),
+            field("outcome"),
+            field("status"),
+            field("attempts"),
+            field("ms"),
+            field("bytes"),
+            field("error_kind"),
+            field("idx"),
+            field("timeline"),
+        );
+        let products = format!(
+            "INSERT OR REPLACE INTO products (run_id, url, name, price, currency, availability, sku) \
+             SELECT ?1, {}, {}, {}, {}, {}, {} FROM json_each(?2) AS j WHERE {} IS NOT NULL",
+            field("url"),
+            field("product.name"),
+            field("product.price"),
+            field("product.currency"),
+            field("product.availability"),
+            field("product.sku"),
+            field("product"),
+        );
+        self.batch(vec![
+            self.upsert_run(id, started, unix_ms(), options)?,
+            self.stmt(&results, &[js(id), js(&json)])?,
+            self.stmt(&products, &[js(id), js(&json)])?,
+        ])
+        .await?;
         Ok(rows.len() as u64)
     }
 
@@ -310,6 +313,10 @@ pub struct Saver {
     buf: RefCell<Vec<(u32, SavedResult)>>,
     pending: RefCell<Vec<oneshot::Receiver<std::result::Result<u64, String>>>>,
     rows: Cell<u64>,
+    /// Milliseconds with at least one write in flight, and (writes in
+    /// flight, when the current busy stretch began).
+    write_ms: Rc<Cell<u64>>,
+    busy: Rc<Cell<(u32, u64)>>,
     error: RefCell<Option<String>>,
 }
 
@@ -328,6 +335,8 @@ impl Saver {
             buf: RefCell::new(Vec::new()),
             pending: RefCell::new(Vec::new()),
             rows: Cell::new(0),
+            write_ms: Rc::new(Cell::new(0)),
+            busy: Rc::new(Cell::new((0, 0))),
             error: RefCell::new(None),
         })
     }
@@ -346,8 +355,17 @@ impl Saver {
         let (tx, rx) = oneshot::channel();
         self.pending.borrow_mut().push(rx);
         let (id, started, options) = (self.run_id.clone(), self.started, self.options.clone());
+        let (write_ms, busy) = (self.write_ms.clone(), self.busy.clone());
+        let (n, since) = busy.get();
+        busy.set((n + 1, if n == 0 { unix_ms() } else { since }));
         wasm_bindgen_futures::spawn_local(async move {
-            let _ = tx.send(store.save_rows(&id, started, &options, &rows).await);
+            let saved = store.save_rows(&id, started, &options, &rows).await;
+            let (n, since) = busy.get();
+            busy.set((n - 1, since));
+            if n == 1 {
+                write_ms.set(write_ms.get() + unix_ms().saturating_sub(since));
+            }
+            let _ = tx.send(saved);
         });
     }
 
@@ -375,12 +393,18 @@ impl Saver {
                     Err(_) => self.fail("a history write was dropped".into()),
                 }
             }
+            let t = unix_ms();
             if let Err(e) = store.finish_chunk(&self.run_id, self.started, &self.options).await {
                 self.fail(e);
             }
+            self.write_ms.set(self.write_ms.get() + unix_ms().saturating_sub(t));
             let error = self.error.borrow().clone();
-            summary.saved =
-                Some(SaveReport { run_id: self.run_id.clone(), rows: self.rows.get(), error: error.clone() });
+            summary.saved = Some(SaveReport {
+                run_id: self.run_id.clone(),
+                rows: self.rows.get(),
+                write_ms: self.write_ms.get(),
+                error: error.clone(),
+            });
             let mut out = Vec::new();
             if let Some(message) = error {
                 out.push(Event::SaveError { message, t: summary.elapsed_ms });

@@ -238,6 +238,7 @@ pub fn App() -> impl IntoView {
             deadline_ms: Some(deadline_ms.get_untracked()),
             run_id: None,
             run_offset: None,
+            save: None,
         };
         // Keep the configuration in the address bar (the default demo list
         // is implied, so links stay short).

@@ -252,6 +252,11 @@ pub struct SaveReport {
     pub run_id: String,
     /// Result rows written by this request.
     pub rows: u64,
+    /// Milliseconds during which this request had a D1 write in flight (the
+    /// writes run beside the stream, so this is D1's time, not the client's
+    /// wait), the final recount included.
+    #[serde(default)]
+    pub write_ms: u64,
     /// The first error, when saving failed (the stream itself is complete).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

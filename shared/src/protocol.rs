@@ -47,6 +47,9 @@ pub struct RunRequest {
     /// URLs in the order given. Default 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_offset: Option<u32>,
+    /// Save the results in the run history. Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub save: Option<bool>,
 }
 
 /// The `retry` object of a run request.

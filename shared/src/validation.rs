@@ -29,6 +29,8 @@ pub struct ValidRun {
     pub run_id: Option<String>,
     /// Where this request's URLs start within the run (`run_offset`).
     pub run_offset: u32,
+    /// Whether to save the results in the run history (`save`, default true).
+    pub save: bool,
 }
 
 pub(crate) fn in_range<T: PartialOrd + core::fmt::Display + Copy>(
@@ -162,6 +164,7 @@ pub fn validate(req: RunRequest, limits: &Limits, own_origin: Option<&url::Url>)
     Ok(ValidRun {
         run_id,
         run_offset: req.run_offset.unwrap_or(0),
+        save: req.save.unwrap_or(true),
         jobs,
         options: RunOptions {
             concurrency,

@@ -208,6 +208,23 @@ test('a saved run keeps each URL\'s place and its events, so it can be reopened 
   assert.ok(!JSON.stringify(diff.body).includes('timeline'));
 });
 
+test('save: false streams a run without keeping it; write_ms reports D1 time', async () => {
+  const resp = await fetch(`${H}/api/v1/runs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ urls: [`${H}/demo/products/5`], run_id: 'rnosave', save: false }),
+    signal: AbortSignal.timeout(30_000),
+  });
+  const lines = (await resp.text()).trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(lines.filter((e) => e.type === 'done').length, 1);
+  assert.equal(lines.at(-1).saved, undefined, 'no save report');
+  assert.equal((await get('/api/v1/runs/rnosave')).status, 404);
+  const kept = await run([`${H}/demo/products/5`], 'rsave');
+  assert.equal(kept.events.at(-1).saved.rows, 1);
+  assert.equal(typeof kept.events.at(-1).saved.write_ms, 'number');
+  await get('/api/v1/runs/rsave', { method: 'DELETE' });
+});
+
 test('delete removes a run and its rows', async () => {
   await run([`${H}/demo/products/9`], 'rdelete');
   const before = (await get('/api/v1/runs')).body.total;

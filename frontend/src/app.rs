@@ -30,7 +30,7 @@ fn demo_list() -> String {
 }
 
 /// Whether a line is an absolute http(s) URL, by the browser's own parser.
-fn check_url(line: &str) -> Result<(), String> {
+pub(crate) fn check_url(line: &str) -> Result<(), String> {
     let url = web_sys::Url::new(line).map_err(|_| "not a URL".to_owned())?;
     match url.protocol().as_str() {
         "http:" | "https:" if !url.hostname().is_empty() => Ok(()),

@@ -92,7 +92,7 @@ pub fn LoadPage() -> impl IntoView {
     let start = move |_| {
         let f = form();
         let lim = limits.get_untracked();
-        if let Err(e) = f.check(&lim) {
+        if let Err(e) = f.check(&lim, crate::app::check_url) {
             error.set(Some(e));
             return;
         }

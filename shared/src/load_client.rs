@@ -10,7 +10,6 @@ use crate::load::{
     DEFAULT_LOAD_CONCURRENCY, DEFAULT_LOAD_REQUESTS, Latency, LoadCounts, LoadEvent, LoadMethod, LoadRequest,
     StopReason,
 };
-use crate::scheduler::check_url;
 
 /// The load-test form, as it lives in the page URL's query string.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,10 +75,13 @@ impl LoadForm {
         f
     }
 
-    /// Check the form against the edge's limits before anything is sent.
-    /// Tests bigger than one edge request are fine (they are split); only
-    /// the per-request parts of the limits apply directly.
-    pub fn check(&self, limits: &Limits) -> Result<(), String> {
+    /// Check the form against the edge's limits before anything is sent,
+    /// with the URL check supplied by the caller (the browser passes its own
+    /// URL parser, so the bundle carries no second one; natively it is
+    /// [`crate::scheduler::check_url`]). Tests bigger than one edge request
+    /// are fine (they are split); only the per-request parts of the limits
+    /// apply directly.
+    pub fn check(&self, limits: &Limits, check_url: impl Fn(&str) -> Result<(), String>) -> Result<(), String> {
         check_url(self.url.trim()).map_err(|e| format!("the target is not a URL Fanout can load: {e}"))?;
         if self.concurrency == 0 || self.concurrency > MAX_BROWSER_LOAD_CONCURRENCY {
             return Err(format!("concurrency must be between 1 and {MAX_BROWSER_LOAD_CONCURRENCY}"));
@@ -312,6 +314,10 @@ impl LoadMerge {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn native_check(u: &str) -> Result<(), String> {
+        crate::scheduler::check_url(u).map(|_| ()).map_err(|e| e.to_string())
+    }
     use crate::load::{LoadSnapshot, LoadSummary};
 
     fn limits() -> Limits {
@@ -346,7 +352,7 @@ mod tests {
     #[test]
     fn the_form_is_checked_before_sending() {
         let ok = LoadForm::with_url("http://a.test/".into());
-        assert!(ok.check(&limits()).is_ok());
+        assert!(ok.check(&limits(), native_check).is_ok());
         for bad in [
             LoadForm { url: "a.test".into(), ..ok.clone() },
             LoadForm { url: "ftp://a.test/".into(), ..ok.clone() },
@@ -355,7 +361,7 @@ mod tests {
             LoadForm { duration_ms: Some(0), ..ok.clone() },
             LoadForm { timeout_ms: 10_000_000, ..ok.clone() },
         ] {
-            assert!(bad.check(&limits()).is_err(), "{bad:?}");
+            assert!(bad.check(&limits(), native_check).is_err(), "{bad:?}");
         }
     }
 

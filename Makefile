@@ -3,7 +3,8 @@
 #   make dev    set up, build, and serve the whole app on http://127.0.0.1:8787
 #   make test   set up, then lint, unit, integration and browser tests
 #   make bench  the benchmarks (see BENCHMARKS.md); make bench-load only load mode vs oha,
-#               make bench-history only the 10,000-row run-history save
+#               make bench-history only the 10,000-row run-history save,
+#               make bench-native the scheduler and extraction figures
 #
 # Every tool comes from crates.io or npm (scripts/setup.sh). The variables
 # below stop worker-build and trunk from downloading their own binaries.
@@ -22,7 +23,7 @@ EDGE_SRC := $(SHARED_SRC) edge/Cargo.toml $(shell find edge/src -name '*.rs')
 FRONTEND_SRC := $(SHARED_SRC) frontend/Cargo.toml frontend/index.html frontend/style.css Trunk.toml \
 	$(shell find frontend/src -name '*.rs')
 
-.PHONY: setup setup-test build dev test bench bench-load bench-history clean
+.PHONY: setup setup-test build dev test bench bench-load bench-history bench-native clean
 
 setup:
 	@scripts/setup.sh
@@ -54,6 +55,9 @@ bench-load: setup build
 
 bench-history: setup build
 	@scripts/bench.sh history
+
+bench-native: setup build
+	@scripts/bench.sh native
 
 clean:
 	rm -rf dist edge/build target/wasm32-unknown-unknown

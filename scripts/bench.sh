@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make bench`: Fanout through its API vs the ideal vs the asyncio+aiohttp
 # crawler, then load-test mode vs oha, on a loopback upstream, then saving
-# 10,000 rows to the run history (`scripts/bench.sh fanout|load|history` runs one). Starts (and stops, by PID) its own
+# 10,000 rows to the run history, then the native scheduler and extraction
+# figures with extraction inside workerd (`scripts/bench.sh fanout|load|history|native`
+# runs one). Starts (and stops, by PID) its own
 # wrangler dev with limits raised so one request can carry all 200 URLs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,5 +38,6 @@ case "${1:-all}" in
   load) node bench/load.mjs ;;
   fanout) node bench/run.mjs ;;
   history) node bench/history.mjs ;;
-  *) node bench/run.mjs && node bench/load.mjs && node bench/history.mjs ;;
+  native) node bench/native.mjs ;;
+  *) node bench/run.mjs && node bench/load.mjs && node bench/history.mjs && node bench/native.mjs ;;
 esac

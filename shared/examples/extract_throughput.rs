@@ -38,10 +38,20 @@ fn main() {
     let url = "http://shop.test/demo/products/7";
     let typical = page_with_knobs(&p, url, &DemoKnobs { huge_kb: 100, ..DemoKnobs::default() }).into_bytes();
     let small = page_with_knobs(&p, url, &DemoKnobs::default()).into_bytes();
-    println!("{:<28} {:>9} {:>11} {:>11} {:>9} {:>8}", "page", "bytes", "whole MB/s", "16K MB/s", "ms/page", "product");
-    for (name, page) in
-        [("real shop page (extruct)", &real), ("demo page padded to 100 KB", &typical), ("demo page", &small)]
-    {
+    // `-- --json`: one JSON line for bench/native.mjs instead of the table.
+    let json = std::env::args().any(|a| a == "--json");
+    let mut rows = Vec::new();
+    if !json {
+        println!(
+            "{:<28} {:>9} {:>11} {:>11} {:>9} {:>8}",
+            "page", "bytes", "whole MB/s", "16K MB/s", "ms/page", "product"
+        );
+    }
+    for (key, name, page) in [
+        ("real", "real shop page (extruct)", &real),
+        ("padded", "demo page padded to 100 KB", &typical),
+        ("demo", "demo page", &small),
+    ] {
         let whole = median(|| {
             black_box(extract(black_box(page)));
         });
@@ -54,14 +64,23 @@ fn main() {
         });
         let mb = page.len() as f64 / 1e6;
         let found = extract(page).and_then(|p| p.name.map(|n| n.value)).is_some();
-        println!(
-            "{:<28} {:>9} {:>11.1} {:>11.1} {:>9.3} {:>8}",
-            name,
-            page.len(),
-            mb / whole,
-            mb / chunked,
-            chunked * 1e3,
-            if found { "yes" } else { "no" }
-        );
+        rows.push(serde_json::json!({
+            "key": key, "bytes": page.len(), "whole_mb_s": mb / whole, "chunked_mb_s": mb / chunked,
+            "ms_per_page": chunked * 1e3, "product": found,
+        }));
+        if !json {
+            println!(
+                "{:<28} {:>9} {:>11.1} {:>11.1} {:>9.3} {:>8}",
+                name,
+                page.len(),
+                mb / whole,
+                mb / chunked,
+                chunked * 1e3,
+                if found { "yes" } else { "no" }
+            );
+        }
+    }
+    if json {
+        println!("{}", serde_json::json!({ "rounds": ROUNDS, "pages": rows }));
     }
 }

@@ -114,6 +114,15 @@ fn main() {
     let hand = median_ns_per_job(by_hand);
     let run = median_ns_per_job(runner);
     let base = median_ns_per_job(baseline);
+    // `-- --json`: one JSON line for bench/native.mjs.
+    if std::env::args().any(|a| a == "--json") {
+        let v = serde_json::json!({
+            "jobs": JOBS, "concurrency": CONCURRENCY, "rounds": ROUNDS,
+            "scheduler_ns": hand, "runner_ns": run, "baseline_ns": base,
+        });
+        println!("{v}");
+        return;
+    }
     println!("scheduler overhead, {JOBS} instant jobs at concurrency {CONCURRENCY}, median of {ROUNDS}:");
     println!("  scheduler (sans-IO, by hand): {hand:8.0} ns/job");
     println!("  runner (async, as the edge):  {run:8.0} ns/job");

@@ -19,7 +19,7 @@ const N = Number(process.env.BENCH_HISTORY_N ?? 10_000);
 const CHUNK = Number(process.env.BENCH_HISTORY_CHUNK ?? 1000);
 const LANES = Number(process.env.BENCH_HISTORY_LANES ?? 2);
 const C = Number(process.env.BENCH_HISTORY_C ?? 100);
-const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 
 // Demo page latency: 0 ms (the edge is CPU-bound, the worst case for saving
 // beside the stream) and 50 ms (it mostly waits on I/O, as with real shops).

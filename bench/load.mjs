@@ -17,7 +17,7 @@ const BASE = process.env.FANOUT_URL ?? 'http://127.0.0.1:8798';
 const OHA = process.env.OHA ?? 'oha';
 const N = Number(process.env.BENCH_LOAD_N ?? 2000);
 const C = Number(process.env.BENCH_LOAD_C ?? 50);
-const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const ENDPOINTS = [20, 0];
 
 async function startUpstream() {

@@ -366,7 +366,7 @@ pub fn App() -> impl IntoView {
                 <p class="note">{move || link_note.get().unwrap_or_default()}</p>
                 <p class="note" data-testid="saved">{move || match (store.run_id.get(), store.save_error.get()) {
                     (Some(id), None) if !store.running.get() && !store.rows.with(Vec::is_empty) => view! {
-                        "Saved as run " <a href="/?mode=history">{id}</a>" in the history."
+                        "Saved as run " <a href=format!("/?mode=history&run={id}")>{id.clone()}</a>" in the history (open it there any time)."
                     }.into_any(),
                     (_, Some(e)) => view! { <span class="error">{e}</span> }.into_any(),
                     _ => ().into_any(),

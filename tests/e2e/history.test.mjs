@@ -90,8 +90,9 @@ test('a run made in the dashboard reopens from the history with the same table, 
     };
     assert.ok(live.badges.includes('failed') && live.stats.some((s) => /^[1-9]\d*retries/.test(s)), `the run has failures and retries: ${live.stats}`);
 
-    // The saved run, reopened by its link.
-    await page.goto(`${BASE}/?mode=history&run=${id}`);
+    // The saved run, reopened by the dashboard's link to it.
+    assert.equal(await saved.getAttribute('href'), `/?mode=history&run=${id}`);
+    await saved.click();
     const counts = page.getByTestId('opened-counts');
     await counts.waitFor({ timeout: 15_000 });
     const failed = urls.filter((u) => u.includes('404')).length;

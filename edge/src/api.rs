@@ -6,10 +6,10 @@ use std::rc::Rc;
 use fanout_shared::Event;
 use fanout_shared::config::DEFAULT_MAX_REQUEST_BYTES;
 use fanout_shared::load::{LoadEngine, LoadRunner, parse_load_request};
-use fanout_shared::protocol::{ApiError, ConfigResponse, RunOptions};
+use fanout_shared::protocol::{ApiError, ConfigResponse, HEARTBEAT_MS, RunOptions};
 use fanout_shared::retry::SplitMix64;
 use fanout_shared::retry::is_success;
-use fanout_shared::runner::Runner;
+use fanout_shared::runner::{Runner, WithHeartbeat};
 use fanout_shared::scheduler::Scheduler;
 use fanout_shared::scheduler::check_url;
 use fanout_shared::sitemap::{MAX_SITEMAP_DEPTH, MAX_SITEMAP_FILES, Sitemap, parse as parse_sitemap};
@@ -205,7 +205,8 @@ async fn start_run(
     let policy = TargetPolicy::from_limits(&settings.limits);
     let fetcher =
         EdgeFetcher { own_origin, max_body_bytes: settings.limits.max_body_bytes, in_flight, extract, policy };
-    let runner = Runner::new(sched, fetcher, EdgeClock::start());
+    let clock = EdgeClock::start();
+    let runner = Runner::new(sched, fetcher, clock.clone());
     // Each line reaches the client as it happens. When
     // the client goes away, the watcher above aborts what is in flight, and
     // dropping the stream drops the runner.
@@ -213,6 +214,10 @@ async fn start_run(
     // line); a lone event still goes out at once.
     // Results are saved as they stream by (see `history::Saver`).
     let events = runner.then(move |ev| saver.clone().on_event(ev)).flat_map(futures::stream::iter);
+    // A heartbeat line when nothing else was written for a while: a client
+    // that went away is only noticed on a write, and then the stream is
+    // dropped, which aborts every fetch in flight.
+    let events = WithHeartbeat::new(Box::pin(events), clock, HEARTBEAT_MS);
     let resp = ndjson_response(
         events.ready_chunks(256).map(|events| events.iter().map(Event::to_ndjson).collect::<String>()),
     )?;

@@ -14,6 +14,10 @@ use crate::stats::StatsReport;
 /// Milliseconds since the run started: the unit of every time field.
 pub type Millis = u64;
 
+/// After this long without a line, a run's stream sends a `heartbeat` (see
+/// [`Event::Heartbeat`]).
+pub const HEARTBEAT_MS: Millis = 250;
+
 /// The body of `POST /api/v1/runs`. Every option may be left out.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -338,6 +342,14 @@ pub enum Event {
         /// Time of the event.
         t: Millis,
     },
+    /// Nothing else happened for a while: sent when the stream has been
+    /// quiet for [`HEARTBEAT_MS`], so a client that went away is noticed
+    /// (a closed connection only shows when something is written to it) and
+    /// its run cancelled. Clients ignore it.
+    Heartbeat {
+        /// Time of the event.
+        t: Millis,
+    },
     /// The last line: counts, timing and statistics of the run.
     Summary(Summary),
 }
@@ -352,7 +364,7 @@ impl Event {
             | Self::Done { id, .. }
             | Self::Failed { id, .. }
             | Self::Cancelled { id, .. } => Some(*id),
-            Self::Summary(_) | Self::SaveError { .. } => None,
+            Self::Summary(_) | Self::SaveError { .. } | Self::Heartbeat { .. } => None,
         }
     }
 
@@ -366,7 +378,7 @@ impl Event {
             | Self::Done { id, .. }
             | Self::Failed { id, .. }
             | Self::Cancelled { id, .. } => *id += offset,
-            Self::Summary(_) | Self::SaveError { .. } => {}
+            Self::Summary(_) | Self::SaveError { .. } | Self::Heartbeat { .. } => {}
         }
         self
     }
@@ -380,7 +392,7 @@ impl Event {
             | Self::Done { id, .. }
             | Self::Failed { id, .. }
             | Self::Cancelled { id, .. } => *id = new_id,
-            Self::Summary(_) | Self::SaveError { .. } => {}
+            Self::Summary(_) | Self::SaveError { .. } | Self::Heartbeat { .. } => {}
         }
         self
     }

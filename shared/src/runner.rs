@@ -220,3 +220,136 @@ impl<F: Fetcher, C: Clock> Drop for Runner<F, C> {
         }
     }
 }
+
+/// A run's events with a [`Event::Heartbeat`] whenever the stream has been
+/// quiet for `every` ms. Workers (and `wrangler dev`) only notice that the
+/// client closed its connection when they next write to it; the heartbeat
+/// makes that happen within `every` ms, so the response is cancelled, the
+/// stream dropped and every attempt aborted, instead of running on until the
+/// next real event. Ends when `events` ends.
+pub struct WithHeartbeat<S, C: Clock> {
+    events: S,
+    clock: C,
+    every: Millis,
+    last: Millis,
+    sleep: Option<Pin<Box<C::Sleep>>>,
+    ended: bool,
+}
+
+impl<S: Stream<Item = Event> + Unpin, C: Clock> WithHeartbeat<S, C> {
+    /// Wrap `events`; `clock` is the run's clock.
+    pub fn new(events: S, clock: C, every: Millis) -> Self {
+        let last = clock.now();
+        Self { events, clock, every: every.max(1), last, sleep: None, ended: false }
+    }
+}
+
+impl<S: Stream<Item = Event> + Unpin, C: Clock + Unpin> Stream for WithHeartbeat<S, C> {
+    type Item = Event;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        let this = self.get_mut();
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        match this.events.poll_next_unpin(cx) {
+            Poll::Ready(Some(ev)) => {
+                this.last = this.clock.now();
+                this.sleep = None;
+                return Poll::Ready(Some(ev));
+            }
+            Poll::Ready(None) => {
+                this.ended = true;
+                this.sleep = None;
+                return Poll::Ready(None);
+            }
+            Poll::Pending => {}
+        }
+        let due = this.last + this.every;
+        let sleep = this.sleep.get_or_insert_with(|| Box::pin(this.clock.sleep_until(due)));
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                this.sleep = None;
+                this.last = this.clock.now();
+                Poll::Ready(Some(Event::Heartbeat { t: this.last }))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+#[cfg(test)]
+mod heartbeat_tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use futures::executor::LocalPool;
+    use futures::task::LocalSpawnExt;
+
+    use super::*;
+    use crate::sim::VClock;
+
+    /// Events at the given virtual times (ms), through the heartbeat, with
+    /// the time each item came out.
+    fn run(at: &[Millis], every: Millis) -> Vec<(Millis, &'static str)> {
+        let clock = VClock::default();
+        let times = at.to_vec();
+        let c = clock.clone();
+        let events = futures::stream::unfold(0usize, move |i| {
+            let c = c.clone();
+            let t = times.get(i).copied();
+            async move {
+                let t = t?;
+                c.sleep_until(t).await;
+                Some((Event::Cancelled { id: 0, url: String::new(), t }, i + 1))
+            }
+        });
+        let mut beat = WithHeartbeat::new(Box::pin(events), clock.clone(), every);
+        let out = Rc::new(RefCell::new(Vec::new()));
+        let (o, c) = (out.clone(), clock.clone());
+        let mut pool = LocalPool::new();
+        pool.spawner()
+            .spawn_local(async move {
+                while let Some(ev) = beat.next().await {
+                    let kind = if matches!(ev, Event::Heartbeat { .. }) { "heartbeat" } else { "event" };
+                    o.borrow_mut().push((c.now(), kind));
+                }
+                o.borrow_mut().push((c.now(), "end"));
+            })
+            .expect("spawn");
+        for _ in 0..10_000 {
+            pool.run_until_stalled();
+            if out.borrow().last().is_some_and(|l| l.1 == "end") {
+                break;
+            }
+            assert!(clock.advance(), "stalled");
+        }
+        out.take()
+    }
+
+    #[test]
+    fn heartbeats_fill_only_the_quiet_gaps() {
+        let got = run(&[0, 100, 1000, 1100, 1200], 250);
+        assert_eq!(
+            got,
+            vec![
+                (0, "event"),
+                (100, "event"),
+                (350, "heartbeat"),
+                (600, "heartbeat"),
+                (850, "heartbeat"),
+                (1000, "event"),
+                (1100, "event"),
+                (1200, "event"),
+                (1200, "end"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_busy_stream_has_no_heartbeats_and_a_quiet_one_ends_cleanly() {
+        let busy: Vec<Millis> = (0..40).map(|i| i * 100).collect();
+        assert!(run(&busy, 250).iter().all(|(_, k)| *k != "heartbeat"));
+        assert_eq!(run(&[], 250), vec![(0, "end")]);
+    }
+}

@@ -868,7 +868,8 @@ mod tests {
             | Event::Done { t, .. }
             | Event::Failed { t, .. }
             | Event::Cancelled { t, .. }
-            | Event::SaveError { t, .. } => *t,
+            | Event::SaveError { t, .. }
+            | Event::Heartbeat { t } => *t,
             Event::Summary(s) => s.elapsed_ms,
         }
     }

@@ -200,7 +200,7 @@ impl Stats {
                 self.host_for(*id, url);
                 self.finished += 1;
             }
-            Event::Summary(_) | Event::SaveError { .. } => {}
+            Event::Summary(_) | Event::SaveError { .. } | Event::Heartbeat { .. } => {}
         }
     }
 

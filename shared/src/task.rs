@@ -165,7 +165,7 @@ impl TaskView {
             return before;
         }
         match ev {
-            Event::Queued { .. } | Event::Summary(_) | Event::SaveError { .. } => {}
+            Event::Queued { .. } | Event::Summary(_) | Event::SaveError { .. } | Event::Heartbeat { .. } => {}
             Event::Started { attempt, t, .. } => {
                 self.state = TaskState::InFlight;
                 self.attempt = *attempt;

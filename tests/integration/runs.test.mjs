@@ -164,14 +164,10 @@ test('bad input gets a 4xx with a JSON error that says what to fix', async () =>
   assert.equal((await missing.json()).error.kind, 'not_found');
 });
 
-// Known gap (issue 4): under `wrangler dev` the edge is not told that the
-// client went away (neither the body stream's cancel nor Request.signal
-// reaches the worker through wrangler's local proxy), so in-flight fetches run
-// to completion; no new ones start because nothing pulls the stream. Kept as
-// a todo so it runs and reports, without failing the suite, until fixed.
-test('a client that goes away cancels the run: upstream fetches are aborted, nothing new starts', {
-  todo: 'wrangler dev does not propagate client disconnects to the worker',
-}, async () => {
+// workerd notices a closed connection on its next write; the run's heartbeat
+// (a line after 250 ms of quiet) makes that write happen while every fetch is
+// still waiting on the upstream.
+test('a client that goes away cancels the run: upstream fetches are aborted, nothing new starts', async () => {
   const urls = Array.from({ length: 40 }, (_, i) => `${up.origin}/ok?ms=3000&g=gone&i=${i}`);
   const controller = new AbortController();
   const resp = await fetch(`${BASE}/api/v1/runs`, {
@@ -196,6 +192,23 @@ test('a client that goes away cancels the run: upstream fetches are aborted, not
   await sleep(1500);
   assert.equal(g.total, total, 'no new upstream requests after the disconnect');
   assert.equal(total, 5);
+});
+
+test('a quiet stream carries heartbeats, only in its quiet gaps', async () => {
+  const r = await run({ urls: [`${up.origin}/ok?ms=1200`, `${up.origin}/ok?ms=10`] });
+  assert.equal(r.status, 200);
+  const beats = r.events.filter((e) => e.type === 'heartbeat');
+  assert.ok(beats.length >= 3, `${beats.length} heartbeats in a 1.2 s wait`);
+  // Each heartbeat follows 250 ms (or more) without any other line.
+  r.events.forEach((e, i) => {
+    if (e.type !== 'heartbeat') return;
+    const before = r.events[i - 1];
+    const t = before.type === 'summary' ? before.elapsed_ms : before.t;
+    assert.ok(e.t - t >= 249, `heartbeat at ${e.t} only ${e.t - t} ms after the line before it`);
+    assert.equal(e.id, undefined);
+  });
+  assert.equal(r.events.at(-1).type, 'summary');
+  assert.equal(summary(r.events).done, 2);
 });
 
 test('every demo knob works within one run', async () => {

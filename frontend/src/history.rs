@@ -42,6 +42,10 @@ struct PriceHistory {
 
 const PAGE: u32 = 20;
 
+fn duration(ms: u64) -> String {
+    if ms < 100 { "< 0.1 s".to_owned() } else { format!("{:.1} s", ms as f64 / 1000.0) }
+}
+
 fn when(ms: u64) -> String {
     let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
     String::from(d.to_locale_string("en-GB", &wasm_bindgen::JsValue::UNDEFINED))
@@ -182,7 +186,7 @@ pub fn HistoryPage() -> impl IntoView {
                                     <td class="mono">{r.id.clone()}</td>
                                     <td class="num">{r.total}</td>
                                     <td class="num">{format!("{:.0}%", r.success_rate() * 100.0)}</td>
-                                    <td class="num">{format!("{:.1} s", r.duration_ms as f64 / 1000.0)}</td>
+                                    <td class="num" title="Edge time from the first chunk's start to the last chunk's end (Workers' clock advances on I/O only, so in-process demo pages take little of it)">{duration(r.duration_ms)}</td>
                                     <td class="actions">
                                         <button on:click=move |_| open(id3.clone())>"Open"</button>
                                         <button on:click=move |_| compare(id1.clone())>"Compare with previous"</button>
@@ -218,13 +222,14 @@ pub fn HistoryPage() -> impl IntoView {
                                 {changes.into_iter().map(|c| {
                                     let class = if c.percent < 0.0 { "drop" } else { "rise" };
                                     let url = c.url.clone();
+                                    let cur = c.currency.clone().unwrap_or_default();
                                     view! {
                                         <tr class=class>
                                             <td><button class="link" title=c.url.clone() on:click=move |_| show_price(url.clone())>
                                                 {c.name.clone().unwrap_or_else(|| c.url.clone())}</button></td>
-                                            <td class="num">{format!("{} {}", c.old, c.currency.clone().unwrap_or_default())}</td>
-                                            <td class="num">{c.new.clone()}</td>
-                                            <td class="num">{c.change.clone()}</td>
+                                            <td class="num">{format!("{} {cur}", c.old)}</td>
+                                            <td class="num">{format!("{} {cur}", c.new)}</td>
+                                            <td class="num">{format!("{}{} {cur}", if c.change.starts_with('-') { "" } else { "+" }, c.change)}</td>
                                             <td class="num">{format!("{:+.2}%", c.percent)}</td>
                                         </tr>
                                     }
@@ -249,8 +254,8 @@ pub fn HistoryPage() -> impl IntoView {
                     {move || opened.get().map(|r| view! {
                         <h2>{format!("Run {} · {} · read-only", r.id, when(r.created_at))}</h2>
                         <p class="counts" data-testid="opened-counts">{format!(
-                            "{} URLs · {} done · {} failed · {} cancelled · {:.1} s · {} chunk request(s) · peak {} in flight",
-                            r.total, r.done, r.failed, r.cancelled, r.duration_ms as f64 / 1000.0, r.chunks, store.peak.get_untracked())}</p>
+                            "{} URLs · {} done · {} failed · {} cancelled · {} · {} chunk request(s) · peak {} in flight",
+                            r.total, r.done, r.failed, r.cancelled, duration(r.duration_ms), r.chunks, store.peak.get_untracked())}</p>
                         <p class="note">{options_text(&r.options)}</p>
                     })}
                     <div class="actions">
@@ -289,7 +294,7 @@ fn price_chart(points: &[PricePoint]) -> impl IntoView + use<> {
     let hi = values.iter().map(|v| v.1).fold(f64::MIN, f64::max);
     let span = (hi - lo).max(hi * 0.01).max(0.01);
     let n = points.len().max(2) - 1;
-    let xy = |i: usize, v: f64| (i as f64 / n as f64 * (w - 20.0) + 10.0, h - 10.0 - (v - lo) / span * (h - 30.0));
+    let xy = |i: usize, v: f64| (i as f64 / n as f64 * (w - 80.0) + 64.0, h - 10.0 - (v - lo) / span * (h - 30.0));
     let line: String = values
         .iter()
         .map(|&(i, v)| {
@@ -298,7 +303,7 @@ fn price_chart(points: &[PricePoint]) -> impl IntoView + use<> {
         })
         .collect();
     view! {
-        <svg class="chart" viewBox=format!("0 0 {w} {h}") role="img" data-points=values.len()
+        <svg class="chart price" viewBox=format!("0 0 {w} {h}") role="img" data-points=values.len()
             aria-label=format!("Price over {} runs, from {lo:.2} to {hi:.2}", points.len())>
             <polyline class="line" points=line></polyline>
             {values.iter().map(|&(i, v)| {

@@ -51,6 +51,9 @@ test('a load test bigger than one edge request is split, merged and drawn', asyn
     assert.equal(url.searchParams.get('mode'), 'load');
     assert.equal(url.searchParams.get('n'), '3000');
     assert.equal(url.searchParams.get('c'), '150');
+    // Finished means a full bar (once its width transition has run).
+    assert.equal(await page.getByRole('progressbar').getAttribute('aria-valuenow'), '100');
+    await page.waitForTimeout(400);
     await page.screenshot({ path: `${ARTIFACTS}/load-test.png`, fullPage: true });
   });
 });

@@ -161,6 +161,7 @@ pub fn App() -> impl IntoView {
             base_ms: defaults.base_ms,
             max_ms: defaults.max_ms,
             deadline_ms: defaults.deadline_ms,
+            save: true,
         },
     );
     let text = RwSignal::new(from_link.urls.clone().unwrap_or_else(demo_list));
@@ -172,6 +173,7 @@ pub fn App() -> impl IntoView {
     let base_ms = RwSignal::new(from_link.base_ms);
     let max_ms = RwSignal::new(from_link.max_ms);
     let deadline_ms = RwSignal::new(from_link.deadline_ms);
+    let save = RwSignal::new(from_link.save);
     let link_note = RwSignal::new(None::<String>);
     let sitemap_url = RwSignal::new(format!("{}/demo/sitemap_index.xml", origin()));
     let sitemap_note = RwSignal::new(String::new());
@@ -238,7 +240,7 @@ pub fn App() -> impl IntoView {
             deadline_ms: Some(deadline_ms.get_untracked()),
             run_id: None,
             run_offset: None,
-            save: None,
+            save: Some(save.get_untracked()),
         };
         // Keep the configuration in the address bar (the default demo list
         // is implied, so links stay short).
@@ -253,6 +255,7 @@ pub fn App() -> impl IntoView {
             base_ms: base_ms.get_untracked(),
             max_ms: max_ms.get_untracked(),
             deadline_ms: deadline_ms.get_untracked(),
+            save: save.get_untracked(),
         };
         let (query, dropped) = config.to_query();
         if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
@@ -356,6 +359,8 @@ pub fn App() -> impl IntoView {
                     <NumberField label="Run deadline (ms)" value=deadline_ms min=1 max=max_deadline hint="Nothing starts after it; what is still running then fails"/>
                     <label class="field check"><input type="checkbox" prop:checked=move || extract.get()
                         on:change=move |ev| extract.set(event_target_checked(&ev))/><span>"Extract products"</span></label>
+                    <label class="field check" title="Keep this run's results in the History tab (stored at the edge, in D1)"><input type="checkbox" prop:checked=move || save.get()
+                        on:change=move |ev| save.set(event_target_checked(&ev))/><span>"Save to history"</span></label>
                 </div>
                 <div class="actions">
                     <button class="primary" on:click=run disabled=busy>"Run"</button>
@@ -365,10 +370,12 @@ pub fn App() -> impl IntoView {
                 </div>
                 <p class="note">{move || link_note.get().unwrap_or_default()}</p>
                 <p class="note" data-testid="saved">{move || match (store.run_id.get(), store.save_error.get()) {
-                    (Some(id), None) if !store.running.get() && !store.rows.with(Vec::is_empty) => view! {
+                    (_, Some(e)) => view! { <span class="error">{e}</span> }.into_any(),
+                    _ if store.running.get() || store.rows.with(Vec::is_empty) => ().into_any(),
+                    (Some(id), None) if store.summaries.with(|s| s.iter().any(|x| x.saved.is_some())) => view! {
                         "Saved as run " <a href=format!("/?mode=history&run={id}")>{id.clone()}</a>" in the history (open it there any time)."
                     }.into_any(),
-                    (_, Some(e)) => view! { <span class="error">{e}</span> }.into_any(),
+                    (Some(_), None) => view! { "Not saved in the history." }.into_any(),
                     _ => ().into_any(),
                 }}</p>
                 <p class="error" role="alert">{move || store.error.get().or(config_error.get()).unwrap_or_default()}</p>

@@ -94,6 +94,8 @@ pub struct FormConfig {
     pub max_ms: u64,
     /// Run deadline.
     pub deadline_ms: u64,
+    /// Save the run in the history.
+    pub save: bool,
 }
 
 /// Longest URL list kept in a link (encoded). Longer lists would make links
@@ -113,6 +115,9 @@ impl FormConfig {
         q.append_pair("b", &self.base_ms.to_string());
         q.append_pair("m", &self.max_ms.to_string());
         q.append_pair("d", &self.deadline_ms.to_string());
+        if !self.save {
+            q.append_pair("s", "0");
+        }
         let mut dropped = false;
         if let Some(list) = &self.urls {
             let encoded: String = url::form_urlencoded::byte_serialize(list.as_bytes()).collect();
@@ -137,6 +142,7 @@ impl FormConfig {
                 ("t", Some(n)) => c.timeout_ms = n,
                 ("a", Some(n)) => c.attempts = n,
                 ("x", _) => c.extract = v != "0",
+                ("s", _) => c.save = v != "0",
                 ("b", Some(n)) => c.base_ms = n,
                 ("m", Some(n)) => c.max_ms = n,
                 ("d", Some(n)) => c.deadline_ms = n,
@@ -163,6 +169,7 @@ mod form_tests {
             base_ms: 500,
             max_ms: 10_000,
             deadline_ms: 120_000,
+            save: true,
         }
     }
 
@@ -178,11 +185,16 @@ mod form_tests {
             base_ms: 20,
             max_ms: 900,
             deadline_ms: 5000,
+            save: false,
         };
         let (q, dropped) = c.to_query();
         assert!(!dropped);
         assert!(!q.contains('\n') && !q.contains(' '));
         assert_eq!(FormConfig::from_query(&format!("?{q}"), &defaults()), c);
+        // Saving is the default, so a link only says when it is off.
+        let (q, _) = FormConfig { save: true, ..c.clone() }.to_query();
+        assert!(!q.split('&').any(|kv| kv.starts_with("s=")), "{q}");
+        assert!(FormConfig::from_query(&q, &defaults()).save);
     }
 
     #[test]

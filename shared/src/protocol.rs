@@ -452,6 +452,39 @@ pub struct ConfigResponse {
 mod tests {
     use super::*;
 
+    /// What the edge writes, a Rust client reads back unchanged: every event
+    /// of a run with retries and failures, its summary (status histogram
+    /// included), a heartbeat and a save error.
+    #[test]
+    fn every_event_line_decodes_back_to_itself() {
+        use crate::retry::tests::MaxRng;
+        use crate::sim::{Script, jobs, simulate};
+        let opts = RunOptions { max_attempts: 2, base_ms: 10, ..RunOptions::default() };
+        let mut events = simulate(
+            jobs(6, 2),
+            opts,
+            Box::new(MaxRng),
+            |id, attempt| match (id % 3, attempt) {
+                (0, _) => Script::ok(5),
+                (1, 1) => Script::status(5, 503),
+                (1, _) => Script::ok(5),
+                _ => Script::status(5, 404),
+            },
+            None,
+        )
+        .events;
+        events.push(Event::Heartbeat { t: 9 });
+        events.push(Event::SaveError { message: "D1: no such table".into(), t: 9 });
+        let Some(Event::Summary(s)) = events.iter().find(|e| matches!(e, Event::Summary(_))) else {
+            panic!("no summary")
+        };
+        assert_eq!(s.stats.status.len(), 2, "200s and 404s: {:?}", s.stats.status);
+        for ev in &events {
+            let back: Event = serde_json::from_str(ev.to_ndjson().trim_end()).unwrap_or_else(|e| panic!("{ev:?}: {e}"));
+            assert_eq!(&back, ev);
+        }
+    }
+
     #[test]
     fn events_use_the_contract_field_names() {
         let ev = Event::Retrying {

@@ -108,6 +108,7 @@ pub struct StatsReport {
     /// Body bytes of done URLs.
     pub bytes: u64,
     /// Final statuses of done URLs and status failures, by code.
+    #[serde(deserialize_with = "status_codes")]
     pub status: BTreeMap<u16, u32>,
     /// Retries scheduled.
     pub retries: u32,
@@ -115,6 +116,17 @@ pub struct StatsReport {
     pub errors: BTreeMap<String, u32>,
     /// Per-host figures, busiest first.
     pub hosts: Vec<HostReport>,
+}
+
+/// The status histogram's keys are JSON strings (`"200"`). serde reads the
+/// `summary` event, an internally tagged enum variant, through a buffer in
+/// which string keys no longer parse as numbers, so the keys are read as
+/// strings and parsed here; without this no `summary` line would decode.
+fn status_codes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<u16, u32>, D::Error> {
+    BTreeMap::<String, u32>::deserialize(d)?
+        .into_iter()
+        .map(|(k, v)| k.parse::<u16>().map(|k| (k, v)).map_err(serde::de::Error::custom))
+        .collect()
 }
 
 #[derive(Debug, Default)]

@@ -11,6 +11,8 @@ test('a first visit can run the demo batch to the end', async () => {
     const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     const errors = [];
     page.on('pageerror', (e) => errors.push(String(e)));
+    // Every line of the edge's streams decodes (summaries included).
+    page.on('console', (m) => { if (m.text().includes('undecodable')) errors.push(m.text()); });
     await page.goto(`${BASE}/`);
     // The default input is the demo shop's 200 products.
     await assert.doesNotReject(page.getByText('200 URLs').first().waitFor({ timeout: 15_000 }));
@@ -188,7 +190,7 @@ test('every option in the form is sent with the run: backoff and deadline too', 
     const bodies = [];
     page.on('request', (r) => { if (r.url().endsWith('/api/v1/runs') && r.method() === 'POST') bodies.push(JSON.parse(r.postData())); });
     const urls = [`${BASE}/demo/products/1`, `${BASE}/demo/products/2`].join('\n');
-    const q = new URLSearchParams({ c: '2', ph: '2', t: '4000', a: '2', x: '0', b: '123', m: '4567', d: '89000', urls });
+    const q = new URLSearchParams({ c: '2', ph: '2', t: '4000', a: '2', x: '0', b: '123', m: '4567', d: '89000', s: '0', urls });
     await page.goto(`${BASE}/?${q}`);
     await page.getByRole('button', { name: 'Run', exact: true }).click();
     await page.waitForFunction(() => document.querySelector('[data-testid=finished]')?.textContent?.startsWith('2 / 2'), null, { timeout: 30_000 });
@@ -199,6 +201,12 @@ test('every option in the form is sent with the run: backoff and deadline too', 
       [2, 2, 4000, false, { max_attempts: 2, base_ms: 123, max_ms: 4567 }, 89000],
     );
     assert.match(b.run_id, /^r[0-9a-f]{19}$/);
+    assert.equal(b.run_offset, 0);
+    // "Save to history" was off in the link: the run is not kept, and the page says so.
+    assert.equal(b.save, false);
+    assert.equal(await page.getByLabel('Save to history').isChecked(), false);
+    await page.getByTestId('saved').getByText('Not saved in the history.').waitFor({ timeout: 10_000 });
+    assert.equal((await fetch(`${BASE}/api/v1/runs/${b.run_id}`)).status, 404);
   } finally {
     await browser.close();
   }

@@ -47,12 +47,18 @@ async function startUpstream() {
   return { server, origin: `http://127.0.0.1:${server.address().port}` };
 }
 
-async function runFanout(urls, c, extract = false) {
+// The same worker under workerd alone (bench/workerd.capnp), when given.
+const PLAIN = process.env.FANOUT_PLAIN_URL;
+
+// Runs are not saved to the history here (its cost is measured by
+// bench/history.mjs), so wrangler dev and plain workerd (which has no D1)
+// do the same work.
+async function runFanout(urls, c, extract = false, base = BASE) {
   const t0 = performance.now();
-  const resp = await fetch(`${BASE}/api/v1/runs`, {
+  const resp = await fetch(`${base}/api/v1/runs`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ urls, concurrency: c, per_host: c, timeout_ms: 10_000, retry: { max_attempts: 3 }, extract }),
+    body: JSON.stringify({ urls, concurrency: c, per_host: c, timeout_ms: 10_000, retry: { max_attempts: 3 }, extract, save: false }),
     signal: AbortSignal.timeout(120_000),
   });
   if (!resp.ok) throw new Error(`fanout answered ${resp.status}: ${await resp.text()}`);
@@ -98,12 +104,12 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 function plot(rows) {
   const W = 640, H = 360, m = { l: 70, r: 40, t: 30, b: 50 };
-  const maxY = Math.max(...rows.flatMap((r) => [r.fanout, r.aiohttp, r.ideal, r.extract]));
+  const maxY = Math.max(...rows.flatMap((r) => [r.fanout, r.aiohttp, r.ideal, r.extract, r.plain ?? 0]));
   const logMin = Math.log10(Math.max(50, Math.min(...rows.flatMap((r) => [r.fanout, r.aiohttp, r.ideal])) * 0.7));
   const logMax = Math.log10(maxY * 1.3);
   const x = (i) => m.l + (i * (W - m.l - m.r)) / (rows.length - 1);
   const y = (v) => H - m.b - ((Math.log10(v) - logMin) / (logMax - logMin)) * (H - m.t - m.b);
-  const series = [['ideal', '#6b7280', '6 4', 'ideal'], ['aiohttp', '#d97706', '', 'asyncio+aiohttp'], ['fanout', '#2563eb', '', 'Fanout'], ['extract', '#16a34a', '2 3', 'Fanout + extraction']];
+  const series = [['ideal', '#6b7280', '6 4', 'ideal'], ['aiohttp', '#d97706', '', 'asyncio+aiohttp'], ['fanout', '#2563eb', '', 'Fanout (wrangler dev)'], ['extract', '#16a34a', '2 3', 'Fanout + extraction'], ...(rows[0].plain ? [['plain', '#7c3aed', '', 'Fanout (plain workerd)']] : [])];
   let svg = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">\n`;
   svg += `<rect width="${W}" height="${H}" fill="white"/>\n<text x="${W / 2}" y="18" text-anchor="middle" font-size="14">Wall time for N=${N} pages at L=${L} ms (log scale)</text>\n`;
   for (const v of [100, 300, 1000, 3000, 10000, 30000]) {
@@ -126,21 +132,23 @@ try {
   const urls = Array.from({ length: N }, (_, i) => `${up.origin}/p/${i + 1}?ms=${L}`);
   // Warm both paths once (JIT, connection pools) before measuring.
   await runFanout(urls.slice(0, 20), 20);
+  if (PLAIN) await runFanout(urls.slice(0, 20), 20, false, PLAIN);
   await runAiohttp(urls.slice(0, 20), 20);
   const rows = [];
   for (const c of CS) {
     // Like for like: the crawler only downloads, so Fanout runs without
     // extraction; a third series measures what extraction adds.
-    const f = [], a = [], x = [];
+    const f = [], a = [], x = [], p = [];
     for (let r = 0; r < RUNS; r++) {
       f.push(await runFanout(urls, c));
       a.push(await runAiohttp(urls, c));
       x.push(await runFanout(urls, c, true));
+      if (PLAIN) p.push(await runFanout(urls, c, false, PLAIN));
     }
     const ideal = Math.ceil(N / c) * L;
-    const row = { c, ideal, fanout: median(f), aiohttp: median(a), extract: median(x) };
+    const row = { c, ideal, fanout: median(f), aiohttp: median(a), extract: median(x), plain: PLAIN ? median(p) : undefined };
     rows.push(row);
-    console.log(`C=${c}: ideal ${ideal} ms, fanout ${row.fanout.toFixed(0)} ms (actual/ideal ${(row.fanout / ideal).toFixed(3)}), aiohttp ${row.aiohttp.toFixed(0)} ms, fanout/aiohttp ${(row.fanout / row.aiohttp).toFixed(3)}, fanout+extract ${row.extract.toFixed(0)} ms`);
+    console.log(`C=${c}: ideal ${ideal} ms, fanout ${row.fanout.toFixed(0)} ms (actual/ideal ${(row.fanout / ideal).toFixed(3)}), aiohttp ${row.aiohttp.toFixed(0)} ms, fanout/aiohttp ${(row.fanout / row.aiohttp).toFixed(3)}, fanout+extract ${row.extract.toFixed(0)} ms${PLAIN ? `, plain workerd ${row.plain.toFixed(0)} ms (${(row.plain / ideal).toFixed(3)})` : ''}`);
   }
   writeFileSync('bench/fanout-vs-aiohttp.svg', plot(rows));
   // The browser's side: click-to-done and long tasks (bench/browser.mjs).
@@ -156,10 +164,13 @@ try {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   let table = `<!-- bench:fanout:start -->\n## Full stack: Fanout vs the ideal vs asyncio+aiohttp\n\n`;
   table += `Command: \`make bench\` (${date}; ${os.cpus().length} × ${cpu}; wrangler dev / workerd on loopback; `;
-  table += `N=${N} pages of ~10 KB, fixed latency L=${L} ms, median of ${RUNS} runs, Fanout and aiohttp interleaved A B A B).\n\n`;
-  table += `| C | ideal ceil(N/C)·L | Fanout | actual / ideal | aiohttp | Fanout / aiohttp | Fanout with extraction |\n|---|---|---|---|---|---|---|\n`;
+  table += `N=${N} pages of ~10 KB, fixed latency L=${L} ms, median of ${RUNS} runs, Fanout and aiohttp interleaved A B A B; runs not saved to the history, whose cost is measured below).\n\n`;
+  table += `| C | ideal ceil(N/C)·L | Fanout | actual / ideal | aiohttp | Fanout / aiohttp | Fanout with extraction |${PLAIN ? ' Fanout on plain workerd | plain / ideal |' : ''}\n|---|---|---|---|---|---|---|${PLAIN ? '---|---|' : ''}\n`;
   for (const r of rows) {
-    table += `| ${r.c} | ${r.ideal} ms | ${r.fanout.toFixed(0)} ms | ${(r.fanout / r.ideal).toFixed(3)} | ${r.aiohttp.toFixed(0)} ms | ${(r.fanout / r.aiohttp).toFixed(3)} | ${r.extract.toFixed(0)} ms |\n`;
+    table += `| ${r.c} | ${r.ideal} ms | ${r.fanout.toFixed(0)} ms | ${(r.fanout / r.ideal).toFixed(3)} | ${r.aiohttp.toFixed(0)} ms | ${(r.fanout / r.aiohttp).toFixed(3)} | ${r.extract.toFixed(0)} ms |${PLAIN ? ` ${r.plain.toFixed(0)} ms | ${(r.plain / r.ideal).toFixed(3)} |` : ''}\n`;
+  }
+  if (PLAIN) {
+    table += `\n"Plain workerd" is the same built worker served by workerd alone (\`bench/workerd.capnp\`), without wrangler dev's local plumbing, interleaved with the others.\n`;
   }
   const seq = rows.find((r) => r.c === 1);
   table += `\nExtraction inside workerd, from the sequential (C=1) runs: (with − without) / N = ${((seq.extract - seq.fanout) / N).toFixed(2)} ms per ~10 KB page: wall time at C=1, where nothing else runs in parallel. Values under about ±0.5 ms are below this method's noise (natively the extractor takes ~0.16 ms per such page); either way far under the Free plan's 10 ms of CPU per invocation.\n`;
@@ -167,6 +178,7 @@ try {
   table += `\nTargets (product.md): actual/ideal ≤ 1.15 at C=50 — measured ${(at50.fanout / at50.ideal).toFixed(3)}`;
   table += at50.fanout / at50.ideal <= 1.15 ? ' (met)' : ` (missed by ${((at50.fanout / at50.ideal - 1.15) * 100).toFixed(1)} points)`;
   table += `; Fanout at least as fast as aiohttp — Fanout/aiohttp at C=50 is ${(at50.fanout / at50.aiohttp).toFixed(3)}.`;
+  if (PLAIN) table += ` On plain workerd, actual/ideal at C=50 is ${(at50.plain / at50.ideal).toFixed(3)}${at50.plain / at50.ideal <= 1.15 ? ' (within the target)' : ''} and plain/aiohttp ${(at50.plain / at50.aiohttp).toFixed(3)}.`;
   table += ` Fanout's time includes its own HTTP hop (client → wrangler dev → workerd) and event streaming; aiohttp's is the crawl inside one process.\n\n`;
   table += `![wall time against concurrency](bench/fanout-vs-aiohttp.svg)\n\n`;
   const e = browser.e2e, lt = browser.longtasks;

@@ -34,10 +34,25 @@ for i in $(seq 1 120); do
   sleep 1
 done
 export FANOUT_URL="http://127.0.0.1:$PORT"
+# The same built worker under workerd alone (bench/workerd.capnp), for the
+# fan-out benchmark's "plain workerd" column: what wrangler dev's local
+# plumbing costs.
+start_plain() {
+  PLAIN_PORT=${FANOUT_PLAIN_PORT:-8792}
+  setsid node_modules/.bin/workerd serve bench/workerd.capnp --socket-addr "http=127.0.0.1:$PLAIN_PORT" > bench/workerd.log 2>&1 &
+  PLAIN_PID=$!
+  trap 'kill -TERM -- "-$PID" 2>/dev/null || true; kill -TERM -- "-$PLAIN_PID" 2>/dev/null || true' EXIT INT TERM
+  for i in $(seq 1 60); do
+    curl -sf "http://127.0.0.1:$PLAIN_PORT/api/v1/health" > /dev/null && break
+    [[ $i == 60 ]] && { echo "workerd did not start"; exit 1; }
+    sleep 1
+  done
+  export FANOUT_PLAIN_URL="http://127.0.0.1:$PLAIN_PORT"
+}
 case "${1:-all}" in
   load) node bench/load.mjs ;;
-  fanout) node bench/run.mjs ;;
+  fanout) start_plain; node bench/run.mjs ;;
   history) node bench/history.mjs ;;
   native) node bench/native.mjs ;;
-  *) node bench/run.mjs && node bench/load.mjs && node bench/history.mjs && node bench/native.mjs ;;
+  *) start_plain; node bench/run.mjs && node bench/load.mjs && node bench/history.mjs && node bench/native.mjs ;;
 esac

@@ -1,0 +1,30 @@
+# The built edge (edge/build, from `make build`) served by workerd alone,
+# without wrangler dev's local plumbing, for the fan-out benchmark's "plain
+# workerd" column. scripts/bench.sh starts it with
+#   workerd serve bench/workerd.capnp --socket-addr http=127.0.0.1:PORT
+# Same compatibility settings as wrangler.toml; no D1 binding (nothing is saved);
+# loopback targets allowed, as for the benchmark's local upstream.
+using Workerd = import "/workerd/workerd.capnp";
+
+const config :Workerd.Config = (
+  services = [
+    (name = "main", worker = .fanout),
+    (name = "internet", network = (allow = ["public", "private", "local"])),
+  ],
+  sockets = [(name = "http", address = "127.0.0.1:8792", http = (), service = "main")],
+);
+
+const fanout :Workerd.Worker = (
+  modules = [
+    (name = "index.js", esModule = embed "../edge/build/index.js"),
+    (name = "index_bg.wasm", wasm = embed "../edge/build/index_bg.wasm"),
+  ],
+  compatibilityDate = "2025-09-01",
+  compatibilityFlags = ["enable_request_signal"],
+  bindings = [
+    (name = "ALLOW_PRIVATE_TARGETS", text = "true"),
+    (name = "MAX_URLS_PER_REQUEST", text = "1000"),
+    (name = "MAX_CONCURRENCY", text = "200"),
+  ],
+  globalOutbound = "internet",
+);

@@ -53,8 +53,11 @@ function runOha(url) {
   });
 }
 
-async function runFanout(url) {
-  const resp = await fetch(`${BASE}/api/v1/load`, {
+// The same worker under workerd alone (bench/workerd.capnp), when given.
+const PLAIN = process.env.FANOUT_PLAIN_URL;
+
+async function runFanout(url, base = BASE) {
+  const resp = await fetch(`${base}/api/v1/load`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ url, requests: N, concurrency: C }),
@@ -80,16 +83,19 @@ async function main() {
       // Warm both (connections, JIT), then interleave.
       await runOha(url);
       await runFanout(url);
+      if (PLAIN) await runFanout(url, PLAIN);
       const oha = [];
       const fan = [];
+      const plain = [];
       for (let r = 0; r < RUNS; r += 1) {
         oha.push(await runOha(url));
         fan.push(await runFanout(url));
+        if (PLAIN) plain.push(await runFanout(url, PLAIN));
         console.log(`ms=${ms} run ${r + 1}: oha ${f1(oha.at(-1).rps)} rps p50 ${f2(oha.at(-1).p50)} · fanout ${f1(fan.at(-1).rps)} rps p50 ${f2(fan.at(-1).p50)}`);
       }
-      for (const x of [...oha, ...fan]) if (x.ok !== N) throw new Error(`a run answered ${x.ok} of ${N} with 200`);
+      for (const x of [...oha, ...fan, ...plain]) if (x.ok !== N) throw new Error(`a run answered ${x.ok} of ${N} with 200`);
       const m = (xs, k) => median(xs.map((x) => x[k]));
-      rows.push({ ms, oha: { rps: m(oha, 'rps'), p50: m(oha, 'p50'), p99: m(oha, 'p99') }, fan: { rps: m(fan, 'rps'), p50: m(fan, 'p50'), p99: m(fan, 'p99') } });
+      rows.push({ ms, oha: { rps: m(oha, 'rps'), p50: m(oha, 'p50'), p99: m(oha, 'p99') }, fan: { rps: m(fan, 'rps'), p50: m(fan, 'p50'), p99: m(fan, 'p99') }, plain: PLAIN ? { rps: m(plain, 'rps'), p50: m(plain, 'p50'), p99: m(plain, 'p99') } : undefined });
     }
   } finally {
     up.server.closeAllConnections();
@@ -103,9 +109,16 @@ async function main() {
   for (const r of rows) {
     md += `| ${r.ms} ms | ${f1(r.oha.rps)} | ${f1(r.fan.rps)} | ${f2(r.fan.rps / r.oha.rps)} | ${f2(r.oha.p50)} ms | ${f2(r.fan.p50)} ms | ${f2(r.fan.p50 / r.oha.p50)} | ${f2(r.oha.p99)} ms | ${f2(r.fan.p99)} ms | ${f2(r.fan.p99 / r.oha.p99)} |\n`;
   }
+  if (PLAIN) {
+    md += `\nThe same worker on plain workerd (\`bench/workerd.capnp\`, no wrangler dev), interleaved in the same runs:\n\n`;
+    md += `| endpoint | plain rps | rps ratio to oha | plain p50 | p50 ratio to oha | plain p99 | p99 ratio to oha |\n|---|---|---|---|---|---|---|\n`;
+    for (const r of rows) {
+      md += `| ${r.ms} ms | ${f1(r.plain.rps)} | ${f2(r.plain.rps / r.oha.rps)} | ${f2(r.plain.p50)} ms | ${f2(r.plain.p50 / r.oha.p50)} | ${f2(r.plain.p99)} ms | ${f2(r.plain.p99 / r.oha.p99)} |\n`;
+    }
+  }
   const fixed = rows.find((r) => r.ms > 0);
   const within = fixed && Math.abs(fixed.fan.p50 / fixed.oha.p50 - 1) <= 0.10;
-  md += `\nTarget: p50 within 10% of oha's on the fixed-latency endpoint: ${within ? '**met**' : '**missed**'} (ratio ${fixed ? f2(fixed.fan.p50 / fixed.oha.p50) : 'n/a'}).\n`;
+  md += `\nTarget: p50 within 10% of oha's on the fixed-latency endpoint: ${within ? '**met**' : '**missed**'} (ratio ${fixed ? f2(fixed.fan.p50 / fixed.oha.p50) : 'n/a'} under wrangler dev${fixed && fixed.plain ? `, ${f2(fixed.plain.p50 / fixed.oha.p50)} on plain workerd` : ''}).\n`;
   md += `Fanout's latency is timed inside the Worker, from the start of the subrequest to the end of its body, with the clock the Workers runtime exposes (it advances only on I/O and has millisecond resolution in workerd), so sub-millisecond latencies read as 0 or 1 ms. oha times each request in its own process with a microsecond clock.\n<!-- bench:load:end -->\n`;
   const doc = readFileSync('BENCHMARKS.md', 'utf8');
   const re = /<!-- bench:load:start -->[\s\S]*<!-- bench:load:end -->\n/;

@@ -25,6 +25,8 @@ const fanout :Workerd.Worker = (
     (name = "ALLOW_PRIVATE_TARGETS", text = "true"),
     (name = "MAX_URLS_PER_REQUEST", text = "1000"),
     (name = "MAX_CONCURRENCY", text = "200"),
+    (name = "MAX_LOAD_REQUESTS", text = "10000"),
+    (name = "MAX_LOAD_CONCURRENCY", text = "200"),
   ],
   globalOutbound = "internet",
 );

@@ -50,7 +50,7 @@ start_plain() {
   export FANOUT_PLAIN_URL="http://127.0.0.1:$PLAIN_PORT"
 }
 case "${1:-all}" in
-  load) node bench/load.mjs ;;
+  load) start_plain; node bench/load.mjs ;;
   fanout) start_plain; node bench/run.mjs ;;
   history) node bench/history.mjs ;;
   native) node bench/native.mjs ;;

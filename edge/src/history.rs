@@ -174,10 +174,18 @@ impl Store {
             field("product.sku"),
             field("product"),
         );
+        // The run's counts grow with each batch, so a run whose client went
+        // away before its summary (no final recount) still lists what it saved.
+        let count = |o: &str| rows.iter().filter(|(_, r)| r.outcome == o).count() as f64;
         self.batch(vec![
             self.upsert_run(id, started, unix_ms(), options)?,
             self.stmt(&results, &[js(id), js(&json)])?,
             self.stmt(&products, &[js(id), js(&json)])?,
+            self.stmt(
+                "UPDATE runs SET total = total + ?2, done = done + ?3, failed = failed + ?4, \
+                 cancelled = cancelled + ?5 WHERE id = ?1",
+                &[js(id), num(rows.len() as f64), num(count("done")), num(count("failed")), num(count("cancelled"))],
+            )?,
         ])
         .await?;
         Ok(rows.len() as u64)

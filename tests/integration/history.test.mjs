@@ -38,7 +38,8 @@ async function stopEdge() {
 
 before(async () => {
   rmSync(STATE, { recursive: true, force: true });
-  await startEdge();
+  // Requests big enough to fill a save batch (250 URLs) before their summary.
+  await startEdge(['--var', 'MAX_URLS_PER_REQUEST:1000']);
 });
 after(stopEdge);
 
@@ -223,6 +224,44 @@ test('save: false streams a run without keeping it; write_ms reports D1 time', a
   assert.equal(kept.events.at(-1).saved.rows, 1);
   assert.equal(typeof kept.events.at(-1).saved.write_ms, 'number');
   await get('/api/v1/runs/rsave', { method: 'DELETE' });
+});
+
+test('a run whose client goes away keeps what it saved, and its list entry says how much', async () => {
+  // 300 quick pages fill one save batch (250 rows) and more; 10 hang until
+  // the client leaves, so the run never reaches its summary.
+  const urls = [
+    ...Array.from({ length: 300 }, (_, k) => `${H}/demo/products/${(k % 200) + 1}?tag=p${k}`),
+    ...Array.from({ length: 10 }, (_, k) => `${H}/demo/products/${k + 1}?hang=1&tag=h${k}`),
+  ];
+  const controller = new AbortController();
+  const resp = await fetch(`${H}/api/v1/runs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ urls, run_id: 'rgone', concurrency: 50, timeout_ms: 20_000, retry: { max_attempts: 1 } }),
+    signal: controller.signal,
+  });
+  assert.equal(resp.status, 200);
+  const reader = resp.body.getReader();
+  const dec = new TextDecoder();
+  let text = '';
+  for (let i = 0; i < 10_000 && (text.match(/"type":"done"/g) ?? []).length < 300; i += 1) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += dec.decode(value, { stream: true });
+  }
+  assert.equal((text.match(/"type":"done"/g) ?? []).length, 300);
+  controller.abort();
+  // The first batch was written while the run streamed; the rest died with it.
+  let run;
+  for (let i = 0; i < 50; i += 1) {
+    run = (await get('/api/v1/runs/rgone')).body.run;
+    if (run?.total === 250) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.deepEqual([run.total, run.done, run.failed, run.chunks], [250, 250, 0, 0]);
+  const listed = (await get('/api/v1/runs?limit=100')).body.runs.find((r) => r.id === 'rgone');
+  assert.equal(listed.total, 250, 'the list shows the rows saved, not 0');
+  assert.equal((await get('/api/v1/runs/rgone')).body.results.length, 250);
 });
 
 test('delete removes a run and its rows', async () => {

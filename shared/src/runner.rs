@@ -224,9 +224,9 @@ impl<F: Fetcher, C: Clock> Drop for Runner<F, C> {
 /// A run's events with a [`Event::Heartbeat`] whenever the stream has been
 /// quiet for `every` ms. Workers (and `wrangler dev`) only notice that the
 /// client closed its connection when they next write to it; the heartbeat
-/// makes that happen within `every` ms, so the response is cancelled, the
-/// stream dropped and every attempt aborted, instead of running on until the
-/// next real event. Ends when `events` ends.
+/// makes that happen within `every` ms, so the response is cancelled and the
+/// run stopped, instead of running on until the next real event. Ends when
+/// `events` ends.
 pub struct WithHeartbeat<S, C: Clock> {
     events: S,
     clock: C,

@@ -215,8 +215,9 @@ async fn start_run(
     // Results are saved as they stream by (see `history::Saver`).
     let events = runner.then(move |ev| saver.clone().on_event(ev)).flat_map(futures::stream::iter);
     // A heartbeat line when nothing else was written for a while: a client
-    // that went away is only noticed on a write; then workerd aborts the
-    // request's signal (see `watch_disconnect`) and cancels the stream.
+    // that went away is only noticed on a write; then workerd cancels the
+    // response, and the fetches in flight are aborted (`watch_disconnect`
+    // watches the request's signal; a dropped run aborts its attempts).
     let events = WithHeartbeat::new(Box::pin(events), clock, HEARTBEAT_MS);
     let resp = ndjson_response(
         events.ready_chunks(256).map(|events| events.iter().map(Event::to_ndjson).collect::<String>()),

@@ -11,7 +11,7 @@
 // URLs/s of both, their ratio, the rows D1 holds afterwards (checked), and
 // rows per second of D1 write time (the summaries' `saved.write_ms`). Written to
 // BENCHMARKS.md between markers. Every loop here is bounded.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { median, writeSection } from './common.mjs';
 import os from 'node:os';
 
 const BASE = process.env.FANOUT_URL ?? 'http://127.0.0.1:8798';
@@ -56,7 +56,6 @@ async function once(runId, save) {
   return { ms, rows: sum('rows'), writeMs: sum('writeMs') };
 }
 
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 
 async function scenario(latency) {
   urls = urlsFor(latency);
@@ -95,9 +94,7 @@ async function main() {
   md += `At 0 ms the edge is CPU-bound and the local D1 competes with it for the machine's ${os.cpus().length} cores; at 50 ms part of each request is spent waiting on I/O, as with real shops (the ideal for 200 in flight is 2.5 s, so the edge is still partly CPU-bound). `;
   md += `D1 busy time is, per chunk request, the time it had at least one write in flight, summed over requests; the ${LANES} lanes overlap, so rows/s of D1 busy time is a lower bound. `;
   md += `The seed's figure is asyncpg's 100,000-row batch insert into PostgreSQL: one bulk insert on a database server, not writes beside a live stream. It is not run here (that would need a PostgreSQL server beside the benchmark), so it is set beside these figures, not measured against them.\n<!-- bench:history:end -->\n`;
-  const doc = readFileSync('BENCHMARKS.md', 'utf8');
-  const re = /<!-- bench:history:start -->[\s\S]*<!-- bench:history:end -->\n/;
-  writeFileSync('BENCHMARKS.md', re.test(doc) ? doc.replace(re, md) : `${doc.trimEnd()}\n\n${md}`);
+  writeSection('history', md);
   console.log(md);
 }
 

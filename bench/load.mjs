@@ -10,7 +10,7 @@
 // BENCHMARKS.md between markers. Every loop here is bounded.
 import http from 'node:http';
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { median, writeSection } from './common.mjs';
 import os from 'node:os';
 
 const BASE = process.env.FANOUT_URL ?? 'http://127.0.0.1:8798';
@@ -70,7 +70,6 @@ async function runFanout(url, base = BASE) {
   return { rps: s.rps, p50: s.latency.p50_us / 1000, p99: s.latency.p99_us / 1000, ok: s.statuses['200'] ?? 0 };
 }
 
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 const f1 = (x) => x.toFixed(1);
 const f2 = (x) => x.toFixed(2);
 
@@ -120,9 +119,7 @@ async function main() {
   const within = fixed && Math.abs(fixed.fan.p50 / fixed.oha.p50 - 1) <= 0.10;
   md += `\nTarget: p50 within 10% of oha's on the fixed-latency endpoint: ${within ? '**met**' : '**missed**'} (ratio ${fixed ? f2(fixed.fan.p50 / fixed.oha.p50) : 'n/a'} under wrangler dev${fixed && fixed.plain ? `, ${f2(fixed.plain.p50 / fixed.oha.p50)} on plain workerd` : ''}).\n`;
   md += `Fanout's latency is timed inside the Worker, from the start of the subrequest to the end of its body, with the clock the Workers runtime exposes (it advances only on I/O and has millisecond resolution in workerd), so sub-millisecond latencies read as 0 or 1 ms. oha times each request in its own process with a microsecond clock.\n<!-- bench:load:end -->\n`;
-  const doc = readFileSync('BENCHMARKS.md', 'utf8');
-  const re = /<!-- bench:load:start -->[\s\S]*<!-- bench:load:end -->\n/;
-  writeFileSync('BENCHMARKS.md', re.test(doc) ? doc.replace(re, md) : `${doc.trimEnd()}\n\n${md}`);
+  writeSection('load', md);
   console.log(md);
 }
 

@@ -15,7 +15,7 @@
 //    exhausted its file descriptors.
 // Every loop here is bounded.
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { median, writeSection } from './common.mjs';
 import os from 'node:os';
 
 const BASE = process.env.FANOUT_URL ?? 'http://127.0.0.1:8798';
@@ -46,7 +46,6 @@ async function runOnce(urls, extract) {
   return ms;
 }
 
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 
 async function inWorkerd(urls) {
   await runOnce(urls, true);
@@ -88,18 +87,7 @@ async function main() {
   }
   md += `\nWall time per page inside workerd without extraction: ${Object.entries(edge).map(([k, e]) => `${names[k].split(' (')[0]} ${(e.off / N).toFixed(2)} ms`).join(', ')}.\n`;
   md += `\nChunked and whole agree within noise natively: streaming costs nothing. Small pages are dominated by a fixed cost (building the rewriter, parsing the JSON-LD). The workerd figure is a difference of two wall times and carries their noise (a few hundredths of a millisecond per page at this N). The demo pages are served in-process, with no transfer to hide behind, so the difference is the extractor's own time; against the Free plan's 10 ms of CPU per invocation, a demo page's extraction is a few percent of it. The real 900 KB page is not run through workerd here: served from a loopback upstream under wrangler dev, each such body left about 200 sockets open in workerd towards wrangler's own Node process (not towards the upstream) for about half a minute, and a few hundred pages exhausted workerd's file descriptors (\`Too many open files\`). In a first, smaller attempt its (on − off) difference was below the noise, as the extractor works on each chunk while the next one is on its way.\n<!-- bench:native:end -->\n`;
-  const doc = readFileSync('BENCHMARKS.md', 'utf8');
-  const re = /<!-- bench:native:start -->[\s\S]*<!-- bench:native:end -->\n/;
-  let next;
-  if (re.test(doc)) {
-    next = doc.replace(re, md);
-  } else {
-    // First run: replace the hand-written sections.
-    const a = doc.indexOf('## Scheduler overhead (native)');
-    const b = doc.indexOf('## Frontend bundle');
-    next = a >= 0 && b > a ? doc.slice(0, a) + md + '\n' + doc.slice(b) : `${doc.trimEnd()}\n\n${md}`;
-  }
-  writeFileSync('BENCHMARKS.md', next);
+  writeSection('native', md);
   console.log(md);
 }
 

@@ -11,6 +11,7 @@
 import http from 'node:http';
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
+import { median, writeSection } from './common.mjs';
 import { gzipSync } from 'node:zlib';
 import os from 'node:os';
 
@@ -100,7 +101,6 @@ function runAiohttp(urls, c) {
   });
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 function plot(rows) {
   const W = 640, H = 360, m = { l: 70, r: 40, t: 30, b: 50 };
@@ -197,9 +197,7 @@ try {
   }
   table += `${(raw / 1024).toFixed(0)} KB raw, **${(gz / 1024).toFixed(1)} KB gzip** — target ≤ 150 KB gzip${gz / 1024 <= 150 ? ' (met)' : ` (missed by ${(gz / 1024 - 150).toFixed(1)} KB)`} |\n`;
   table += `\nThe browser figure includes the page's own work and four chunk requests over HTTP/1.1 sharing the concurrency (13+13+12+12), each through wrangler dev.\n<!-- bench:fanout:end -->\n`;
-  const md = readFileSync('BENCHMARKS.md', 'utf8');
-  const re = /<!-- bench:fanout:start -->[\s\S]*<!-- bench:fanout:end -->\n/;
-  writeFileSync('BENCHMARKS.md', re.test(md) ? md.replace(re, table) : md.replace('\n## Scheduler overhead', `\n${table}\n## Scheduler overhead`));
+  writeSection('fanout', table);
   console.log('wrote BENCHMARKS.md and bench/fanout-vs-aiohttp.svg');
 } finally {
   up.server.closeAllConnections();

@@ -28,11 +28,16 @@ FANOUT_PERSIST=target/wrangler-bench setsid scripts/wrangler-dev.sh "$PORT" --va
   --var MAX_LOAD_REQUESTS:10000 --var MAX_LOAD_CONCURRENCY:200 > bench/wrangler.log 2>&1 &
 PID=$!
 trap 'kill -TERM -- "-$PID" 2>/dev/null || true' EXIT INT TERM
-for i in $(seq 1 120); do
-  curl -sf "http://127.0.0.1:$PORT/api/v1/health" > /dev/null && break
-  [[ $i == 120 ]] && { echo "wrangler dev did not start"; exit 1; }
-  sleep 1
-done
+# wait_up PORT NAME SECONDS: until the edge on PORT answers its health check.
+wait_up() {
+  for i in $(seq 1 "$3"); do
+    curl -sf "http://127.0.0.1:$1/api/v1/health" > /dev/null && return 0
+    sleep 1
+  done
+  echo "$2 did not start within $3 s"
+  exit 1
+}
+wait_up "$PORT" "wrangler dev" 120
 export FANOUT_URL="http://127.0.0.1:$PORT"
 # The same built worker under workerd alone (bench/workerd.capnp), for the
 # fan-out benchmark's "plain workerd" column: what wrangler dev's local
@@ -42,11 +47,7 @@ start_plain() {
   setsid node_modules/.bin/workerd serve bench/workerd.capnp --socket-addr "http=127.0.0.1:$PLAIN_PORT" > bench/workerd.log 2>&1 &
   PLAIN_PID=$!
   trap 'kill -TERM -- "-$PID" 2>/dev/null || true; kill -TERM -- "-$PLAIN_PID" 2>/dev/null || true' EXIT INT TERM
-  for i in $(seq 1 60); do
-    curl -sf "http://127.0.0.1:$PLAIN_PORT/api/v1/health" > /dev/null && break
-    [[ $i == 60 ]] && { echo "workerd did not start"; exit 1; }
-    sleep 1
-  done
+  wait_up "$PLAIN_PORT" workerd 60
   export FANOUT_PLAIN_URL="http://127.0.0.1:$PLAIN_PORT"
 }
 case "${1:-all}" in

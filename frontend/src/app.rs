@@ -25,6 +25,29 @@ pub(crate) fn origin() -> String {
     web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default()
 }
 
+/// The page URL's query string, `?` included (empty when there is none).
+pub(crate) fn page_query() -> String {
+    web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default()
+}
+
+/// One raw (undecoded) value of the page URL's query string: for the plain
+/// values the page writes itself, such as the mode and a run id.
+pub(crate) fn page_param(key: &str) -> Option<String> {
+    page_query()
+        .trim_start_matches('?')
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+        .map(str::to_owned)
+}
+
+/// Show `query` (without `?`) in the address bar, without a history entry,
+/// so reloading or sharing the page keeps what it shows.
+pub(crate) fn set_page_query(query: &str) {
+    if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&format!("?{query}")));
+    }
+}
+
 fn demo_list() -> String {
     product_urls(&origin(), DEMO_DEFAULT_BATCH).into_iter().map(|u| format!("{u}{DEMO_KNOBS}\n")).collect()
 }
@@ -39,7 +62,7 @@ pub(crate) fn check_url(line: &str) -> Result<(), String> {
     }
 }
 
-fn fmt_secs(ms: u64) -> String {
+pub(crate) fn fmt_secs(ms: u64) -> String {
     format!("{:.1} s", ms as f64 / 1000.0)
 }
 
@@ -110,9 +133,7 @@ fn NumberField(
 /// anything else the fan-out dashboard.
 #[component]
 pub fn Root() -> impl IntoView {
-    let search = web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default();
-    let mode =
-        search.trim_start_matches('?').split('&').find_map(|kv| kv.strip_prefix("mode=")).unwrap_or("").to_owned();
+    let mode = page_param("mode").unwrap_or_default();
     let (load_mode, history_mode) = (mode == "load", mode == "history");
     let fanout_mode = !load_mode && !history_mode;
     view! {
@@ -150,7 +171,7 @@ pub fn App() -> impl IntoView {
     // The form starts from the page URL's query string, so a shared link
     // restores the run's configuration.
     let from_link = FormConfig::from_query(
-        &web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default(),
+        &page_query(),
         &FormConfig {
             urls: None,
             concurrency: u64::from(defaults.concurrency),
@@ -258,9 +279,7 @@ pub fn App() -> impl IntoView {
             save: save.get_untracked(),
         };
         let (query, dropped) = config.to_query();
-        if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
-            let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&format!("?{query}")));
-        }
+        set_page_query(&query);
         link_note
             .set(dropped.then(|| "The URL list is too long to keep in the link; the options are kept.".to_owned()));
         Some((urls, options))

@@ -12,6 +12,7 @@ use leptos::task::spawn_local;
 use serde::Deserialize;
 
 use crate::api::get_json;
+use crate::app::{fmt_secs, page_param, set_page_query};
 use crate::run::RunStore;
 use crate::stats::{HostsPanel, StatCards};
 use crate::table::TaskTable;
@@ -43,7 +44,7 @@ struct PriceHistory {
 const PAGE: u32 = 20;
 
 fn duration(ms: u64) -> String {
-    if ms < 100 { "< 0.1 s".to_owned() } else { format!("{:.1} s", ms as f64 / 1000.0) }
+    if ms < 100 { "< 0.1 s".to_owned() } else { fmt_secs(ms) }
 }
 
 fn when(ms: u64) -> String {
@@ -84,10 +85,7 @@ pub fn HistoryPage() -> impl IntoView {
     let opened = RwSignal::new(None::<RunRecord>);
     let opening = RwSignal::new(None::<String>);
     let set_link = |run: Option<&str>| {
-        let query = run.map_or("?mode=history".to_owned(), |id| format!("?mode=history&run={id}"));
-        if let Some(h) = web_sys::window().and_then(|w| w.history().ok()) {
-            let _ = h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&query));
-        }
+        set_page_query(&run.map_or("mode=history".to_owned(), |id| format!("mode=history&run={id}")));
     };
     let open = move |id: String| {
         error.set(None);
@@ -111,9 +109,8 @@ pub fn HistoryPage() -> impl IntoView {
         set_link(None);
     };
     // A link to one run opens it.
-    let search = web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default();
-    if let Some(id) = search.trim_start_matches('?').split('&').find_map(|kv| kv.strip_prefix("run=")) {
-        open(id.to_owned());
+    if let Some(id) = page_param("run") {
+        open(id);
     }
 
     let load = move || {

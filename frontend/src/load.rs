@@ -14,7 +14,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::api::{self, ChunkError};
-use crate::app::origin;
+use crate::app::{origin, page_query, set_page_query};
 use crate::run::now_ms;
 
 /// Width of the charts in SVG units; they scale to the panel.
@@ -49,8 +49,7 @@ enum Phase {
 #[component]
 pub fn LoadPage() -> impl IntoView {
     let default_url = format!("{}?latency_ms=20", product_urls(&origin(), 1).join(""));
-    let search = web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default();
-    let form0 = LoadForm::from_query(&search, &LoadForm::with_url(default_url));
+    let form0 = LoadForm::from_query(&page_query(), &LoadForm::with_url(default_url));
     let url = RwSignal::new(form0.url.clone());
     let method = RwSignal::new(form0.method);
     let by_duration = RwSignal::new(form0.duration_ms.is_some());
@@ -97,10 +96,7 @@ pub fn LoadPage() -> impl IntoView {
             return;
         }
         error.set(None);
-        if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
-            let _ =
-                history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&format!("?{}", f.to_query())));
-        }
+        set_page_query(&f.to_query());
         merge.set(LoadMerge::default());
         elapsed.set(0);
         planned.set(Some(f.clone()));

@@ -120,19 +120,12 @@ impl RunStore {
         options.run_id = Some(id.clone());
         self.run_id.set(Some(id));
         self.save_error.set(None);
-        // Rows of the previous run go away: free their signals.
-        self.rows.with_untracked(|rows| rows.iter().for_each(|r| r.view.dispose()));
-        let n = u32::try_from(urls.len()).unwrap_or(u32::MAX);
-        let rows: Vec<Row> = urls
-            .iter()
-            .enumerate()
-            .map(|(i, u)| {
-                let id = u32::try_from(i).unwrap_or(u32::MAX);
-                Row { id, view: RwSignal::new(TaskView::new(id, u.clone())) }
-            })
-            .collect();
-        self.rows.set(rows);
-        self.tally.set(Tally::queued(n));
+        self.set_rows(
+            urls.iter()
+                .enumerate()
+                .map(|(i, u)| TaskView::new(u32::try_from(i).unwrap_or(u32::MAX), u.clone()))
+                .collect(),
+        );
         self.running.set(true);
         self.cancelled.set(false);
         self.elapsed.set(0);
@@ -284,16 +277,14 @@ impl RunStore {
         self.tick.update(|t| *t += 1);
     }
 
-    /// Show a finished run read-only (a saved run reopened from the
-    /// history): its rows, tally and statistics, with nothing running.
-    pub fn show(self, run_id: String, views: Vec<TaskView>, stats: StatsReport, elapsed: Millis) {
-        self.cancel();
+    /// Replace the rows (freeing the old rows' signals) and the tally, one row
+    /// per view, ids from 0.
+    fn set_rows(&self, views: Vec<TaskView>) {
         self.rows.with_untracked(|rows| rows.iter().for_each(|r| r.view.dispose()));
         let mut tally = Tally::queued(u32::try_from(views.len()).unwrap_or(u32::MAX));
         for v in &views {
             tally.moved(TaskState::Queued, v.state);
         }
-        let peak = fanout_shared::report::peak_in_flight(&views);
         self.rows.set(
             views
                 .into_iter()
@@ -302,6 +293,14 @@ impl RunStore {
                 .collect(),
         );
         self.tally.set(tally);
+    }
+
+    /// Show a finished run read-only (a saved run reopened from the
+    /// history): its rows, tally and statistics, with nothing running.
+    pub fn show(self, run_id: String, views: Vec<TaskView>, stats: StatsReport, elapsed: Millis) {
+        self.cancel();
+        let peak = fanout_shared::report::peak_in_flight(&views);
+        self.set_rows(views);
         self.run_id.set(Some(run_id));
         self.save_error.set(None);
         self.error.set(None);

@@ -368,31 +368,32 @@ impl Event {
         }
     }
 
-    /// The same event with its `id` shifted by `offset`: a client that
-    /// splits a run into chunk requests maps chunk ids onto run ids.
-    pub fn with_id_offset(mut self, offset: u32) -> Self {
-        match &mut self {
+    /// The URL index, for changing it (URL events only).
+    fn id_mut(&mut self) -> Option<&mut u32> {
+        match self {
             Self::Queued { id, .. }
             | Self::Started { id, .. }
             | Self::Retrying { id, .. }
             | Self::Done { id, .. }
             | Self::Failed { id, .. }
-            | Self::Cancelled { id, .. } => *id += offset,
-            Self::Summary(_) | Self::SaveError { .. } | Self::Heartbeat { .. } => {}
+            | Self::Cancelled { id, .. } => Some(id),
+            Self::Summary(_) | Self::SaveError { .. } | Self::Heartbeat { .. } => None,
+        }
+    }
+
+    /// The same event with its `id` shifted by `offset`: a client that
+    /// splits a run into chunk requests maps chunk ids onto run ids.
+    pub fn with_id_offset(mut self, offset: u32) -> Self {
+        if let Some(id) = self.id_mut() {
+            *id += offset;
         }
         self
     }
 
     /// The same event about URL `new_id` instead (URL events only).
     pub fn with_id(mut self, new_id: u32) -> Self {
-        match &mut self {
-            Self::Queued { id, .. }
-            | Self::Started { id, .. }
-            | Self::Retrying { id, .. }
-            | Self::Done { id, .. }
-            | Self::Failed { id, .. }
-            | Self::Cancelled { id, .. } => *id = new_id,
-            Self::Summary(_) | Self::SaveError { .. } | Self::Heartbeat { .. } => {}
+        if let Some(id) = self.id_mut() {
+            *id = new_id;
         }
         self
     }

@@ -10,9 +10,9 @@
 // markers) with an SVG plot. Every request loop here is bounded.
 import http from 'node:http';
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { median, writeSection } from './common.mjs';
-import { gzipSync } from 'node:zlib';
+import { bundleRows } from './bundle.mjs';
 import os from 'node:os';
 
 const BASE = process.env.FANOUT_URL ?? 'http://127.0.0.1:8798';
@@ -186,16 +186,8 @@ try {
   table += `| figure | value |\n|---|---|\n`;
   table += `| click Run → all done, N=${e.n} demo pages, L=${e.latency} ms, concurrency ${e.c} (median of ${e.runs.length}) | ${e.median_ms} ms; ideal ${e.ideal} ms; actual/ideal ${(e.median_ms / e.ideal).toFixed(2)} |\n`;
   table += `| main-thread long tasks (> 50 ms) while ${lt.n} URLs (L=${lt.latency} ms) stream in | ${lt.count} (longest ${lt.max_ms} ms; run took ${lt.total_ms} ms) — target 0 |\n`;
-  // The release bundle as served (dist/ from the same build), raw and gzip -9.
-  const files = readdirSync('dist').filter((f) => /\.(wasm|js|css|html)$/.test(f));
-  let raw = 0, gz = 0;
-  table += `| release bundle (${files.length} files in dist/, wasm + JS + CSS + HTML) | `;
-  for (const f of files) {
-    const b = readFileSync(`dist/${f}`);
-    raw += b.length;
-    gz += gzipSync(b, { level: 9 }).length;
-  }
-  table += `${(raw / 1024).toFixed(0)} KB raw, **${(gz / 1024).toFixed(1)} KB gzip** — target ≤ 150 KB gzip${gz / 1024 <= 150 ? ' (met)' : ` (missed by ${(gz / 1024 - 150).toFixed(1)} KB)`} |\n`;
+  // What a visit to each page downloads (dist/ from the same build), raw and gzip -9.
+  table += bundleRows();
   table += `\nThe browser figure includes the page's own work and four chunk requests over HTTP/1.1 sharing the concurrency (13+13+12+12), each through wrangler dev.\n<!-- bench:fanout:end -->\n`;
   writeSection('fanout', table);
   console.log('wrote BENCHMARKS.md and bench/fanout-vs-aiohttp.svg');

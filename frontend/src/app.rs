@@ -10,8 +10,6 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::api;
-use crate::history::HistoryPage;
-use crate::load::LoadPage;
 use crate::run::RunStore;
 use crate::stats::{HostsPanel, StatCards};
 use crate::table::TaskTable;
@@ -128,31 +126,41 @@ fn NumberField(
     }
 }
 
-/// The page: header with the three modes, the mode's view, footer.
-/// `?mode=load` opens the load test, `?mode=history` the run history, and
-/// anything else the fan-out dashboard.
+/// Which of the three pages a build shows: each is its own wasm binary
+/// (`src/main.rs`, `src/bin/fanout-load.rs`, `src/bin/fanout-history.rs`),
+/// so a first visit downloads only the dashboard. `index.html`'s loader
+/// picks the binary from `?mode=`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    /// The fan-out dashboard (no `mode`).
+    FanOut,
+    /// `?mode=load`.
+    Load,
+    /// `?mode=history`.
+    History,
+}
+
+/// The page shell: header with the three modes as links (each a page load
+/// of its own binary), the page itself, footer.
 #[component]
-pub fn Root() -> impl IntoView {
-    let mode = page_param("mode").unwrap_or_default();
-    let (load_mode, history_mode) = (mode == "load", mode == "history");
-    let fanout_mode = !load_mode && !history_mode;
+pub fn Shell(
+    /// The page shown, marked in the tabs.
+    page: Page,
+    /// The page's view.
+    children: Children,
+) -> impl IntoView {
+    let tab = move |p: Page| (page == p).then_some("page");
     view! {
         <header class="top">
             <h1>"Fanout"</h1>
             <p class="tagline">"Fetch hundreds of pages at once, and watch what concurrency buys."</p>
             <nav class="tabs" aria-label="Mode">
-                <a href="/" class:active=fanout_mode aria-current=fanout_mode.then_some("page")>"Fan-out"</a>
-                <a href="/?mode=load" class:active=load_mode aria-current=load_mode.then_some("page")>"Load test"</a>
-                <a href="/?mode=history" class:active=history_mode aria-current=history_mode.then_some("page")>"History"</a>
+                <a href="/" class:active=page == Page::FanOut aria-current=tab(Page::FanOut)>"Fan-out"</a>
+                <a href="/?mode=load" class:active=page == Page::Load aria-current=tab(Page::Load)>"Load test"</a>
+                <a href="/?mode=history" class:active=page == Page::History aria-current=tab(Page::History)>"History"</a>
             </nav>
         </header>
-        {if load_mode {
-            view! { <LoadPage/> }.into_any()
-        } else if history_mode {
-            view! { <HistoryPage/> }.into_any()
-        } else {
-            view! { <App/> }.into_any()
-        }}
+        {children()}
         <footer class="foot">"Fanout · "<a href="/demo/">"demo shop"</a>" · "<a href="/api/v1/config">"edge config"</a></footer>
     }
 }

@@ -4,7 +4,7 @@ use fanout_shared::config::{DEFAULT_BROWSER_PARALLEL_REQUESTS, Limits};
 use fanout_shared::demo::{DEMO_DEFAULT_BATCH, product_urls};
 use fanout_shared::input::{FormConfig, parse_url_list_with};
 use fanout_shared::protocol::{RetryOptions, RunOptions, RunRequest};
-use fanout_shared::report::{COMPARE_SAMPLE, Comparison, to_csv, to_json};
+use fanout_shared::report::{COMPARE_SAMPLE, Comparison, fixed, to_csv, to_json};
 use fanout_shared::task::TaskState;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -61,7 +61,7 @@ pub(crate) fn check_url(line: &str) -> Result<(), String> {
 }
 
 pub(crate) fn fmt_secs(ms: u64) -> String {
-    format!("{:.1} s", ms as f64 / 1000.0)
+    format!("{} s", fixed(ms as f64 / 1000.0, 1))
 }
 
 /// Offer `text` as a file download named `name`.
@@ -410,11 +410,11 @@ pub fn App() -> impl IntoView {
 
             <section class="panel progress" aria-label="Progress">
                 <div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="100"
-                    aria-valuenow=move || format!("{:.0}", 100.0 - pct(TaskState::Queued) - pct(TaskState::InFlight) - pct(TaskState::Waiting))>
-                    <span class="seg done" style:width=move || format!("{}%", pct(TaskState::Done))></span>
-                    <span class="seg failed" style:width=move || format!("{}%", pct(TaskState::Failed))></span>
-                    <span class="seg cancelled" style:width=move || format!("{}%", pct(TaskState::Cancelled))></span>
-                    <span class="seg in-flight" style:width=move || format!("{}%", pct(TaskState::InFlight))></span>
+                    aria-valuenow=move || fixed(100.0 - pct(TaskState::Queued) - pct(TaskState::InFlight) - pct(TaskState::Waiting), 0)>
+                    <span class="seg done" style:width=move || format!("{}%", fixed(pct(TaskState::Done), 2))></span>
+                    <span class="seg failed" style:width=move || format!("{}%", fixed(pct(TaskState::Failed), 2))></span>
+                    <span class="seg cancelled" style:width=move || format!("{}%", fixed(pct(TaskState::Cancelled), 2))></span>
+                    <span class="seg in-flight" style:width=move || format!("{}%", fixed(pct(TaskState::InFlight), 2))></span>
                 </div>
                 <p class="counts">
                     <span data-testid="finished">{move || format!("{} / {} finished", tally.get().finished(), tally.get().total())}</span>
@@ -435,15 +435,15 @@ pub fn App() -> impl IntoView {
                     {move || match comparison.get() {
                         None => view! { <p>"Sequential sample running: one URL at a time…"</p> }.into_any(),
                         Some(c) => view! {
-                            <p class="speedup"><b data-testid="speedup">{format!("×{:.1}", c.speedup)}</b>" faster concurrently"</p>
+                            <p class="speedup"><b data-testid="speedup">{format!("×{}", fixed(c.speedup, 1))}</b>" faster concurrently"</p>
                             <p>
-                                {format!("Sequential (concurrency 1): {} URLs in {:.1} s", c.sample, c.sequential_ms as f64 / 1000.0)}
+                                {format!("Sequential (concurrency 1): {} URLs in {}", c.sample, fmt_secs(c.sequential_ms))}
                                 {if c.extrapolated {
-                                    format!(" — a sample; extrapolated to {:.1} s for all {} URLs (estimate).", c.sequential_total_ms as f64 / 1000.0, c.total)
+                                    format!(" — a sample; extrapolated to {} for all {} URLs (estimate).", fmt_secs(c.sequential_total_ms), c.total)
                                 } else {
                                     String::from(".")
                                 }}
-                                {format!(" Concurrent: all {} URLs in {:.1} s.", c.total, c.concurrent_ms as f64 / 1000.0)}
+                                {format!(" Concurrent: all {} URLs in {}.", c.total, fmt_secs(c.concurrent_ms))}
                             </p>
                         }.into_any(),
                     }}

@@ -2,6 +2,8 @@
 
 use leptos::prelude::*;
 
+use fanout_shared::report::fixed;
+
 use crate::run::RunStore;
 
 /// Latency percentiles, rate, retries, bytes and statuses.
@@ -19,9 +21,9 @@ pub fn StatCards(
                     <div class="stat"><b>{format!("{} ms", s.latency.p90)}</b><span>"p90"</span></div>
                     <div class="stat"><b>{format!("{} ms", s.latency.p99)}</b><span>"p99"</span></div>
                     <div class="stat"><b>{format!("{} ms", s.latency.max)}</b><span>"max"</span></div>
-                    <div class="stat"><b>{format!("{:.1}", s.rps)}</b><span>"URLs / s"</span></div>
+                    <div class="stat"><b>{fixed(s.rps, 1)}</b><span>"URLs / s"</span></div>
                     <div class="stat"><b>{s.retries}</b><span>"retries"</span></div>
-                    <div class="stat"><b>{format!("{:.1} MB", s.bytes as f64 / 1_048_576.0)}</b><span>"downloaded"</span></div>
+                    <div class="stat"><b>{format!("{} MB", fixed(s.bytes as f64 / 1_048_576.0, 1))}</b><span>"downloaded"</span></div>
                     <div class="stat wide"><b>{s.status.iter().map(|(k, v)| format!("{k}×{v}")).collect::<Vec<_>>().join(" ")}</b><span>"statuses"</span></div>
                 }
             }}

@@ -1,5 +1,6 @@
 //! The task table: one row per URL, paginated so a 1,000-URL run stays smooth.
 
+use fanout_shared::report::fixed;
 use fanout_shared::task::{TaskState, TaskView};
 use leptos::prelude::*;
 
@@ -10,9 +11,9 @@ const PAGE: usize = 100;
 
 fn fmt_bytes(b: u64) -> String {
     if b >= 1024 * 1024 {
-        format!("{:.1} MB", b as f64 / 1_048_576.0)
+        format!("{} MB", fixed(b as f64 / 1_048_576.0, 1))
     } else if b >= 1024 {
-        format!("{:.1} KB", b as f64 / 1024.0)
+        format!("{} KB", fixed(b as f64 / 1024.0, 1))
     } else {
         format!("{b} B")
     }
@@ -81,13 +82,16 @@ pub fn TaskTable(
         // Sorting reads every row, so it follows the run's tick, not each event.
         if o != "input" {
             store.tick.track();
-            let key = |r: &Row| r.view.with_untracked(|v| (v.state, v.ms.unwrap_or(0), v.status.unwrap_or(0)));
-            match o.as_str() {
-                "slowest" => rows.sort_by_key(|r| std::cmp::Reverse(key(r).1)),
-                "state" => rows.sort_by_key(|r| key(r).0),
-                "status" => rows.sort_by_key(|r| std::cmp::Reverse(key(r).2)),
-                _ => {}
-            }
+            // One stable sort on one number per order (ties keep the input
+            // order): each `sort_by_key` closure is a sort of its own in the wasm.
+            let key = |r: &Row| {
+                r.view.with_untracked(|v| match o.as_str() {
+                    "slowest" => u64::MAX - v.ms.unwrap_or(0),
+                    "status" => u64::MAX - u64::from(v.status.unwrap_or(0)),
+                    _ => v.state as u64,
+                })
+            };
+            rows.sort_by_cached_key(key);
         }
         rows
     };

@@ -2,11 +2,17 @@
 //! browser's network panel, redrawn on the run's tick rather than on every
 //! event so a 1,000-URL run stays smooth.
 
-use fanout_shared::report::{axis_end, waterfall};
+use fanout_shared::report::{axis_end, fixed, waterfall};
 use fanout_shared::task::TaskView;
 use leptos::prelude::*;
 
+use crate::app::fmt_secs;
 use crate::run::RunStore;
+
+/// An SVG coordinate, to a hundredth of a unit.
+fn px(v: f64) -> String {
+    fixed(v, 2)
+}
 
 /// Width of the drawing in SVG units; it scales to the panel.
 const WIDTH: f64 = 1000.0;
@@ -33,20 +39,21 @@ pub fn Waterfall(
         let height = row_h * views.len() as f64;
         let bars = waterfall(&views, now, axis);
         let bar_count = bars.len();
-        let tick_label = |ms: f64| if axis < 4000 { format!("{ms:.0} ms") } else { format!("{:.1} s", ms / 1000.0) };
+        let tick_label =
+            |ms: f64| if axis < 4000 { format!("{} ms", fixed(ms, 0)) } else { format!("{} s", fixed(ms / 1000.0, 1)) };
         let ticks: Vec<(f64, String)> =
             (0..=4).map(|i| (f64::from(i) / 4.0, tick_label(axis as f64 * f64::from(i) / 4.0))).collect();
         Some(view! {
-            <svg class="waterfall" viewBox=format!("0 0 {WIDTH} {}", height + 18.0) preserveAspectRatio="none"
-                role="img" aria-label=format!("Waterfall of {} URLs over {:.1} s", views.len(), axis as f64 / 1000.0)
+            <svg class="waterfall" viewBox=format!("0 0 {} {}", fixed(WIDTH, 0), fixed(height + 18.0, 2)) preserveAspectRatio="none"
+                role="img" aria-label=format!("Waterfall of {} URLs over {}", views.len(), fmt_secs(axis))
                 data-bars=bar_count>
                 {ticks.into_iter().map(|(x, label)| view! {
-                    <line class="tick" x1=x * WIDTH x2=x * WIDTH y1="0" y2=height></line>
-                    <text class="tick-label" x=(x * WIDTH).min(WIDTH - 40.0) y=height + 14.0>{label}</text>
+                    <line class="tick" x1=px(x * WIDTH) x2=px(x * WIDTH) y1="0" y2=px(height)></line>
+                    <text class="tick-label" x=px(x * WIDTH) y=px(height + 14.0) text-anchor={if x >= 1.0 { "end" } else { "start" }}>{label}</text>
                 }).collect_view()}
                 {bars.into_iter().map(|b| view! {
-                    <rect class=format!("bar {}", b.class) x=b.x * WIDTH y=f64::from(b.row) * row_h
-                        width=(b.width * WIDTH).max(0.8) height=(row_h - if row_h > 3.0 { 1.0 } else { 0.0 }).max(1.0)>
+                    <rect class=format!("bar {}", b.class) x=px(b.x * WIDTH) y=px(f64::from(b.row) * row_h)
+                        width=px((b.width * WIDTH).max(0.8)) height=px((row_h - if row_h > 3.0 { 1.0 } else { 0.0 }).max(1.0))>
                         <title>{b.label}</title>
                     </rect>
                 }).collect_view()}

@@ -8,6 +8,27 @@ use serde::Serialize;
 use crate::protocol::Millis;
 use crate::task::{SpanOutcome, TaskState, TaskView};
 
+/// `value` with `decimals` digits after the point (`fixed(2.345, 1)` is
+/// `"2.3"`), rounding half away from zero; `"–"` for NaN and infinities.
+///
+/// Written out rather than `format!("{:.1}")`: core's float formatting
+/// (exact and shortest, with their big-number tables) was about 20 KB of the
+/// dashboard's wasm, and the dashboard only ever shows a few decimals.
+pub fn fixed(value: f64, decimals: u32) -> String {
+    if !value.is_finite() {
+        return "–".to_owned();
+    }
+    let scale = 10u64.pow(decimals.min(9));
+    // Saturates for values beyond u64's range, which no figure here reaches.
+    let n = (value.abs() * scale as f64).round() as u64;
+    let sign = if value < 0.0 && n > 0 { "-" } else { "" };
+    if decimals == 0 {
+        format!("{sign}{n}")
+    } else {
+        format!("{sign}{}.{:0width$}", n / scale, n % scale, width = decimals.min(9) as usize)
+    }
+}
+
 /// One bar of the waterfall: an attempt, or the retry wait after one.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Bar {
@@ -207,6 +228,38 @@ impl Comparison {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fixed_formats_like_format_with_precision() {
+        for (v, d) in [
+            (0.0, 1),
+            (2.345, 1),
+            (2.35, 0),
+            (1234.5678, 2),
+            (0.05, 1),
+            (-0.04, 1),
+            (-1.25, 1),
+            (999.96, 1),
+            (7.0, 3),
+            (1e12, 1),
+        ] {
+            let ours = fixed(v, d);
+            let std = format!("{:.*}", d as usize, v);
+            // std rounds the exact binary value half to even; only exact
+            // halves can differ, and then by one in the last digit.
+            let (a, b): (f64, f64) = (ours.parse().unwrap(), std.parse().unwrap());
+            assert!((a - b).abs() <= 1.01 / 10f64.powi(d as i32), "{v} at {d}: {ours} vs {std}");
+            assert_eq!(ours.split('.').nth(1).map_or(0, str::len), d as usize, "{ours}");
+        }
+        assert_eq!(fixed(2.345, 1), "2.3");
+        assert_eq!(fixed(0.05, 1), "0.1");
+        assert_eq!(fixed(-0.04, 1), "0.0", "no minus sign on a zero");
+        assert_eq!(fixed(-1.25, 1), "-1.3");
+        assert_eq!(fixed(999.96, 1), "1000.0");
+        assert_eq!(fixed(42.0, 0), "42");
+        assert_eq!(fixed(f64::NAN, 1), "–");
+        assert_eq!(fixed(f64::INFINITY, 1), "–");
+    }
     use crate::protocol::Event;
 
     fn view_with_retry() -> TaskView {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench`: Fanout through its API vs the ideal vs the asyncio+aiohttp
-# crawler, then load-test mode vs oha, on a loopback upstream, then saving
+# crawler, then each page's bundle size, then load-test mode vs oha, on a loopback upstream, then saving
 # 10,000 rows to the run history, then the native scheduler and extraction
 # figures with extraction inside workerd (`scripts/bench.sh fanout|load|history|native`
 # runs one). Starts (and stops, by PID) its own
@@ -52,8 +52,8 @@ start_plain() {
 }
 case "${1:-all}" in
   load) start_plain; node bench/load.mjs ;;
-  fanout) start_plain; node bench/run.mjs ;;
+  fanout) start_plain; node bench/run.mjs && node bench/bundle.mjs ;;
   history) node bench/history.mjs ;;
   native) node bench/native.mjs ;;
-  *) start_plain; node bench/run.mjs && node bench/load.mjs && node bench/history.mjs && node bench/native.mjs ;;
+  *) start_plain; node bench/run.mjs && node bench/bundle.mjs && node bench/load.mjs && node bench/history.mjs && node bench/native.mjs ;;
 esac

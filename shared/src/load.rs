@@ -361,7 +361,10 @@ pub struct LoadSummary {
 }
 
 /// One NDJSON line of `POST /api/v1/load`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Read in one pass by hand, as [`crate::protocol::Event`] is (the
+/// `Deserialize` impl below).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum LoadEvent {
     /// The first line: the plan in force.
@@ -384,6 +387,103 @@ pub enum LoadEvent {
     Snapshot(LoadSnapshot),
     /// The last line.
     LoadSummary(LoadSummary),
+}
+
+/// A load event's `type`.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum LoadEventType {
+    LoadStarted,
+    Snapshot,
+    LoadSummary,
+}
+
+/// Every field any load event line carries, read in one pass, as
+/// [`crate::protocol::Event`] is: serde's derive for an internally tagged
+/// enum with flattened structs buffers each line into a generic tree first.
+#[derive(Deserialize)]
+struct LoadLine {
+    #[serde(rename = "type")]
+    kind: LoadEventType,
+    url: Option<String>,
+    method: Option<LoadMethod>,
+    max_requests: Option<u64>,
+    duration_ms: Option<u64>,
+    concurrency: Option<u32>,
+    timeout_ms: Option<u64>,
+    t_ms: Option<u64>,
+    completed: Option<u64>,
+    ok: Option<u64>,
+    errors: Option<u64>,
+    aborted: Option<u64>,
+    bytes: Option<u64>,
+    statuses: Option<BTreeMap<String, u64>>,
+    error_kinds: Option<BTreeMap<ErrorKind, u64>>,
+    in_flight: Option<u32>,
+    interval_ms: Option<u64>,
+    interval_completed: Option<u64>,
+    rps: Option<f64>,
+    latency: Option<Percentiles>,
+    delta: Option<Vec<[u64; 2]>>,
+    stopped: Option<StopReason>,
+    elapsed_ms: Option<u64>,
+    histogram: Option<Vec<[u64; 2]>>,
+}
+
+/// A field a load event's type requires, or the name of the one missing.
+fn need<T>(value: Option<T>, field: &'static str) -> Result<T, &'static str> {
+    value.ok_or(field)
+}
+
+impl LoadLine {
+    fn counts(&mut self) -> Result<LoadCounts, &'static str> {
+        Ok(LoadCounts {
+            completed: need(self.completed, "completed")?,
+            ok: need(self.ok, "ok")?,
+            errors: need(self.errors, "errors")?,
+            aborted: need(self.aborted, "aborted")?,
+            bytes: need(self.bytes, "bytes")?,
+            statuses: need(self.statuses.take(), "statuses")?,
+            error_kinds: need(self.error_kinds.take(), "error_kinds")?,
+        })
+    }
+
+    fn into_event(mut self) -> Result<LoadEvent, &'static str> {
+        Ok(match self.kind {
+            LoadEventType::LoadStarted => LoadEvent::LoadStarted {
+                url: need(self.url, "url")?,
+                method: need(self.method, "method")?,
+                max_requests: need(self.max_requests, "max_requests")?,
+                duration_ms: self.duration_ms,
+                concurrency: need(self.concurrency, "concurrency")?,
+                timeout_ms: need(self.timeout_ms, "timeout_ms")?,
+            },
+            LoadEventType::Snapshot => LoadEvent::Snapshot(LoadSnapshot {
+                counts: self.counts()?,
+                t_ms: need(self.t_ms, "t_ms")?,
+                in_flight: need(self.in_flight, "in_flight")?,
+                interval_ms: need(self.interval_ms, "interval_ms")?,
+                interval_completed: need(self.interval_completed, "interval_completed")?,
+                rps: need(self.rps, "rps")?,
+                latency: need(self.latency, "latency")?,
+                delta: need(self.delta, "delta")?,
+            }),
+            LoadEventType::LoadSummary => LoadEvent::LoadSummary(LoadSummary {
+                counts: self.counts()?,
+                stopped: self.stopped,
+                elapsed_ms: need(self.elapsed_ms, "elapsed_ms")?,
+                rps: need(self.rps, "rps")?,
+                latency: need(self.latency, "latency")?,
+                histogram: need(self.histogram, "histogram")?,
+            }),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for LoadEvent {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        LoadLine::deserialize(d)?.into_event().map_err(serde::de::Error::missing_field)
+    }
 }
 
 impl LoadEvent {
@@ -1074,5 +1174,20 @@ mod tests {
             let back: LoadEvent = serde_json::from_str(&e.to_ndjson()).unwrap();
             assert_eq!(&back, e);
         }
+    }
+
+    #[test]
+    fn a_load_line_missing_a_field_or_of_unknown_type_is_refused_by_name() {
+        let err = |line: &str| serde_json::from_str::<LoadEvent>(line).unwrap_err().to_string();
+        assert!(
+            err(r#"{"type":"load_started","url":"http://a/","method":"GET","max_requests":3,"timeout_ms":5}"#)
+                .contains("missing field `concurrency`")
+        );
+        assert!(err(r#"{"type":"snapshot","t_ms":1}"#).contains("missing field `completed`"));
+        assert!(err(r#"{"type":"warp","t_ms":1}"#).contains("unknown variant `warp`"));
+        // A summary without `stopped` is still a summary (the field is optional).
+        let line = r#"{"type":"load_summary","completed":0,"ok":0,"errors":0,"aborted":0,"bytes":0,"statuses":{},"error_kinds":{},"elapsed_ms":1,"rps":0.0,"latency":{"count":0,"min_us":0,"mean_us":0,"p50_us":0,"p75_us":0,"p90_us":0,"p95_us":0,"p99_us":0,"p999_us":0,"max_us":0},"histogram":[]}"#;
+        let parsed = serde_json::from_str::<LoadEvent>(line);
+        assert!(matches!(parsed, Ok(LoadEvent::LoadSummary(LoadSummary { stopped: None, .. }))), "{parsed:?}");
     }
 }

@@ -6,8 +6,11 @@ use leptos::prelude::*;
 
 use crate::run::{Row, RunStore};
 
-/// Rows per page.
-const PAGE: usize = 100;
+/// Rows per page. Every cell of a row is its own small effect, so a page's
+/// first render is the heaviest task of a run's start: at 100 rows it took
+/// 45–90 ms on the 2-core test machine (a long task in most 1,000-URL runs),
+/// at 50 rows none of four runs had a task over 50 ms (BENCHMARKS.md).
+const PAGE: usize = 50;
 
 fn fmt_bytes(b: u64) -> String {
     if b >= 1024 * 1024 {

@@ -2,7 +2,7 @@
 //! browser's network panel, redrawn on the run's tick rather than on every
 //! event so a 1,000-URL run stays smooth.
 
-use fanout_shared::report::{axis_end, fixed, waterfall};
+use fanout_shared::report::{axis_end, bars_svg, fixed, waterfall};
 use fanout_shared::task::TaskView;
 use leptos::prelude::*;
 
@@ -51,12 +51,7 @@ pub fn Waterfall(
                     <line class="tick" x1=px(x * WIDTH) x2=px(x * WIDTH) y1="0" y2=px(height)></line>
                     <text class="tick-label" x=px(x * WIDTH) y=px(height + 14.0) text-anchor={if x >= 1.0 { "end" } else { "start" }}>{label}</text>
                 }).collect_view()}
-                {bars.into_iter().map(|b| view! {
-                    <rect class=format!("bar {}", b.class) x=px(b.x * WIDTH) y=px(f64::from(b.row) * row_h)
-                        width=px((b.width * WIDTH).max(0.8)) height=px((row_h - if row_h > 3.0 { 1.0 } else { 0.0 }).max(1.0))>
-                        <title>{b.label}</title>
-                    </rect>
-                }).collect_view()}
+                <g class="bars" inner_html=bars_svg(&bars, WIDTH, row_h)></g>
             </svg>
         })
     };

@@ -1,6 +1,6 @@
 //! The task table: one row per URL, paginated so a 1,000-URL run stays smooth.
 
-use fanout_shared::report::fixed;
+use fanout_shared::report::{fixed, row_details};
 use fanout_shared::task::{TaskState, TaskView};
 use leptos::prelude::*;
 
@@ -46,8 +46,16 @@ fn TaskRow(
     let v = row.view;
     let state = move || v.with(|v| v.state);
     let product = move || v.with(product_cell);
+    // Hovering a row shows all of it (the cells cut long text short); the
+    // text is made when the pointer arrives, not on every change.
+    // (`mouseover` comes up from the cell under the pointer, hence `closest`.)
+    let details = move |ev: leptos::ev::MouseEvent| {
+        if let Ok(Some(tr)) = event_target::<web_sys::Element>(&ev).closest("tr") {
+            let _ = tr.set_attribute("title", &v.with_untracked(row_details));
+        }
+    };
     view! {
-        <tr class=move || format!("task {}", state().slug())>
+        <tr class=move || format!("task {}", state().slug()) on:mouseover=details>
             <td class="num">{row.id + 1}</td>
             <td><span class=move || format!("badge {}", state().slug())>{move || state().label()}</span></td>
             <td class="url"><a href=move || v.with(|v| v.url.clone()) target="_blank" rel="noopener noreferrer">{move || v.with(|v| v.url.clone())}</a></td>

@@ -71,6 +71,53 @@ pub fn bars_svg(bars: &[Bar], width: f64, row_h: f64) -> String {
     out
 }
 
+/// A row's details for people, one fact a line: the whole URL, state,
+/// attempts, status, latency, size, product and error, with each attempt's
+/// span (start–end on the run's axis). The task table shows it when the
+/// pointer rests on a row, where the cells cut long text short.
+pub fn row_details(v: &TaskView) -> String {
+    let mut out = format!("#{} {}\n{}", v.id + 1, v.url, v.state.label());
+    if v.attempt > 0 {
+        let _ = write!(out, " · attempt {}", v.attempt);
+    }
+    if let Some(status) = v.status {
+        let _ = write!(out, " · HTTP {status}");
+    }
+    if let Some(ms) = v.ms {
+        let _ = write!(out, " · {ms} ms");
+    }
+    if let Some(bytes) = v.bytes {
+        let _ = write!(out, " · {bytes} bytes");
+    }
+    if let Some(p) = &v.product {
+        if let Some(name) = &p.name {
+            let _ = write!(out, "\nproduct: {}", name.value);
+        }
+        if let Some(price) = &p.price {
+            let currency = p.currency.as_ref().map_or("", |c| c.value.as_str());
+            let _ = write!(out, "\nprice: {} {currency}", price.value.amount.as_ref().unwrap_or(&price.value.raw));
+        }
+        if let Some(a) = &p.availability {
+            let _ = write!(out, "\navailability: {}", a.value.replace('_', " "));
+        }
+    }
+    if let Some((kind, message)) = &v.error {
+        let _ = write!(out, "\nerror: {kind}: {message}");
+    } else if let (Some(reason), TaskState::Waiting) = (&v.retry_reason, v.state) {
+        let _ = write!(out, "\nretrying after {reason}");
+    }
+    for s in &v.spans {
+        let _ = write!(out, "\nattempt {}: {}–", s.attempt, s.start);
+        match s.end {
+            Some(end) => {
+                let _ = write!(out, "{end} ms");
+            }
+            None => out.push_str("… ms"),
+        }
+    }
+    out
+}
+
 /// `text` escaped for XML/HTML text and attribute values.
 fn escape_into(out: &mut String, text: &str) {
     for c in text.chars() {
@@ -269,6 +316,32 @@ impl Comparison {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn row_details_tell_the_whole_story_of_a_url() {
+        use crate::error::ErrorKind;
+        use crate::protocol::{Event, EventError};
+        let url = "http://shop.test/products/1?a_very_long_query=that_the_cell_cuts_short".to_owned();
+        let mut v = TaskView::new(6, url.clone());
+        assert_eq!(row_details(&v), format!("#7 {url}\nqueued"));
+        v.apply(&Event::Started { id: 6, url: url.clone(), attempt: 1, t: 10 }, 0);
+        let reason = "HTTP 503".to_owned();
+        v.apply(
+            &Event::Retrying { id: 6, url: url.clone(), attempt: 1, wait_ms: 40, reason, status: Some(503), t: 30 },
+            0,
+        );
+        let waiting = row_details(&v);
+        assert!(waiting.contains("waiting to retry · attempt 1 · HTTP 503"), "{waiting}");
+        assert!(waiting.contains("\nretrying after HTTP 503"), "{waiting}");
+        v.apply(&Event::Started { id: 6, url: url.clone(), attempt: 2, t: 70 }, 0);
+        assert!(row_details(&v).ends_with("\nattempt 2: 70–… ms"), "a running attempt has no end yet");
+        let error = EventError { kind: ErrorKind::Timeout, message: "no answer within 10 s".into() };
+        v.apply(&Event::Failed { id: 6, url, error, attempts: 2, status: None, t: 95 }, 0);
+        let failed = row_details(&v);
+        assert!(failed.contains("\nerror: timeout: no answer within 10 s"), "{failed}");
+        assert!(failed.ends_with("\nattempt 1: 10–30 ms\nattempt 2: 70–95 ms"), "{failed}");
+        assert!(!failed.contains("retrying"), "a failed URL is not retrying");
+    }
 
     #[test]
     fn bars_become_escaped_svg_rects() {

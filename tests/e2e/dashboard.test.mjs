@@ -44,6 +44,11 @@ test('a first visit can run the demo batch to the end', async () => {
     const lat = (await page.locator('.table-panel tbody tr td:nth-child(6)').allTextContents()).map((t) => parseInt(t, 10));
     assert.ok(lat.length === 50 && lat.every((v, i) => i === 0 || lat[i - 1] >= v), `sorted latencies: ${lat.slice(0, 5)}`);
     await page.getByLabel('Sort rows').selectOption('input');
+    // Hovering a row shows all of it: the whole URL, outcome and product.
+    const first = page.locator('.table-panel tbody tr').first();
+    await first.hover();
+    const details = await first.getAttribute('title');
+    assert.match(details, /^#1 http:\/\/\S+\/demo\/products\/1\?\S+\ndone · attempt 1 · HTTP 200 · \d+ ms · \d+ bytes\nproduct: \S/);
     // The waterfall draws at least one bar per URL.
     const bars = Number(await page.locator('svg.waterfall').getAttribute('data-bars'));
     assert.ok(bars >= 200, `${bars} waterfall bars`);

@@ -488,7 +488,7 @@ struct EventLine {
 }
 
 /// A field an event's type requires, or the name of the one missing.
-fn need<T>(value: Option<T>, field: &'static str) -> Result<T, &'static str> {
+pub(crate) fn need<T>(value: Option<T>, field: &'static str) -> Result<T, &'static str> {
     value.ok_or(field)
 }
 

@@ -158,6 +158,12 @@ pub fn product_urls(origin: &str, count: u32) -> Vec<String> {
 /// Escape text for HTML content and attribute values.
 pub fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
+    escape_html_into(&mut out, s);
+    out
+}
+
+/// [`escape_html`], appending to `out` (for markup built in one string).
+pub fn escape_html_into(out: &mut String, s: &str) {
     for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -168,7 +174,6 @@ pub fn escape_html(s: &str) -> String {
             c => out.push(c),
         }
     }
-    out
 }
 
 /// The JSON-LD object of a product page.

@@ -5,6 +5,7 @@ use core::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::demo::escape_html_into;
 use crate::protocol::Millis;
 use crate::task::{SpanOutcome, TaskState, TaskView};
 
@@ -65,7 +66,7 @@ pub fn bars_svg(bars: &[Bar], width: f64, row_h: f64) -> String {
             fixed(f64::from(b.row) * row_h, 2),
             fixed((b.width * width).max(0.8), 2),
         );
-        escape_into(&mut out, &b.label);
+        escape_html_into(&mut out, &b.label);
         out.push_str("</title></rect>");
     }
     out
@@ -116,20 +117,6 @@ pub fn row_details(v: &TaskView) -> String {
         }
     }
     out
-}
-
-/// `text` escaped for XML/HTML text and attribute values.
-fn escape_into(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
 }
 
 fn class(outcome: SpanOutcome) -> &'static str {

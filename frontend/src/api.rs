@@ -1,23 +1,53 @@
 //! HTTP helpers: the edge's config, and one chunk request's event stream.
 
+use fanout_shared::config::Limits;
 use fanout_shared::load::{LoadEvent, LoadRequest};
 use fanout_shared::ndjson::LineDecoder;
-use fanout_shared::protocol::{ApiErrorBody, ConfigResponse, Event, RunRequest};
+use fanout_shared::protocol::{Event, RunRequest};
 use futures::StreamExt;
 use gloo_net::http::Request;
 use wasm_bindgen::JsCast;
 
-/// `GET /api/v1/config`.
-pub async fn fetch_config() -> Result<ConfigResponse, String> {
-    let resp = Request::get("/api/v1/config").send().await.map_err(|e| format!("cannot reach the edge: {e}"))?;
+use crate::json::Json;
+
+/// `GET path` and parse its JSON answer in the browser (see [`crate::json`]);
+/// errors name `what` was asked for and, for a refusal, the edge's own error
+/// kind and message.
+async fn get_parsed(path: &str, what: &str) -> Result<Json, String> {
+    let resp = Request::get(path).send().await.map_err(|e| format!("cannot reach the edge: {e}"))?;
     if !resp.ok() {
-        return Err(format!("GET /api/v1/config answered {}", resp.status()));
+        return Err(format!("{what}: {}", refusal(resp).await));
     }
-    resp.json().await.map_err(|e| format!("unexpected config: {e}"))
+    let text = resp.text().await.map_err(|e| format!("{what}: the answer broke off: {e}"))?;
+    Json::parse(&text).map_err(|e| format!("unexpected {what} answer: {e}"))
+}
+
+/// The limits of `GET /api/v1/config`.
+pub async fn fetch_limits() -> Result<Limits, String> {
+    let config = get_parsed("/api/v1/config", "config").await?;
+    let l = config.get("limits");
+    let read = || -> Result<Limits, String> {
+        Ok(Limits {
+            max_urls_per_request: l.whole32("max_urls_per_request")?,
+            max_concurrency: l.whole32("max_concurrency")?,
+            max_attempts: l.whole32("max_attempts")?,
+            max_timeout_ms: l.whole("max_timeout_ms")?,
+            max_deadline_ms: l.whole("max_deadline_ms")?,
+            max_backoff_ms: l.whole("max_backoff_ms")?,
+            max_request_bytes: l.whole("max_request_bytes")?,
+            max_body_bytes: l.whole("max_body_bytes")?,
+            max_load_requests: l.whole("max_load_requests")?,
+            max_load_duration_ms: l.whole("max_load_duration_ms")?,
+            max_load_concurrency: l.whole32("max_load_concurrency")?,
+            allow_private_targets: l.flag("allow_private_targets")?,
+            allowed_hosts: l.texts("allowed_hosts").unwrap_or_default(),
+        })
+    };
+    read().map_err(|e| format!("unexpected config: limits: {e}"))
 }
 
 /// The answer of `GET /api/v1/sitemap`.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone)]
 pub struct SitemapUrls {
     /// Page URLs found.
     pub urls: Vec<String>,
@@ -33,11 +63,20 @@ pub struct SitemapUrls {
 /// sitemaps an index points at) and answers with the page URLs.
 pub async fn fetch_sitemap(url: &str) -> Result<SitemapUrls, String> {
     let query = String::from(js_sys::encode_uri_component(url));
-    get_json(&format!("/api/v1/sitemap?url={query}"), "sitemap").await
+    let found = get_parsed(&format!("/api/v1/sitemap?url={query}"), "sitemap").await?;
+    let read = || -> Result<SitemapUrls, String> {
+        Ok(SitemapUrls {
+            urls: found.texts("urls")?,
+            sitemaps: found.whole32("sitemaps")?,
+            truncated: found.flag("truncated")?,
+            errors: found.texts("errors")?,
+        })
+    };
+    read().map_err(|e| format!("unexpected sitemap answer: {e}"))
 }
 
-/// `GET path` and decode its JSON answer; errors name `what` was asked for
-/// and, for a refusal, the edge's own error kind and message.
+/// `GET path` and decode its JSON answer with serde; errors name `what` was
+/// asked for and, for a refusal, the edge's own error kind and message.
 pub async fn get_json<T: serde::de::DeserializeOwned>(path: &str, what: &str) -> Result<T, String> {
     let resp = Request::get(path).send().await.map_err(|e| format!("cannot reach the edge: {e}"))?;
     if !resp.ok() {
@@ -47,12 +86,14 @@ pub async fn get_json<T: serde::de::DeserializeOwned>(path: &str, what: &str) ->
 }
 
 /// A non-2xx answer for people: status, and the edge's error kind and
-/// message when the body is the API's error JSON.
+/// message when the body is the API's error JSON (`{"error": {"kind", "message"}}`).
 async fn refusal(resp: gloo_net::http::Response) -> String {
     let status = resp.status();
-    match resp.json::<ApiErrorBody>().await {
-        Ok(b) => format!("{} ({}): {}", status, b.error.kind, b.error.message),
-        Err(_) => format!("the edge answered {status}"),
+    let body = resp.text().await.ok().and_then(|t| Json::parse(&t).ok());
+    let error = body.as_ref().map(|b| b.get("error"));
+    match error.map(|e| (e.text("kind"), e.text("message"))) {
+        Some((Ok(kind), Ok(message))) => format!("{status} ({kind}): {message}"),
+        _ => format!("the edge answered {status}"),
     }
 }
 

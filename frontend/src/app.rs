@@ -172,6 +172,7 @@ pub fn App() -> impl IntoView {
     // Compare mode's sequential run of a sample, kept apart from the main run.
     let seq_store = RunStore::new();
     let comparison = RwSignal::new(None::<Comparison>);
+    let comparing = RwSignal::new(false);
     let busy = move || store.running.get() || seq_store.running.get();
     let defaults = RunOptions::default();
     let limits = RwSignal::new(Limits::default());
@@ -235,8 +236,8 @@ pub fn App() -> impl IntoView {
     };
 
     spawn_local(async move {
-        match api::fetch_config().await {
-            Ok(cfg) => limits.set(cfg.limits),
+        match api::fetch_limits().await {
+            Ok(l) => limits.set(l),
             Err(e) => config_error.set(Some(e)),
         }
     });
@@ -295,6 +296,7 @@ pub fn App() -> impl IntoView {
     let run = move |_| {
         let Some((urls, options)) = prepare() else { return };
         comparison.set(None);
+        comparing.set(false);
         store.start(urls, options, &limits.get_untracked(), DEFAULT_BROWSER_PARALLEL_REQUESTS);
     };
     // Compare mode: the first URLs one at a time (concurrency 1), then the
@@ -302,6 +304,7 @@ pub fn App() -> impl IntoView {
     let compare = move |_| {
         let Some((urls, options)) = prepare() else { return };
         comparison.set(None);
+        comparing.set(true);
         let sample: Vec<String> = urls.iter().take(COMPARE_SAMPLE).cloned().collect();
         let sequential = RunRequest { concurrency: Some(1), per_host: Some(1), ..options.clone() };
         let limits = limits.get_untracked();
@@ -369,13 +372,13 @@ pub fn App() -> impl IntoView {
                     <button on:click=load_sitemap disabled=move || sitemap_url.with(|u| u.trim().is_empty()) || busy()>"Load sitemap"</button>
                     <span class="note" aria-live="polite">{move || sitemap_note.get()}</span>
                 </div>
-                <Show when=move || list.with(|l| !l.invalid.is_empty())>
+                {move || list.with(|l| if l.invalid.is_empty() { ().into_any() } else { view! {
                     <ul class="invalid" aria-label="Invalid lines">
-                        {move || list.with(|l| l.invalid.iter().take(5).map(|i| view! {
+                        {l.invalid.iter().take(5).map(|i| view! {
                             <li>{format!("line {}: {} — {}", i.line, i.text, i.reason)}</li>
-                        }).collect_view())}
+                        }).collect_view()}
                     </ul>
-                </Show>
+                }.into_any() })}
                 <div class="options">
                     <NumberField label="Concurrency" value=concurrency min=1 max=max_conc hint="Fetches in flight at once within one edge request"/>
                     <NumberField label="Per host" value=per_host min=1 max=max_conc hint="Fetches in flight at once to one host"/>
@@ -420,20 +423,25 @@ pub fn App() -> impl IntoView {
                     <span data-testid="finished">{move || format!("{} / {} finished", tally.get().finished(), tally.get().total())}</span>
                     {move || format!(" · {} done · {} failed · {} cancelled", tally.get().get(TaskState::Done), tally.get().get(TaskState::Failed), tally.get().get(TaskState::Cancelled))}
                     {move || format!(" · {} elapsed", fmt_secs(store.elapsed.get()))}
-                    {eta}
+                    {move || eta()}
                 </p>
                 <p class="gauge">
-                    "In flight: " <strong data-testid="in-flight">{move || tally.get().get(TaskState::InFlight)}</strong>
+                    "In flight: " <strong data-testid="in-flight">{move || tally.get().get(TaskState::InFlight).to_string()}</strong>
                     {move || format!(" (peak {}) · waiting to retry {} · browser requests open {}",
                         store.peak.get(), tally.get().get(TaskState::Waiting), store.requests.get())}
                 </p>
                 <StatCards store=store/>
             </section>
 
-            <Show when=move || { seq_store.running.get() || comparison.get().is_some() }>
+            // Compare mode's panel stays from its start until the next plain run.
+            {move || if !comparing.get() { ().into_any() } else { view! {
                 <section class="panel compare" aria-label="Sequential against concurrent">
                     {move || match comparison.get() {
-                        None => view! { <p>"Sequential sample running: one URL at a time…"</p> }.into_any(),
+                        None if seq_store.running.get() => view! { <p>"Sequential sample running: one URL at a time…"</p> }.into_any(),
+                        None if store.running.get() => view! {
+                            <p>{move || format!("Sequential sample done in {}; now all URLs concurrently…", fmt_secs(seq_store.elapsed.get()))}</p>
+                        }.into_any(),
+                        None => view! { <p>"Compare cancelled."</p> }.into_any(),
                         Some(c) => view! {
                             <p class="speedup"><b data-testid="speedup">{format!("×{}", fixed(c.speedup, 1))}</b>" faster concurrently"</p>
                             <p>
@@ -449,7 +457,7 @@ pub fn App() -> impl IntoView {
                     }}
                 </section>
                 <Waterfall store=seq_store title="Waterfall: sequential sample"/>
-            </Show>
+            }.into_any() }}
 
             <Waterfall store=store/>
 

@@ -11,6 +11,7 @@
 //! - [`run`]: the run store (state owned by the root) and the browser-side
 //!   fan-out: chunked, bounded, cancellable requests to the edge.
 //! - [`api`]: HTTP helpers: config, and one chunk's NDJSON stream.
+//! - [`json`]: the small JSON answers, read through the browser's parser.
 //! - [`table`]: the task table.
 //! - [`waterfall`]: one bar per attempt on a shared time axis.
 //! - [`history`]: saved runs, diffs and price history (`?mode=history`).
@@ -25,6 +26,7 @@
 mod api;
 mod app;
 mod history;
+mod json;
 mod load;
 mod run;
 mod stats;

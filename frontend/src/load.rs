@@ -61,8 +61,8 @@ pub fn LoadPage() -> impl IntoView {
     let limits = RwSignal::new(Limits::default());
     let error = RwSignal::new(None::<String>);
     spawn_local(async move {
-        match api::fetch_config().await {
-            Ok(cfg) => limits.set(cfg.limits),
+        match api::fetch_limits().await {
+            Ok(l) => limits.set(l),
             Err(e) => error.set(Some(e)),
         }
     });

@@ -25,7 +25,7 @@ pub fn StatCards(
                     <div class="stat"><b>{s.retries}</b><span>"retries"</span></div>
                     <div class="stat"><b>{format!("{} MB", fixed(s.bytes as f64 / 1_048_576.0, 1))}</b><span>"downloaded"</span></div>
                     <div class="stat wide"><b>{s.status.iter().map(|(k, v)| format!("{k}×{v}")).collect::<Vec<_>>().join(" ")}</b><span>"statuses"</span></div>
-                }
+                }.into_any()
             }}
         </div>
     }
@@ -48,7 +48,7 @@ pub fn HostsPanel(
                         <tr><td>{h.host}</td><td class="num">{h.urls}</td><td class="num">{h.attempts}</td><td class="num">{h.done}</td>
                         <td class="num">{h.failed}</td><td class="num">{format!("{} ms", h.latency.p50)}</td>
                         <td class="num">{format!("{} ms", h.latency.max)}</td><td class="num">{h.bytes}</td></tr>
-                    }).collect_view()}
+                    }).collect_view().into_any()}
                 </tbody>
             </table>
             </div>

@@ -63,7 +63,7 @@ pub fn Waterfall(
                 <span class="key wait"></span>"retry wait " <span class="key failed"></span>"failed "
                 <span class="key running"></span>"in flight " <span class="key cancelled"></span>"cancelled"
             </p>
-            {drawing}
+            {move || drawing().into_any()}
         </section>
     }
 }

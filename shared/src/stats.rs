@@ -231,7 +231,9 @@ impl Stats {
                 latency: Percentiles::of(&a.latencies),
             })
             .collect();
-        hosts.sort_by(|a, b| b.urls.cmp(&a.urls).then_with(|| a.host.cmp(&b.host)));
+        // Hosts are unique, so the order is total and an unstable sort is
+        // exact (and one sort routine fewer in the wasm than a stable one).
+        hosts.sort_unstable_by(|a, b| b.urls.cmp(&a.urls).then_with(|| a.host.cmp(&b.host)));
         let rps = if elapsed_ms == 0 { 0.0 } else { self.finished as f64 * 1000.0 / elapsed_ms as f64 };
         StatsReport {
             latency: Percentiles::of(&self.latencies),

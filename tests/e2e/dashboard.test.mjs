@@ -125,6 +125,11 @@ test('the configuration lives in the page URL and survives a reload', async () =
     await page.getByRole('button', { name: 'Run', exact: true }).click();
     await page.waitForFunction(() => document.querySelector('[data-testid=finished]')?.textContent?.startsWith('3 / 3'));
     assert.match(page.url(), /[?&]c=7(&|$)/);
+    // The form's bounds are the edge's limits, read from /api/v1/config.
+    const { limits } = await (await page.request.get(`${BASE}/api/v1/config`)).json();
+    assert.equal(await conc.getAttribute('max'), String(limits.max_concurrency));
+    assert.equal(await page.getByLabel('Timeout (ms)').getAttribute('max'), String(limits.max_timeout_ms));
+    assert.equal(await page.getByLabel('Run deadline (ms)').getAttribute('max'), String(limits.max_deadline_ms));
     await page.reload();
     assert.equal(await page.getByLabel('Concurrency').inputValue(), '7');
     assert.equal(await page.locator('textarea').inputValue(), list);
@@ -183,6 +188,10 @@ test('a sitemap index fills the list through the edge', async () => {
     const lines = (await page.locator('textarea').inputValue()).split('\n');
     assert.equal(lines.length, 240);
     assert.equal(lines[239], `${BASE}/demo/products/240`);
+    // A sitemap the edge cannot read: its refusal (status, kind, message) is shown next to the form.
+    await page.getByLabel('Or a sitemap URL').fill(`${BASE}/demo/no-such-sitemap.xml`);
+    await page.getByRole('button', { name: 'Load sitemap' }).click();
+    await page.getByRole('alert').getByText(/^sitemap: 502 \(sitemap_unavailable\): .*no-such-sitemap\.xml/).waitFor({ timeout: 15_000 });
   } finally {
     await browser.close();
   }

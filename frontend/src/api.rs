@@ -1,9 +1,10 @@
 //! HTTP helpers: the edge's config, and one chunk request's event stream.
 
 use fanout_shared::config::Limits;
+use fanout_shared::json::{ReadError, req_bool, req_strings, req_u32};
 use fanout_shared::load::{LoadEvent, LoadRequest};
 use fanout_shared::ndjson::LineDecoder;
-use fanout_shared::protocol::{Event, RunRequest};
+use fanout_shared::protocol::{ApiError, Event, RunRequest};
 use futures::StreamExt;
 use gloo_net::http::Request;
 use wasm_bindgen::JsCast;
@@ -25,25 +26,7 @@ async fn get_parsed(path: &str, what: &str) -> Result<Json, String> {
 /// The limits of `GET /api/v1/config`.
 pub async fn fetch_limits() -> Result<Limits, String> {
     let config = get_parsed("/api/v1/config", "config").await?;
-    let l = config.get("limits");
-    let read = || -> Result<Limits, String> {
-        Ok(Limits {
-            max_urls_per_request: l.whole32("max_urls_per_request")?,
-            max_concurrency: l.whole32("max_concurrency")?,
-            max_attempts: l.whole32("max_attempts")?,
-            max_timeout_ms: l.whole("max_timeout_ms")?,
-            max_deadline_ms: l.whole("max_deadline_ms")?,
-            max_backoff_ms: l.whole("max_backoff_ms")?,
-            max_request_bytes: l.whole("max_request_bytes")?,
-            max_body_bytes: l.whole("max_body_bytes")?,
-            max_load_requests: l.whole("max_load_requests")?,
-            max_load_duration_ms: l.whole("max_load_duration_ms")?,
-            max_load_concurrency: l.whole32("max_load_concurrency")?,
-            allow_private_targets: l.flag("allow_private_targets")?,
-            allowed_hosts: l.texts("allowed_hosts").unwrap_or_default(),
-        })
-    };
-    read().map_err(|e| format!("unexpected config: limits: {e}"))
+    Limits::from_config(&config).map_err(|e| format!("unexpected config: {e}"))
 }
 
 /// The answer of `GET /api/v1/sitemap`.
@@ -64,12 +47,12 @@ pub struct SitemapUrls {
 pub async fn fetch_sitemap(url: &str) -> Result<SitemapUrls, String> {
     let query = String::from(js_sys::encode_uri_component(url));
     let found = get_parsed(&format!("/api/v1/sitemap?url={query}"), "sitemap").await?;
-    let read = || -> Result<SitemapUrls, String> {
+    let read = || -> Result<SitemapUrls, ReadError> {
         Ok(SitemapUrls {
-            urls: found.texts("urls")?,
-            sitemaps: found.whole32("sitemaps")?,
-            truncated: found.flag("truncated")?,
-            errors: found.texts("errors")?,
+            urls: req_strings(&found, "urls")?,
+            sitemaps: req_u32(&found, "sitemaps")?,
+            truncated: req_bool(&found, "truncated")?,
+            errors: req_strings(&found, "errors")?,
         })
     };
     read().map_err(|e| format!("unexpected sitemap answer: {e}"))
@@ -90,9 +73,8 @@ pub async fn get_json<T: serde::de::DeserializeOwned>(path: &str, what: &str) ->
 async fn refusal(resp: gloo_net::http::Response) -> String {
     let status = resp.status();
     let body = resp.text().await.ok().and_then(|t| Json::parse(&t).ok());
-    let error = body.as_ref().map(|b| b.get("error"));
-    match error.map(|e| (e.text("kind"), e.text("message"))) {
-        Some((Ok(kind), Ok(message))) => format!("{status} ({kind}): {message}"),
+    match body.map(|b| ApiError::from_body(&b)) {
+        Some(Ok(e)) => format!("{status} ({}): {}", e.kind, e.message),
         _ => format!("the edge answered {status}"),
     }
 }
@@ -113,7 +95,8 @@ pub async fn run_chunk(
     signal: &web_sys::AbortSignal,
     on_event: impl FnMut(Event),
 ) -> Result<(), ChunkError> {
-    post_ndjson("/api/v1/runs", req, signal, on_event).await
+    let decode = |line: &str| Json::parse(line).and_then(|j| Event::from_json(&j).map_err(|e| e.to_string()));
+    post_ndjson("/api/v1/runs", req, signal, decode, on_event).await
 }
 
 /// Post one load-test segment and call `on_event` for every snapshot.
@@ -122,14 +105,17 @@ pub async fn run_load(
     signal: &web_sys::AbortSignal,
     on_event: impl FnMut(LoadEvent),
 ) -> Result<(), ChunkError> {
-    post_ndjson("/api/v1/load", req, signal, on_event).await
+    let decode = |line: &str| serde_json::from_str::<LoadEvent>(line).map_err(|e| e.to_string());
+    post_ndjson("/api/v1/load", req, signal, decode, on_event).await
 }
 
-/// Post `body` as JSON to `path` and decode the NDJSON answer line by line.
-async fn post_ndjson<T: serde::de::DeserializeOwned>(
+/// Post `body` as JSON to `path` and read the NDJSON answer line by line,
+/// each line read by `decode`.
+async fn post_ndjson<T>(
     path: &str,
     body: &impl serde::Serialize,
     signal: &web_sys::AbortSignal,
+    decode: impl Fn(&str) -> Result<T, String>,
     mut on_event: impl FnMut(T),
 ) -> Result<(), ChunkError> {
     let resp = Request::post(path)
@@ -147,7 +133,7 @@ async fn post_ndjson<T: serde::de::DeserializeOwned>(
     };
     let mut stream = wasm_streams::ReadableStream::from_raw(body.unchecked_into()).into_stream();
     let mut lines = LineDecoder::new();
-    let decode = |line: String, on_event: &mut dyn FnMut(T)| match serde_json::from_str::<T>(&line) {
+    let decode = |line: String, on_event: &mut dyn FnMut(T)| match decode(&line) {
         Ok(ev) => on_event(ev),
         Err(e) => web_sys::console::warn_1(&format!("skipping an undecodable line: {e}").into()),
     };

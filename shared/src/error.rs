@@ -54,6 +54,28 @@ impl ErrorKind {
     }
 }
 
+impl ErrorKind {
+    /// Every kind, `Other` last.
+    pub const ALL: [ErrorKind; 10] = [
+        Self::Network,
+        Self::Timeout,
+        Self::HttpStatus,
+        Self::InvalidUrl,
+        Self::BlockedTarget,
+        Self::BodyTooLarge,
+        Self::TooManyRedirects,
+        Self::DeadlineExceeded,
+        Self::RetryAfterTooLong,
+        Self::Other,
+    ];
+
+    /// The kind with this wire name; a name this build does not know is
+    /// [`ErrorKind::Other`] (as in the serde impl).
+    pub fn from_wire(name: &str) -> Self {
+        Self::ALL.into_iter().find(|k| k.as_str() == name).unwrap_or(Self::Other)
+    }
+}
+
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -16,6 +16,8 @@
 //! - [`task`]: a client's per-URL view (state, spans) folded from events.
 //! - [`report`]: waterfall geometry and JSON/CSV exports from task views.
 //! - [`ndjson`]: splitting a byte stream into lines.
+//! - [`json`]: reading events, limits and error bodies from parsed JSON
+//!   (the browser's `JSON.parse`, or `serde_json::Value`).
 //! - [`history`]: saved run rows, the diff between two runs, id and page checks.
 //! - [`input`]: cleaning a pasted URL list.
 //! - [`load`]: load-test mode (one URL × N at C), its engine, runner and
@@ -37,6 +39,7 @@ pub mod error;
 pub mod extract;
 pub mod history;
 pub mod input;
+pub mod json;
 pub mod load;
 pub mod load_client;
 pub mod ndjson;

@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{DEFAULT_TIMEOUT_MS, Limits};
 use crate::error::{ErrorKind, FetchError};
-use crate::protocol::{ApiError, need};
+use crate::protocol::ApiError;
 use crate::runner::{AbortAttempt, Clock};
 use crate::scheduler::check_url;
 use crate::target::TargetPolicy;
@@ -428,6 +428,11 @@ struct LoadLine {
     stopped: Option<StopReason>,
     elapsed_ms: Option<u64>,
     histogram: Option<Vec<[u64; 2]>>,
+}
+
+/// A field a load event's type requires, or the name of the one missing.
+fn need<T>(value: Option<T>, field: &'static str) -> Result<T, &'static str> {
+    value.ok_or(field)
 }
 
 impl LoadLine {

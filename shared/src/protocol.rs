@@ -171,6 +171,22 @@ pub enum Source {
     Opengraph,
 }
 
+impl Source {
+    /// The wire name (`json-ld`, `microdata`, `opengraph`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::JsonLd => "json-ld",
+            Self::Microdata => "microdata",
+            Self::Opengraph => "opengraph",
+        }
+    }
+
+    /// The source with this wire name.
+    pub fn from_wire(name: &str) -> Option<Self> {
+        [Self::JsonLd, Self::Microdata, Self::Opengraph].into_iter().find(|s| s.as_str() == name)
+    }
+}
+
 /// One extracted field and where it came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Field<T> {
@@ -245,10 +261,9 @@ fn is_zero(n: &u32) -> bool {
 /// URL events carry `id` (the index in the request), `url` and `t`
 /// (milliseconds since the run started).
 ///
-/// Reading is done by hand (see the `Deserialize` impl below), in one pass:
-/// serde's derive for an internally tagged enum buffers every line into a
-/// generic tree first and then reads each variant from it, which doubled
-/// the decoding code in the dashboard's wasm.
+/// Reading is done by [`Event::from_json`] (module [`crate::json`]), on any
+/// parsed JSON: the browser's `JSON.parse` in the dashboard, a
+/// `serde_json::Value` in the `Deserialize` impl.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[allow(
@@ -441,117 +456,12 @@ pub struct Summary {
     pub saved: Option<crate::history::SaveReport>,
 }
 
-/// An event's `type`.
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum EventType {
-    Queued,
-    Started,
-    Retrying,
-    Done,
-    Failed,
-    Cancelled,
-    SaveError,
-    Heartbeat,
-    Summary,
-}
-
-/// Every field any event line carries, read in one pass without buffering;
-/// [`EventLine::into_event`] then checks that the fields its type needs are there.
-#[derive(Deserialize)]
-struct EventLine {
-    #[serde(rename = "type")]
-    kind: EventType,
-    id: Option<u32>,
-    url: Option<String>,
-    t: Option<Millis>,
-    attempt: Option<u32>,
-    wait_ms: Option<u64>,
-    reason: Option<String>,
-    status: Option<u16>,
-    bytes: Option<u64>,
-    ms: Option<u64>,
-    attempts: Option<u32>,
-    product: Option<Product>,
-    error: Option<EventError>,
-    message: Option<String>,
-    total: Option<u32>,
-    done: Option<u32>,
-    failed: Option<u32>,
-    cancelled: Option<u32>,
-    retries: Option<u32>,
-    was_cancelled: Option<bool>,
-    elapsed_ms: Option<Millis>,
-    peak_in_flight: Option<u32>,
-    stats: Option<StatsReport>,
-    saved: Option<crate::history::SaveReport>,
-}
-
-/// A field an event's type requires, or the name of the one missing.
-pub(crate) fn need<T>(value: Option<T>, field: &'static str) -> Result<T, &'static str> {
-    value.ok_or(field)
-}
-
-impl EventLine {
-    fn into_event(self) -> Result<Event, &'static str> {
-        let t = need(self.t, "t");
-        Ok(match self.kind {
-            EventType::Queued => Event::Queued { id: need(self.id, "id")?, url: need(self.url, "url")?, t: t? },
-            EventType::Started => Event::Started {
-                id: need(self.id, "id")?,
-                url: need(self.url, "url")?,
-                attempt: need(self.attempt, "attempt")?,
-                t: t?,
-            },
-            EventType::Retrying => Event::Retrying {
-                id: need(self.id, "id")?,
-                url: need(self.url, "url")?,
-                attempt: need(self.attempt, "attempt")?,
-                wait_ms: need(self.wait_ms, "wait_ms")?,
-                reason: need(self.reason, "reason")?,
-                status: self.status,
-                t: t?,
-            },
-            EventType::Done => Event::Done {
-                id: need(self.id, "id")?,
-                url: need(self.url, "url")?,
-                status: need(self.status, "status")?,
-                bytes: need(self.bytes, "bytes")?,
-                ms: need(self.ms, "ms")?,
-                attempts: need(self.attempts, "attempts")?,
-                product: self.product,
-                t: t?,
-            },
-            EventType::Failed => Event::Failed {
-                id: need(self.id, "id")?,
-                url: need(self.url, "url")?,
-                error: need(self.error, "error")?,
-                attempts: need(self.attempts, "attempts")?,
-                status: self.status,
-                t: t?,
-            },
-            EventType::Cancelled => Event::Cancelled { id: need(self.id, "id")?, url: need(self.url, "url")?, t: t? },
-            EventType::SaveError => Event::SaveError { message: need(self.message, "message")?, t: t? },
-            EventType::Heartbeat => Event::Heartbeat { t: t? },
-            EventType::Summary => Event::Summary(Summary {
-                total: need(self.total, "total")?,
-                done: need(self.done, "done")?,
-                failed: need(self.failed, "failed")?,
-                cancelled: need(self.cancelled, "cancelled")?,
-                retries: need(self.retries, "retries")?,
-                was_cancelled: need(self.was_cancelled, "was_cancelled")?,
-                elapsed_ms: need(self.elapsed_ms, "elapsed_ms")?,
-                peak_in_flight: need(self.peak_in_flight, "peak_in_flight")?,
-                stats: need(self.stats, "stats")?,
-                saved: self.saved,
-            }),
-        })
-    }
-}
-
+/// Reads a line through [`crate::json`]: the code the dashboard runs on the
+/// browser's `JSON.parse`, here on a `serde_json::Value`.
 impl<'de> Deserialize<'de> for Event {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        EventLine::deserialize(d)?.into_event().map_err(serde::de::Error::missing_field)
+        let value = serde_json::Value::deserialize(d)?;
+        Event::from_json(&&value).map_err(serde::de::Error::custom)
     }
 }
 
@@ -615,9 +525,23 @@ mod tests {
                 .contains("missing field `status`")
         );
         assert!(err(r#"{"type":"queued","id":1,"url":"http://a/"}"#).contains("missing field `t`"));
-        assert!(err(r#"{"type":"teleported","t":1}"#).contains("unknown variant `teleported`"));
+        assert!(err(r#"{"type":"teleported","t":1}"#).contains("unknown event type `teleported`"));
         assert!(err(r#"{"id":1,"t":1}"#).contains("missing field `type`"));
-        assert!(err(r#"{"type":"heartbeat","t":"soon"}"#).contains("invalid type"));
+        assert!(err(r#"{"type":"heartbeat","t":"soon"}"#).contains("field `t` is not a whole number"));
+        assert!(err(r#"{"type":"started","id":-1,"url":"http://a/","attempt":1,"t":1}"#).contains("field `id` is not"));
+        assert!(
+            err(r#"{"type":"done","id":1,"url":"http://a/","status":70000,"bytes":3,"ms":4,"attempts":1,"t":5}"#)
+                .contains("field `status` is not a whole number in range")
+        );
+        // Inside nested objects the error names the whole path.
+        assert!(
+            err(r#"{"type":"done","id":1,"url":"u","status":200,"bytes":3,"ms":4,"attempts":1,"t":5,"product":{"name":{"value":"A"}}}"#)
+                .contains("missing field `product.name.source`")
+        );
+        assert!(
+            err(r#"{"type":"failed","id":1,"url":"u","error":{"kind":"timeout"},"attempts":1,"t":5}"#)
+                .contains("missing field `error.message`")
+        );
         // Fields of other types and unknown fields are ignored, as the
         // contract lets the edge add fields.
         let ok: Event =

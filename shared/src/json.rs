@@ -1,0 +1,577 @@
+//! Reading the wire format from JSON that something else has parsed.
+//!
+//! The dashboard reads every NDJSON line with the browser's own `JSON.parse`
+//! and picks the fields out of the result; natively (tests, Rust clients,
+//! the `Deserialize` impl of [`Event`]) the same code reads a
+//! [`serde_json::Value`]. One decoder of the format, two parsers, and the
+//! tests here run the code the dashboard runs.
+//!
+//! Why not serde's derived decoders in the browser: each type's decoder is
+//! its own code, instantiated for the parser, and for the event types they
+//! were the largest part of the dashboard's wasm after Leptos itself
+//! (BENCHMARKS.md, "What the bundle is made of"). The browser already
+//! carries a JSON parser.
+//!
+//! Rules, the same as the types' serde attributes: unknown fields are
+//! ignored (the edge may add fields); an optional field may be absent or
+//! `null`; a required one must be there with the right type, and the error
+//! names it by its path (`stats.latency.p50`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::config::Limits;
+use crate::error::ErrorKind;
+use crate::history::SaveReport;
+use crate::protocol::{ApiError, Event, EventError, Field, Price, Product, Source, Summary};
+use crate::stats::{HostReport, Percentiles, StatsReport};
+
+/// A parsed JSON value, as far as the readers here need one.
+pub trait JsonValue: Sized {
+    /// The member `key` of an object; `None` when it is absent or `null`, or
+    /// when this is not an object.
+    fn member(&self, key: &str) -> Option<Self>;
+    /// A whole number from 0 up (to 2^53 − 1 where numbers are doubles).
+    fn as_u64(&self) -> Option<u64>;
+    /// Any number.
+    fn as_f64(&self) -> Option<f64>;
+    /// A string.
+    fn as_string(&self) -> Option<String>;
+    /// `true` or `false`.
+    fn as_bool(&self) -> Option<bool>;
+    /// The elements of an array.
+    fn elements(&self) -> Option<Vec<Self>>;
+    /// The members of an object, in any order.
+    fn entries(&self) -> Option<Vec<(String, Self)>>;
+}
+
+/// Why a JSON value is not what the wire format says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadError {
+    /// The field's path, e.g. `stats.latency.p50` (empty for the value itself).
+    pub field: String,
+    /// What is wrong with it.
+    pub problem: Problem,
+}
+
+/// What is wrong with a field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// It is absent or `null`.
+    Missing,
+    /// It is there, but not what is expected (named).
+    Expected(&'static str),
+    /// An event `type` this build does not know.
+    UnknownType(String),
+}
+
+impl ReadError {
+    fn new(field: &str, problem: Problem) -> Self {
+        Self { field: field.to_owned(), problem }
+    }
+
+    /// The same error, for a value read as the member `key` of another.
+    fn within(mut self, key: &str) -> Self {
+        self.field = if self.field.is_empty() { key.to_owned() } else { format!("{key}.{}", self.field) };
+        self
+    }
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.problem {
+            Problem::Missing => write!(f, "missing field `{}`", self.field),
+            Problem::Expected(what) => write!(f, "field `{}` is not {what}", self.field),
+            Problem::UnknownType(t) => write!(f, "unknown event type `{t}`"),
+        }
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+type Read<T> = Result<T, ReadError>;
+
+/// The optional member `key`, read by `read`, which names what it expects.
+fn opt<J: JsonValue, T>(
+    v: &J,
+    key: &str,
+    read: impl FnOnce(&J) -> Option<T>,
+    expected: &'static str,
+) -> Read<Option<T>> {
+    match v.member(key) {
+        None => Ok(None),
+        Some(m) => read(&m).map(Some).ok_or_else(|| ReadError::new(key, Problem::Expected(expected))),
+    }
+}
+
+/// The required member `key`, read by `read`.
+fn req<J: JsonValue, T>(v: &J, key: &str, read: impl FnOnce(&J) -> Option<T>, expected: &'static str) -> Read<T> {
+    opt(v, key, read, expected)?.ok_or_else(|| ReadError::new(key, Problem::Missing))
+}
+
+/// The optional object `key`, read by `read`; its errors get `key`'s path.
+fn opt_obj<J: JsonValue, T>(v: &J, key: &str, read: impl FnOnce(&J) -> Read<T>) -> Read<Option<T>> {
+    v.member(key).map(|m| read(&m).map_err(|e| e.within(key))).transpose()
+}
+
+/// The required object `key`, read by `read`.
+fn req_obj<J: JsonValue, T>(v: &J, key: &str, read: impl FnOnce(&J) -> Read<T>) -> Read<T> {
+    opt_obj(v, key, read)?.ok_or_else(|| ReadError::new(key, Problem::Missing))
+}
+
+const WHOLE: &str = "a whole number";
+const SMALL: &str = "a whole number in range";
+const TEXT: &str = "a string";
+const FLAG: &str = "true or false";
+const NUMBER: &str = "a number";
+
+/// The required array `key`, each element read by `read`; an element's
+/// errors get its path (`hosts.2.urls`).
+fn req_list<J: JsonValue, T>(v: &J, key: &str, read: impl Fn(&J) -> Read<T>) -> Read<Vec<T>> {
+    let items = req(v, key, J::elements, "a list")?;
+    items.iter().enumerate().map(|(i, item)| read(item).map_err(|e| e.within(&i.to_string()).within(key))).collect()
+}
+
+/// Required `u64`.
+pub fn req_u64<J: JsonValue>(v: &J, key: &str) -> Read<u64> {
+    req(v, key, J::as_u64, WHOLE)
+}
+
+/// Required `u32`.
+pub fn req_u32<J: JsonValue>(v: &J, key: &str) -> Read<u32> {
+    req(v, key, |m| m.as_u64().and_then(|n| u32::try_from(n).ok()), SMALL)
+}
+
+/// Required `u16`.
+fn req_u16<J: JsonValue>(v: &J, key: &str) -> Read<u16> {
+    req(v, key, |m| m.as_u64().and_then(|n| u16::try_from(n).ok()), SMALL)
+}
+
+/// Optional `u16`.
+fn opt_u16<J: JsonValue>(v: &J, key: &str) -> Read<Option<u16>> {
+    opt(v, key, |m| m.as_u64().and_then(|n| u16::try_from(n).ok()), SMALL)
+}
+
+/// Required string.
+pub fn req_str<J: JsonValue>(v: &J, key: &str) -> Read<String> {
+    req(v, key, J::as_string, TEXT)
+}
+
+/// Optional string.
+pub fn opt_str<J: JsonValue>(v: &J, key: &str) -> Read<Option<String>> {
+    opt(v, key, J::as_string, TEXT)
+}
+
+/// Required boolean.
+pub fn req_bool<J: JsonValue>(v: &J, key: &str) -> Read<bool> {
+    req(v, key, J::as_bool, FLAG)
+}
+
+/// Required array of strings.
+pub fn req_strings<J: JsonValue>(v: &J, key: &str) -> Read<Vec<String>> {
+    req(v, key, |m| m.elements()?.iter().map(J::as_string).collect(), "a list of strings")
+}
+
+/// A map of counts (`{"404": 3}`), its keys read by `key_of`.
+fn counts<J: JsonValue, K: Ord>(v: &J, key: &str, key_of: impl Fn(String) -> Option<K>) -> Read<BTreeMap<K, u32>> {
+    req(
+        v,
+        key,
+        |m| {
+            // Inserted one by one: collecting into a map sorts with a
+            // stable sort, a routine the dashboard's wasm has no other use for.
+            let mut map = BTreeMap::new();
+            for (k, n) in m.entries()? {
+                map.insert(key_of(k)?, n.as_u64().and_then(|n| u32::try_from(n).ok())?);
+            }
+            Some(map)
+        },
+        "a map of counts",
+    )
+}
+
+impl Event {
+    /// The event in a parsed NDJSON line.
+    pub fn from_json<J: JsonValue>(v: &J) -> Read<Self> {
+        let kind = req_str(v, "type")?;
+        let id = || req_u32(v, "id");
+        let url = || req_str(v, "url");
+        let t = || req_u64(v, "t");
+        Ok(match kind.as_str() {
+            "queued" => Event::Queued { id: id()?, url: url()?, t: t()? },
+            "started" => Event::Started { id: id()?, url: url()?, attempt: req_u32(v, "attempt")?, t: t()? },
+            "retrying" => Event::Retrying {
+                id: id()?,
+                url: url()?,
+                attempt: req_u32(v, "attempt")?,
+                wait_ms: req_u64(v, "wait_ms")?,
+                reason: req_str(v, "reason")?,
+                status: opt_u16(v, "status")?,
+                t: t()?,
+            },
+            "done" => Event::Done {
+                id: id()?,
+                url: url()?,
+                status: req_u16(v, "status")?,
+                bytes: req_u64(v, "bytes")?,
+                ms: req_u64(v, "ms")?,
+                attempts: req_u32(v, "attempts")?,
+                product: opt_obj(v, "product", Product::from_json)?,
+                t: t()?,
+            },
+            "failed" => Event::Failed {
+                id: id()?,
+                url: url()?,
+                error: req_obj(v, "error", |e| {
+                    Ok(EventError { kind: ErrorKind::from_wire(&req_str(e, "kind")?), message: req_str(e, "message")? })
+                })?,
+                attempts: req_u32(v, "attempts")?,
+                status: opt_u16(v, "status")?,
+                t: t()?,
+            },
+            "cancelled" => Event::Cancelled { id: id()?, url: url()?, t: t()? },
+            "save_error" => Event::SaveError { message: req_str(v, "message")?, t: t()? },
+            "heartbeat" => Event::Heartbeat { t: t()? },
+            "summary" => Event::Summary(Summary::from_json(v)?),
+            other => return Err(ReadError::new("type", Problem::UnknownType(other.to_owned()))),
+        })
+    }
+}
+
+impl Summary {
+    /// A `summary` event's fields.
+    pub fn from_json<J: JsonValue>(v: &J) -> Read<Self> {
+        Ok(Summary {
+            total: req_u32(v, "total")?,
+            done: req_u32(v, "done")?,
+            failed: req_u32(v, "failed")?,
+            cancelled: req_u32(v, "cancelled")?,
+            retries: req_u32(v, "retries")?,
+            was_cancelled: req_bool(v, "was_cancelled")?,
+            elapsed_ms: req_u64(v, "elapsed_ms")?,
+            peak_in_flight: req_u32(v, "peak_in_flight")?,
+            stats: req_obj(v, "stats", StatsReport::from_json)?,
+            saved: opt_obj(v, "saved", |s| {
+                Ok(SaveReport {
+                    run_id: req_str(s, "run_id")?,
+                    rows: req_u64(s, "rows")?,
+                    write_ms: opt(s, "write_ms", J::as_u64, WHOLE)?.unwrap_or(0),
+                    error: opt_str(s, "error")?,
+                })
+            })?,
+        })
+    }
+}
+
+impl StatsReport {
+    /// A run's statistics.
+    pub fn from_json<J: JsonValue>(v: &J) -> Read<Self> {
+        Ok(StatsReport {
+            latency: req_obj(v, "latency", Percentiles::from_json)?,
+            rps: req(v, "rps", J::as_f64, NUMBER)?,
+            bytes: req_u64(v, "bytes")?,
+            status: counts(v, "status", |k| k.parse::<u16>().ok())?,
+            retries: req_u32(v, "retries")?,
+            errors: counts(v, "errors", Some)?,
+            hosts: req_list(v, "hosts", HostReport::from_json)?,
+        })
+    }
+}
+
+impl Percentiles {
+    /// Latency percentiles.
+    pub fn from_json<J: JsonValue>(v: &J) -> Read<Self> {
+        Ok(Percentiles {
+            count: req_u64(v, "count")?,
+            p50: req_u64(v, "p50")?,
+            p90: req_u64(v, "p90")?,
+            p99: req_u64(v, "p99")?,
+            max: req_u64(v, "max")?,
+        })
+    }
+}
+
+impl HostReport {
+    /// One host's figures.
+    pub fn from_json<J: JsonValue>(v: &J) -> Read<Self> {
+        Ok(HostReport {
+            host: req_str(v, "host")?,
+            urls: req_u32(v, "urls")?,
+            attempts: req_u32(v, "attempts")?,
+            done: req_u32(v, "done")?,
+            failed: req_u32(v, "failed")?,
+            bytes: req_u64(v, "bytes")?,
+            latency: req_obj(v, "latency", Percentiles::from_json)?,
+        })
+    }
+}
+
+impl Product {
+    /// Extracted product data.
+    pub fn from_json<J: JsonValue>(v: &J) -> Read<Self> {
+        let text = |key: &str| opt_obj(v, key, |f| field(f, |f| req_str(f, "value")));
+        Ok(Product {
+            name: text("name")?,
+            price: opt_obj(v, "price", |f| {
+                field(f, |f| {
+                    req_obj(f, "value", |p| {
+                        Ok(Price {
+                            raw: req_str(p, "raw")?,
+                            amount: opt_str(p, "amount")?,
+                            note: opt_str(p, "note")?,
+                            high: opt_str(p, "high")?,
+                        })
+                    })
+                })
+            })?,
+            currency: text("currency")?,
+            availability: text("availability")?,
+            brand: text("brand")?,
+            sku: text("sku")?,
+            gtin: text("gtin")?,
+            image: text("image")?,
+            url: text("url")?,
+            others: opt(v, "others", |m| m.as_u64().and_then(|n| u32::try_from(n).ok()), SMALL)?.unwrap_or(0),
+            malformed_json_ld: opt(v, "malformed_json_ld", J::as_bool, FLAG)?.unwrap_or(false),
+        })
+    }
+}
+
+/// A product field: its `value`, read by `value`, and its `source`.
+fn field<J: JsonValue, T>(f: &J, value: impl FnOnce(&J) -> Read<T>) -> Read<Field<T>> {
+    let source = req(f, "source", |s| Source::from_wire(&s.as_string()?), "json-ld, microdata or opengraph")?;
+    Ok(Field { value: value(f)?, source })
+}
+
+impl Limits {
+    /// The `limits` of a `GET /api/v1/config` answer.
+    pub fn from_config<J: JsonValue>(config: &J) -> Read<Self> {
+        req_obj(config, "limits", Limits::from_json)
+    }
+
+    /// The limits object itself.
+    pub fn from_json<J: JsonValue>(v: &J) -> Read<Self> {
+        Ok(Limits {
+            max_urls_per_request: req_u32(v, "max_urls_per_request")?,
+            max_concurrency: req_u32(v, "max_concurrency")?,
+            max_attempts: req_u32(v, "max_attempts")?,
+            max_timeout_ms: req_u64(v, "max_timeout_ms")?,
+            max_deadline_ms: req_u64(v, "max_deadline_ms")?,
+            max_backoff_ms: req_u64(v, "max_backoff_ms")?,
+            max_request_bytes: req_u64(v, "max_request_bytes")?,
+            max_body_bytes: req_u64(v, "max_body_bytes")?,
+            max_load_requests: req_u64(v, "max_load_requests")?,
+            max_load_duration_ms: req_u64(v, "max_load_duration_ms")?,
+            max_load_concurrency: req_u32(v, "max_load_concurrency")?,
+            allow_private_targets: req_bool(v, "allow_private_targets")?,
+            allowed_hosts: opt(
+                v,
+                "allowed_hosts",
+                |m| m.elements()?.iter().map(J::as_string).collect(),
+                "a list of strings",
+            )?
+            .unwrap_or_default(),
+        })
+    }
+}
+
+impl ApiError {
+    /// The `error` of a refusal's body, `{"error": {"kind", "message"}}`
+    /// (its status is the answer's, not in the body: 0 here).
+    pub fn from_body<J: JsonValue>(body: &J) -> Read<Self> {
+        req_obj(body, "error", |e| {
+            Ok(ApiError { kind: req_str(e, "kind")?, message: req_str(e, "message")?, status: 0 })
+        })
+    }
+}
+
+impl JsonValue for &serde_json::Value {
+    fn member(&self, key: &str) -> Option<Self> {
+        self.get(key).filter(|m| !m.is_null())
+    }
+    fn as_u64(&self) -> Option<u64> {
+        serde_json::Value::as_u64(self)
+    }
+    fn as_f64(&self) -> Option<f64> {
+        serde_json::Value::as_f64(self)
+    }
+    fn as_string(&self) -> Option<String> {
+        self.as_str().map(str::to_owned)
+    }
+    fn as_bool(&self) -> Option<bool> {
+        serde_json::Value::as_bool(self)
+    }
+    fn elements(&self) -> Option<Vec<Self>> {
+        self.as_array().map(|a| a.iter().collect())
+    }
+    fn entries(&self) -> Option<Vec<(String, Self)>> {
+        self.as_object().map(|o| o.iter().map(|(k, v)| (k.clone(), v)).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::SaveReport;
+
+    fn read<T>(value: &serde_json::Value, f: impl Fn(&&serde_json::Value) -> Read<T>) -> Read<T> {
+        f(&value)
+    }
+
+    /// Every product field, each source, a price with all its parts, and a
+    /// summary with hosts, statuses, errors and a save report come back as
+    /// they were written.
+    #[test]
+    fn a_full_product_and_summary_read_back_unchanged() {
+        let text = |v: &str, source| Some(Field { value: v.to_owned(), source });
+        let product = Product {
+            name: text("Kettle <b>", Source::JsonLd),
+            price: Some(Field {
+                value: Price {
+                    raw: "1.299,00 €".into(),
+                    amount: Some("1299.00".into()),
+                    note: None,
+                    high: Some("1499.00".into()),
+                },
+                source: Source::Microdata,
+            }),
+            currency: text("EUR", Source::Opengraph),
+            availability: text("in_stock", Source::JsonLd),
+            brand: text("Acme", Source::JsonLd),
+            sku: text("K-1", Source::Microdata),
+            gtin: text("4006381333931", Source::JsonLd),
+            image: text("http://a/k.png", Source::Opengraph),
+            url: text("http://a/k", Source::JsonLd),
+            others: 2,
+            malformed_json_ld: true,
+        };
+        let done = Event::Done {
+            id: 4,
+            url: "http://a/k".into(),
+            status: 200,
+            bytes: 1234,
+            ms: 56,
+            attempts: 2,
+            product: Some(product),
+            t: 78,
+        };
+        let lat = Percentiles { count: 3, p50: 10, p90: 20, p99: 30, max: 31 };
+        let summary = Event::Summary(Summary {
+            total: 3,
+            done: 2,
+            failed: 1,
+            cancelled: 0,
+            retries: 1,
+            was_cancelled: false,
+            elapsed_ms: 99,
+            peak_in_flight: 3,
+            stats: StatsReport {
+                latency: lat.clone(),
+                rps: 12.5,
+                bytes: 4096,
+                status: BTreeMap::from([(200, 2), (404, 1)]),
+                retries: 1,
+                errors: BTreeMap::from([("http_status".to_owned(), 1)]),
+                hosts: vec![HostReport {
+                    host: "a:80".into(),
+                    urls: 3,
+                    attempts: 4,
+                    done: 2,
+                    failed: 1,
+                    bytes: 4096,
+                    latency: lat,
+                }],
+            },
+            saved: Some(SaveReport { run_id: "r1".into(), rows: 3, write_ms: 7, error: Some("D1 busy".into()) }),
+        });
+        for ev in [done, summary] {
+            let value = serde_json::to_value(&ev).unwrap();
+            assert_eq!(read(&value, |v| Event::from_json(v)).unwrap(), ev);
+        }
+    }
+
+    /// `null` is the same as absent for optional fields; defaults fill in
+    /// what serde's attributes default.
+    #[test]
+    fn null_optional_fields_and_defaults() {
+        let value = serde_json::json!({
+            "type": "retrying", "id": 1, "url": "u", "attempt": 1, "wait_ms": 5,
+            "reason": "timeout", "status": null, "t": 2
+        });
+        let ev = read(&value, |v| Event::from_json(v)).unwrap();
+        assert!(matches!(ev, Event::Retrying { status: None, .. }));
+        let value = serde_json::json!({"name": {"value": "A", "source": "json-ld"}});
+        let p = read(&value, |v| Product::from_json(v)).unwrap();
+        assert_eq!((p.others, p.malformed_json_ld, p.price), (0, false, None));
+        let value = serde_json::json!({"run_id": "r", "rows": 1});
+        let summary_saved = serde_json::json!({
+            "type": "summary", "total": 0, "done": 0, "failed": 0, "cancelled": 0, "retries": 0,
+            "was_cancelled": false, "elapsed_ms": 0, "peak_in_flight": 0,
+            "stats": serde_json::to_value(StatsReport::default()).unwrap(), "saved": value
+        });
+        let Event::Summary(s) = read(&summary_saved, |v| Event::from_json(v)).unwrap() else { panic!("not a summary") };
+        assert_eq!(s.saved, Some(SaveReport { run_id: "r".into(), rows: 1, write_ms: 0, error: None }));
+    }
+
+    /// Errors inside lists name the element.
+    #[test]
+    fn an_error_in_a_list_names_its_element() {
+        let mut stats = serde_json::to_value(StatsReport {
+            hosts: vec![HostReport::default(), HostReport::default()],
+            ..StatsReport::default()
+        })
+        .unwrap();
+        stats["hosts"][1]["urls"] = serde_json::json!("many");
+        let err = read(&stats, |v| StatsReport::from_json(v)).unwrap_err();
+        assert_eq!(err.to_string(), "field `hosts.1.urls` is not a whole number in range");
+        stats["status"] = serde_json::json!({"not a status": 1});
+        let err = read(&stats, |v| StatsReport::from_json(v)).unwrap_err();
+        assert_eq!(err.to_string(), "field `status` is not a map of counts");
+    }
+
+    /// The config's limits and a refusal's body, as the edge writes them.
+    #[test]
+    fn limits_and_refusals_read_back() {
+        let limits =
+            Limits { allowed_hosts: vec!["shop.example".into()], allow_private_targets: true, ..Limits::default() };
+        let value = serde_json::to_value(&limits).unwrap();
+        assert_eq!(read(&value, |v| Limits::from_json(v)).unwrap(), limits);
+        let config = serde_json::to_value(crate::protocol::ConfigResponse {
+            limits: limits.clone(),
+            defaults: crate::protocol::RunOptions::default(),
+            token_required: false,
+            version: "0".into(),
+        })
+        .unwrap();
+        assert_eq!(read(&config, |v| Limits::from_config(v)).unwrap(), limits);
+        let mut without = value.clone();
+        without.as_object_mut().unwrap().remove("allowed_hosts");
+        assert_eq!(read(&without, |v| Limits::from_json(v)).unwrap().allowed_hosts, Vec::<String>::new());
+        without.as_object_mut().unwrap().remove("max_concurrency");
+        assert_eq!(
+            read(&without, |v| Limits::from_json(v)).unwrap_err().to_string(),
+            "missing field `max_concurrency`"
+        );
+
+        let refusal = ApiError::bad_request("too_many_urls", "at most 1000 URLs");
+        let body = serde_json::to_value(refusal.to_body()).unwrap();
+        let back = read(&body, |v| ApiError::from_body(v)).unwrap();
+        assert_eq!((back.kind.as_str(), back.message.as_str()), ("too_many_urls", "at most 1000 URLs"));
+        let not_a_refusal = serde_json::json!({"message": "x"});
+        assert_eq!(read(&not_a_refusal, |v| ApiError::from_body(v)).unwrap_err().to_string(), "missing field `error`");
+    }
+
+    #[test]
+    fn wire_names_of_kinds_and_sources_read_back() {
+        for kind in ErrorKind::ALL {
+            assert_eq!(ErrorKind::from_wire(kind.as_str()), kind);
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+        assert_eq!(ErrorKind::from_wire("from_the_future"), ErrorKind::Other);
+        for source in [Source::JsonLd, Source::Microdata, Source::Opengraph] {
+            assert_eq!(Source::from_wire(source.as_str()), Some(source));
+            assert_eq!(serde_json::to_value(source).unwrap(), source.as_str());
+        }
+        assert_eq!(Source::from_wire("rdfa"), None);
+    }
+}

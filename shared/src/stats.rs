@@ -9,7 +9,7 @@
 //! are then cheaper than a histogram's buckets, and nothing needs to be
 //! added to the wasm bundles.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -142,9 +142,11 @@ struct HostAcc {
 /// Folds events into statistics.
 #[derive(Debug, Default)]
 pub struct Stats {
-    host_of: HashMap<u32, usize>,
+    // B-trees, not hash maps: the same code as the other maps here, and
+    // no hasher in the dashboard's wasm. Indices are `u32` as in `errors`.
+    host_of: BTreeMap<u32, u32>,
     hosts: Vec<(String, HostAcc)>,
-    host_index: HashMap<String, usize>,
+    host_index: BTreeMap<String, u32>,
     latencies: Vec<u64>,
     bytes: u64,
     status: BTreeMap<u16, u32>,
@@ -161,20 +163,21 @@ impl Stats {
 
     fn host_for(&mut self, id: u32, url: &str) -> usize {
         if let Some(&h) = self.host_of.get(&id) {
-            return h;
+            return h as usize;
         }
         let key = host_key(url);
         let idx = match self.host_index.get(&key) {
             Some(&i) => i,
             None => {
+                let i = u32::try_from(self.hosts.len()).unwrap_or(u32::MAX);
                 self.hosts.push((key.clone(), HostAcc::default()));
-                self.host_index.insert(key, self.hosts.len() - 1);
-                self.hosts.len() - 1
+                self.host_index.insert(key, i);
+                i
             }
         };
         self.host_of.insert(id, idx);
-        self.hosts[idx].1.urls += 1;
-        idx
+        self.hosts[idx as usize].1.urls += 1;
+        idx as usize
     }
 
     /// Take one event into account.
@@ -218,22 +221,26 @@ impl Stats {
 
     /// The statistics as of `elapsed_ms` into the run.
     pub fn report(&self, elapsed_ms: Millis) -> StatsReport {
+        // By host name (the index is a B-tree), then most URLs first: the
+        // sort is stable, so hosts with as many URLs stay by name. Sorting on
+        // one `u64` key is the code the dashboard's table sorts with too.
         let mut hosts: Vec<HostReport> = self
-            .hosts
-            .iter()
-            .map(|(host, a)| HostReport {
-                host: host.clone(),
-                urls: a.urls,
-                attempts: a.attempts,
-                done: a.done,
-                failed: a.failed,
-                bytes: a.bytes,
-                latency: Percentiles::of(&a.latencies),
+            .host_index
+            .values()
+            .map(|&i| {
+                let (host, a) = &self.hosts[i as usize];
+                HostReport {
+                    host: host.clone(),
+                    urls: a.urls,
+                    attempts: a.attempts,
+                    done: a.done,
+                    failed: a.failed,
+                    bytes: a.bytes,
+                    latency: Percentiles::of(&a.latencies),
+                }
             })
             .collect();
-        // Hosts are unique, so the order is total and an unstable sort is
-        // exact (and one sort routine fewer in the wasm than a stable one).
-        hosts.sort_unstable_by(|a, b| b.urls.cmp(&a.urls).then_with(|| a.host.cmp(&b.host)));
+        hosts.sort_by_cached_key(|h| u64::MAX - u64::from(h.urls));
         let rps = if elapsed_ms == 0 { 0.0 } else { self.finished as f64 * 1000.0 / elapsed_ms as f64 };
         StatsReport {
             latency: Percentiles::of(&self.latencies),
@@ -274,6 +281,20 @@ mod tests {
         assert_eq!(host_key("HTTP://User:pw@Shop.Example:80/x?y#z"), "shop.example");
         assert_eq!(host_key("http://[::1]:8080/"), "[::1]:8080");
         assert_eq!(host_key("https://a.test?q=1"), "a.test");
+    }
+
+    /// Hosts come most URLs first, and by name among equals, whatever order
+    /// they were first seen in.
+    #[test]
+    fn hosts_are_ordered_by_urls_then_name() {
+        let mut s = Stats::new();
+        let hosts = ["http://c.test/", "http://b.test/", "http://a.test/", "http://b.test/x", "http://d.test/"];
+        for (id, url) in (0u32..).zip(hosts) {
+            s.observe(&Event::Queued { id, url: url.to_owned(), t: 0 });
+        }
+        let order: Vec<(String, u32)> = s.report(1).hosts.into_iter().map(|h| (h.host, h.urls)).collect();
+        let want = [("b.test", 2), ("a.test", 1), ("c.test", 1), ("d.test", 1)];
+        assert_eq!(order, want.map(|(h, n)| (h.to_owned(), n)));
     }
 
     #[test]

@@ -11,15 +11,35 @@ use wasm_bindgen::JsCast;
 
 use crate::json::Json;
 
+/// A JavaScript exception for people: an `Error`'s name and message, or the
+/// thrown value as a string. (Not `{:?}`, whose debug printer is code of
+/// its own in the wasm and the JS glue.)
+pub(crate) fn js_error(e: &wasm_bindgen::JsValue) -> String {
+    match e.dyn_ref::<js_sys::Error>() {
+        Some(err) => format!("{}: {}", String::from(err.name()), String::from(err.message())),
+        None => e.as_string().unwrap_or_else(|| "an unknown error".to_owned()),
+    }
+}
+
+/// A failed fetch for people, e.g. `TypeError: Failed to fetch`. (gloo's own
+/// `Display` would also bring serde_json's error texts into the wasm.)
+fn describe(e: gloo_net::Error) -> String {
+    match e {
+        gloo_net::Error::JsError(j) => format!("{}: {}", j.name, j.message),
+        gloo_net::Error::SerdeError(_) => "the request could not be written as JSON".to_owned(),
+        gloo_net::Error::GlooError(m) => m,
+    }
+}
+
 /// `GET path` and parse its JSON answer in the browser (see [`crate::json`]);
 /// errors name `what` was asked for and, for a refusal, the edge's own error
 /// kind and message.
 async fn get_parsed(path: &str, what: &str) -> Result<Json, String> {
-    let resp = Request::get(path).send().await.map_err(|e| format!("cannot reach the edge: {e}"))?;
+    let resp = Request::get(path).send().await.map_err(|e| format!("cannot reach the edge: {}", describe(e)))?;
     if !resp.ok() {
         return Err(format!("{what}: {}", refusal(resp).await));
     }
-    let text = resp.text().await.map_err(|e| format!("{what}: the answer broke off: {e}"))?;
+    let text = resp.text().await.map_err(|e| format!("{what}: the answer broke off: {}", describe(e)))?;
     Json::parse(&text).map_err(|e| format!("unexpected {what} answer: {e}"))
 }
 
@@ -61,7 +81,7 @@ pub async fn fetch_sitemap(url: &str) -> Result<SitemapUrls, String> {
 /// `GET path` and decode its JSON answer with serde; errors name `what` was
 /// asked for and, for a refusal, the edge's own error kind and message.
 pub async fn get_json<T: serde::de::DeserializeOwned>(path: &str, what: &str) -> Result<T, String> {
-    let resp = Request::get(path).send().await.map_err(|e| format!("cannot reach the edge: {e}"))?;
+    let resp = Request::get(path).send().await.map_err(|e| format!("cannot reach the edge: {}", describe(e)))?;
     if !resp.ok() {
         return Err(format!("{what}: {}", refusal(resp).await));
     }
@@ -121,10 +141,10 @@ async fn post_ndjson<T>(
     let resp = Request::post(path)
         .abort_signal(Some(signal))
         .json(body)
-        .map_err(|e| ChunkError::Broken(e.to_string()))?
+        .map_err(|e| ChunkError::Broken(describe(e)))?
         .send()
         .await
-        .map_err(|e| ChunkError::Broken(e.to_string()))?;
+        .map_err(|e| ChunkError::Broken(describe(e)))?;
     if !resp.ok() {
         return Err(ChunkError::Rejected(refusal(resp).await));
     }
@@ -138,7 +158,7 @@ async fn post_ndjson<T>(
         Err(e) => web_sys::console::warn_1(&format!("skipping an undecodable line: {e}").into()),
     };
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ChunkError::Broken(format!("{e:?}")))?;
+        let chunk = chunk.map_err(|e| ChunkError::Broken(js_error(&e)))?;
         let bytes = js_sys::Uint8Array::new(&chunk).to_vec();
         for line in lines.push(&bytes) {
             decode(line, &mut on_event);

@@ -70,11 +70,11 @@ fn download(name: &str, mime: &str, text: &str) -> Result<(), String> {
     let parts = js_sys::Array::of1(&wasm_bindgen::JsValue::from_str(text));
     let opts = web_sys::BlobPropertyBag::new();
     opts.set_type(mime);
-    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &opts).map_err(|e| format!("{e:?}"))?;
-    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(|e| format!("{e:?}"))?;
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &opts).map_err(|e| api::js_error(&e))?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(|e| api::js_error(&e))?;
     let doc = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
     let a: web_sys::HtmlAnchorElement =
-        doc.create_element("a").map_err(|e| format!("{e:?}"))?.dyn_into().map_err(|_| "not an anchor")?;
+        doc.create_element("a").map_err(|e| api::js_error(&e))?.dyn_into().map_err(|_| "not an anchor")?;
     a.set_href(&url);
     a.set_download(name);
     a.click();
@@ -471,7 +471,7 @@ pub fn App() -> impl IntoView {
                     }
                 } disabled=move || store.rows.with(Vec::is_empty)>"CSV"</button>
                 <button on:click=move |_| {
-                    if let Err(e) = download("fanout-results.json", "application/json", &to_json(&store.snapshot())) {
+                    if let Err(e) = to_json(&store.snapshot()).and_then(|json| download("fanout-results.json", "application/json", &json)) {
                         store.error.set(Some(e));
                     }
                 } disabled=move || store.rows.with(Vec::is_empty)>"JSON"</button>

@@ -256,8 +256,8 @@ pub fn state_name(s: TaskState) -> &'static str {
 }
 
 /// All task views as pretty JSON.
-pub fn to_json(views: &[TaskView]) -> String {
-    serde_json::to_string_pretty(views).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+pub fn to_json(views: &[TaskView]) -> Result<String, String> {
+    serde_json::to_string_pretty(views).map_err(|_| "the results could not be written as JSON".to_owned())
 }
 
 /// Compare mode's result: a sequential run (possibly of a sample) against the
@@ -470,7 +470,7 @@ mod tests {
         assert_eq!(lines[0], CSV_HEADER);
         assert!(lines[1].starts_with("0,\"http://a.test/x,\"\"y\"\"\",done,2,200,200,5"), "{}", lines[1]);
         assert!(lines[2].starts_with("1,'=cmd(),cancelled"), "{}", lines[2]);
-        let json: serde_json::Value = serde_json::from_str(&to_json(&[TaskView::new(0, "u".into())])).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&to_json(&[TaskView::new(0, "u".into())]).unwrap()).unwrap();
         assert_eq!(json[0]["state"], "queued");
     }
 }

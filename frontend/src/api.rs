@@ -1,13 +1,13 @@
 //! HTTP helpers: the edge's config, and one chunk request's event stream.
 
 use fanout_shared::config::Limits;
-use fanout_shared::json::{ReadError, req_bool, req_strings, req_u32};
+use fanout_shared::json::{JsonValue, Read, req_bool, req_strings, req_u32};
 use fanout_shared::load::{LoadEvent, LoadRequest};
 use fanout_shared::ndjson::LineDecoder;
 use fanout_shared::protocol::{ApiError, Event, RunRequest};
-use futures::StreamExt;
 use gloo_net::http::Request;
 use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
 
 use crate::json::Json;
 
@@ -67,7 +67,7 @@ pub struct SitemapUrls {
 pub async fn fetch_sitemap(url: &str) -> Result<SitemapUrls, String> {
     let query = String::from(js_sys::encode_uri_component(url));
     let found = get_parsed(&format!("/api/v1/sitemap?url={query}"), "sitemap").await?;
-    let read = || -> Result<SitemapUrls, ReadError> {
+    let read = || -> Read<SitemapUrls> {
         Ok(SitemapUrls {
             urls: req_strings(&found, "urls")?,
             sitemaps: req_u32(&found, "sitemaps")?,
@@ -151,15 +151,22 @@ async fn post_ndjson<T>(
     let Some(body) = resp.body() else {
         return Err(ChunkError::Broken("empty response".into()));
     };
-    let mut stream = wasm_streams::ReadableStream::from_raw(body.unchecked_into()).into_stream();
+    // The body's own reader: `read()` resolves to `{done, value}` with a
+    // `Uint8Array` chunk, and rejects when the request is aborted.
+    let reader: web_sys::ReadableStreamDefaultReader = body.get_reader().unchecked_into();
     let mut lines = LineDecoder::new();
     let decode = |line: String, on_event: &mut dyn FnMut(T)| match decode(&line) {
         Ok(ev) => on_event(ev),
         Err(e) => web_sys::console::warn_1(&format!("skipping an undecodable line: {e}").into()),
     };
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ChunkError::Broken(js_error(&e)))?;
-        let bytes = js_sys::Uint8Array::new(&chunk).to_vec();
+    loop {
+        let read = JsFuture::from(reader.read()).await.map_err(|e| ChunkError::Broken(js_error(&e)))?;
+        let read = Json::from(read);
+        if read.member("done").and_then(|d| d.as_bool()) != Some(false) {
+            break;
+        }
+        let Some(chunk) = read.member("value") else { break };
+        let bytes = js_sys::Uint8Array::new(chunk.as_ref()).to_vec();
         for line in lines.push(&bytes) {
             decode(line, &mut on_event);
         }

@@ -23,6 +23,18 @@ impl Json {
     }
 }
 
+impl From<JsValue> for Json {
+    fn from(value: JsValue) -> Self {
+        Json(value)
+    }
+}
+
+impl AsRef<JsValue> for Json {
+    fn as_ref(&self) -> &JsValue {
+        &self.0
+    }
+}
+
 impl JsonValue for Json {
     fn member(&self, key: &str) -> Option<Self> {
         if !self.0.is_object() {

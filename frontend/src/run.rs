@@ -257,7 +257,7 @@ impl RunStore {
     fn apply(&self, offset: u32, zero: Millis, ev: Event) {
         let ev = ev.with_id_offset(offset);
         if let Event::Summary(s) = ev {
-            self.summaries.update(|all| all.push(s));
+            self.summaries.update(|all| all.push(*s));
             return;
         }
         if let Event::SaveError { message, .. } = ev {

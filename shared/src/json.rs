@@ -227,7 +227,7 @@ impl Event {
                 bytes: req_u64(v, "bytes")?,
                 ms: req_u64(v, "ms")?,
                 attempts: req_u32(v, "attempts")?,
-                product: opt_obj(v, "product", Product::from_json)?,
+                product: opt_obj(v, "product", |p| Product::from_json(p).map(Box::new))?,
                 t: t()?,
             },
             "failed" => Event::Failed {
@@ -243,7 +243,7 @@ impl Event {
             "cancelled" => Event::Cancelled { id: id()?, url: url()?, t: t()? },
             "save_error" => Event::SaveError { message: req_str(v, "message")?, t: t()? },
             "heartbeat" => Event::Heartbeat { t: t()? },
-            "summary" => Event::Summary(Summary::from_json(v)?),
+            "summary" => Event::Summary(Box::new(Summary::from_json(v)?)),
             other => return Err(ReadError::new("type", Problem::UnknownType(other.to_owned()))),
         })
     }
@@ -470,11 +470,11 @@ mod tests {
             bytes: 1234,
             ms: 56,
             attempts: 2,
-            product: Some(product),
+            product: Some(Box::new(product)),
             t: 78,
         };
         let lat = Percentiles { count: 3, p50: 10, p90: 20, p99: 30, max: 31 };
-        let summary = Event::Summary(Summary {
+        let summary = Event::Summary(Box::new(Summary {
             total: 3,
             done: 2,
             failed: 1,
@@ -501,7 +501,7 @@ mod tests {
                 }],
             },
             saved: Some(SaveReport { run_id: "r1".into(), rows: 3, write_ms: 7, error: Some("D1 busy".into()) }),
-        });
+        }));
         for ev in [done, summary] {
             let value = serde_json::to_value(&ev).unwrap();
             assert_eq!(read(&value, |v| Event::from_json(v)).unwrap(), ev);

@@ -266,10 +266,6 @@ fn is_zero(n: &u32) -> bool {
 /// `serde_json::Value` in the `Deserialize` impl.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "events are built, sent and dropped one at a time; boxing would only add allocations"
-)]
 pub enum Event {
     /// The URL is waiting for a slot.
     Queued {
@@ -325,7 +321,7 @@ pub enum Event {
         attempts: u32,
         /// Extracted product data, when asked for and found.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        product: Option<Product>,
+        product: Option<Box<Product>>,
         /// Time of the event.
         t: Millis,
     },
@@ -371,7 +367,7 @@ pub enum Event {
         t: Millis,
     },
     /// The last line: counts, timing and statistics of the run.
-    Summary(Summary),
+    Summary(Box<Summary>),
 }
 
 impl Event {

@@ -271,7 +271,7 @@ impl Scheduler {
                     bytes: resp.bytes,
                     ms: latency,
                     attempts: attempt,
-                    product: resp.product,
+                    product: resp.product.map(Box::new),
                     t: self.now,
                 };
                 self.finish(idx, DONE, ev);
@@ -365,7 +365,7 @@ impl Scheduler {
                 stats: self.stats.report(self.now),
                 saved: None,
             };
-            self.events.push_back(Event::Summary(summary));
+            self.events.push_back(Event::Summary(Box::new(summary)));
         }
     }
 

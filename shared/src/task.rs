@@ -189,7 +189,7 @@ impl TaskView {
                 self.bytes = Some(*bytes);
                 self.ms = Some(*ms);
                 self.attempt = *attempts;
-                self.product = product.clone();
+                self.product = product.as_deref().cloned();
                 self.finished_at = Some(t + offset);
                 self.close_span(t + offset, SpanOutcome::Ok, None);
             }

@@ -243,11 +243,11 @@ pub fn App() -> impl IntoView {
     });
 
     let list = Memo::new(move |_| text.with(|t| parse_url_list_with(t, check_url)));
-    let max_conc = Signal::derive(move || u64::from(limits.get().max_concurrency));
-    let max_timeout = Signal::derive(move || limits.get().max_timeout_ms);
-    let max_attempts = Signal::derive(move || u64::from(limits.get().max_attempts));
-    let max_backoff = Signal::derive(move || limits.get().max_backoff_ms);
-    let max_deadline = Signal::derive(move || limits.get().max_deadline_ms);
+    let max_conc = Signal::derive(move || limits.with(|l| u64::from(l.max_concurrency)));
+    let max_timeout = Signal::derive(move || limits.with(|l| l.max_timeout_ms));
+    let max_attempts = Signal::derive(move || limits.with(|l| u64::from(l.max_attempts)));
+    let max_backoff = Signal::derive(move || limits.with(|l| l.max_backoff_ms));
+    let max_deadline = Signal::derive(move || limits.with(|l| l.max_deadline_ms));
 
     let prepare = move || -> Option<(Vec<String>, RunRequest)> {
         let urls = list.with_untracked(|l| l.urls.clone());
@@ -402,7 +402,7 @@ pub fn App() -> impl IntoView {
                 <p class="note" data-testid="saved">{move || match (store.run_id.get(), store.save_error.get()) {
                     (_, Some(e)) => view! { <span class="error">{e}</span> }.into_any(),
                     _ if store.running.get() || store.rows.with(Vec::is_empty) => ().into_any(),
-                    (Some(id), None) if store.summaries.with(|s| s.iter().any(|x| x.saved.is_some())) => view! {
+                    (Some(id), None) if store.saved.get() => view! {
                         "Saved as run " <a href=format!("/?mode=history&run={id}")>{id.clone()}</a>" in the history (open it there any time)."
                     }.into_any(),
                     (Some(_), None) => view! { "Not saved in the history." }.into_any(),

@@ -17,7 +17,7 @@ use std::task::Poll;
 
 use fanout_shared::config::{DEFAULT_CONCURRENCY, Limits, split_concurrency};
 use fanout_shared::history::make_run_id;
-use fanout_shared::protocol::{Event, Millis, RunRequest, Summary};
+use fanout_shared::protocol::{Event, Millis, RunRequest};
 use fanout_shared::stats::{Stats, StatsReport};
 use fanout_shared::task::{Tally, TaskState, TaskView};
 use leptos::prelude::*;
@@ -60,8 +60,8 @@ pub struct RunStore {
     pub stats: RwSignal<StatsReport>,
     /// A request-level error to show next to the form.
     pub error: RwSignal<Option<String>>,
-    /// Summaries of finished chunks.
-    pub summaries: RwSignal<Vec<Summary>>,
+    /// Whether a finished chunk's summary reported its results saved.
+    pub saved: RwSignal<bool>,
     /// The id the run's results are saved under (one for all its chunks).
     pub run_id: RwSignal<Option<String>>,
     /// Why saving to the history failed, if it did.
@@ -109,7 +109,7 @@ impl RunStore {
             peak: RwSignal::new(0),
             stats: RwSignal::new(StatsReport::default()),
             error: RwSignal::new(None),
-            summaries: RwSignal::new(Vec::new()),
+            saved: RwSignal::new(false),
             tick: RwSignal::new(0),
             started_at: StoredValue::new(0.0),
             folded: StoredValue::new(Stats::new()),
@@ -149,7 +149,7 @@ impl RunStore {
         self.elapsed.set(0);
         self.peak.set(0);
         self.error.set(None);
-        self.summaries.set(Vec::new());
+        self.saved.set(false);
         self.stats.set(StatsReport::default());
         self.folded.set_value(Stats::new());
         self.started_at.set_value(now_ms());
@@ -257,7 +257,9 @@ impl RunStore {
     fn apply(&self, offset: u32, zero: Millis, ev: Event) {
         let ev = ev.with_id_offset(offset);
         if let Event::Summary(s) = ev {
-            self.summaries.update(|all| all.push(*s));
+            if s.saved.is_some() {
+                self.saved.set(true);
+            }
             return;
         }
         if let Event::SaveError { message, .. } = ev {

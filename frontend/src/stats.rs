@@ -15,8 +15,7 @@ pub fn StatCards(
     view! {
         <div class="stats" aria-label="Statistics">
             {move || {
-                let s = store.stats.get();
-                view! {
+                store.stats.with(|s| view! {
                     <div class="stat"><b>{format!("{} ms", s.latency.p50)}</b><span>"p50"</span></div>
                     <div class="stat"><b>{format!("{} ms", s.latency.p90)}</b><span>"p90"</span></div>
                     <div class="stat"><b>{format!("{} ms", s.latency.p99)}</b><span>"p99"</span></div>
@@ -25,7 +24,7 @@ pub fn StatCards(
                     <div class="stat"><b>{s.retries}</b><span>"retries"</span></div>
                     <div class="stat"><b>{format!("{} MB", fixed(s.bytes as f64 / 1_048_576.0, 1))}</b><span>"downloaded"</span></div>
                     <div class="stat wide"><b>{s.status.iter().map(|(k, v)| format!("{k}×{v}")).collect::<Vec<_>>().join(" ")}</b><span>"statuses"</span></div>
-                }.into_any()
+                }.into_any())
             }}
         </div>
     }
@@ -44,22 +43,21 @@ pub fn HostsPanel(
             <table>
                 <thead><tr><th>"Host"</th><th>"URLs"</th><th>"Attempts"</th><th>"Done"</th><th>"Failed"</th><th>"p50"</th><th>"max"</th><th>"Bytes"</th></tr></thead>
                 <tbody>
-                    {move || store.stats.get().hosts.into_iter().take(20).map(|h| view! {
-                        <tr><td>{h.host}</td><td class="num">{h.urls}</td><td class="num">{h.attempts}</td><td class="num">{h.done}</td>
+                    {move || store.stats.with(|s| s.hosts.iter().take(20).map(|h| view! {
+                        <tr><td>{h.host.clone()}</td><td class="num">{h.urls}</td><td class="num">{h.attempts}</td><td class="num">{h.done}</td>
                         <td class="num">{h.failed}</td><td class="num">{format!("{} ms", h.latency.p50)}</td>
                         <td class="num">{format!("{} ms", h.latency.max)}</td><td class="num">{h.bytes}</td></tr>
-                    }).collect_view().into_any()}
+                    }).collect_view().into_any())}
                 </tbody>
             </table>
             </div>
             <p class="errors">
                 {move || {
-                    let errors = store.stats.get().errors;
-                    if errors.is_empty() {
+                    store.stats.with(|s| if s.errors.is_empty() {
                         "No errors.".to_owned()
                     } else {
-                        format!("Errors by kind: {}", errors.iter().map(|(k, v)| format!("{k} × {v}")).collect::<Vec<_>>().join(", "))
-                    }
+                        format!("Errors by kind: {}", s.errors.iter().map(|(k, v)| format!("{k} × {v}")).collect::<Vec<_>>().join(", "))
+                    })
                 }}
             </p>
         </section>

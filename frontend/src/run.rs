@@ -53,9 +53,9 @@ pub struct RunStore {
     /// Milliseconds since the run started (ticks while running).
     pub elapsed: RwSignal<Millis>,
     /// Chunk requests in flight from this page.
-    pub requests: RwSignal<u32>,
+    pub requests: RwSignal<u64>,
     /// Most URLs in flight at once, as the rows show it.
-    pub peak: RwSignal<u32>,
+    pub peak: RwSignal<u64>,
     /// Statistics, refreshed while running and at the end.
     pub stats: RwSignal<StatsReport>,
     /// A request-level error to show next to the form.
@@ -247,8 +247,8 @@ impl RunStore {
             if let Some((from, to)) = moved.filter(|(from, to)| from != to) {
                 self.tally.update(|t| t.moved(from, to));
                 let in_flight = self.tally.with_untracked(|t| t.get(TaskState::InFlight));
-                if in_flight > self.peak.get_untracked() {
-                    self.peak.set(in_flight);
+                if u64::from(in_flight) > self.peak.get_untracked() {
+                    self.peak.set(u64::from(in_flight));
                 }
             }
         });
@@ -329,7 +329,7 @@ impl RunStore {
         self.running.set(false);
         self.cancelled.set(false);
         self.elapsed.set(elapsed);
-        self.peak.set(peak);
+        self.peak.set(u64::from(peak));
         self.stats.set(stats);
         self.tick.update(|t| *t += 1);
     }

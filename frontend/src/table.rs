@@ -83,7 +83,8 @@ pub fn TaskTable(
 ) -> impl IntoView {
     let filter = RwSignal::new(String::from("all"));
     let order = RwSignal::new(String::from("input"));
-    let page = RwSignal::new(0usize);
+    // A u64 like the other counters: one signal type fewer in the wasm.
+    let page = RwSignal::new(0u64);
     let visible = move || {
         let f = filter.get();
         let o = order.get();
@@ -106,10 +107,11 @@ pub fn TaskTable(
         }
         rows
     };
-    let pages = move || visible().len().div_ceil(PAGE).max(1);
+    let pages = move || visible().len().div_ceil(PAGE).max(1) as u64;
     let shown = move || {
         let all = visible();
-        let p = page.get().min(all.len().div_ceil(PAGE).max(1) - 1);
+        // At most the last page, which `usize` holds.
+        let p = page.get().min(all.len().div_ceil(PAGE).max(1) as u64 - 1) as usize;
         all.into_iter().skip(p * PAGE).take(PAGE).collect::<Vec<Row>>()
     };
     view! {

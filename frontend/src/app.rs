@@ -105,21 +105,22 @@ fn NumberField(
     label: &'static str,
     /// The value.
     value: RwSignal<u64>,
+    /// The edge's limits, which bound the value.
+    limits: RwSignal<Limits>,
     /// Smallest allowed value.
     min: u64,
-    /// Largest allowed value.
-    #[prop(into)]
-    max: Signal<u64>,
+    /// Reads the largest allowed value from the limits.
+    max: fn(&Limits) -> u64,
     /// Explanation shown on hover.
     hint: &'static str,
 ) -> impl IntoView {
     view! {
         <label class="field" title=hint>
             <span>{label}</span>
-            <input type="number" min=min max=move || max.get() prop:value=move || value.get().to_string()
+            <input type="number" min=min max=move || limits.with(max) prop:value=move || value.get().to_string()
                 on:change=move |ev| {
                     if let Ok(v) = event_target_value(&ev).trim().parse::<u64>() {
-                        value.set(v.clamp(min, max.get_untracked().max(min)));
+                        value.set(v.clamp(min, limits.with_untracked(max).max(min)));
                     }
                 }/>
         </label>
@@ -243,11 +244,11 @@ pub fn App() -> impl IntoView {
     });
 
     let list = Memo::new(move |_| text.with(|t| parse_url_list_with(t, check_url)));
-    let max_conc = Signal::derive(move || limits.with(|l| u64::from(l.max_concurrency)));
-    let max_timeout = Signal::derive(move || limits.with(|l| l.max_timeout_ms));
-    let max_attempts = Signal::derive(move || limits.with(|l| u64::from(l.max_attempts)));
-    let max_backoff = Signal::derive(move || limits.with(|l| l.max_backoff_ms));
-    let max_deadline = Signal::derive(move || limits.with(|l| l.max_deadline_ms));
+    let max_conc: fn(&Limits) -> u64 = |l| u64::from(l.max_concurrency);
+    let max_timeout: fn(&Limits) -> u64 = |l| l.max_timeout_ms;
+    let max_attempts: fn(&Limits) -> u64 = |l| u64::from(l.max_attempts);
+    let max_backoff: fn(&Limits) -> u64 = |l| l.max_backoff_ms;
+    let max_deadline: fn(&Limits) -> u64 = |l| l.max_deadline_ms;
 
     let prepare = move || -> Option<(Vec<String>, RunRequest)> {
         let urls = list.with_untracked(|l| l.urls.clone());
@@ -380,13 +381,13 @@ pub fn App() -> impl IntoView {
                     </ul>
                 }.into_any() })}
                 <div class="options">
-                    <NumberField label="Concurrency" value=concurrency min=1 max=max_conc hint="Fetches in flight at once within one edge request"/>
-                    <NumberField label="Per host" value=per_host min=1 max=max_conc hint="Fetches in flight at once to one host"/>
-                    <NumberField label="Timeout (ms)" value=timeout_ms min=1 max=max_timeout hint="Deadline of one attempt: connect, headers and body"/>
-                    <NumberField label="Attempts" value=attempts min=1 max=max_attempts hint="Attempts per URL, counting the first"/>
-                    <NumberField label="Backoff base (ms)" value=base_ms min=0 max=max_backoff hint="The first retry waits random(0, base); each later one doubles the ceiling"/>
-                    <NumberField label="Backoff max (ms)" value=max_ms min=0 max=max_backoff hint="Cap of the backoff, and the longest Retry-After honoured"/>
-                    <NumberField label="Run deadline (ms)" value=deadline_ms min=1 max=max_deadline hint="Nothing starts after it; what is still running then fails"/>
+                    <NumberField limits=limits label="Concurrency" value=concurrency min=1 max=max_conc hint="Fetches in flight at once within one edge request"/>
+                    <NumberField limits=limits label="Per host" value=per_host min=1 max=max_conc hint="Fetches in flight at once to one host"/>
+                    <NumberField limits=limits label="Timeout (ms)" value=timeout_ms min=1 max=max_timeout hint="Deadline of one attempt: connect, headers and body"/>
+                    <NumberField limits=limits label="Attempts" value=attempts min=1 max=max_attempts hint="Attempts per URL, counting the first"/>
+                    <NumberField limits=limits label="Backoff base (ms)" value=base_ms min=0 max=max_backoff hint="The first retry waits random(0, base); each later one doubles the ceiling"/>
+                    <NumberField limits=limits label="Backoff max (ms)" value=max_ms min=0 max=max_backoff hint="Cap of the backoff, and the longest Retry-After honoured"/>
+                    <NumberField limits=limits label="Run deadline (ms)" value=deadline_ms min=1 max=max_deadline hint="Nothing starts after it; what is still running then fails"/>
                     <label class="field check"><input type="checkbox" prop:checked=move || extract.get()
                         on:change=move |ev| extract.set(event_target_checked(&ev))/><span>"Extract products"</span></label>
                     <label class="field check" title="Keep this run's results in the History tab (stored at the edge, in D1)"><input type="checkbox" prop:checked=move || save.get()

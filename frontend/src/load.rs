@@ -15,7 +15,7 @@ use leptos::task::spawn_local;
 
 use crate::api::{self, ChunkError};
 use crate::app::{origin, page_query, set_page_query};
-use crate::run::now_ms;
+use crate::run::{Worker, all_done, now_ms};
 
 /// Width of the charts in SVG units; they scale to the panel.
 const W: f64 = 600.0;
@@ -121,7 +121,7 @@ pub fn LoadPage() -> impl IntoView {
             let runs = lanes.into_iter().map(|lane| {
                 let (f, lim, flag, next_key, failure) =
                     (f.clone(), lim.clone(), flag.clone(), next_key.clone(), failure.clone());
-                async move {
+                Box::pin(async move {
                     let mut left = lane.requests;
                     loop {
                         if flag.get() || failure.borrow().is_some() {
@@ -161,9 +161,9 @@ pub fn LoadPage() -> impl IntoView {
                             *l -= n.min(*l);
                         }
                     }
-                }
+                }) as Worker
             });
-            futures::future::join_all(runs).await;
+            all_done(runs.collect()).await;
             elapsed.set((now_ms() - t0).max(0.0) as u64);
             controllers.update_value(Vec::clear);
             let failed = failure.borrow_mut().take();

@@ -74,14 +74,14 @@ pub struct RunStore {
     controllers: StoredValue<Vec<web_sys::AbortController>, LocalStorage>,
 }
 
-/// One chunk-request loop of a run.
-type Worker = Pin<Box<dyn Future<Output = ()>>>;
+/// One request loop of a run (a chunk worker, a load-test lane).
+pub(crate) type Worker = Pin<Box<dyn Future<Output = ()>>>;
 
 /// Wait for every worker. `futures::future::join_all` does the same, but it
 /// brings a second implementation for long lists (over 30 futures), 2 KB
-/// gzip of the dashboard's wasm for the at most six workers here. Polls the
+/// gzip of the dashboard's wasm for the few workers here. Polls the
 /// unfinished ones whenever any of them is woken.
-async fn all_done(mut workers: Vec<Worker>) {
+pub(crate) async fn all_done(mut workers: Vec<Worker>) {
     futures::future::poll_fn(move |cx| {
         workers.retain_mut(|w| w.as_mut().poll(cx).is_pending());
         if workers.is_empty() { Poll::Ready(()) } else { Poll::Pending }

@@ -2,7 +2,10 @@
 // --release` left it: index.html, the stylesheet, and the page's own JS glue
 // and wasm (one binary per page, see frontend/src/lib.rs). Raw and gzip -9.
 // `node bench/bundle.mjs` (after `make build`; `make bench` runs it) rewrites
-// the "bundle" section of BENCHMARKS.md; `--print` only prints it.
+// the "bundle" section of BENCHMARKS.md; `--print` only prints it; `--check`
+// (run by the README's test command) fails when a first visit, the
+// dashboard, downloads more than the 150 KB gzip budget. Sizes, not times:
+// the same sources and tools give the same bytes on any machine.
 import { readdirSync, readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
@@ -52,8 +55,17 @@ export function bundleSection(pages = bundleSizes()) {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const md = bundleSection();
-  if (process.argv.includes('--print')) process.stdout.write(md);
+  const pages = bundleSizes();
+  const md = bundleSection(pages);
+  if (process.argv.includes('--check')) {
+    const first = pages[0];
+    const verdict = `${first.name}: ${kb(first.gz)} KB gzip (wasm ${kb(first.bin.gz)}, JS ${kb(first.glue.gz)}, CSS ${kb(first.css.gz)}, HTML ${kb(first.html.gz)}), budget ${TARGET_KB} KB`;
+    if (first.gz > TARGET_KB * 1024) {
+      console.error(`over budget: ${verdict}`);
+      process.exit(1);
+    }
+    console.log(`within budget: ${verdict}`);
+  } else if (process.argv.includes('--print')) process.stdout.write(md);
   else {
     writeSection('bundle', md);
     console.log('wrote the bundle section of BENCHMARKS.md');

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything `make test` (and CI) runs, in order, stopping at the first failure:
 #   setup → fmt → clippy (native + wasm32) → native tests → wasm32 build of shared
-#   → build both artefacts → wrangler dev on a loopback port → integration tests
+#   → build both artefacts → the bundle's size budget → wrangler dev on a
+#   loopback port → integration tests
 #   → browser end-to-end tests.
 # It stops what it started (by PID, on success and on failure) and exits non-zero
 # on any failure.
@@ -50,6 +51,9 @@ cargo build -p fanout-shared --features extract --target wasm32-unknown-unknown
 
 step "build the edge (worker-build) and the frontend (trunk)"
 make --no-print-directory build
+
+step "bundle budget: a first visit (the dashboard) downloads at most 150 KB gzip"
+node bench/bundle.mjs --check
 
 step "start wrangler dev"
 PORT=${FANOUT_TEST_PORT:-8799}

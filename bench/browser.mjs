@@ -3,7 +3,8 @@
 //    the ideal ceil(N/C)·L (median of RUNS).
 // 2. Main-thread long tasks (> 50 ms, PerformanceObserver 'longtask') while a
 //    1,000-URL demo run (L=50 ms) streams in, in each of LONG_RUNS runs (one
-//    run on this shared machine can catch a neighbour's stall).
+//    run on this shared machine can catch a neighbour's stall), and how long
+//    the main thread was busy during each run (Chromium's TaskDuration).
 // Prints one JSON object; bench/run.mjs folds it into BENCHMARKS.md.
 import { launch } from '../tests/e2e/browser.mjs';
 
@@ -20,14 +21,22 @@ async function timedRun(page, n, latency, c) {
     window.__long = [];
     new PerformanceObserver((list) => { for (const e of list.getEntries()) window.__long.push(e.duration); }).observe({ type: 'longtask', buffered: false });
   });
+  // Main-thread busy time over the run, from Chromium's own counters
+  // (TaskDuration: time the renderer's main thread spent running tasks).
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Performance.enable');
+  const busy = async () => (await cdp.send('Performance.getMetrics')).metrics.find((m) => m.name === 'TaskDuration').value;
+  const busy0 = await busy();
   const t0 = Date.now();
   await page.getByRole('button', { name: 'Run', exact: true }).click();
   await page.waitForFunction((n) => document.querySelector('[data-testid=finished]')?.textContent?.startsWith(`${n} / ${n}`), n, { timeout: 120_000, polling: 20 });
   const ms = Date.now() - t0;
+  const busyMs = Math.round((await busy() - busy0) * 1000);
+  await cdp.detach();
   await page.waitForTimeout(300);
   const long = await page.evaluate(() => window.__long);
   const done = await page.locator('.counts').textContent();
-  return { ms, long, done };
+  return { ms, long, done, busyMs };
 }
 
 const browser = await launch();
@@ -47,6 +56,7 @@ try {
       per_run: bigs.map((b) => b.long.length),
       max_ms: Math.round(Math.max(0, ...bigs.flatMap((b) => b.long))),
       total_ms: bigs.map((b) => b.ms),
+      busy_ms: bigs.map((b) => b.busyMs),
       counts: bigs.map((b) => b.done.trim()),
     },
   };

@@ -9,9 +9,17 @@
 //! fields out of what it returns, with the same code its native tests run
 //! on `serde_json::Value`.
 
+use std::cell::RefCell;
+
 use fanout_shared::json::JsonValue;
 use js_sys::{Array, JSON, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
+
+thread_local! {
+    /// Field names already converted to JS strings, by the address and
+    /// length of their `'static` text: a few dozen entries.
+    static KEYS: RefCell<Vec<(usize, usize, JsValue)>> = const { RefCell::new(Vec::new()) };
+}
 
 /// A value returned by `JSON.parse`.
 pub struct Json(JsValue);
@@ -36,11 +44,25 @@ impl AsRef<JsValue> for Json {
 }
 
 impl JsonValue for Json {
-    fn member(&self, key: &str) -> Option<Self> {
+    fn member(&self, key: &'static str) -> Option<Self> {
         if !self.0.is_object() {
             return None;
         }
-        let value = Reflect::get(&self.0, &JsValue::from_str(key)).ok()?;
+        let value = KEYS.with(|keys| {
+            // The key as a JS string, converted once per field name: the
+            // text decoding of a key costs more than the lookup itself, and
+            // a 1,000-URL run looks up about 100,000 of them.
+            let mut keys = keys.borrow_mut();
+            let at = key.as_ptr() as usize;
+            let js = match keys.iter().find(|(p, n, _)| *p == at && *n == key.len()) {
+                Some((_, _, js)) => js,
+                None => {
+                    keys.push((at, key.len(), JsValue::from_str(key)));
+                    &keys[keys.len() - 1].2
+                }
+            };
+            Reflect::get(&self.0, js).ok()
+        })?;
         (!value.is_undefined() && !value.is_null()).then_some(Json(value))
     }
 

@@ -29,8 +29,10 @@ use crate::stats::{HostReport, Percentiles, StatsReport};
 /// A parsed JSON value, as far as the readers here need one.
 pub trait JsonValue: Sized {
     /// The member `key` of an object; `None` when it is absent or `null`, or
-    /// when this is not an object.
-    fn member(&self, key: &str) -> Option<Self>;
+    /// when this is not an object. Keys are the format's own field names,
+    /// `'static`, so an implementation may keep them converted (the browser's
+    /// does, by address).
+    fn member(&self, key: &'static str) -> Option<Self>;
     /// A whole number from 0 up (to 2^53 − 1 where numbers are doubles).
     fn as_u64(&self) -> Option<u64>;
     /// Any number.
@@ -98,7 +100,7 @@ pub type Read<T> = Result<T, Box<ReadError>>;
 /// The optional member `key`, read by `read`, which names what it expects.
 fn opt<J: JsonValue, T>(
     v: &J,
-    key: &str,
+    key: &'static str,
     read: impl FnOnce(&J) -> Option<T>,
     expected: &'static str,
 ) -> Read<Option<T>> {
@@ -109,17 +111,22 @@ fn opt<J: JsonValue, T>(
 }
 
 /// The required member `key`, read by `read`.
-fn req<J: JsonValue, T>(v: &J, key: &str, read: impl FnOnce(&J) -> Option<T>, expected: &'static str) -> Read<T> {
+fn req<J: JsonValue, T>(
+    v: &J,
+    key: &'static str,
+    read: impl FnOnce(&J) -> Option<T>,
+    expected: &'static str,
+) -> Read<T> {
     opt(v, key, read, expected)?.ok_or_else(|| ReadError::new(key, Problem::Missing))
 }
 
 /// The optional object `key`, read by `read`; its errors get `key`'s path.
-fn opt_obj<J: JsonValue, T>(v: &J, key: &str, read: impl FnOnce(&J) -> Read<T>) -> Read<Option<T>> {
+fn opt_obj<J: JsonValue, T>(v: &J, key: &'static str, read: impl FnOnce(&J) -> Read<T>) -> Read<Option<T>> {
     v.member(key).map(|m| read(&m).map_err(|e| e.within(key))).transpose()
 }
 
 /// The required object `key`, read by `read`.
-fn req_obj<J: JsonValue, T>(v: &J, key: &str, read: impl FnOnce(&J) -> Read<T>) -> Read<T> {
+fn req_obj<J: JsonValue, T>(v: &J, key: &'static str, read: impl FnOnce(&J) -> Read<T>) -> Read<T> {
     opt_obj(v, key, read)?.ok_or_else(|| ReadError::new(key, Problem::Missing))
 }
 
@@ -131,60 +138,64 @@ const NUMBER: &str = "a number";
 
 /// The required array `key`, each element read by `read`; an element's
 /// errors get its path (`hosts.2.urls`).
-fn req_list<J: JsonValue, T>(v: &J, key: &str, read: impl Fn(&J) -> Read<T>) -> Read<Vec<T>> {
+fn req_list<J: JsonValue, T>(v: &J, key: &'static str, read: impl Fn(&J) -> Read<T>) -> Read<Vec<T>> {
     let items = req(v, key, J::elements, "a list")?;
     items.iter().enumerate().map(|(i, item)| read(item).map_err(|e| e.within(&i.to_string()).within(key))).collect()
 }
 
 /// Required `u64`.
 #[inline(never)]
-pub fn req_u64<J: JsonValue>(v: &J, key: &str) -> Read<u64> {
+pub fn req_u64<J: JsonValue>(v: &J, key: &'static str) -> Read<u64> {
     req(v, key, J::as_u64, WHOLE)
 }
 
 /// Required `u32`.
 #[inline(never)]
-pub fn req_u32<J: JsonValue>(v: &J, key: &str) -> Read<u32> {
+pub fn req_u32<J: JsonValue>(v: &J, key: &'static str) -> Read<u32> {
     req(v, key, |m| m.as_u64().and_then(|n| u32::try_from(n).ok()), SMALL)
 }
 
 /// Required `u16`.
 #[inline(never)]
-fn req_u16<J: JsonValue>(v: &J, key: &str) -> Read<u16> {
+fn req_u16<J: JsonValue>(v: &J, key: &'static str) -> Read<u16> {
     req(v, key, |m| m.as_u64().and_then(|n| u16::try_from(n).ok()), SMALL)
 }
 
 /// Optional `u16`.
 #[inline(never)]
-fn opt_u16<J: JsonValue>(v: &J, key: &str) -> Read<Option<u16>> {
+fn opt_u16<J: JsonValue>(v: &J, key: &'static str) -> Read<Option<u16>> {
     opt(v, key, |m| m.as_u64().and_then(|n| u16::try_from(n).ok()), SMALL)
 }
 
 /// Required string.
 #[inline(never)]
-pub fn req_str<J: JsonValue>(v: &J, key: &str) -> Read<String> {
+pub fn req_str<J: JsonValue>(v: &J, key: &'static str) -> Read<String> {
     req(v, key, J::as_string, TEXT)
 }
 
 /// Optional string.
 #[inline(never)]
-pub fn opt_str<J: JsonValue>(v: &J, key: &str) -> Read<Option<String>> {
+pub fn opt_str<J: JsonValue>(v: &J, key: &'static str) -> Read<Option<String>> {
     opt(v, key, J::as_string, TEXT)
 }
 
 /// Required boolean.
 #[inline(never)]
-pub fn req_bool<J: JsonValue>(v: &J, key: &str) -> Read<bool> {
+pub fn req_bool<J: JsonValue>(v: &J, key: &'static str) -> Read<bool> {
     req(v, key, J::as_bool, FLAG)
 }
 
 /// Required array of strings.
-pub fn req_strings<J: JsonValue>(v: &J, key: &str) -> Read<Vec<String>> {
+pub fn req_strings<J: JsonValue>(v: &J, key: &'static str) -> Read<Vec<String>> {
     req(v, key, |m| m.elements()?.iter().map(J::as_string).collect(), "a list of strings")
 }
 
 /// A map of counts (`{"404": 3}`), its keys read by `key_of`.
-fn counts<J: JsonValue, K: Ord>(v: &J, key: &str, key_of: impl Fn(String) -> Option<K>) -> Read<BTreeMap<K, u32>> {
+fn counts<J: JsonValue, K: Ord>(
+    v: &J,
+    key: &'static str,
+    key_of: impl Fn(String) -> Option<K>,
+) -> Read<BTreeMap<K, u32>> {
     req(
         v,
         key,
@@ -404,7 +415,7 @@ impl ApiError {
 }
 
 impl JsonValue for &serde_json::Value {
-    fn member(&self, key: &str) -> Option<Self> {
+    fn member(&self, key: &'static str) -> Option<Self> {
         self.get(key).filter(|m| !m.is_null())
     }
     fn as_u64(&self) -> Option<u64> {

@@ -2,6 +2,7 @@
 //! and JSON/CSV exports. Pure functions, so the browser only draws and saves.
 
 use core::fmt::Write as _;
+use std::borrow::Borrow;
 
 use serde::Serialize;
 
@@ -129,13 +130,15 @@ fn class(outcome: SpanOutcome) -> &'static str {
     }
 }
 
-/// The waterfall of `views` on a shared time axis from 0 to `axis_ms`.
+/// The waterfall of `views` (owned or borrowed: the dashboard lends its
+/// rows rather than copy them on every redraw) on a shared time axis from 0
+/// to `axis_ms`.
 /// Running attempts extend to `now`; each retry wait is its own bar.
-pub fn waterfall(views: &[TaskView], now: Millis, axis_ms: Millis) -> Vec<Bar> {
+pub fn waterfall<V: Borrow<TaskView>>(views: &[V], now: Millis, axis_ms: Millis) -> Vec<Bar> {
     let axis = axis_ms.max(1) as f64;
     let frac = |t: Millis| (t as f64 / axis).clamp(0.0, 1.0);
     let mut bars = Vec::new();
-    for (row, v) in views.iter().enumerate() {
+    for (row, v) in views.iter().map(Borrow::borrow).enumerate() {
         let row = u32::try_from(row).unwrap_or(u32::MAX);
         for s in &v.spans {
             let end = s.end.unwrap_or(now).max(s.start);
@@ -171,10 +174,10 @@ pub fn waterfall(views: &[TaskView], now: Millis, axis_ms: Millis) -> Vec<Bar> {
 }
 
 /// The time axis for a waterfall: the latest moment any bar reaches, at least `now`.
-pub fn axis_end(views: &[TaskView], now: Millis) -> Millis {
+pub fn axis_end<V: Borrow<TaskView>>(views: &[V], now: Millis) -> Millis {
     views
         .iter()
-        .flat_map(|v| v.spans.iter().map(|s| s.end.unwrap_or(now) + s.wait_ms.unwrap_or(0)))
+        .flat_map(|v| v.borrow().spans.iter().map(|s| s.end.unwrap_or(now) + s.wait_ms.unwrap_or(0)))
         .chain([now])
         .max()
         .unwrap_or(0)

@@ -53,6 +53,9 @@ test('a first visit can run the demo batch to the end', async () => {
     const bars = Number(await page.locator('svg.waterfall').getAttribute('data-bars'));
     assert.ok(bars >= 200, `${bars} waterfall bars`);
     assert.equal(await page.locator('svg.waterfall rect.bar.ok').count(), 200);
+    // Each bar carries its tooltip: URL, attempt, span on the axis and status.
+    const bar = page.locator('svg.waterfall rect.bar.ok').first();
+    assert.match(await bar.locator('title').textContent(), /^http:\/\/\S+\/demo\/products\/1\?\S+ · attempt 1 · \d+–\d+ ms · HTTP 200$/);
     // The CSV download has a header and 200 data rows, with product fields.
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'CSV' }).click()]);
     const csv = await (await download.createReadStream()).toArray().then((b) => Buffer.concat(b).toString('utf8'));

@@ -125,7 +125,7 @@ pub async fn run_load(
     signal: &web_sys::AbortSignal,
     on_event: impl FnMut(LoadEvent),
 ) -> Result<(), ChunkError> {
-    let decode = |line: &str| serde_json::from_str::<LoadEvent>(line).map_err(|e| e.to_string());
+    let decode = |line: &str| Json::parse(line).and_then(|j| LoadEvent::from_json(&j).map_err(|e| e.to_string()));
     post_ndjson("/api/v1/load", req, signal, decode, on_event).await
 }
 

@@ -242,18 +242,19 @@ pub fn LoadPage() -> impl IntoView {
                             <option value="count" selected=move || !by_duration.get()>"a number of requests"</option>
                             <option value="duration" selected=move || by_duration.get()>"a duration"</option>
                         </select></label>
-                    <Show when=move || !by_duration.get()>
+                    // Requests or a duration; `by_duration` is a plain flag, so this
+                    // redraws only when the choice changes.
+                    {move || if by_duration.get() { view! {
+                        <label class="field"><span>"Duration (s)"</span>
+                            <input type="number" min="0.1" step="0.1" data-testid="load-duration" prop:value=move || duration_s.get().to_string()
+                                on:change=move |ev| if let Ok(v) = event_target_value(&ev).trim().parse() { duration_s.set(v) }/></label>
+                    }.into_any() } else { view! {
                         <label class="field" title="Requests in all, split over several edge requests when over the edge's limit">
                             <span>"Requests"</span>
                             <input type="number" min="1" data-testid="load-n" prop:value=move || requests.get().to_string()
                                 on:change=move |ev| if let Ok(v) = event_target_value(&ev).trim().parse() { requests.set(v) }/></label>
-                    </Show>
-                    <Show when=move || by_duration.get()>
-                        <label class="field"><span>"Duration (s)"</span>
-                            <input type="number" min="0.1" step="0.1" data-testid="load-duration" prop:value=move || duration_s.get().to_string()
-                                on:change=move |ev| if let Ok(v) = event_target_value(&ev).trim().parse() { duration_s.set(v) }/></label>
-                    </Show>
-                    <label class="field" title=move || format!("Requests in flight at once; above {} the test is spread over parallel edge requests", limits.get().max_load_concurrency)>
+                    }.into_any() }}
+                    <label class="field" title=move || format!("Requests in flight at once; above {} the test is spread over parallel edge requests", limits.with(|l| l.max_load_concurrency))>
                         <span>"Concurrency"</span>
                         <input type="number" min="1" data-testid="load-c" prop:value=move || concurrency.get().to_string()
                             on:change=move |ev| if let Ok(v) = event_target_value(&ev).trim().parse() { concurrency.set(v) }/></label>
@@ -265,9 +266,9 @@ pub fn LoadPage() -> impl IntoView {
                     <button class="primary" on:click=start disabled=running>"Start load test"</button>
                     <button on:click=cancel disabled=move || !running()>"Cancel"</button>
                 </div>
-                <p class="note">{move || { let l = limits.get(); format!(
+                <p class="note">{move || limits.with(|l| format!(
                     "One edge request sends at most {} requests, for at most {} s, at concurrency {}; bigger tests are split and merged.",
-                    l.max_load_requests, l.max_load_duration_ms / 1000, l.max_load_concurrency) }}</p>
+                    l.max_load_requests, l.max_load_duration_ms / 1000, l.max_load_concurrency))}</p>
                 <p class="error" role="alert">{move || error.get().unwrap_or_default()}</p>
             </section>
 

@@ -23,6 +23,9 @@ use std::fmt;
 use crate::config::Limits;
 use crate::error::ErrorKind;
 use crate::history::SaveReport;
+use crate::load::{
+    LoadCounts, LoadEvent, LoadMethod, LoadSnapshot, LoadSummary, Percentiles as LoadPercentiles, StopReason,
+};
 use crate::protocol::{ApiError, Event, EventError, Field, Price, Product, Source, Summary};
 use crate::stats::{HostReport, Percentiles, StatsReport};
 
@@ -190,12 +193,14 @@ pub fn req_strings<J: JsonValue>(v: &J, key: &'static str) -> Read<Vec<String>> 
     req(v, key, |m| m.elements()?.iter().map(J::as_string).collect(), "a list of strings")
 }
 
-/// A map of counts (`{"404": 3}`), its keys read by `key_of`.
-fn counts<J: JsonValue, K: Ord>(
+/// A map of counts (`{"404": 3}`), its keys read by `key_of` and its counts
+/// by `count`.
+fn count_map<J: JsonValue, K: Ord, N>(
     v: &J,
     key: &'static str,
     key_of: impl Fn(String) -> Option<K>,
-) -> Read<BTreeMap<K, u32>> {
+    count: impl Fn(&J) -> Option<N>,
+) -> Read<BTreeMap<K, N>> {
     req(
         v,
         key,
@@ -204,11 +209,38 @@ fn counts<J: JsonValue, K: Ord>(
             // stable sort, a routine the dashboard's wasm has no other use for.
             let mut map = BTreeMap::new();
             for (k, n) in m.entries()? {
-                map.insert(key_of(k)?, n.as_u64().and_then(|n| u32::try_from(n).ok())?);
+                map.insert(key_of(k)?, count(&n)?);
             }
             Some(map)
         },
         "a map of counts",
+    )
+}
+
+/// A map of `u32` counts.
+fn counts<J: JsonValue, K: Ord>(
+    v: &J,
+    key: &'static str,
+    key_of: impl Fn(String) -> Option<K>,
+) -> Read<BTreeMap<K, u32>> {
+    count_map(v, key, key_of, |n| n.as_u64().and_then(|n| u32::try_from(n).ok()))
+}
+
+/// A list of `[a, b]` pairs of whole numbers (a histogram's buckets).
+fn pairs<J: JsonValue>(v: &J, key: &'static str) -> Read<Vec<[u64; 2]>> {
+    req(
+        v,
+        key,
+        |m| {
+            m.elements()?
+                .iter()
+                .map(|p| match p.elements()?.as_slice() {
+                    [a, b] => Some([a.as_u64()?, b.as_u64()?]),
+                    _ => None,
+                })
+                .collect()
+        },
+        "a list of [number, number] pairs",
     )
 }
 
@@ -414,6 +446,91 @@ impl ApiError {
     }
 }
 
+impl LoadEvent {
+    /// The load-test event in a parsed NDJSON line.
+    pub fn from_json<J: JsonValue>(v: &J) -> Read<Self> {
+        let kind = req_str(v, "type")?;
+        Ok(match kind.as_str() {
+            "load_started" => LoadEvent::LoadStarted {
+                url: req_str(v, "url")?,
+                method: req(
+                    v,
+                    "method",
+                    |m| match m.as_string()?.as_str() {
+                        "GET" => Some(LoadMethod::Get),
+                        "HEAD" => Some(LoadMethod::Head),
+                        _ => None,
+                    },
+                    "GET or HEAD",
+                )?,
+                max_requests: req_u64(v, "max_requests")?,
+                duration_ms: opt(v, "duration_ms", J::as_u64, WHOLE)?,
+                concurrency: req_u32(v, "concurrency")?,
+                timeout_ms: req_u64(v, "timeout_ms")?,
+            },
+            "snapshot" => LoadEvent::Snapshot(LoadSnapshot {
+                t_ms: req_u64(v, "t_ms")?,
+                counts: load_counts(v)?,
+                in_flight: req_u32(v, "in_flight")?,
+                interval_ms: req_u64(v, "interval_ms")?,
+                interval_completed: req_u64(v, "interval_completed")?,
+                rps: req(v, "rps", J::as_f64, NUMBER)?,
+                latency: req_obj(v, "latency", load_percentiles)?,
+                delta: pairs(v, "delta")?,
+            }),
+            "load_summary" => LoadEvent::LoadSummary(LoadSummary {
+                counts: load_counts(v)?,
+                stopped: opt(
+                    v,
+                    "stopped",
+                    |m| match m.as_string()?.as_str() {
+                        "count" => Some(StopReason::Count),
+                        "duration" => Some(StopReason::Duration),
+                        "request_cap" => Some(StopReason::RequestCap),
+                        "cancelled" => Some(StopReason::Cancelled),
+                        _ => None,
+                    },
+                    "a stop reason",
+                )?,
+                elapsed_ms: req_u64(v, "elapsed_ms")?,
+                rps: req(v, "rps", J::as_f64, NUMBER)?,
+                latency: req_obj(v, "latency", load_percentiles)?,
+                histogram: pairs(v, "histogram")?,
+            }),
+            other => return Err(ReadError::new("type", Problem::UnknownType(other.to_owned()))),
+        })
+    }
+}
+
+/// The counts a load-test snapshot and summary share (flattened into them).
+fn load_counts<J: JsonValue>(v: &J) -> Read<LoadCounts> {
+    Ok(LoadCounts {
+        completed: req_u64(v, "completed")?,
+        ok: req_u64(v, "ok")?,
+        errors: req_u64(v, "errors")?,
+        aborted: req_u64(v, "aborted")?,
+        bytes: req_u64(v, "bytes")?,
+        statuses: count_map(v, "statuses", Some, J::as_u64)?,
+        error_kinds: count_map(v, "error_kinds", |k| Some(ErrorKind::from_wire(&k)), J::as_u64)?,
+    })
+}
+
+/// A load test's latency percentiles, in microseconds.
+fn load_percentiles<J: JsonValue>(v: &J) -> Read<LoadPercentiles> {
+    Ok(LoadPercentiles {
+        count: req_u64(v, "count")?,
+        min_us: req_u64(v, "min_us")?,
+        mean_us: req_u64(v, "mean_us")?,
+        p50_us: req_u64(v, "p50_us")?,
+        p75_us: req_u64(v, "p75_us")?,
+        p90_us: req_u64(v, "p90_us")?,
+        p95_us: req_u64(v, "p95_us")?,
+        p99_us: req_u64(v, "p99_us")?,
+        p999_us: req_u64(v, "p999_us")?,
+        max_us: req_u64(v, "max_us")?,
+    })
+}
+
 impl JsonValue for &serde_json::Value {
     fn member(&self, key: &'static str) -> Option<Self> {
         self.get(key).filter(|m| !m.is_null())
@@ -588,6 +705,49 @@ mod tests {
         assert_eq!((back.kind.as_str(), back.message.as_str()), ("too_many_urls", "at most 1000 URLs"));
         let not_a_refusal = serde_json::json!({"message": "x"});
         assert_eq!(read(&not_a_refusal, |v| ApiError::from_body(v)).unwrap_err().to_string(), "missing field `error`");
+    }
+
+    /// A load test's summary with error kinds, for every stop reason, and a
+    /// HEAD test's start read back unchanged.
+    #[test]
+    fn load_events_read_back_unchanged() {
+        let start = LoadEvent::LoadStarted {
+            url: "http://a/".into(),
+            method: LoadMethod::Head,
+            max_requests: 10,
+            duration_ms: Some(2000),
+            concurrency: 4,
+            timeout_ms: 500,
+        };
+        let mut events = vec![start];
+        for stopped in [
+            None,
+            Some(StopReason::Count),
+            Some(StopReason::Duration),
+            Some(StopReason::RequestCap),
+            Some(StopReason::Cancelled),
+        ] {
+            events.push(LoadEvent::LoadSummary(LoadSummary {
+                counts: LoadCounts {
+                    completed: 9,
+                    ok: 6,
+                    errors: 3,
+                    aborted: 1,
+                    bytes: 900,
+                    statuses: BTreeMap::from([("200".to_owned(), 6), ("503".to_owned(), 1)]),
+                    error_kinds: BTreeMap::from([(ErrorKind::Timeout, 2), (ErrorKind::HttpStatus, 1)]),
+                },
+                stopped,
+                elapsed_ms: 2001,
+                rps: 4.5,
+                latency: LoadPercentiles { count: 6, max_us: 9000, ..LoadPercentiles::default() },
+                histogram: vec![[1000, 4], [9000, 2]],
+            }));
+        }
+        for ev in events {
+            let value = serde_json::to_value(&ev).unwrap();
+            assert_eq!(read(&value, |v| LoadEvent::from_json(v)).unwrap(), ev);
+        }
     }
 
     #[test]

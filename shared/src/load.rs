@@ -389,100 +389,12 @@ pub enum LoadEvent {
     LoadSummary(LoadSummary),
 }
 
-/// A load event's `type`.
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum LoadEventType {
-    LoadStarted,
-    Snapshot,
-    LoadSummary,
-}
-
-/// Every field any load event line carries, read in one pass, as
-/// [`crate::protocol::Event`] is: serde's derive for an internally tagged
-/// enum with flattened structs buffers each line into a generic tree first.
-#[derive(Deserialize)]
-struct LoadLine {
-    #[serde(rename = "type")]
-    kind: LoadEventType,
-    url: Option<String>,
-    method: Option<LoadMethod>,
-    max_requests: Option<u64>,
-    duration_ms: Option<u64>,
-    concurrency: Option<u32>,
-    timeout_ms: Option<u64>,
-    t_ms: Option<u64>,
-    completed: Option<u64>,
-    ok: Option<u64>,
-    errors: Option<u64>,
-    aborted: Option<u64>,
-    bytes: Option<u64>,
-    statuses: Option<BTreeMap<String, u64>>,
-    error_kinds: Option<BTreeMap<ErrorKind, u64>>,
-    in_flight: Option<u32>,
-    interval_ms: Option<u64>,
-    interval_completed: Option<u64>,
-    rps: Option<f64>,
-    latency: Option<Percentiles>,
-    delta: Option<Vec<[u64; 2]>>,
-    stopped: Option<StopReason>,
-    elapsed_ms: Option<u64>,
-    histogram: Option<Vec<[u64; 2]>>,
-}
-
-/// A field a load event's type requires, or the name of the one missing.
-fn need<T>(value: Option<T>, field: &'static str) -> Result<T, &'static str> {
-    value.ok_or(field)
-}
-
-impl LoadLine {
-    fn counts(&mut self) -> Result<LoadCounts, &'static str> {
-        Ok(LoadCounts {
-            completed: need(self.completed, "completed")?,
-            ok: need(self.ok, "ok")?,
-            errors: need(self.errors, "errors")?,
-            aborted: need(self.aborted, "aborted")?,
-            bytes: need(self.bytes, "bytes")?,
-            statuses: need(self.statuses.take(), "statuses")?,
-            error_kinds: need(self.error_kinds.take(), "error_kinds")?,
-        })
-    }
-
-    fn into_event(mut self) -> Result<LoadEvent, &'static str> {
-        Ok(match self.kind {
-            LoadEventType::LoadStarted => LoadEvent::LoadStarted {
-                url: need(self.url, "url")?,
-                method: need(self.method, "method")?,
-                max_requests: need(self.max_requests, "max_requests")?,
-                duration_ms: self.duration_ms,
-                concurrency: need(self.concurrency, "concurrency")?,
-                timeout_ms: need(self.timeout_ms, "timeout_ms")?,
-            },
-            LoadEventType::Snapshot => LoadEvent::Snapshot(LoadSnapshot {
-                counts: self.counts()?,
-                t_ms: need(self.t_ms, "t_ms")?,
-                in_flight: need(self.in_flight, "in_flight")?,
-                interval_ms: need(self.interval_ms, "interval_ms")?,
-                interval_completed: need(self.interval_completed, "interval_completed")?,
-                rps: need(self.rps, "rps")?,
-                latency: need(self.latency, "latency")?,
-                delta: need(self.delta, "delta")?,
-            }),
-            LoadEventType::LoadSummary => LoadEvent::LoadSummary(LoadSummary {
-                counts: self.counts()?,
-                stopped: self.stopped,
-                elapsed_ms: need(self.elapsed_ms, "elapsed_ms")?,
-                rps: need(self.rps, "rps")?,
-                latency: need(self.latency, "latency")?,
-                histogram: need(self.histogram, "histogram")?,
-            }),
-        })
-    }
-}
-
+/// Reads a line through [`crate::json`]: the code the load page runs on the
+/// browser's `JSON.parse`, here on a `serde_json::Value`.
 impl<'de> Deserialize<'de> for LoadEvent {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        LoadLine::deserialize(d)?.into_event().map_err(serde::de::Error::missing_field)
+        let value = serde_json::Value::deserialize(d)?;
+        LoadEvent::from_json(&&value).map_err(serde::de::Error::custom)
     }
 }
 
@@ -1184,10 +1096,17 @@ mod tests {
                 .contains("missing field `concurrency`")
         );
         assert!(err(r#"{"type":"snapshot","t_ms":1}"#).contains("missing field `completed`"));
-        assert!(err(r#"{"type":"warp","t_ms":1}"#).contains("unknown variant `warp`"));
+        assert!(err(r#"{"type":"warp","t_ms":1}"#).contains("unknown event type `warp`"));
+        assert!(
+            err(r#"{"type":"load_started","url":"http://a/","method":"POST","max_requests":3,"concurrency":1,"timeout_ms":5}"#)
+                .contains("field `method` is not GET or HEAD")
+        );
         // A summary without `stopped` is still a summary (the field is optional).
         let line = r#"{"type":"load_summary","completed":0,"ok":0,"errors":0,"aborted":0,"bytes":0,"statuses":{},"error_kinds":{},"elapsed_ms":1,"rps":0.0,"latency":{"count":0,"min_us":0,"mean_us":0,"p50_us":0,"p75_us":0,"p90_us":0,"p95_us":0,"p99_us":0,"p999_us":0,"max_us":0},"histogram":[]}"#;
         let parsed = serde_json::from_str::<LoadEvent>(line);
         assert!(matches!(parsed, Ok(LoadEvent::LoadSummary(LoadSummary { stopped: None, .. }))), "{parsed:?}");
+        // A histogram bucket is a pair of whole numbers.
+        let bad = line.replace(r#""histogram":[]"#, r#""histogram":[[1,2,3]]"#);
+        assert!(err(&bad).contains("field `histogram` is not a list of [number, number] pairs"), "{}", err(&bad));
     }
 }

@@ -29,7 +29,8 @@
 //! Data flow: the edge validates a request ([`validation`]), builds a
 //! [`scheduler::Scheduler`], wraps it in a [`runner::Runner`] with its fetcher
 //! and clock, and writes each [`protocol::Event`] as an NDJSON line. The
-//! browser splits lines with [`ndjson`], decodes the same events and folds them
+//! browser splits lines with [`ndjson`], reads the same events through [`json`]
+//! (on the browser's `JSON.parse`) and folds them
 //! into [`stats`].
 
 pub mod config;

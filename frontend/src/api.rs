@@ -31,14 +31,19 @@ fn describe(e: gloo_net::Error) -> String {
     }
 }
 
-/// `GET path` and parse its JSON answer in the browser (see [`crate::json`]);
-/// errors name `what` was asked for and, for a refusal, the edge's own error
-/// kind and message.
-async fn get_parsed(path: &str, what: &str) -> Result<Json, String> {
+/// `GET path`, for a 2xx answer; errors name `what` was asked for and, for
+/// a refusal, the edge's own error kind and message.
+async fn get_ok(path: &str, what: &str) -> Result<gloo_net::http::Response, String> {
     let resp = Request::get(path).send().await.map_err(|e| format!("cannot reach the edge: {}", describe(e)))?;
     if !resp.ok() {
         return Err(format!("{what}: {}", refusal(resp).await));
     }
+    Ok(resp)
+}
+
+/// `GET path` and parse its JSON answer in the browser (see [`crate::json`]).
+async fn get_parsed(path: &str, what: &str) -> Result<Json, String> {
+    let resp = get_ok(path, what).await?;
     let text = resp.text().await.map_err(|e| format!("{what}: the answer broke off: {}", describe(e)))?;
     Json::parse(&text).map_err(|e| format!("unexpected {what} answer: {e}"))
 }
@@ -78,14 +83,10 @@ pub async fn fetch_sitemap(url: &str) -> Result<SitemapUrls, String> {
     read().map_err(|e| format!("unexpected sitemap answer: {e}"))
 }
 
-/// `GET path` and decode its JSON answer with serde; errors name `what` was
-/// asked for and, for a refusal, the edge's own error kind and message.
+/// `GET path` and decode its JSON answer with serde (the history page's
+/// answer types).
 pub async fn get_json<T: serde::de::DeserializeOwned>(path: &str, what: &str) -> Result<T, String> {
-    let resp = Request::get(path).send().await.map_err(|e| format!("cannot reach the edge: {}", describe(e)))?;
-    if !resp.ok() {
-        return Err(format!("{what}: {}", refusal(resp).await));
-    }
-    resp.json().await.map_err(|e| format!("unexpected {what} answer: {e}"))
+    get_ok(path, what).await?.json().await.map_err(|e| format!("unexpected {what} answer: {e}"))
 }
 
 /// A non-2xx answer for people: status, and the edge's error kind and

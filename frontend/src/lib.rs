@@ -11,7 +11,8 @@
 //! - [`run`]: the run store (state owned by the root) and the browser-side
 //!   fan-out: chunked, bounded, cancellable requests to the edge.
 //! - [`api`]: HTTP helpers: config, and one chunk's NDJSON stream.
-//! - [`json`]: the small JSON answers, read through the browser's parser.
+//! - [`json`]: the edge's JSON (event lines, config, refusals, sitemaps) as
+//!   parsed by the browser, read through `fanout_shared::json`.
 //! - [`table`]: the task table.
 //! - [`waterfall`]: one bar per attempt on a shared time axis.
 //! - [`history`]: saved runs, diffs and price history (`?mode=history`).

@@ -146,51 +146,54 @@ fn req_list<J: JsonValue, T>(v: &J, key: &'static str, read: impl Fn(&J) -> Read
     items.iter().enumerate().map(|(i, item)| read(item).map_err(|e| e.within(&i.to_string()).within(key))).collect()
 }
 
+/// A whole number narrowed to `N` (`u32`, `u16`), when it fits.
+fn narrow<J: JsonValue, N: TryFrom<u64>>(m: &J) -> Option<N> {
+    m.as_u64().and_then(|n| N::try_from(n).ok())
+}
+
+/// An array of strings.
+fn strings<J: JsonValue>(m: &J) -> Option<Vec<String>> {
+    m.elements()?.iter().map(J::as_string).collect()
+}
+
 /// Required `u64`.
-#[inline(never)]
 pub fn req_u64<J: JsonValue>(v: &J, key: &'static str) -> Read<u64> {
     req(v, key, J::as_u64, WHOLE)
 }
 
 /// Required `u32`.
-#[inline(never)]
 pub fn req_u32<J: JsonValue>(v: &J, key: &'static str) -> Read<u32> {
-    req(v, key, |m| m.as_u64().and_then(|n| u32::try_from(n).ok()), SMALL)
+    req(v, key, narrow::<J, u32>, SMALL)
 }
 
 /// Required `u16`.
-#[inline(never)]
 fn req_u16<J: JsonValue>(v: &J, key: &'static str) -> Read<u16> {
-    req(v, key, |m| m.as_u64().and_then(|n| u16::try_from(n).ok()), SMALL)
+    req(v, key, narrow::<J, u16>, SMALL)
 }
 
 /// Optional `u16`.
-#[inline(never)]
 fn opt_u16<J: JsonValue>(v: &J, key: &'static str) -> Read<Option<u16>> {
-    opt(v, key, |m| m.as_u64().and_then(|n| u16::try_from(n).ok()), SMALL)
+    opt(v, key, narrow::<J, u16>, SMALL)
 }
 
 /// Required string.
-#[inline(never)]
 pub fn req_str<J: JsonValue>(v: &J, key: &'static str) -> Read<String> {
     req(v, key, J::as_string, TEXT)
 }
 
 /// Optional string.
-#[inline(never)]
 pub fn opt_str<J: JsonValue>(v: &J, key: &'static str) -> Read<Option<String>> {
     opt(v, key, J::as_string, TEXT)
 }
 
 /// Required boolean.
-#[inline(never)]
 pub fn req_bool<J: JsonValue>(v: &J, key: &'static str) -> Read<bool> {
     req(v, key, J::as_bool, FLAG)
 }
 
 /// Required array of strings.
 pub fn req_strings<J: JsonValue>(v: &J, key: &'static str) -> Read<Vec<String>> {
-    req(v, key, |m| m.elements()?.iter().map(J::as_string).collect(), "a list of strings")
+    req(v, key, strings, "a list of strings")
 }
 
 /// A map of counts (`{"404": 3}`), its keys read by `key_of` and its counts
@@ -223,7 +226,7 @@ fn counts<J: JsonValue, K: Ord>(
     key: &'static str,
     key_of: impl Fn(String) -> Option<K>,
 ) -> Read<BTreeMap<K, u32>> {
-    count_map(v, key, key_of, |n| n.as_u64().and_then(|n| u32::try_from(n).ok()))
+    count_map(v, key, key_of, narrow::<J, u32>)
 }
 
 /// A list of `[a, b]` pairs of whole numbers (a histogram's buckets).
@@ -392,7 +395,7 @@ impl Product {
                 })
             })
         })?;
-        p.others = opt(v, "others", |m| m.as_u64().and_then(|n| u32::try_from(n).ok()), SMALL)?.unwrap_or(0);
+        p.others = opt(v, "others", narrow::<J, u32>, SMALL)?.unwrap_or(0);
         p.malformed_json_ld = opt(v, "malformed_json_ld", J::as_bool, FLAG)?.unwrap_or(false);
         Ok(p)
     }
@@ -425,13 +428,7 @@ impl Limits {
             max_load_duration_ms: req_u64(v, "max_load_duration_ms")?,
             max_load_concurrency: req_u32(v, "max_load_concurrency")?,
             allow_private_targets: req_bool(v, "allow_private_targets")?,
-            allowed_hosts: opt(
-                v,
-                "allowed_hosts",
-                |m| m.elements()?.iter().map(J::as_string).collect(),
-                "a list of strings",
-            )?
-            .unwrap_or_default(),
+            allowed_hosts: opt(v, "allowed_hosts", strings, "a list of strings")?.unwrap_or_default(),
         })
     }
 }

@@ -4,24 +4,24 @@ use std::collections::{HashSet, VecDeque};
 use std::rc::Rc;
 
 use fanout_shared::Event;
-use fanout_shared::config::DEFAULT_MAX_REQUEST_BYTES;
-use fanout_shared::load::{LoadEngine, LoadRunner, parse_load_request};
-use fanout_shared::protocol::{ApiError, ConfigResponse, HEARTBEAT_MS, RunOptions};
-use fanout_shared::retry::SplitMix64;
-use fanout_shared::retry::is_success;
-use fanout_shared::runner::{Runner, WithHeartbeat};
-use fanout_shared::scheduler::Scheduler;
-use fanout_shared::scheduler::check_url;
-use fanout_shared::sitemap::{MAX_SITEMAP_DEPTH, MAX_SITEMAP_FILES, Sitemap, parse as parse_sitemap};
-use fanout_shared::target::TargetPolicy;
-use fanout_shared::validation::{is_own_demo_url, parse_run_request};
+use fanout_shared::engine::retry::SplitMix64;
+use fanout_shared::engine::retry::is_success;
+use fanout_shared::engine::runner::{Runner, WithHeartbeat};
+use fanout_shared::engine::scheduler::Scheduler;
+use fanout_shared::input::sitemap::{MAX_SITEMAP_DEPTH, MAX_SITEMAP_FILES, Sitemap, parse as parse_sitemap};
+use fanout_shared::input::target::{TargetPolicy, check_url};
+use fanout_shared::input::validation::{is_own_demo_url, parse_run_request};
+use fanout_shared::load::engine::{LoadEngine, LoadRunner};
+use fanout_shared::load::plan::parse_load_request;
+use fanout_shared::wire::config::DEFAULT_MAX_REQUEST_BYTES;
+use fanout_shared::wire::protocol::{ApiError, ConfigResponse, HEARTBEAT_MS, RunOptions};
 use futures::{Stream, StreamExt};
 use worker::{Headers, Request, Response, Result};
 
-use crate::error::{error_response, json_response};
-use crate::fetch::{EdgeClock, EdgeFetcher, EdgeProbe, InFlight, fetch_text};
+use crate::clock::EdgeClock;
+use crate::context::{Settings, authorize, error_response, json_response, read_body};
+use crate::fetch::{EdgeFetcher, EdgeProbe, InFlight, fetch_text};
 use crate::history::{Saver, Store, new_run_id};
-use crate::settings::Settings;
 
 /// `GET /api/v1/health`.
 pub fn health() -> Result<Response> {
@@ -37,52 +37,6 @@ pub fn config(settings: &Settings) -> Result<Response> {
         version: env!("CARGO_PKG_VERSION").to_owned(),
     };
     json_response(200, &body)
-}
-
-/// Constant-time comparison, so the token cannot be guessed byte by byte
-/// from response timings.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-pub(crate) fn authorize(req: &Request, settings: &Settings) -> std::result::Result<(), ApiError> {
-    let Some(token) = &settings.token else {
-        return Ok(());
-    };
-    let given = req.headers().get("authorization").ok().flatten().unwrap_or_default();
-    match given.strip_prefix("Bearer ") {
-        Some(t) if same(t.trim().as_bytes(), token.as_bytes()) => Ok(()),
-        _ => Err(ApiError::new(401, "unauthorized", "this deployment needs Authorization: Bearer <API token>")),
-    }
-}
-
-/// Read at most `max + 1` bytes of the request body, so an oversized body is
-/// refused without being held in memory.
-async fn read_body(req: &mut Request, max: u64) -> std::result::Result<Vec<u8>, ApiError> {
-    let too_large = |n: u64| {
-        ApiError::new(
-            413,
-            "body_too_large",
-            format!("the request body is over {max} bytes ({n} seen); send fewer URLs per request"),
-        )
-    };
-    if let Some(len) = req.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok())
-        && len > max
-    {
-        return Err(too_large(len));
-    }
-    let Ok(mut stream) = req.stream() else {
-        return Ok(Vec::new());
-    };
-    let mut body = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request("malformed_body", e.to_string()))?;
-        body.extend_from_slice(&chunk);
-        if body.len() as u64 > max {
-            return Err(too_large(body.len() as u64));
-        }
-    }
-    Ok(body)
 }
 
 /// Abort every upstream fetch of a run when its client disconnects.

@@ -7,12 +7,13 @@
 //! in-process call also spends no subrequest.
 
 use fanout_shared::demo::{self as catalogue, DEMO_PRODUCT_PATH, DemoKnobs};
+use fanout_shared::view::markup::escape_html;
 use futures::StreamExt;
 use futures::stream::{self, LocalBoxStream};
 use url::Url;
 use worker::{Headers, Response, Result};
 
-use crate::fetch::Sleep;
+use crate::clock::Sleep;
 
 /// How long a hanging page hangs: long enough to outlast any attempt timeout,
 /// short enough that nothing lingers for ever.
@@ -142,10 +143,7 @@ fn index_page(origin: &str) -> String {
     let mut links = String::new();
     for i in 1..=catalogue::DEMO_PRODUCT_COUNT {
         if let Some(p) = catalogue::product(i) {
-            links.push_str(&format!(
-                "<li><a href=\"{DEMO_PRODUCT_PATH}{i}\">{}</a></li>\n",
-                catalogue::escape_html(&p.name)
-            ));
+            links.push_str(&format!("<li><a href=\"{DEMO_PRODUCT_PATH}{i}\">{}</a></li>\n", escape_html(&p.name)));
         }
     }
     format!(
@@ -154,6 +152,6 @@ fn index_page(origin: &str) -> String {
          Knobs: latency_ms, jitter_ms, fail_status, fail_first, retry_after, retry_after_date, hang, drip_ms, \
          huge_kb, malformed, redirect, redirect_loop, redirect_to. Origin: {}</p><ul>{links}</ul></body></html>",
         catalogue::DEMO_PRODUCT_COUNT,
-        catalogue::escape_html(origin)
+        escape_html(origin)
     )
 }

@@ -7,20 +7,17 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use fanout_shared::Event;
-use fanout_shared::history::{
-    PricePoint, Recorder, RunRecord, SaveReport, SavedProduct, SavedResult, Timeline, check_run_id, diff, make_run_id,
-    parse_page, results_csv,
-};
-use fanout_shared::protocol::ApiError;
+use fanout_shared::history::{PricePoint, Recorder, RunRecord, SavedProduct, SavedResult, Timeline, diff, results_csv};
+use fanout_shared::input::validation::{check_run_id, make_run_id, parse_page};
+use fanout_shared::wire::protocol::{ApiError, SaveReport};
 use futures::channel::oneshot;
 use futures::future::LocalBoxFuture;
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Env, Request, Response, Result};
 
-use crate::error::{error_response, json_response};
-use crate::fetch::unix_ms;
-use crate::settings::Settings;
+use crate::clock::unix_ms;
+use crate::context::{Settings, authorize, error_response, json_response};
 
 /// Rows written per D1 batch while a run streams.
 const SAVE_BATCH: usize = 250;
@@ -463,7 +460,7 @@ async fn route_inner(
     settings: &Settings,
     path: &str,
 ) -> std::result::Result<Response, ApiError> {
-    crate::api::authorize(req, settings)?;
+    authorize(req, settings)?;
     let store = Store::open(env, settings).ok_or_else(unavailable)?;
     let url = req.url().map_err(|e| internal(e.to_string()))?;
     let query = url.query().unwrap_or("");

@@ -2,31 +2,38 @@
 //!
 //! # Layout
 //! - `lib.rs`: the route table, nothing else.
+//! - [`context`]: what every route needs: [`context::Settings`] from `[vars]`
+//!   and the token secret, the token check, a bounded body reader, and
+//!   errors → HTTP in one place.
 //! - [`api`]: `/api/v1/*` handlers (health, config, runs, sitemap, load).
-//! - [`fetch`]: the shell half of the fan-out: `worker::Fetch` + `AbortController`
-//!   and `Delay` behind `fanout_shared::runner`'s traits.
 //! - [`history`]: run history in D1: saving while streaming, list, get,
 //!   export, delete, diff, price history.
 //! - [`demo`]: the built-in demo shop under `/demo/`.
-//! - [`settings`]: limits from `[vars]` and the token secret.
-//! - [`error`]: errors → HTTP, in one place.
+//! - [`fetch`]: the shell half of the fan-out: `worker::Fetch` +
+//!   `AbortController` behind `fanout_shared::engine::runner::Fetcher`, and
+//!   the load test's probe.
+//! - [`clock`]: the wall clock, a `setTimeout` future and the run's clock
+//!   behind `fanout_shared::engine::runner::Clock`.
 //!
-//! Data flow: a run request is validated by `fanout_shared::validation`, run
-//! by `fanout_shared::runner::Runner` over an [`fetch::EdgeFetcher`], and its events
-//! are streamed back as NDJSON lines. Static assets (the dashboard) are served
-//! by Workers static assets before this code runs.
+//! Imports point down this list (`api` → `history`, `fetch` → `demo` →
+//! `clock`; everything → `context`), never back up.
+//!
+//! Data flow: a run request is checked by `fanout_shared::input::validation`,
+//! run by `fanout_shared::engine::runner::Runner` over an [`fetch::EdgeFetcher`],
+//! and its events are streamed back as NDJSON lines. Static assets (the
+//! dashboard) are served by Workers static assets before this code runs.
 
-use fanout_shared::protocol::ApiError;
+use fanout_shared::wire::protocol::ApiError;
 use worker::{Context, Env, Method, Request, Response, Result, event};
 
 mod api;
+mod clock;
+mod context;
 mod demo;
-mod error;
 mod fetch;
 mod history;
-mod settings;
 
-use settings::Settings;
+use context::{Settings, error_response};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
@@ -45,11 +52,11 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         }
         (Method::Get, "/api/v1/sitemap") => api::sitemap(&req, &settings).await,
         (Method::Post, "/api/v1/load") => api::load(req, &settings).await,
-        (_, "/api/v1/health" | "/api/v1/config" | "/api/v1/sitemap" | "/api/v1/load") => error::error_response(
-            &ApiError::new(405, "method_not_allowed", format!("{method:?} is not allowed on {path}")),
-        ),
+        (_, "/api/v1/health" | "/api/v1/config" | "/api/v1/sitemap" | "/api/v1/load") => {
+            error_response(&ApiError::new(405, "method_not_allowed", format!("{method:?} is not allowed on {path}")))
+        }
         (_, p) if p.starts_with("/api/") => {
-            error::error_response(&ApiError::new(404, "not_found", format!("no API endpoint at {p}")))
+            error_response(&ApiError::new(404, "not_found", format!("no API endpoint at {p}")))
         }
         (Method::Get | Method::Head, p) if p == "/demo" || p.starts_with("/demo/") => {
             let url = req.url()?;
@@ -60,7 +67,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
                 .flatten()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(1);
-            demo::reply(&url, attempt, fetch::unix_ms()).await.into_response()
+            demo::reply(&url, attempt, clock::unix_ms()).await.into_response()
         }
         _ => Response::error("Not Found", 404),
     }

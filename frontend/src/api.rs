@@ -1,10 +1,10 @@
 //! HTTP helpers: the edge's config, and one chunk request's event stream.
 
-use fanout_shared::config::Limits;
-use fanout_shared::json::{JsonValue, Read, req_bool, req_strings, req_u32};
-use fanout_shared::load::{LoadEvent, LoadRequest};
-use fanout_shared::ndjson::LineDecoder;
-use fanout_shared::protocol::{ApiError, Event, RunRequest};
+use fanout_shared::load::protocol::{LoadEvent, LoadRequest};
+use fanout_shared::wire::config::Limits;
+use fanout_shared::wire::json::{JsonValue, Read, req_bool, req_strings, req_u32};
+use fanout_shared::wire::ndjson::LineDecoder;
+use fanout_shared::wire::protocol::{ApiError, Event, RunRequest};
 use gloo_net::http::Request;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;

@@ -6,13 +6,14 @@
 //! reopened views by `fanout_shared::history::replay`.
 
 use fanout_shared::history::{PricePoint, RunDiff, RunRecord, SavedResult, replay};
+use fanout_shared::view::report::secs;
 use gloo_net::http::Request;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde::Deserialize;
 
 use crate::api::get_json;
-use crate::app::{fmt_secs, page_param, set_page_query};
+use crate::page::{page_param, set_page_query};
 use crate::run::RunStore;
 use crate::stats::{HostsPanel, StatCards};
 use crate::table::TaskTable;
@@ -44,7 +45,7 @@ struct PriceHistory {
 const PAGE: u32 = 20;
 
 fn duration(ms: u64) -> String {
-    if ms < 100 { "< 0.1 s".to_owned() } else { fmt_secs(ms) }
+    if ms < 100 { "< 0.1 s".to_owned() } else { secs(ms) }
 }
 
 fn when(ms: u64) -> String {
@@ -55,7 +56,7 @@ fn when(ms: u64) -> String {
 /// A saved run's options, for people (they are the first chunk request's:
 /// its concurrency is that request's share of the run's).
 fn options_text(json: &str) -> String {
-    match serde_json::from_str::<fanout_shared::protocol::RunOptions>(json) {
+    match serde_json::from_str::<fanout_shared::wire::protocol::RunOptions>(json) {
         Ok(o) => format!(
             "First request's options: concurrency {} · per host {} · timeout {} ms · {} attempts · backoff {}–{} ms · deadline {} ms · extraction {}",
             o.concurrency,

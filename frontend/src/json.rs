@@ -1,5 +1,5 @@
 //! JSON parsed by the browser's own `JSON.parse`, read through
-//! [`fanout_shared::json`]: the edge's event lines, its config, a sitemap's
+//! [`fanout_shared::wire::json`]: the edge's event lines, its config, a sitemap's
 //! URLs and the error body of a refusal.
 //!
 //! Why not serde here: each type's derived decoder is its own code in the
@@ -11,7 +11,7 @@
 
 use std::cell::RefCell;
 
-use fanout_shared::json::JsonValue;
+use fanout_shared::wire::json::JsonValue;
 use js_sys::{Array, JSON, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 

@@ -6,36 +6,44 @@
 //! page URL's `mode`; each binary only calls one of the functions below.
 //!
 //! # Layout
-//! - [`app`]: the page shell (header, mode tabs) and the fan-out dashboard:
-//!   form, progress, statistics and the task table.
+//! - [`page`]: what every page shares: the shell (header, mode tabs,
+//!   footer), the page URL, the browser's URL check.
+//! - [`dashboard`]: the fan-out dashboard: form, progress, compare mode,
+//!   statistics and the task table.
+//! - [`history`]: saved runs, diffs and price history (`?mode=history`).
+//! - [`load`]: the load-test page (`?mode=load`): live rps, latency
+//!   histogram, percentiles.
+//! - [`stats`], [`table`], [`waterfall`]: the panels the dashboard and the
+//!   history share: statistics cards and per-host table, the task table, one
+//!   bar per attempt on a shared time axis.
 //! - [`run`]: the run store (state owned by the root) and the browser-side
 //!   fan-out: chunked, bounded, cancellable requests to the edge.
 //! - [`api`]: HTTP helpers: config, and one chunk's NDJSON stream.
 //! - [`json`]: the edge's JSON (event lines, config, refusals, sitemaps) as
-//!   parsed by the browser, read through `fanout_shared::json`.
-//! - [`table`]: the task table.
-//! - [`waterfall`]: one bar per attempt on a shared time axis.
-//! - [`history`]: saved runs, diffs and price history (`?mode=history`).
-//! - [`load`]: the load-test page (`?mode=load`): live rps, latency
-//!   histogram, percentiles.
+//!   parsed by the browser, read through `fanout_shared::wire::json`.
+//!
+//! Imports point down this list, never back up: pages use panels, panels
+//! use the run store, the store uses the API helpers.
 //!
 //! Data flow: the form's URLs are split into chunks sized by the edge's
 //! limits; each chunk is a `POST /api/v1/runs` whose NDJSON events are
 //! decoded as they arrive and folded into per-row `TaskView`s (from
-//! `fanout_shared::task`), a `Tally` and `Stats`. The views only read signals.
+//! `fanout_shared::view::task`), a `Tally` and `Stats` (`fanout_shared::view::stats`).
+//! The views only read signals.
 
 mod api;
-mod app;
+mod dashboard;
 mod history;
 mod json;
 mod load;
+mod page;
 mod run;
 mod stats;
 mod table;
 mod waterfall;
 
-use app::{Page, Shell};
 use leptos::prelude::*;
+use page::{Page, Shell};
 
 fn mount<V: IntoView + 'static>(page: Page, view: fn() -> V) {
     console_error_panic_hook::set_once();
@@ -44,7 +52,7 @@ fn mount<V: IntoView + 'static>(page: Page, view: fn() -> V) {
 
 /// Mount the fan-out dashboard (`/`).
 pub fn dashboard() {
-    mount(Page::FanOut, app::App);
+    mount(Page::FanOut, dashboard::App);
 }
 
 /// Mount the load-test page (`/?mode=load`).

@@ -1,20 +1,20 @@
 //! The load-test page: one URL × N requests (or for D seconds) at
 //! concurrency C, with live requests per second, a latency histogram and
 //! percentiles. The splitting, merging and link logic is
-//! `fanout_shared::load_client`; this file only runs it and draws it.
+//! `fanout_shared::load::client`; this file only runs it and draws it.
 
 use std::cell::Cell;
 use std::rc::Rc;
 
-use fanout_shared::config::Limits;
 use fanout_shared::demo::product_urls;
-use fanout_shared::load::{LoadMethod, Percentiles, StopReason};
-use fanout_shared::load_client::{LoadForm, LoadMerge, next_segment, split_load};
+use fanout_shared::load::client::{LoadForm, LoadMerge, next_segment, split_load};
+use fanout_shared::load::protocol::{LoadMethod, Percentiles, StopReason};
+use fanout_shared::wire::config::Limits;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::api::{self, ChunkError};
-use crate::app::{origin, page_query, set_page_query};
+use crate::page::{check_url, origin, page_query, set_page_query};
 use crate::run::{Worker, all_done, now_ms};
 
 /// Width of the charts in SVG units; they scale to the panel.
@@ -91,7 +91,7 @@ pub fn LoadPage() -> impl IntoView {
     let start = move |_| {
         let f = form();
         let lim = limits.get_untracked();
-        if let Err(e) = f.check(&lim, crate::app::check_url) {
+        if let Err(e) = f.check(&lim, check_url) {
             error.set(Some(e));
             return;
         }
@@ -348,7 +348,7 @@ fn rps_chart(series: &[(u64, f64)]) -> impl IntoView + use<> {
     .into_any()
 }
 
-fn latency_chart(bins: &[fanout_shared::load_client::Bin]) -> impl IntoView + use<> {
+fn latency_chart(bins: &[fanout_shared::load::client::Bin]) -> impl IntoView + use<> {
     if bins.is_empty() {
         return view! { <p class="note">"No latencies yet."</p> }.into_any();
     }

@@ -15,11 +15,12 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::Poll;
 
-use fanout_shared::config::{DEFAULT_CONCURRENCY, Limits, split_concurrency};
-use fanout_shared::history::make_run_id;
-use fanout_shared::protocol::{Event, Millis, RunRequest};
-use fanout_shared::stats::{Stats, StatsReport};
-use fanout_shared::task::{Tally, TaskState, TaskView};
+use fanout_shared::input::validation::make_run_id;
+use fanout_shared::view::stats::Stats;
+use fanout_shared::view::task::{Tally, TaskState, TaskView};
+use fanout_shared::wire::config::{DEFAULT_CONCURRENCY, Limits, split_concurrency};
+use fanout_shared::wire::protocol::{Event, Millis, RunRequest};
+use fanout_shared::wire::stats::StatsReport;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
@@ -321,7 +322,7 @@ impl RunStore {
     /// history): its rows, tally and statistics, with nothing running.
     pub fn show(self, run_id: String, views: Vec<TaskView>, stats: StatsReport, elapsed: Millis) {
         self.cancel();
-        let peak = fanout_shared::report::peak_in_flight(&views);
+        let peak = fanout_shared::view::report::peak_in_flight(&views);
         self.set_rows(views);
         self.run_id.set(Some(run_id));
         self.save_error.set(None);

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use fanout_shared::report::fixed;
+use fanout_shared::view::report::fixed;
 
 use crate::run::RunStore;
 

@@ -1,7 +1,7 @@
 //! The task table: one row per URL, paginated so a 1,000-URL run stays smooth.
 
-use fanout_shared::report::{fixed, row_details};
-use fanout_shared::task::{TaskState, TaskView};
+use fanout_shared::view::report::{fixed, row_details};
+use fanout_shared::view::task::{TaskState, TaskView};
 use leptos::prelude::*;
 
 use crate::run::{Row, RunStore};

@@ -2,11 +2,10 @@
 //! browser's network panel, redrawn on the run's tick rather than on every
 //! event so a 1,000-URL run stays smooth.
 
-use fanout_shared::report::{axis_end, bars_svg, fixed, waterfall};
-use fanout_shared::task::TaskView;
+use fanout_shared::view::report::{axis_end, bars_svg, fixed, secs, waterfall};
+use fanout_shared::view::task::TaskView;
 use leptos::prelude::*;
 
-use crate::app::fmt_secs;
 use crate::run::RunStore;
 
 /// An SVG coordinate, to a hundredth of a unit.
@@ -47,7 +46,7 @@ pub fn Waterfall(
             (0..=4).map(|i| (f64::from(i) / 4.0, tick_label(axis as f64 * f64::from(i) / 4.0))).collect();
         Some(view! {
             <svg class="waterfall" viewBox=format!("0 0 {} {}", fixed(WIDTH, 0), fixed(height + 18.0, 2)) preserveAspectRatio="none"
-                role="img" aria-label=format!("Waterfall of {} URLs over {}", views.len(), fmt_secs(axis))
+                role="img" aria-label=format!("Waterfall of {} URLs over {}", views.len(), secs(axis))
                 data-bars=bar_count>
                 {ticks.into_iter().map(|(x, label)| view! {
                     <line class="tick" x1=px(x * WIDTH) x2=px(x * WIDTH) y1="0" y2=px(height)></line>

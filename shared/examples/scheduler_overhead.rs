@@ -15,10 +15,11 @@ use std::future::{Ready, ready};
 use std::hint::black_box;
 use std::time::Instant;
 
-use fanout_shared::protocol::{Millis, RunOptions};
-use fanout_shared::retry::SplitMix64;
-use fanout_shared::runner::{Clock, Fetcher, Runner};
-use fanout_shared::scheduler::{Action, AttemptRequest, AttemptResult, Job, Response, Scheduler};
+use fanout_shared::engine::retry::SplitMix64;
+use fanout_shared::engine::runner::{Clock, Fetcher, Runner};
+use fanout_shared::engine::scheduler::{Action, AttemptRequest, AttemptResult, Response, Scheduler};
+use fanout_shared::input::Job;
+use fanout_shared::wire::protocol::{Millis, RunOptions};
 use futures::StreamExt;
 use futures::executor::block_on;
 

@@ -1,62 +1,48 @@
 //! Fanout's core: everything that needs no runtime.
 //!
 //! # Layout
-//! - [`protocol`]: the wire contract (request, NDJSON events, error body).
-//! - [`config`]: `DEFAULT_*` options and the limits an edge enforces.
-//! - [`validation`]: request body → checked run, or a 4xx that says what to fix.
-//! - [`scheduler`]: the sans-IO fan-out state machine (caps, fairness,
-//!   retries, timeouts, deadline, cancel). Time is an input.
-//! - [`retry`]: what is retryable, full-jitter backoff, `Retry-After`.
-//! - [`runner`]: the async loop that drives the scheduler through a
-//!   [`runner::Fetcher`] and a [`runner::Clock`] supplied by a shell.
-//! - [`sitemap`]: reading `<urlset>` and `<sitemapindex>` files.
-//! - [`stats`]: percentiles, throughput and per-host figures from events.
-//! - [`target`]: the SSRF guard's classifier of private targets.
-//! - `extract` (feature `extract`): streaming product extraction with lol_html.
-//! - [`task`]: a client's per-URL view (state, spans) folded from events.
-//! - [`report`]: waterfall geometry and JSON/CSV exports from task views.
-//! - [`ndjson`]: splitting a byte stream into lines.
-//! - [`json`]: reading events, limits and error bodies from parsed JSON
-//!   (the browser's `JSON.parse`, or `serde_json::Value`).
-//! - [`history`]: saved run rows, the diff between two runs, id and page checks.
-//! - [`input`]: cleaning a pasted URL list.
-//! - [`load`]: load-test mode (one URL × N at C), its engine, runner and
-//!   HDR latency histogram.
-//! - [`load_client`]: the browser's side of a load test: link, split, merge.
-//! - [`demo`]: the built-in demo shop's catalogue and pages.
-//! - [`error`]: the one fetch error type and its wire kinds.
+//! One folder per layer. A layer imports only from the layers below it (or
+//! from files beside it in its own folder), never from above;
+//! `shared/tests/layers.rs` checks that, and that no two files import each
+//! other in a circle.
 //!
-//! Data flow: the edge validates a request ([`validation`]), builds a
-//! [`scheduler::Scheduler`], wraps it in a [`runner::Runner`] with its fetcher
-//! and clock, and writes each [`protocol::Event`] as an NDJSON line. The
-//! browser splits lines with [`ndjson`], reads the same events through [`json`]
-//! (on the browser's `JSON.parse`) and folds them
-//! into [`stats`].
+//! - [`wire`]: the contract, depending on nothing else here: run requests,
+//!   NDJSON events, the summary's statistics, errors and their kinds,
+//!   defaults and limits, NDJSON lines, and one reader of it all from parsed
+//!   JSON (the browser's `JSON.parse` or `serde_json::Value`).
+//! - [`input`]: what comes in, checked: URL and target rules (the SSRF
+//!   guard), run request → [`input::Job`]s or a 4xx, pasted lists, the form
+//!   in the page URL, sitemaps.
+//! - [`view`]: what a client folds from events: per-URL task views,
+//!   statistics, and pictures and files made from them (waterfall, CSV, JSON).
+//! - [`extract`] (feature `extract`): streaming product extraction with
+//!   lol_html.
+//! - [`engine`]: the sans-IO fan-out scheduler (caps, fairness, retries,
+//!   timeouts, deadline, cancel; time is an input), the retry policy, and the
+//!   async runner that drives it through a shell's fetcher and clock; plus
+//!   the virtual-time harness its tests run on.
+//! - Beside the engine, on top of it:
+//!   - [`history`]: saved run rows, replaying them, and the diff of two runs;
+//!   - [`load`]: load-test mode (one URL × N at C): its wire types, plan,
+//!     engine and the browser's client side;
+//!   - [`demo`]: the built-in demo shop's catalogue and pages.
+//!
+//! Data flow: the edge checks a request ([`input::validation`]) into jobs,
+//! builds an [`engine::scheduler::Scheduler`], wraps it in an
+//! [`engine::runner::Runner`] with its fetcher and clock, and writes each
+//! [`wire::protocol::Event`] as an NDJSON line. The browser splits lines with
+//! [`wire::ndjson`], reads the same events through [`wire::json`] and folds
+//! them into [`view`]s; [`history`] keeps what a run left behind.
 
-pub mod config;
 pub mod demo;
-pub mod error;
+pub mod engine;
 #[cfg(feature = "extract")]
 pub mod extract;
 pub mod history;
 pub mod input;
-pub mod json;
 pub mod load;
-pub mod load_client;
-pub mod ndjson;
-pub mod protocol;
-pub mod report;
-pub mod retry;
-pub mod runner;
-pub mod scheduler;
-pub mod sitemap;
-pub mod stats;
-pub mod target;
-pub mod task;
-pub mod validation;
+pub mod view;
+pub mod wire;
 
-#[cfg(test)]
-mod sim;
-
-pub use error::{ErrorKind, FetchError};
-pub use protocol::{Event, Millis};
+pub use wire::error::{ErrorKind, FetchError};
+pub use wire::protocol::{Event, Millis};

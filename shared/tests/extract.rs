@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use fanout_shared::extract::{Extractor, availability, extract, normalise_price};
-use fanout_shared::protocol::{Product, Source};
+use fanout_shared::wire::protocol::{Product, Source};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -23,7 +23,7 @@ fn product(path: &str) -> Product {
     extract(&fixture(path)).unwrap_or_else(|| panic!("no product in {path}"))
 }
 
-fn val<T: Clone>(f: &Option<fanout_shared::protocol::Field<T>>) -> T {
+fn val<T: Clone>(f: &Option<fanout_shared::wire::protocol::Field<T>>) -> T {
     f.as_ref().map(|f| f.value.clone()).expect("field present")
 }
 

@@ -11,7 +11,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use url::{Host, Url};
 
-use crate::error::FetchError;
+use crate::wire::error::FetchError;
 
 /// Whether an IPv4 address is loopback, private, link-local, shared,
 /// unspecified, multicast, reserved or broadcast.
@@ -81,7 +81,7 @@ pub struct TargetPolicy {
 
 impl TargetPolicy {
     /// The policy of a deployment's limits.
-    pub fn from_limits(limits: &crate::config::Limits) -> Self {
+    pub fn from_limits(limits: &crate::wire::config::Limits) -> Self {
         Self { allow_private: limits.allow_private_targets, allowed_hosts: limits.allowed_hosts.clone() }
     }
 
@@ -123,6 +123,17 @@ pub fn check_target(url: &Url, allow_private: bool) -> Result<(), FetchError> {
         )));
     }
     Ok(())
+}
+
+/// Only absolute http(s) URLs with a host can be fetched. Returns the parsed
+/// URL, so callers that go on to check the target do not parse it again.
+pub fn check_url(url: &str) -> Result<url::Url, FetchError> {
+    let parsed = url::Url::parse(url).map_err(|e| FetchError::InvalidUrl(format!("{e}")))?;
+    check_scheme(&parsed)?;
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(FetchError::InvalidUrl("no host".into()));
+    }
+    Ok(parsed)
 }
 
 #[cfg(test)]

@@ -4,12 +4,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{
+use crate::wire::config::{
     DEFAULT_BACKOFF_BASE_MS, DEFAULT_BACKOFF_MAX_MS, DEFAULT_CONCURRENCY, DEFAULT_DEADLINE_MS, DEFAULT_EXTRACT,
     DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT_MS, Limits,
 };
-use crate::error::ErrorKind;
-use crate::stats::StatsReport;
+use crate::wire::error::ErrorKind;
+use crate::wire::stats::StatsReport;
 
 /// Milliseconds since the run started: the unit of every time field.
 pub type Millis = u64;
@@ -261,7 +261,7 @@ fn is_zero(n: &u32) -> bool {
 /// URL events carry `id` (the index in the request), `url` and `t`
 /// (milliseconds since the run started).
 ///
-/// Reading is done by [`Event::from_json`] (module [`crate::json`]), on any
+/// Reading is done by [`Event::from_json`] (module [`crate::wire::json`]), on any
 /// parsed JSON: the browser's `JSON.parse` in the dashboard, a
 /// `serde_json::Value` in the `Deserialize` impl.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -421,7 +421,7 @@ impl Event {
 
     /// The event as one NDJSON line, newline included.
     pub fn to_ndjson(&self) -> String {
-        crate::ndjson::encode_line(self)
+        crate::wire::ndjson::encode_line(self)
     }
 }
 
@@ -449,16 +449,24 @@ pub struct Summary {
     /// Where the results were saved, and whether saving worked (absent when
     /// the deployment keeps no history).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub saved: Option<crate::history::SaveReport>,
+    pub saved: Option<SaveReport>,
 }
 
-/// Reads a line through [`crate::json`]: the code the dashboard runs on the
-/// browser's `JSON.parse`, here on a `serde_json::Value`.
-impl<'de> Deserialize<'de> for Event {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(d)?;
-        Event::from_json(&&value).map_err(serde::de::Error::custom)
-    }
+/// How saving a run's results went, in the run's summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaveReport {
+    /// The run the results were saved under.
+    pub run_id: String,
+    /// Result rows written by this request.
+    pub rows: u64,
+    /// Milliseconds during which this request had a D1 write in flight (the
+    /// writes run beside the stream, so this is D1's time, not the client's
+    /// wait), the final recount included.
+    #[serde(default)]
+    pub write_ms: u64,
+    /// The first error, when saving failed (the stream itself is complete).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// The answer of `GET /api/v1/config`.
@@ -477,39 +485,6 @@ pub struct ConfigResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// What the edge writes, a Rust client reads back unchanged: every event
-    /// of a run with retries and failures, its summary (status histogram
-    /// included), a heartbeat and a save error.
-    #[test]
-    fn every_event_line_decodes_back_to_itself() {
-        use crate::retry::tests::MaxRng;
-        use crate::sim::{Script, jobs, simulate};
-        let opts = RunOptions { max_attempts: 2, base_ms: 10, ..RunOptions::default() };
-        let mut events = simulate(
-            jobs(6, 2),
-            opts,
-            Box::new(MaxRng),
-            |id, attempt| match (id % 3, attempt) {
-                (0, _) => Script::ok(5),
-                (1, 1) => Script::status(5, 503),
-                (1, _) => Script::ok(5),
-                _ => Script::status(5, 404),
-            },
-            None,
-        )
-        .events;
-        events.push(Event::Heartbeat { t: 9 });
-        events.push(Event::SaveError { message: "D1: no such table".into(), t: 9 });
-        let Some(Event::Summary(s)) = events.iter().find(|e| matches!(e, Event::Summary(_))) else {
-            panic!("no summary")
-        };
-        assert_eq!(s.stats.status.len(), 2, "200s and 404s: {:?}", s.stats.status);
-        for ev in &events {
-            let back: Event = serde_json::from_str(ev.to_ndjson().trim_end()).unwrap_or_else(|e| panic!("{ev:?}: {e}"));
-            assert_eq!(&back, ev);
-        }
-    }
 
     /// A line that lacks what its type needs, or has an unknown type, is an
     /// error that names the problem, not a half-filled event.

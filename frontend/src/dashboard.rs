@@ -1,15 +1,18 @@
-//! The page: input form, live progress, statistics and the task table.
+//! The fan-out dashboard: input form, live progress, statistics and the
+//! task table.
 
-use fanout_shared::config::{DEFAULT_BROWSER_PARALLEL_REQUESTS, Limits};
 use fanout_shared::demo::{DEMO_DEFAULT_BATCH, product_urls};
-use fanout_shared::input::{FormConfig, parse_url_list_with};
-use fanout_shared::protocol::{RetryOptions, RunOptions, RunRequest};
-use fanout_shared::report::{COMPARE_SAMPLE, Comparison, fixed, to_csv, to_json};
-use fanout_shared::task::TaskState;
+use fanout_shared::input::form::FormConfig;
+use fanout_shared::input::list::parse_url_list_with;
+use fanout_shared::view::report::{COMPARE_SAMPLE, Comparison, fixed, secs, to_csv, to_json};
+use fanout_shared::view::task::TaskState;
+use fanout_shared::wire::config::{DEFAULT_BROWSER_PARALLEL_REQUESTS, Limits};
+use fanout_shared::wire::protocol::{RetryOptions, RunOptions, RunRequest};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::api;
+use crate::page::{check_url, origin, page_query, set_page_query};
 use crate::run::RunStore;
 use crate::stats::{HostsPanel, StatCards};
 use crate::table::TaskTable;
@@ -18,50 +21,8 @@ use crate::waterfall::Waterfall;
 /// Knobs on the default demo URLs: enough latency that concurrency shows.
 const DEMO_KNOBS: &str = "?latency_ms=200&jitter_ms=300";
 
-/// The page's own origin, e.g. `http://127.0.0.1:8787`.
-pub(crate) fn origin() -> String {
-    web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default()
-}
-
-/// The page URL's query string, `?` included (empty when there is none).
-pub(crate) fn page_query() -> String {
-    web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default()
-}
-
-/// One raw (undecoded) value of the page URL's query string: for the plain
-/// values the page writes itself, such as the mode and a run id.
-pub(crate) fn page_param(key: &str) -> Option<String> {
-    page_query()
-        .trim_start_matches('?')
-        .split('&')
-        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
-        .map(str::to_owned)
-}
-
-/// Show `query` (without `?`) in the address bar, without a history entry,
-/// so reloading or sharing the page keeps what it shows.
-pub(crate) fn set_page_query(query: &str) {
-    if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
-        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&format!("?{query}")));
-    }
-}
-
 fn demo_list() -> String {
     product_urls(&origin(), DEMO_DEFAULT_BATCH).into_iter().map(|u| format!("{u}{DEMO_KNOBS}\n")).collect()
-}
-
-/// Whether a line is an absolute http(s) URL, by the browser's own parser.
-pub(crate) fn check_url(line: &str) -> Result<(), String> {
-    let url = web_sys::Url::new(line).map_err(|_| "not a URL".to_owned())?;
-    match url.protocol().as_str() {
-        "http:" | "https:" if !url.hostname().is_empty() => Ok(()),
-        "http:" | "https:" => Err("no host".to_owned()),
-        other => Err(format!("scheme {other} is not http or https")),
-    }
-}
-
-pub(crate) fn fmt_secs(ms: u64) -> String {
-    format!("{} s", fixed(ms as f64 / 1000.0, 1))
 }
 
 /// Offer `text` as a file download named `name`.
@@ -124,45 +85,6 @@ fn NumberField(
                     }
                 }/>
         </label>
-    }
-}
-
-/// Which of the three pages a build shows: each is its own wasm binary
-/// (`src/main.rs`, `src/bin/fanout-load.rs`, `src/bin/fanout-history.rs`),
-/// so a first visit downloads only the dashboard. `index.html`'s loader
-/// picks the binary from `?mode=`.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Page {
-    /// The fan-out dashboard (no `mode`).
-    FanOut,
-    /// `?mode=load`.
-    Load,
-    /// `?mode=history`.
-    History,
-}
-
-/// The page shell: header with the three modes as links (each a page load
-/// of its own binary), the page itself, footer.
-#[component]
-pub fn Shell(
-    /// The page shown, marked in the tabs.
-    page: Page,
-    /// The page's view.
-    children: Children,
-) -> impl IntoView {
-    let tab = move |p: Page| (page == p).then_some("page");
-    view! {
-        <header class="top">
-            <h1>"Fanout"</h1>
-            <p class="tagline">"Fetch hundreds of pages at once, and watch what concurrency buys."</p>
-            <nav class="tabs" aria-label="Mode">
-                <a href="/" class:active=page == Page::FanOut aria-current=tab(Page::FanOut)>"Fan-out"</a>
-                <a href="/?mode=load" class:active=page == Page::Load aria-current=tab(Page::Load)>"Load test"</a>
-                <a href="/?mode=history" class:active=page == Page::History aria-current=tab(Page::History)>"History"</a>
-            </nav>
-        </header>
-        {children()}
-        <footer class="foot">"Fanout · "<a href="/demo/">"demo shop"</a>" · "<a href="/api/v1/config">"edge config"</a></footer>
     }
 }
 
@@ -340,7 +262,7 @@ pub fn App() -> impl IntoView {
             return String::new();
         }
         let left = u64::from(t.total() - done) * elapsed / u64::from(done);
-        format!(" · about {} left", fmt_secs(left))
+        format!(" · about {} left", secs(left))
     };
 
     view! {
@@ -423,7 +345,7 @@ pub fn App() -> impl IntoView {
                 <p class="counts">
                     <span data-testid="finished">{move || format!("{} / {} finished", tally.get().finished(), tally.get().total())}</span>
                     {move || format!(" · {} done · {} failed · {} cancelled", tally.get().get(TaskState::Done), tally.get().get(TaskState::Failed), tally.get().get(TaskState::Cancelled))}
-                    {move || format!(" · {} elapsed", fmt_secs(store.elapsed.get()))}
+                    {move || format!(" · {} elapsed", secs(store.elapsed.get()))}
                     {move || eta()}
                 </p>
                 <p class="gauge">
@@ -440,19 +362,19 @@ pub fn App() -> impl IntoView {
                     {move || match comparison.get() {
                         None if seq_store.running.get() => view! { <p>"Sequential sample running: one URL at a time…"</p> }.into_any(),
                         None if store.running.get() => view! {
-                            <p>{move || format!("Sequential sample done in {}; now all URLs concurrently…", fmt_secs(seq_store.elapsed.get()))}</p>
+                            <p>{move || format!("Sequential sample done in {}; now all URLs concurrently…", secs(seq_store.elapsed.get()))}</p>
                         }.into_any(),
                         None => view! { <p>"Compare cancelled."</p> }.into_any(),
                         Some(c) => view! {
                             <p class="speedup"><b data-testid="speedup">{format!("×{}", fixed(c.speedup, 1))}</b>" faster concurrently"</p>
                             <p>
-                                {format!("Sequential (concurrency 1): {} URLs in {}", c.sample, fmt_secs(c.sequential_ms))}
+                                {format!("Sequential (concurrency 1): {} URLs in {}", c.sample, secs(c.sequential_ms))}
                                 {if c.extrapolated {
-                                    format!(" — a sample; extrapolated to {} for all {} URLs (estimate).", fmt_secs(c.sequential_total_ms), c.total)
+                                    format!(" — a sample; extrapolated to {} for all {} URLs (estimate).", secs(c.sequential_total_ms), c.total)
                                 } else {
                                     String::from(".")
                                 }}
-                                {format!(" Concurrent: all {} URLs in {}.", c.total, fmt_secs(c.concurrent_ms))}
+                                {format!(" Concurrent: all {} URLs in {}.", c.total, secs(c.concurrent_ms))}
                             </p>
                         }.into_any(),
                     }}

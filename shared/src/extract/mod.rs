@@ -28,7 +28,7 @@ use lol_html::html_content::{Element, TextChunk};
 use lol_html::{HtmlRewriter, MemorySettings, Settings, doc_text, element, text};
 use serde_json::Value;
 
-use crate::protocol::{Field, Price, Product, Source};
+use crate::wire::protocol::{Field, Price, Product, Source};
 
 /// Most bytes kept of one JSON-LD script.
 pub const MAX_JSON_LD_SCRIPT: usize = 512 * 1024;

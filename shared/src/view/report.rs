@@ -6,9 +6,9 @@ use std::borrow::Borrow;
 
 use serde::Serialize;
 
-use crate::demo::escape_html_into;
-use crate::protocol::Millis;
-use crate::task::{SpanOutcome, TaskState, TaskView};
+use crate::view::markup::escape_html_into;
+use crate::view::task::{SpanOutcome, TaskState, TaskView};
+use crate::wire::protocol::Millis;
 
 /// `value` with `decimals` digits after the point (`fixed(2.345, 1)` is
 /// `"2.3"`), rounding half away from zero; `"–"` for NaN and infinities.
@@ -29,6 +29,12 @@ pub fn fixed(value: f64, decimals: u32) -> String {
     } else {
         format!("{sign}{}.{:0width$}", n / scale, n % scale, width = decimals.min(9) as usize)
     }
+}
+
+/// A duration in milliseconds as seconds with one decimal (`"1.5 s"`), as
+/// every page of the dashboard shows elapsed and remaining time.
+pub fn secs(ms: u64) -> String {
+    format!("{} s", fixed(ms as f64 / 1000.0, 1))
 }
 
 /// One bar of the waterfall: an attempt, or the retry wait after one.
@@ -217,7 +223,7 @@ pub fn to_csv(views: &[TaskView]) -> String {
     out.push('\n');
     for v in views {
         let p = v.product.as_ref();
-        let field = |f: Option<&crate::protocol::Field<String>>| f.map(|f| f.value.clone()).unwrap_or_default();
+        let field = |f: Option<&crate::wire::protocol::Field<String>>| f.map(|f| f.value.clone()).unwrap_or_default();
         let cells = [
             v.id.to_string(),
             v.url.clone(),
@@ -309,8 +315,8 @@ mod tests {
 
     #[test]
     fn row_details_tell_the_whole_story_of_a_url() {
-        use crate::error::ErrorKind;
-        use crate::protocol::{Event, EventError};
+        use crate::wire::error::ErrorKind;
+        use crate::wire::protocol::{Event, EventError};
         let url = "http://shop.test/products/1?a_very_long_query=that_the_cell_cuts_short".to_owned();
         let mut v = TaskView::new(6, url.clone());
         assert_eq!(row_details(&v), format!("#7 {url}\nqueued"));
@@ -359,6 +365,14 @@ mod tests {
     }
 
     #[test]
+    fn seconds_have_one_decimal() {
+        assert_eq!(secs(0), "0.0 s");
+        assert_eq!(secs(1_549), "1.5 s");
+        assert_eq!(secs(1_550), "1.6 s");
+        assert_eq!(secs(61_000), "61.0 s");
+    }
+
+    #[test]
     fn fixed_formats_like_format_with_precision() {
         for (v, d) in [
             (0.0, 1),
@@ -389,7 +403,7 @@ mod tests {
         assert_eq!(fixed(f64::NAN, 1), "–");
         assert_eq!(fixed(f64::INFINITY, 1), "–");
     }
-    use crate::protocol::Event;
+    use crate::wire::protocol::Event;
 
     fn view_with_retry() -> TaskView {
         let mut v = TaskView::new(0, "http://a.test/x".into());

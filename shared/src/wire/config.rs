@@ -2,10 +2,15 @@
 //!
 //! Defaults are what a run gets when a request leaves an option out. Limits are
 //! what the edge accepts at most; the edge reads them from `wrangler.toml`
-//! `[vars]` (see `edge/src/settings.rs`) and these constants are only the values it
+//! `[vars]` (see `edge/src/context.rs`) and these constants are only the values it
 //! falls back to, so a deployment can change them without a rebuild.
 
 use serde::{Deserialize, Serialize};
+
+/// Path prefix of everything an edge's built-in demo shop serves. Its pages
+/// are served in-process, so the target rules exempt them (see
+/// [`crate::input::validation`]).
+pub const DEMO_PATH_PREFIX: &str = "/demo/";
 
 /// Global in-flight cap within one edge request. 50 is the product's reference
 /// point (200 URLs at C=50); production's per-invocation connection limit makes

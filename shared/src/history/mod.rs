@@ -6,10 +6,11 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::ErrorKind;
-use crate::protocol::{ApiError, Event, EventError, Millis};
-use crate::stats::{Stats, StatsReport};
-use crate::task::TaskView;
+use crate::view::stats::Stats;
+use crate::view::task::TaskView;
+use crate::wire::error::ErrorKind;
+use crate::wire::protocol::{Event, EventError, Millis};
+use crate::wire::stats::StatsReport;
 
 /// What is kept of one URL of a run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -245,23 +246,6 @@ impl RunRecord {
     }
 }
 
-/// How saving a run's results went, in the run's summary.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SaveReport {
-    /// The run the results were saved under.
-    pub run_id: String,
-    /// Result rows written by this request.
-    pub rows: u64,
-    /// Milliseconds during which this request had a D1 write in flight (the
-    /// writes run beside the stream, so this is D1's time, not the client's
-    /// wait), the final recount included.
-    #[serde(default)]
-    pub write_ms: u64,
-    /// The first error, when saving failed (the stream itself is complete).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
 /// One point of a URL's price history.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PricePoint {
@@ -288,7 +272,7 @@ pub const RESULTS_CSV_HEADER: &str =
 
 /// A saved run's results as CSV, one row per URL.
 pub fn results_csv(rows: &[SavedResult]) -> String {
-    use crate::report::csv_field;
+    use crate::view::report::csv_field;
     let opt = |v: Option<String>| v.map(|s| csv_field(&s)).unwrap_or_default();
     let mut out = String::from(RESULTS_CSV_HEADER);
     out.push('\n');
@@ -446,51 +430,6 @@ pub fn diff(old: &[SavedResult], new: &[SavedResult]) -> RunDiff {
     d
 }
 
-/// A run id from the time (Unix ms) and 32 random bits: `r` and 19 hex
-/// digits, ordered by time.
-pub fn make_run_id(unix_ms: u64, random: u32) -> String {
-    format!("r{unix_ms:011x}{random:08x}")
-}
-
-/// Check a run id from a path: what the edge generates (`r` and hex), at most
-/// 64 characters of `[A-Za-z0-9_-]`.
-pub fn check_run_id(id: &str) -> Result<&str, ApiError> {
-    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-        let shown: String = id.chars().take(80).collect();
-        return Err(ApiError::bad_request(
-            "invalid_run_id",
-            format!("{shown:?} is not a run id (1 to 64 letters, digits, '-' or '_')"),
-        ));
-    }
-    Ok(id)
-}
-
-/// Largest page of `GET /api/v1/runs`.
-pub const MAX_PAGE: u32 = 100;
-/// Default page size.
-pub const DEFAULT_PAGE: u32 = 20;
-
-/// `?limit=&offset=` of a list request, checked.
-pub fn parse_page(query: &str) -> Result<(u32, u32), ApiError> {
-    let (mut limit, mut offset) = (DEFAULT_PAGE, 0u32);
-    for (k, v) in url::form_urlencoded::parse(query.trim_start_matches('?').as_bytes()) {
-        let bad = |what: &str| {
-            ApiError::bad_request("invalid_page", format!("`{k}` = {v:?}: {what}; use ?limit=1..{MAX_PAGE}&offset=0.."))
-        };
-        match k.as_ref() {
-            "limit" => {
-                limit = v.parse().map_err(|_| bad("not a whole number"))?;
-                if !(1..=MAX_PAGE).contains(&limit) {
-                    return Err(bad("out of range"));
-                }
-            }
-            "offset" => offset = v.parse().map_err(|_| bad("not a whole number"))?,
-            _ => {}
-        }
-    }
-    Ok((limit, offset))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -527,10 +466,10 @@ mod tests {
     /// A simulated run with retries, failures and successes, split as if it
     /// were two chunk requests started 500 ms apart.
     fn simulated() -> Vec<Event> {
-        use crate::error::FetchError;
-        use crate::protocol::RunOptions;
-        use crate::retry::tests::MaxRng;
-        use crate::sim::{Script, jobs, simulate};
+        use crate::engine::retry::tests::MaxRng;
+        use crate::engine::sim::{Script, jobs, simulate};
+        use crate::wire::error::FetchError;
+        use crate::wire::protocol::RunOptions;
         let opts = RunOptions {
             concurrency: 3,
             per_host: 3,
@@ -604,7 +543,7 @@ mod tests {
         ];
         let (views, stats) = replay(5, 1000, &old);
         let states: Vec<_> = views.iter().map(|v| v.state).collect();
-        use crate::task::TaskState;
+        use crate::view::task::TaskState;
         assert_eq!(states, vec![TaskState::Done, TaskState::Failed, TaskState::Cancelled]);
         assert_eq!(views[1].error.as_ref().map(|e| e.0), Some(ErrorKind::Timeout));
         assert!(views.iter().all(|v| v.spans.is_empty()));
@@ -683,21 +622,5 @@ mod tests {
         assert!(lines[1].starts_with("\"http://a.test/x,y\",done,200,1,10,100,,\"name of"), "{}", lines[1]);
         assert!(lines[1].ends_with(",1.50,EUR,in_stock,"), "{}", lines[1]);
         assert!(lines[2].starts_with("'=b,failed,,0,,0,timeout,"), "{}", lines[2]);
-    }
-
-    #[test]
-    fn ids_and_pages_are_checked() {
-        assert!(check_run_id("r0123abcd").is_ok());
-        let id = make_run_id(1_700_000_000_000, 7);
-        assert!(check_run_id(&id).is_ok());
-        assert!(make_run_id(1_700_000_000_001, 0) > id, "ids sort by time");
-        for bad in ["", "a/b", "x y", "'; drop table runs; --", &"a".repeat(65)] {
-            assert_eq!(check_run_id(bad).unwrap_err().kind, "invalid_run_id", "{bad}");
-        }
-        assert_eq!(parse_page(""), Ok((DEFAULT_PAGE, 0)));
-        assert_eq!(parse_page("?limit=5&offset=10"), Ok((5, 10)));
-        for bad in ["limit=0", "limit=101", "limit=x", "offset=-1", "offset=1.5"] {
-            assert_eq!(parse_page(bad).unwrap_err().kind, "invalid_page", "{bad}");
-        }
     }
 }

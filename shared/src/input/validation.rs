@@ -12,11 +12,19 @@
 //! The edge's own demo shop is exempt from the private-target rule: its pages
 //! are served in-process, so no network request is made for them.
 
-use crate::config::Limits;
-use crate::demo::DEMO_PATH_PREFIX;
-use crate::protocol::{ApiError, RunOptions, RunRequest};
-use crate::scheduler::{Job, check_url};
-use crate::target::TargetPolicy;
+use crate::input::target::{TargetPolicy, check_url};
+use crate::wire::config::DEMO_PATH_PREFIX;
+use crate::wire::config::Limits;
+use crate::wire::protocol::{ApiError, RunOptions, RunRequest};
+
+/// One URL to fetch. `id` is echoed in every event about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// The caller's identifier (the index in the request).
+    pub id: u32,
+    /// The URL.
+    pub url: String,
+}
 
 /// A checked run: jobs with their ids, and options with defaults filled in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,7 +168,7 @@ pub fn validate(req: RunRequest, limits: &Limits, own_origin: Option<&url::Url>)
         .enumerate()
         .map(|(i, url)| Job { id: u32::try_from(i).unwrap_or(u32::MAX), url })
         .collect();
-    let run_id = req.run_id.map(|id| crate::history::check_run_id(&id).map(str::to_owned)).transpose()?;
+    let run_id = req.run_id.map(|id| check_run_id(&id).map(str::to_owned)).transpose()?;
     Ok(ValidRun {
         run_id,
         run_offset: req.run_offset.unwrap_or(0),
@@ -177,6 +185,51 @@ pub fn validate(req: RunRequest, limits: &Limits, own_origin: Option<&url::Url>)
             deadline_ms,
         },
     })
+}
+
+/// A run id from the time (Unix ms) and 32 random bits: `r` and 19 hex
+/// digits, ordered by time.
+pub fn make_run_id(unix_ms: u64, random: u32) -> String {
+    format!("r{unix_ms:011x}{random:08x}")
+}
+
+/// Check a run id from a path: what the edge generates (`r` and hex), at most
+/// 64 characters of `[A-Za-z0-9_-]`.
+pub fn check_run_id(id: &str) -> Result<&str, ApiError> {
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        let shown: String = id.chars().take(80).collect();
+        return Err(ApiError::bad_request(
+            "invalid_run_id",
+            format!("{shown:?} is not a run id (1 to 64 letters, digits, '-' or '_')"),
+        ));
+    }
+    Ok(id)
+}
+
+/// Largest page of `GET /api/v1/runs`.
+pub const MAX_PAGE: u32 = 100;
+/// Default page size.
+pub const DEFAULT_PAGE: u32 = 20;
+
+/// `?limit=&offset=` of a list request, checked.
+pub fn parse_page(query: &str) -> Result<(u32, u32), ApiError> {
+    let (mut limit, mut offset) = (DEFAULT_PAGE, 0u32);
+    for (k, v) in url::form_urlencoded::parse(query.trim_start_matches('?').as_bytes()) {
+        let bad = |what: &str| {
+            ApiError::bad_request("invalid_page", format!("`{k}` = {v:?}: {what}; use ?limit=1..{MAX_PAGE}&offset=0.."))
+        };
+        match k.as_ref() {
+            "limit" => {
+                limit = v.parse().map_err(|_| bad("not a whole number"))?;
+                if !(1..=MAX_PAGE).contains(&limit) {
+                    return Err(bad("out of range"));
+                }
+            }
+            "offset" => offset = v.parse().map_err(|_| bad("not a whole number"))?,
+            _ => {}
+        }
+    }
+    Ok((limit, offset))
 }
 
 #[cfg(test)]
@@ -262,5 +315,21 @@ mod tests {
         assert!(parse_run_request(JSON, demo, &Limits::default(), Some(&own)).is_ok());
         let other_port = br#"{"urls":["http://127.0.0.1:8788/demo/products/1"]}"#;
         assert!(parse_run_request(JSON, other_port, &Limits::default(), Some(&own)).is_err());
+    }
+
+    #[test]
+    fn ids_and_pages_are_checked() {
+        assert!(check_run_id("r0123abcd").is_ok());
+        let id = make_run_id(1_700_000_000_000, 7);
+        assert!(check_run_id(&id).is_ok());
+        assert!(make_run_id(1_700_000_000_001, 0) > id, "ids sort by time");
+        for bad in ["", "a/b", "x y", "'; drop table runs; --", &"a".repeat(65)] {
+            assert_eq!(check_run_id(bad).unwrap_err().kind, "invalid_run_id", "{bad}");
+        }
+        assert_eq!(parse_page(""), Ok((DEFAULT_PAGE, 0)));
+        assert_eq!(parse_page("?limit=5&offset=10"), Ok((5, 10)));
+        for bad in ["limit=0", "limit=101", "limit=x", "offset=-1", "offset=1.5"] {
+            assert_eq!(parse_page(bad).unwrap_err().kind, "invalid_page", "{bad}");
+        }
     }
 }

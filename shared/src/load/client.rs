@@ -5,11 +5,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::{DEFAULT_TIMEOUT_MS, Limits, split_concurrency};
-use crate::load::{
-    DEFAULT_LOAD_CONCURRENCY, DEFAULT_LOAD_REQUESTS, Latency, LoadCounts, LoadEvent, LoadMethod, LoadRequest,
-    StopReason,
+use crate::load::engine::Latency;
+use crate::load::protocol::{
+    DEFAULT_LOAD_CONCURRENCY, DEFAULT_LOAD_REQUESTS, LoadCounts, LoadEvent, LoadMethod, LoadRequest, StopReason,
 };
+use crate::wire::config::{DEFAULT_TIMEOUT_MS, Limits, split_concurrency};
 
 /// The load-test form, as it lives in the page URL's query string.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +78,7 @@ impl LoadForm {
     /// Check the form against the edge's limits before anything is sent,
     /// with the URL check supplied by the caller (the browser passes its own
     /// URL parser, so the bundle carries no second one; natively it is
-    /// [`crate::scheduler::check_url`]). Tests bigger than one edge request
+    /// [`crate::input::target::check_url`]). Tests bigger than one edge request
     /// are fine (they are split); only the per-request parts of the limits
     /// apply directly.
     pub fn check(&self, limits: &Limits, check_url: impl Fn(&str) -> Result<(), String>) -> Result<(), String> {
@@ -316,9 +316,9 @@ mod tests {
     use super::*;
 
     fn native_check(u: &str) -> Result<(), String> {
-        crate::scheduler::check_url(u).map(|_| ()).map_err(|e| e.to_string())
+        crate::input::target::check_url(u).map(|_| ()).map_err(|e| e.to_string())
     }
-    use crate::load::{LoadSnapshot, LoadSummary};
+    use crate::load::protocol::{LoadSnapshot, LoadSummary};
 
     fn limits() -> Limits {
         Limits {

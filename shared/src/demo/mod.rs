@@ -5,12 +5,12 @@
 
 use core::fmt::Write as _;
 
+use crate::view::markup::escape_html;
+
 /// Products in the demo shop.
 pub const DEMO_PRODUCT_COUNT: u32 = 240;
 /// Products in the default batch the dashboard offers.
 pub const DEMO_DEFAULT_BATCH: u32 = 200;
-/// Path prefix of everything the demo shop serves.
-pub const DEMO_PATH_PREFIX: &str = "/demo/";
 /// Path prefix of product pages.
 pub const DEMO_PRODUCT_PATH: &str = "/demo/products/";
 
@@ -153,27 +153,6 @@ pub fn product(id: u32) -> Option<DemoProduct> {
 /// (`http://127.0.0.1:8787`, no trailing slash).
 pub fn product_urls(origin: &str, count: u32) -> Vec<String> {
     (1..=count.min(DEMO_PRODUCT_COUNT)).map(|i| format!("{origin}{DEMO_PRODUCT_PATH}{i}")).collect()
-}
-
-/// Escape text for HTML content and attribute values.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    escape_html_into(&mut out, s);
-    out
-}
-
-/// [`escape_html`], appending to `out` (for markup built in one string).
-pub fn escape_html_into(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
 }
 
 /// The JSON-LD object of a product page.
@@ -467,6 +446,7 @@ pub fn sitemap_index(origin: &str, paths: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::input::sitemap::{Sitemap, parse};
 
     #[test]
     fn days_change_some_prices_and_stock_deterministically() {
@@ -539,7 +519,7 @@ mod tests {
         let dated = DemoKnobs::parse("fail_status=503&retry_after=5&retry_after_date=1").unwrap();
         let header = dated.retry_after_value(1_445_412_480_000).unwrap();
         assert_eq!(header, "Wed, 21 Oct 2015 07:28:05 GMT");
-        assert_eq!(crate::retry::parse_retry_after(&header, 1_445_412_480_000), Some(5000));
+        assert_eq!(crate::engine::retry::parse_retry_after(&header, 1_445_412_480_000), Some(5000));
     }
 
     #[test]
@@ -579,6 +559,11 @@ mod tests {
         assert_eq!(urls, vec!["http://x/demo/products/1", "http://x/demo/products/2", "http://x/demo/products/3"]);
         let xml = sitemap("http://x");
         assert_eq!(xml.matches("<loc>").count(), DEMO_PRODUCT_COUNT as usize);
-        assert_eq!(escape_html("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+    }
+
+    #[test]
+    fn the_demo_sitemaps_parse() {
+        let Sitemap::Urls(urls) = parse(&sitemap("http://x")) else { panic!("a urlset") };
+        assert_eq!(urls.len(), DEMO_PRODUCT_COUNT as usize);
     }
 }

@@ -6,8 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::ErrorKind;
-use crate::protocol::{Event, Millis, Product};
+use crate::wire::error::ErrorKind;
+use crate::wire::protocol::{Event, Millis, Product};
 
 /// The state of one URL, as the dashboard shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -276,7 +276,7 @@ impl Tally {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::EventError;
+    use crate::wire::protocol::EventError;
 
     #[test]
     fn a_retried_task_keeps_both_spans_and_ends_done() {

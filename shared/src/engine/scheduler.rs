@@ -8,7 +8,7 @@
 //!
 //! and drains two outputs: [`Action`]s (start or abort an attempt) from
 //! [`Scheduler::poll_action`] and wire [`Event`]s from [`Scheduler::poll_event`].
-//! [`crate::runner`] is the async loop that does this against real traits; tests
+//! [`crate::engine::runner`] is the async loop that does this against real traits; tests
 //! do it by hand with virtual time.
 //!
 //! Guarantees, each covered by tests:
@@ -21,19 +21,12 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
-use crate::error::{ErrorKind, FetchError};
-use crate::protocol::{Event, EventError, Millis, Product, RunOptions, Summary};
-use crate::retry::{Backoff, Decision, Rng, is_retryable_status, is_success};
-use crate::stats::{Stats, host_key};
-
-/// One URL to fetch. `id` is echoed in every event about it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Job {
-    /// The caller's identifier (the index in the request).
-    pub id: u32,
-    /// The URL.
-    pub url: String,
-}
+use crate::engine::retry::{Backoff, Decision, Rng, is_retryable_status, is_success};
+use crate::input::Job;
+use crate::input::target::check_url;
+use crate::view::stats::{Stats, host_key};
+use crate::wire::error::{ErrorKind, FetchError};
+use crate::wire::protocol::{Event, EventError, Millis, Product, RunOptions, Summary};
 
 /// What a finished attempt produced: a response whose body has been read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -563,17 +556,6 @@ impl Scheduler {
     }
 }
 
-/// Only absolute http(s) URLs with a host can be fetched. Returns the parsed
-/// URL, so callers that go on to check the target do not parse it again.
-pub fn check_url(url: &str) -> Result<url::Url, FetchError> {
-    let parsed = url::Url::parse(url).map_err(|e| FetchError::InvalidUrl(format!("{e}")))?;
-    crate::target::check_scheme(&parsed)?;
-    if parsed.host_str().is_none_or(str::is_empty) {
-        return Err(FetchError::InvalidUrl("no host".into()));
-    }
-    Ok(parsed)
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -581,9 +563,9 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::retry::tests::{MaxRng, ZeroRng};
-    use crate::retry::{Rng as _, SplitMix64};
-    use crate::sim::{Outcome, Script, jobs, simulate, simulate_with};
+    use crate::engine::retry::tests::{MaxRng, ZeroRng};
+    use crate::engine::retry::{Rng as _, SplitMix64};
+    use crate::engine::sim::{Outcome, Script, jobs, simulate, simulate_with};
 
     fn opts(concurrency: u32, per_host: u32) -> RunOptions {
         RunOptions {
@@ -937,6 +919,37 @@ mod tests {
         fn makespan_is_ideal_without_faults(n in 1u32..300, c in 1u32..64, l in 1u64..500) {
             let out = simulate(jobs(n, 1), opts(c, c), Box::new(ZeroRng), move |_, _| Script::ok(l), None);
             prop_assert_eq!(out.summary().elapsed_ms, u64::from(n.div_ceil(c)) * l);
+        }
+    }
+
+    /// What the edge writes, a Rust client reads back unchanged: every event
+    /// of a run with retries and failures, its summary (status histogram
+    /// included), a heartbeat and a save error.
+    #[test]
+    fn every_event_line_decodes_back_to_itself() {
+        let opts = RunOptions { max_attempts: 2, base_ms: 10, ..RunOptions::default() };
+        let mut events = simulate(
+            jobs(6, 2),
+            opts,
+            Box::new(MaxRng),
+            |id, attempt| match (id % 3, attempt) {
+                (0, _) => Script::ok(5),
+                (1, 1) => Script::status(5, 503),
+                (1, _) => Script::ok(5),
+                _ => Script::status(5, 404),
+            },
+            None,
+        )
+        .events;
+        events.push(Event::Heartbeat { t: 9 });
+        events.push(Event::SaveError { message: "D1: no such table".into(), t: 9 });
+        let Some(Event::Summary(s)) = events.iter().find(|e| matches!(e, Event::Summary(_))) else {
+            panic!("no summary")
+        };
+        assert_eq!(s.stats.status.len(), 2, "200s and 404s: {:?}", s.stats.status);
+        for ev in &events {
+            let back: Event = serde_json::from_str(ev.to_ndjson().trim_end()).unwrap_or_else(|e| panic!("{ev:?}: {e}"));
+            assert_eq!(&back, ev);
         }
     }
 }

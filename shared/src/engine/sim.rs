@@ -17,12 +17,13 @@ use futures::executor::LocalPool;
 use futures::future::LocalBoxFuture;
 use futures::task::LocalSpawnExt;
 
-use crate::error::FetchError;
-use crate::protocol::{Event, Millis, RunOptions, Summary};
-use crate::retry::Rng;
-use crate::runner::{AbortAttempt, Clock, Fetcher, Runner};
-use crate::scheduler::{AttemptRequest, AttemptResult, Job, Response, Scheduler};
-use crate::stats::host_key;
+use crate::engine::retry::Rng;
+use crate::engine::runner::{AbortAttempt, Clock, Fetcher, Runner};
+use crate::engine::scheduler::{AttemptRequest, AttemptResult, Response, Scheduler};
+use crate::input::Job;
+use crate::view::stats::host_key;
+use crate::wire::error::FetchError;
+use crate::wire::protocol::{Event, Millis, RunOptions, Summary};
 
 #[derive(Default)]
 struct ClockInner {

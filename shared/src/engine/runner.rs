@@ -21,8 +21,8 @@ use futures::future::{AbortHandle, Abortable, Aborted, LocalBoxFuture};
 use futures::stream::{FuturesUnordered, Stream};
 use futures::{FutureExt, StreamExt};
 
-use crate::protocol::{Event, Millis};
-use crate::scheduler::{Action, AttemptRequest, AttemptResult, Scheduler};
+use crate::engine::scheduler::{Action, AttemptRequest, AttemptResult, Scheduler};
+use crate::wire::protocol::{Event, Millis};
 
 /// Aborts one attempt's underlying request (for example an
 /// `AbortController`). Dropping a fetch future is not enough in browsers and
@@ -287,7 +287,7 @@ mod heartbeat_tests {
     use futures::task::LocalSpawnExt;
 
     use super::*;
-    use crate::sim::VClock;
+    use crate::engine::sim::VClock;
 
     /// Events at the given virtual times (ms), through the heartbeat, with
     /// the time each item came out.

@@ -1,25 +1,17 @@
-//! Load-test mode: one URL requested N times (or for D milliseconds) at
-//! concurrency C, reported as periodic snapshots rather than one event per
-//! request, so it scales to thousands of requests per second.
+//! The load test's engine: the HDR latency histogram, the sans-IO state
+//! machine and the async loop around it.
 //!
-//! - [`LoadRequest`] is the body of `POST /api/v1/load`; [`validate_load`]
-//!   turns it into a [`LoadPlan`] within the deployment's [`Limits`].
-//! - [`LoadEngine`] is the sans-IO state machine: it says when a request may
-//!   start, takes results and the time, enforces the per-request timeout and
-//!   the duration, and emits [`LoadEvent`]s. Time (microseconds) is an input.
+//! - [`LoadEngine`] says when a request may start, takes results and the
+//!   time, enforces the per-request timeout and the duration, and emits
+//!   [`LoadEvent`]s. Time (microseconds) is an input.
 //! - [`LoadRunner`] drives it through a [`Probe`] and a [`Clock`] supplied by a
-//!   shell, like [`crate::runner::Runner`] does for runs.
+//!   shell, like [`crate::engine::runner::Runner`] does for runs.
 //! - [`Latency`] wraps an HDR histogram (the `hdrhistogram` crate, without its
 //!   default features so it builds for wasm32). Its wire form is a list of
 //!   `[value_us, count]` buckets, which clients merge exactly: a browser that
 //!   splits a big test over several edge requests adds their histograms up.
-//!
-//! Latency is measured from the moment a request starts to the end of its
-//! body. Requests that got an HTTP answer (any status) are recorded in the
-//! histogram; transport errors and timeouts are counted by kind instead, as
-//! `oha` does. Redirects are not followed: a 3xx counts as its status.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -28,141 +20,19 @@ use futures::future::{AbortHandle, Abortable, Aborted, LocalBoxFuture};
 use futures::stream::{FuturesUnordered, Stream};
 use futures::{FutureExt, StreamExt};
 use hdrhistogram::Histogram;
-use serde::{Deserialize, Serialize};
 
-use crate::config::{DEFAULT_TIMEOUT_MS, Limits};
-use crate::error::{ErrorKind, FetchError};
-use crate::protocol::ApiError;
-use crate::runner::{AbortAttempt, Clock};
-use crate::scheduler::check_url;
-use crate::target::TargetPolicy;
-use crate::validation::{decode_json, in_range, is_own_demo_url};
+use crate::engine::runner::{AbortAttempt, Clock};
+use crate::load::plan::LoadPlan;
+use crate::load::protocol::{
+    LoadCounts, LoadEvent, LoadSnapshot, LoadSummary, Micros, Percentiles, SNAPSHOT_EVERY_MS, StopReason,
+};
+use crate::wire::error::{ErrorKind, FetchError};
 
-/// Microseconds since the load run started.
-pub type Micros = u64;
-
-/// How often a running test reports a snapshot.
-pub const SNAPSHOT_EVERY_MS: u64 = 250;
-/// Requests in a load test when neither `requests` nor `duration_ms` is given.
-pub const DEFAULT_LOAD_REQUESTS: u64 = 200;
-/// Concurrency of a load test when `concurrency` is left out.
-pub const DEFAULT_LOAD_CONCURRENCY: u32 = 10;
 /// Largest latency the histogram tells apart: one hour. Longer ones are
 /// recorded as one hour (no request lives that long: timeouts are capped).
 const HIST_MAX_US: u64 = 3_600_000_000;
 /// Significant figures the histogram keeps: values are exact to 0.1%.
 const HIST_SIGFIG: u8 = 3;
-
-/// The method of a load test's requests.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum LoadMethod {
-    /// `GET`, reading the whole body.
-    #[default]
-    Get,
-    /// `HEAD`: headers only.
-    Head,
-}
-
-impl LoadMethod {
-    /// The method's name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Get => "GET",
-            Self::Head => "HEAD",
-        }
-    }
-}
-
-/// The body of `POST /api/v1/load`. Give `requests` or `duration_ms`, not both.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LoadRequest {
-    /// The one URL to load.
-    pub url: String,
-    /// `GET` (default) or `HEAD`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub method: Option<LoadMethod>,
-    /// Send exactly this many requests. Default [`DEFAULT_LOAD_REQUESTS`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub requests: Option<u64>,
-    /// Or keep sending for this long (still at most `max_load_requests`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub duration_ms: Option<u64>,
-    /// Requests in flight at once. Default [`DEFAULT_LOAD_CONCURRENCY`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub concurrency: Option<u32>,
-    /// Per-request deadline. Default [`DEFAULT_TIMEOUT_MS`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout_ms: Option<u64>,
-}
-
-/// A checked load test.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoadPlan {
-    /// The target.
-    pub url: url::Url,
-    /// The method.
-    pub method: LoadMethod,
-    /// Most requests to send: `requests`, or in duration mode the limit.
-    pub max_requests: u64,
-    /// Duration mode: stop starting requests (and abort those in flight) here.
-    pub duration_ms: Option<u64>,
-    /// In-flight cap.
-    pub concurrency: u32,
-    /// Per-request deadline.
-    pub timeout_ms: u64,
-}
-
-/// Check a load request's raw body against `limits`.
-pub fn parse_load_request(
-    content_type: Option<&str>,
-    body: &[u8],
-    limits: &Limits,
-    own_origin: Option<&url::Url>,
-) -> Result<LoadPlan, ApiError> {
-    let req = decode_json(
-        content_type,
-        body,
-        limits,
-        "a load test",
-        r#"{"url": "https://…", "requests": 500, "concurrency": 20}"#,
-    )?;
-    validate_load(req, limits, own_origin)
-}
-
-/// Check a decoded load request against `limits`. `own_origin`'s demo pages
-/// are always allowed.
-pub fn validate_load(req: LoadRequest, limits: &Limits, own_origin: Option<&url::Url>) -> Result<LoadPlan, ApiError> {
-    let shown: String = req.url.chars().take(200).collect();
-    let url = check_url(&req.url).map_err(|e| ApiError::bad_request("invalid_url", format!("url = {shown:?}: {e}")))?;
-    if !is_own_demo_url(&url, own_origin)
-        && let Err(e) = TargetPolicy::from_limits(limits).check(&url)
-    {
-        return Err(ApiError::bad_request(
-            "blocked_target",
-            format!(
-                "{e}. This deployment loads only public hosts (ALLOW_PRIVATE_TARGETS) and, when set, only ALLOWED_HOSTS"
-            ),
-        ));
-    }
-    let (max_requests, duration_ms) = match (req.requests, req.duration_ms) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::bad_request(
-                "conflicting_options",
-                "give either `requests` (a count) or `duration_ms` (a time), not both",
-            ));
-        }
-        (None, Some(d)) => {
-            (limits.max_load_requests, Some(in_range("duration_ms", d, 1, limits.max_load_duration_ms)?))
-        }
-        (n, None) => (in_range("requests", n.unwrap_or(DEFAULT_LOAD_REQUESTS), 1, limits.max_load_requests)?, None),
-    };
-    let concurrency =
-        in_range("concurrency", req.concurrency.unwrap_or(DEFAULT_LOAD_CONCURRENCY), 1, limits.max_load_concurrency)?;
-    let timeout_ms = in_range("timeout_ms", req.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS), 1, limits.max_timeout_ms)?;
-    Ok(LoadPlan { url, method: req.method.unwrap_or_default(), max_requests, duration_ms, concurrency, timeout_ms })
-}
 
 /// Request latencies in an HDR histogram (microseconds, 3 significant figures).
 #[derive(Debug, Clone)]
@@ -238,170 +108,6 @@ impl Latency {
             p999_us: q(0.999),
             max_us: self.0.max(),
         }
-    }
-}
-
-/// Latency percentiles, in microseconds (all zero when nothing was recorded).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Percentiles {
-    /// Latencies recorded.
-    pub count: u64,
-    /// Fastest.
-    pub min_us: u64,
-    /// Mean.
-    pub mean_us: u64,
-    /// Median.
-    pub p50_us: u64,
-    /// 75th percentile.
-    pub p75_us: u64,
-    /// 90th percentile.
-    pub p90_us: u64,
-    /// 95th percentile.
-    pub p95_us: u64,
-    /// 99th percentile.
-    pub p99_us: u64,
-    /// 99.9th percentile.
-    pub p999_us: u64,
-    /// Slowest.
-    pub max_us: u64,
-}
-
-/// Counts of a load test: the part every snapshot and the summary share.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LoadCounts {
-    /// Requests finished: answered or failed (aborted ones excluded).
-    pub completed: u64,
-    /// Answers with a 2xx or 3xx status.
-    pub ok: u64,
-    /// Requests that got no answer (timeouts, network errors).
-    pub errors: u64,
-    /// Requests still in flight when the test stopped (duration over or
-    /// cancelled); they count nowhere else.
-    pub aborted: u64,
-    /// Body bytes read.
-    pub bytes: u64,
-    /// Answers by status code. The keys are strings (`"200"`) because JSON
-    /// object keys are, and serde cannot read numeric keys back inside a
-    /// tagged event.
-    pub statuses: BTreeMap<String, u64>,
-    /// Failures by kind.
-    pub error_kinds: BTreeMap<ErrorKind, u64>,
-}
-
-impl LoadCounts {
-    /// Add `other` into these counts.
-    pub fn add(&mut self, other: &Self) {
-        self.completed += other.completed;
-        self.ok += other.ok;
-        self.errors += other.errors;
-        self.aborted += other.aborted;
-        self.bytes += other.bytes;
-        for (k, v) in &other.statuses {
-            *self.statuses.entry(k.clone()).or_default() += v;
-        }
-        for (k, v) in &other.error_kinds {
-            *self.error_kinds.entry(*k).or_default() += v;
-        }
-    }
-}
-
-/// A periodic report of a running load test.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct LoadSnapshot {
-    /// Milliseconds since the test started.
-    pub t_ms: u64,
-    /// Counts so far.
-    #[serde(flatten)]
-    pub counts: LoadCounts,
-    /// Requests in flight now.
-    pub in_flight: u32,
-    /// Length of the interval since the previous snapshot.
-    pub interval_ms: u64,
-    /// Requests completed in that interval.
-    pub interval_completed: u64,
-    /// Requests per second over that interval.
-    pub rps: f64,
-    /// Percentiles of every latency so far.
-    pub latency: Percentiles,
-    /// The latencies recorded in the interval, as `[value_us, count]`
-    /// buckets: merging every snapshot's `delta` rebuilds the full histogram.
-    pub delta: Vec<[u64; 2]>,
-}
-
-/// Why a load test stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StopReason {
-    /// All `requests` were sent and answered.
-    Count,
-    /// `duration_ms` passed.
-    Duration,
-    /// Duration mode reached the deployment's `max_load_requests`.
-    RequestCap,
-    /// The client cancelled.
-    Cancelled,
-}
-
-/// The last line of a load test.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct LoadSummary {
-    /// Totals.
-    #[serde(flatten)]
-    pub counts: LoadCounts,
-    /// Why it stopped (absent only in a default value).
-    pub stopped: Option<StopReason>,
-    /// From the start to the last request's end.
-    pub elapsed_ms: u64,
-    /// Completed requests per second over `elapsed_ms`.
-    pub rps: f64,
-    /// Percentiles over the whole test.
-    pub latency: Percentiles,
-    /// The full latency histogram as `[value_us, count]` buckets.
-    pub histogram: Vec<[u64; 2]>,
-}
-
-/// One NDJSON line of `POST /api/v1/load`.
-///
-/// Read in one pass by hand, as [`crate::protocol::Event`] is (the
-/// `Deserialize` impl below).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum LoadEvent {
-    /// The first line: the plan in force.
-    LoadStarted {
-        /// The target.
-        url: String,
-        /// The method.
-        method: LoadMethod,
-        /// Most requests this edge request sends.
-        max_requests: u64,
-        /// Duration mode's length.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        duration_ms: Option<u64>,
-        /// In-flight cap.
-        concurrency: u32,
-        /// Per-request deadline.
-        timeout_ms: u64,
-    },
-    /// Every [`SNAPSHOT_EVERY_MS`], and once more just before the summary.
-    Snapshot(LoadSnapshot),
-    /// The last line.
-    LoadSummary(LoadSummary),
-}
-
-/// Reads a line through [`crate::json`]: the code the load page runs on the
-/// browser's `JSON.parse`, here on a `serde_json::Value`.
-impl<'de> Deserialize<'de> for LoadEvent {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(d)?;
-        LoadEvent::from_json(&&value).map_err(serde::de::Error::custom)
-    }
-}
-
-impl LoadEvent {
-    /// The event as one NDJSON line, newline included.
-    pub fn to_ndjson(&self) -> String {
-        crate::ndjson::encode_line(self)
     }
 }
 
@@ -670,10 +376,10 @@ impl<P: Probe, C: Clock + Clone + 'static> LoadRunner<P, C> {
     }
 
     /// A handle that stops the test; what was measured is still reported.
-    pub fn cancel_handle(&mut self) -> crate::runner::CancelHandle {
+    pub fn cancel_handle(&mut self) -> crate::engine::runner::CancelHandle {
         let (tx, rx) = futures::channel::oneshot::channel();
         self.cancel = Some(rx);
-        crate::runner::CancelHandle::new(tx)
+        crate::engine::runner::CancelHandle::new(tx)
     }
 
     fn apply(&mut self) {
@@ -778,7 +484,8 @@ mod tests {
     use futures::task::LocalSpawnExt;
 
     use super::*;
-    use crate::sim::VClock;
+    use crate::engine::sim::VClock;
+    use crate::load::protocol::LoadMethod;
 
     fn plan(n: u64, c: u32) -> LoadPlan {
         LoadPlan {
@@ -1031,43 +738,6 @@ mod tests {
         let exact = sorted[2_499] as f64;
         assert!((p.p50_us as f64 - exact).abs() / exact < 0.001, "{} vs {exact}", p.p50_us);
     }
-
-    fn limits() -> Limits {
-        Limits { allow_private_targets: true, ..Limits::default() }
-    }
-
-    fn req(json: &str) -> Result<LoadPlan, ApiError> {
-        let r: LoadRequest =
-            serde_json::from_str(json).map_err(|e| ApiError::bad_request("malformed_json", e.to_string()))?;
-        validate_load(r, &limits(), None)
-    }
-
-    #[test]
-    fn requests_are_validated() {
-        let p = req(r#"{"url":"http://127.0.0.1:9/x"}"#).unwrap();
-        assert_eq!(
-            (p.max_requests, p.concurrency, p.method),
-            (DEFAULT_LOAD_REQUESTS, DEFAULT_LOAD_CONCURRENCY, LoadMethod::Get)
-        );
-        let p = req(r#"{"url":"http://a.test/","duration_ms":5000,"method":"HEAD","concurrency":3}"#).unwrap();
-        assert_eq!(
-            (p.max_requests, p.duration_ms, p.method),
-            (limits().max_load_requests, Some(5000), LoadMethod::Head)
-        );
-        let kind = |j: &str| req(j).unwrap_err().kind;
-        assert_eq!(kind(r#"{"url":"http://a.test/","requests":5,"duration_ms":5}"#), "conflicting_options");
-        assert_eq!(kind(r#"{"url":"http://a.test/","requests":0}"#), "option_out_of_range");
-        assert_eq!(kind(r#"{"url":"http://a.test/","requests":100000000}"#), "option_out_of_range");
-        assert_eq!(kind(r#"{"url":"http://a.test/","concurrency":100000}"#), "option_out_of_range");
-        assert_eq!(kind(r#"{"url":"http://a.test/","duration_ms":999999999}"#), "option_out_of_range");
-        assert_eq!(kind(r#"{"url":"ftp://a.test/"}"#), "invalid_url");
-        assert_eq!(kind(r#"{"url":"http://a.test/","method":"POST"}"#), "malformed_json");
-        assert_eq!(kind(r#"{"url":"http://a.test/","n":3}"#), "malformed_json");
-        let locked = Limits::default();
-        let r: LoadRequest = serde_json::from_str(r#"{"url":"http://127.0.0.1:8080/"}"#).unwrap();
-        assert_eq!(validate_load(r, &locked, None).unwrap_err().kind, "blocked_target");
-    }
-
     #[test]
     fn events_serialise_with_stable_names() {
         let out = simulate(plan(3, 1), |_| Some(1), None);
@@ -1086,27 +756,5 @@ mod tests {
             let back: LoadEvent = serde_json::from_str(&e.to_ndjson()).unwrap();
             assert_eq!(&back, e);
         }
-    }
-
-    #[test]
-    fn a_load_line_missing_a_field_or_of_unknown_type_is_refused_by_name() {
-        let err = |line: &str| serde_json::from_str::<LoadEvent>(line).unwrap_err().to_string();
-        assert!(
-            err(r#"{"type":"load_started","url":"http://a/","method":"GET","max_requests":3,"timeout_ms":5}"#)
-                .contains("missing field `concurrency`")
-        );
-        assert!(err(r#"{"type":"snapshot","t_ms":1}"#).contains("missing field `completed`"));
-        assert!(err(r#"{"type":"warp","t_ms":1}"#).contains("unknown event type `warp`"));
-        assert!(
-            err(r#"{"type":"load_started","url":"http://a/","method":"POST","max_requests":3,"concurrency":1,"timeout_ms":5}"#)
-                .contains("field `method` is not GET or HEAD")
-        );
-        // A summary without `stopped` is still a summary (the field is optional).
-        let line = r#"{"type":"load_summary","completed":0,"ok":0,"errors":0,"aborted":0,"bytes":0,"statuses":{},"error_kinds":{},"elapsed_ms":1,"rps":0.0,"latency":{"count":0,"min_us":0,"mean_us":0,"p50_us":0,"p75_us":0,"p90_us":0,"p95_us":0,"p99_us":0,"p999_us":0,"max_us":0},"histogram":[]}"#;
-        let parsed = serde_json::from_str::<LoadEvent>(line);
-        assert!(matches!(parsed, Ok(LoadEvent::LoadSummary(LoadSummary { stopped: None, .. }))), "{parsed:?}");
-        // A histogram bucket is a pair of whole numbers.
-        let bad = line.replace(r#""histogram":[]"#, r#""histogram":[[1,2,3]]"#);
-        assert!(err(&bad).contains("field `histogram` is not a list of [number, number] pairs"), "{}", err(&bad));
     }
 }

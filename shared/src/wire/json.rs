@@ -20,14 +20,11 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::config::Limits;
-use crate::error::ErrorKind;
-use crate::history::SaveReport;
-use crate::load::{
-    LoadCounts, LoadEvent, LoadMethod, LoadSnapshot, LoadSummary, Percentiles as LoadPercentiles, StopReason,
-};
-use crate::protocol::{ApiError, Event, EventError, Field, Price, Product, Source, Summary};
-use crate::stats::{HostReport, Percentiles, StatsReport};
+use crate::wire::config::Limits;
+use crate::wire::error::ErrorKind;
+use crate::wire::protocol::SaveReport;
+use crate::wire::protocol::{ApiError, Event, EventError, Field, Price, Product, Source, Summary};
+use crate::wire::stats::{HostReport, Percentiles, StatsReport};
 
 /// A parsed JSON value, as far as the readers here need one.
 pub trait JsonValue: Sized {
@@ -71,10 +68,11 @@ pub enum Problem {
 }
 
 impl ReadError {
+    /// A problem with the field at `field`.
     // Boxed: a `Result` of the readers then carries one pointer for its
     // error, which keeps every `?` cheap (in the wasm, too).
     #[inline(never)]
-    fn new(field: &str, problem: Problem) -> Box<Self> {
+    pub fn new(field: &str, problem: Problem) -> Box<Self> {
         Box::new(Self { field: field.to_owned(), problem })
     }
 
@@ -101,7 +99,7 @@ impl std::error::Error for ReadError {}
 pub type Read<T> = Result<T, Box<ReadError>>;
 
 /// The optional member `key`, read by `read`, which names what it expects.
-fn opt<J: JsonValue, T>(
+pub fn opt<J: JsonValue, T>(
     v: &J,
     key: &'static str,
     read: impl FnOnce(&J) -> Option<T>,
@@ -114,7 +112,7 @@ fn opt<J: JsonValue, T>(
 }
 
 /// The required member `key`, read by `read`.
-fn req<J: JsonValue, T>(
+pub fn req<J: JsonValue, T>(
     v: &J,
     key: &'static str,
     read: impl FnOnce(&J) -> Option<T>,
@@ -124,20 +122,25 @@ fn req<J: JsonValue, T>(
 }
 
 /// The optional object `key`, read by `read`; its errors get `key`'s path.
-fn opt_obj<J: JsonValue, T>(v: &J, key: &'static str, read: impl FnOnce(&J) -> Read<T>) -> Read<Option<T>> {
+pub fn opt_obj<J: JsonValue, T>(v: &J, key: &'static str, read: impl FnOnce(&J) -> Read<T>) -> Read<Option<T>> {
     v.member(key).map(|m| read(&m).map_err(|e| e.within(key))).transpose()
 }
 
 /// The required object `key`, read by `read`.
-fn req_obj<J: JsonValue, T>(v: &J, key: &'static str, read: impl FnOnce(&J) -> Read<T>) -> Read<T> {
+pub fn req_obj<J: JsonValue, T>(v: &J, key: &'static str, read: impl FnOnce(&J) -> Read<T>) -> Read<T> {
     opt_obj(v, key, read)?.ok_or_else(|| ReadError::new(key, Problem::Missing))
 }
 
-const WHOLE: &str = "a whole number";
-const SMALL: &str = "a whole number in range";
-const TEXT: &str = "a string";
-const FLAG: &str = "true or false";
-const NUMBER: &str = "a number";
+/// What a whole-number field is expected to be, for error messages.
+pub const WHOLE: &str = "a whole number";
+/// What a narrowed whole-number field is expected to be.
+pub const SMALL: &str = "a whole number in range";
+/// What a string field is expected to be.
+pub const TEXT: &str = "a string";
+/// What a boolean field is expected to be.
+pub const FLAG: &str = "true or false";
+/// What a number field is expected to be.
+pub const NUMBER: &str = "a number";
 
 /// The required array `key`, each element read by `read`; an element's
 /// errors get its path (`hosts.2.urls`).
@@ -198,7 +201,7 @@ pub fn req_strings<J: JsonValue>(v: &J, key: &'static str) -> Read<Vec<String>> 
 
 /// A map of counts (`{"404": 3}`), its keys read by `key_of` and its counts
 /// by `count`.
-fn count_map<J: JsonValue, K: Ord, N>(
+pub fn count_map<J: JsonValue, K: Ord, N>(
     v: &J,
     key: &'static str,
     key_of: impl Fn(String) -> Option<K>,
@@ -230,7 +233,7 @@ fn counts<J: JsonValue, K: Ord>(
 }
 
 /// A list of `[a, b]` pairs of whole numbers (a histogram's buckets).
-fn pairs<J: JsonValue>(v: &J, key: &'static str) -> Read<Vec<[u64; 2]>> {
+pub fn pairs<J: JsonValue>(v: &J, key: &'static str) -> Read<Vec<[u64; 2]>> {
     req(
         v,
         key,
@@ -292,6 +295,15 @@ impl Event {
             "summary" => Event::Summary(Box::new(Summary::from_json(v)?)),
             other => return Err(ReadError::new("type", Problem::UnknownType(other.to_owned()))),
         })
+    }
+}
+
+/// Reads a line through this module: the code the dashboard runs on the
+/// browser's `JSON.parse`, here on a `serde_json::Value`.
+impl<'de> serde::Deserialize<'de> for Event {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = <serde_json::Value as serde::Deserialize>::deserialize(d)?;
+        Event::from_json(&&value).map_err(serde::de::Error::custom)
     }
 }
 
@@ -443,91 +455,6 @@ impl ApiError {
     }
 }
 
-impl LoadEvent {
-    /// The load-test event in a parsed NDJSON line.
-    pub fn from_json<J: JsonValue>(v: &J) -> Read<Self> {
-        let kind = req_str(v, "type")?;
-        Ok(match kind.as_str() {
-            "load_started" => LoadEvent::LoadStarted {
-                url: req_str(v, "url")?,
-                method: req(
-                    v,
-                    "method",
-                    |m| match m.as_string()?.as_str() {
-                        "GET" => Some(LoadMethod::Get),
-                        "HEAD" => Some(LoadMethod::Head),
-                        _ => None,
-                    },
-                    "GET or HEAD",
-                )?,
-                max_requests: req_u64(v, "max_requests")?,
-                duration_ms: opt(v, "duration_ms", J::as_u64, WHOLE)?,
-                concurrency: req_u32(v, "concurrency")?,
-                timeout_ms: req_u64(v, "timeout_ms")?,
-            },
-            "snapshot" => LoadEvent::Snapshot(LoadSnapshot {
-                t_ms: req_u64(v, "t_ms")?,
-                counts: load_counts(v)?,
-                in_flight: req_u32(v, "in_flight")?,
-                interval_ms: req_u64(v, "interval_ms")?,
-                interval_completed: req_u64(v, "interval_completed")?,
-                rps: req(v, "rps", J::as_f64, NUMBER)?,
-                latency: req_obj(v, "latency", load_percentiles)?,
-                delta: pairs(v, "delta")?,
-            }),
-            "load_summary" => LoadEvent::LoadSummary(LoadSummary {
-                counts: load_counts(v)?,
-                stopped: opt(
-                    v,
-                    "stopped",
-                    |m| match m.as_string()?.as_str() {
-                        "count" => Some(StopReason::Count),
-                        "duration" => Some(StopReason::Duration),
-                        "request_cap" => Some(StopReason::RequestCap),
-                        "cancelled" => Some(StopReason::Cancelled),
-                        _ => None,
-                    },
-                    "a stop reason",
-                )?,
-                elapsed_ms: req_u64(v, "elapsed_ms")?,
-                rps: req(v, "rps", J::as_f64, NUMBER)?,
-                latency: req_obj(v, "latency", load_percentiles)?,
-                histogram: pairs(v, "histogram")?,
-            }),
-            other => return Err(ReadError::new("type", Problem::UnknownType(other.to_owned()))),
-        })
-    }
-}
-
-/// The counts a load-test snapshot and summary share (flattened into them).
-fn load_counts<J: JsonValue>(v: &J) -> Read<LoadCounts> {
-    Ok(LoadCounts {
-        completed: req_u64(v, "completed")?,
-        ok: req_u64(v, "ok")?,
-        errors: req_u64(v, "errors")?,
-        aborted: req_u64(v, "aborted")?,
-        bytes: req_u64(v, "bytes")?,
-        statuses: count_map(v, "statuses", Some, J::as_u64)?,
-        error_kinds: count_map(v, "error_kinds", |k| Some(ErrorKind::from_wire(&k)), J::as_u64)?,
-    })
-}
-
-/// A load test's latency percentiles, in microseconds.
-fn load_percentiles<J: JsonValue>(v: &J) -> Read<LoadPercentiles> {
-    Ok(LoadPercentiles {
-        count: req_u64(v, "count")?,
-        min_us: req_u64(v, "min_us")?,
-        mean_us: req_u64(v, "mean_us")?,
-        p50_us: req_u64(v, "p50_us")?,
-        p75_us: req_u64(v, "p75_us")?,
-        p90_us: req_u64(v, "p90_us")?,
-        p95_us: req_u64(v, "p95_us")?,
-        p99_us: req_u64(v, "p99_us")?,
-        p999_us: req_u64(v, "p999_us")?,
-        max_us: req_u64(v, "max_us")?,
-    })
-}
-
 impl JsonValue for &serde_json::Value {
     fn member(&self, key: &'static str) -> Option<Self> {
         self.get(key).filter(|m| !m.is_null())
@@ -555,7 +482,7 @@ impl JsonValue for &serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::SaveReport;
+    use crate::wire::protocol::SaveReport;
 
     fn read<T>(value: &serde_json::Value, f: impl Fn(&&serde_json::Value) -> Read<T>) -> Read<T> {
         f(&value)
@@ -679,9 +606,9 @@ mod tests {
             Limits { allowed_hosts: vec!["shop.example".into()], allow_private_targets: true, ..Limits::default() };
         let value = serde_json::to_value(&limits).unwrap();
         assert_eq!(read(&value, |v| Limits::from_json(v)).unwrap(), limits);
-        let config = serde_json::to_value(crate::protocol::ConfigResponse {
+        let config = serde_json::to_value(crate::wire::protocol::ConfigResponse {
             limits: limits.clone(),
-            defaults: crate::protocol::RunOptions::default(),
+            defaults: crate::wire::protocol::RunOptions::default(),
             token_required: false,
             version: "0".into(),
         })
@@ -706,47 +633,6 @@ mod tests {
 
     /// A load test's summary with error kinds, for every stop reason, and a
     /// HEAD test's start read back unchanged.
-    #[test]
-    fn load_events_read_back_unchanged() {
-        let start = LoadEvent::LoadStarted {
-            url: "http://a/".into(),
-            method: LoadMethod::Head,
-            max_requests: 10,
-            duration_ms: Some(2000),
-            concurrency: 4,
-            timeout_ms: 500,
-        };
-        let mut events = vec![start];
-        for stopped in [
-            None,
-            Some(StopReason::Count),
-            Some(StopReason::Duration),
-            Some(StopReason::RequestCap),
-            Some(StopReason::Cancelled),
-        ] {
-            events.push(LoadEvent::LoadSummary(LoadSummary {
-                counts: LoadCounts {
-                    completed: 9,
-                    ok: 6,
-                    errors: 3,
-                    aborted: 1,
-                    bytes: 900,
-                    statuses: BTreeMap::from([("200".to_owned(), 6), ("503".to_owned(), 1)]),
-                    error_kinds: BTreeMap::from([(ErrorKind::Timeout, 2), (ErrorKind::HttpStatus, 1)]),
-                },
-                stopped,
-                elapsed_ms: 2001,
-                rps: 4.5,
-                latency: LoadPercentiles { count: 6, max_us: 9000, ..LoadPercentiles::default() },
-                histogram: vec![[1000, 4], [9000, 2]],
-            }));
-        }
-        for ev in events {
-            let value = serde_json::to_value(&ev).unwrap();
-            assert_eq!(read(&value, |v| LoadEvent::from_json(v)).unwrap(), ev);
-        }
-    }
-
     #[test]
     fn wire_names_of_kinds_and_sources_read_back() {
         for kind in ErrorKind::ALL {

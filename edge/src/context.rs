@@ -1,0 +1,133 @@
+//! What every route needs: the deployment's settings, the token check,
+//! reading a bounded request body, and the one place where errors become
+//! HTTP responses.
+//!
+//! Settings are limits from `wrangler.toml` `[vars]` and the optional API
+//! token secret.
+
+use fanout_shared::wire::config::Limits;
+use fanout_shared::wire::protocol::ApiError;
+use futures::StreamExt;
+use worker::{Env, Headers, Request, Response, Result};
+
+/// Everything a request handler needs to know about the deployment.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Limits in force.
+    pub limits: Limits,
+    /// When set, `/api/v1/runs` needs `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+    /// Saved runs kept at most; the oldest go first.
+    pub history_max_runs: u32,
+    /// Saved runs older than this many days are deleted.
+    pub history_max_age_days: u32,
+}
+
+fn var(env: &Env, name: &str) -> Option<String> {
+    env.var(name).ok().map(|v| v.to_string()).filter(|v| !v.trim().is_empty())
+}
+
+fn num<T: std::str::FromStr>(env: &Env, name: &str, fallback: T) -> T {
+    // A malformed var falls back to the built-in default rather than taking
+    // the whole API down; /api/v1/config shows what is in force.
+    var(env, name).and_then(|v| v.trim().parse().ok()).unwrap_or(fallback)
+}
+
+impl Settings {
+    /// Read the settings from the Worker's environment.
+    pub fn from_env(env: &Env) -> Self {
+        let d = Limits::default();
+        let limits = Limits {
+            max_urls_per_request: num(env, "MAX_URLS_PER_REQUEST", d.max_urls_per_request),
+            max_concurrency: num(env, "MAX_CONCURRENCY", d.max_concurrency),
+            max_attempts: num(env, "MAX_ATTEMPTS", d.max_attempts),
+            max_timeout_ms: num(env, "MAX_TIMEOUT_MS", d.max_timeout_ms),
+            max_deadline_ms: num(env, "MAX_DEADLINE_MS", d.max_deadline_ms),
+            max_backoff_ms: num(env, "MAX_BACKOFF_MS", d.max_backoff_ms),
+            max_request_bytes: num(env, "MAX_REQUEST_BYTES", d.max_request_bytes),
+            max_body_bytes: num(env, "MAX_BODY_BYTES", d.max_body_bytes),
+            max_load_requests: num(env, "MAX_LOAD_REQUESTS", d.max_load_requests),
+            max_load_duration_ms: num(env, "MAX_LOAD_DURATION_MS", d.max_load_duration_ms),
+            max_load_concurrency: num(env, "MAX_LOAD_CONCURRENCY", d.max_load_concurrency),
+            allow_private_targets: var(env, "ALLOW_PRIVATE_TARGETS")
+                .is_some_and(|v| matches!(v.trim(), "true" | "1" | "yes")),
+            allowed_hosts: var(env, "ALLOWED_HOSTS")
+                .map(|v| v.split(',').map(|h| h.trim().to_owned()).filter(|h| !h.is_empty()).collect())
+                .unwrap_or_default(),
+        };
+        let token = env.secret("API_TOKEN").ok().map(|s| s.to_string()).filter(|s| !s.is_empty());
+        Self {
+            limits,
+            token,
+            // At least the run being saved, and at least a day.
+            history_max_runs: num(env, "HISTORY_MAX_RUNS", 200).max(1),
+            history_max_age_days: num(env, "HISTORY_MAX_AGE_DAYS", 90).max(1),
+        }
+    }
+}
+
+/// Constant-time comparison, so the token cannot be guessed byte by byte
+/// from response timings.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Refuse a request without the deployment's API token, when one is set.
+pub fn authorize(req: &Request, settings: &Settings) -> std::result::Result<(), ApiError> {
+    let Some(token) = &settings.token else {
+        return Ok(());
+    };
+    let given = req.headers().get("authorization").ok().flatten().unwrap_or_default();
+    match given.strip_prefix("Bearer ") {
+        Some(t) if same(t.trim().as_bytes(), token.as_bytes()) => Ok(()),
+        _ => Err(ApiError::new(401, "unauthorized", "this deployment needs Authorization: Bearer <API token>")),
+    }
+}
+
+/// Read at most `max + 1` bytes of the request body, so an oversized body is
+/// refused without being held in memory.
+pub async fn read_body(req: &mut Request, max: u64) -> std::result::Result<Vec<u8>, ApiError> {
+    let too_large = |n: u64| {
+        ApiError::new(
+            413,
+            "body_too_large",
+            format!("the request body is over {max} bytes ({n} seen); send fewer URLs per request"),
+        )
+    };
+    if let Some(len) = req.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok())
+        && len > max
+    {
+        return Err(too_large(len));
+    }
+    let Ok(mut stream) = req.stream() else {
+        return Ok(Vec::new());
+    };
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request("malformed_body", e.to_string()))?;
+        body.extend_from_slice(&chunk);
+        if body.len() as u64 > max {
+            return Err(too_large(body.len() as u64));
+        }
+    }
+    Ok(body)
+}
+
+/// A JSON response with the security headers every API answer carries.
+pub fn json_response<T: serde::Serialize>(status: u16, value: &T) -> Result<Response> {
+    let headers = Headers::new();
+    headers.set("content-type", "application/json; charset=utf-8")?;
+    headers.set("cache-control", "no-store")?;
+    headers.set("x-content-type-options", "nosniff")?;
+    let body = serde_json::to_string(value).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    Ok(Response::ok(body)?.with_status(status).with_headers(headers))
+}
+
+/// `{"error": {"kind", "message"}}` with the error's status.
+pub fn error_response(err: &ApiError) -> Result<Response> {
+    let resp = json_response(err.status, &err.to_body())?;
+    if err.status == 401 {
+        resp.headers().set("www-authenticate", "Bearer")?;
+    }
+    Ok(resp)
+}

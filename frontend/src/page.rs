@@ -1,0 +1,81 @@
+//! What every page shares: the shell (header with the three modes, footer),
+//! the page URL (origin, query string), and the browser's URL check.
+
+use leptos::prelude::*;
+
+/// The page's own origin, e.g. `http://127.0.0.1:8787`.
+pub(crate) fn origin() -> String {
+    web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default()
+}
+
+/// The page URL's query string, `?` included (empty when there is none).
+pub(crate) fn page_query() -> String {
+    web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default()
+}
+
+/// One raw (undecoded) value of the page URL's query string: for the plain
+/// values the page writes itself, such as the mode and a run id.
+pub(crate) fn page_param(key: &str) -> Option<String> {
+    page_query()
+        .trim_start_matches('?')
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+        .map(str::to_owned)
+}
+
+/// Show `query` (without `?`) in the address bar, without a history entry,
+/// so reloading or sharing the page keeps what it shows.
+pub(crate) fn set_page_query(query: &str) {
+    if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&format!("?{query}")));
+    }
+}
+
+/// Whether a line is an absolute http(s) URL, by the browser's own parser.
+pub(crate) fn check_url(line: &str) -> Result<(), String> {
+    let url = web_sys::Url::new(line).map_err(|_| "not a URL".to_owned())?;
+    match url.protocol().as_str() {
+        "http:" | "https:" if !url.hostname().is_empty() => Ok(()),
+        "http:" | "https:" => Err("no host".to_owned()),
+        other => Err(format!("scheme {other} is not http or https")),
+    }
+}
+
+/// Which of the three pages a build shows: each is its own wasm binary
+/// (`src/main.rs`, `src/bin/fanout-load.rs`, `src/bin/fanout-history.rs`),
+/// so a first visit downloads only the dashboard. `index.html`'s loader
+/// picks the binary from `?mode=`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    /// The fan-out dashboard (no `mode`).
+    FanOut,
+    /// `?mode=load`.
+    Load,
+    /// `?mode=history`.
+    History,
+}
+
+/// The page shell: header with the three modes as links (each a page load
+/// of its own binary), the page itself, footer.
+#[component]
+pub fn Shell(
+    /// The page shown, marked in the tabs.
+    page: Page,
+    /// The page's view.
+    children: Children,
+) -> impl IntoView {
+    let tab = move |p: Page| (page == p).then_some("page");
+    view! {
+        <header class="top">
+            <h1>"Fanout"</h1>
+            <p class="tagline">"Fetch hundreds of pages at once, and watch what concurrency buys."</p>
+            <nav class="tabs" aria-label="Mode">
+                <a href="/" class:active=page == Page::FanOut aria-current=tab(Page::FanOut)>"Fan-out"</a>
+                <a href="/?mode=load" class:active=page == Page::Load aria-current=tab(Page::Load)>"Load test"</a>
+                <a href="/?mode=history" class:active=page == Page::History aria-current=tab(Page::History)>"History"</a>
+            </nav>
+        </header>
+        {children()}
+        <footer class="foot">"Fanout · "<a href="/demo/">"demo shop"</a>" · "<a href="/api/v1/config">"edge config"</a></footer>
+    }
+}

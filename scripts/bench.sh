@@ -24,7 +24,7 @@ fi
 PORT=${FANOUT_BENCH_PORT:-8798}
 # Its own local state (the run history's D1), fresh each time.
 rm -rf target/wrangler-bench
-FANOUT_PERSIST=target/wrangler-bench setsid scripts/wrangler-dev.sh "$PORT" --var MAX_URLS_PER_REQUEST:1000 --var MAX_CONCURRENCY:200 \
+FANOUT_NO_BUILD=1 FANOUT_PERSIST=target/wrangler-bench setsid scripts/wrangler-dev.sh "$PORT" --var MAX_URLS_PER_REQUEST:1000 --var MAX_CONCURRENCY:200 \
   --var MAX_LOAD_REQUESTS:10000 --var MAX_LOAD_CONCURRENCY:200 > bench/wrangler.log 2>&1 &
 PID=$!
 trap 'kill -TERM -- "-$PID" 2>/dev/null || true' EXIT INT TERM

@@ -59,8 +59,8 @@ step "start wrangler dev"
 PORT=${FANOUT_TEST_PORT:-8799}
 mkdir -p tests/artifacts
 # Fresh local state (the run history's D1) for every test run.
-rm -rf target/wrangler-test
-FANOUT_PERSIST=target/wrangler-test setsid scripts/wrangler-dev.sh "$PORT" > tests/artifacts/wrangler.log 2>&1 &
+rm -rf target/wrangler-test tests/artifacts/wrangler-*.log
+FANOUT_NO_BUILD=1 FANOUT_PERSIST=target/wrangler-test setsid scripts/wrangler-dev.sh "$PORT" > tests/artifacts/wrangler.log 2>&1 &
 PIDS+=($!)
 export FANOUT_URL="http://127.0.0.1:$PORT"
 # A second, locked-down edge as production runs it: private targets refused,
@@ -69,7 +69,7 @@ LOCKED_PORT=${FANOUT_LOCKED_PORT:-8797}
 # Its local D1 is left without the history schema, so saving fails there
 # and the tests can see that a run's stream survives it.
 rm -rf target/wrangler-locked
-FANOUT_LOCKED=1 FANOUT_PERSIST=target/wrangler-locked FANOUT_MIGRATE=0 setsid scripts/wrangler-dev.sh "$LOCKED_PORT" \
+FANOUT_NO_BUILD=1 FANOUT_LOCKED=1 FANOUT_PERSIST=target/wrangler-locked FANOUT_MIGRATE=0 setsid scripts/wrangler-dev.sh "$LOCKED_PORT" \
   --var API_TOKEN:test-token-7f3a --var MAX_REQUEST_BYTES:4096 > tests/artifacts/wrangler-locked.log 2>&1 &
 PIDS+=($!)
 export FANOUT_LOCKED_URL="http://127.0.0.1:$LOCKED_PORT" FANOUT_LOCKED_TOKEN=test-token-7f3a
@@ -88,6 +88,14 @@ node --test --test-concurrency=1 tests/integration/*.test.mjs
 
 step "browser end-to-end tests (headless Chromium)"
 node --test --test-concurrency=1 tests/e2e/*.test.mjs
+
+step "the test servers ran as started (no restart)"
+# The tests serve the build made above, with no build step or file watcher
+# (FANOUT_NO_BUILD): a restart would mean a server was swapped mid-test.
+if grep -l "restarting" tests/artifacts/wrangler*.log; then
+  echo "a test wrangler dev restarted (see the logs above)"; exit 1
+fi
+echo "no restarts"
 
 echo
 echo "test: all passed; screenshots in tests/artifacts/"

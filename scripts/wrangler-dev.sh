@@ -2,7 +2,9 @@
 # Start `wrangler dev` (workerd) for local use or tests, offline.
 #   scripts/wrangler-dev.sh PORT [extra wrangler args…]
 # Env: FANOUT_LOCKED=1 (production's target rules), FANOUT_PERSIST=DIR (local
-# state directory), FANOUT_MIGRATE=0 (leave the local D1 unmigrated).
+# state directory), FANOUT_MIGRATE=0 (leave the local D1 unmigrated),
+# FANOUT_NO_BUILD=1 (serve what `make build` built, with no build step and no
+# file watcher: what the tests and benchmarks use).
 # Private targets are allowed here, explicitly: local upstreams live on loopback.
 # FANOUT_LOCKED=1 keeps production's rule instead (the tests' locked-down edge).
 set -euo pipefail
@@ -16,10 +18,27 @@ ARGS=(--ip 127.0.0.1 --port "$PORT" --inspector-port "$((PORT + 1000))")
 # FANOUT_PERSIST=DIR keeps this instance's local state (D1) in DIR.
 PERSIST=()
 [[ -n "${FANOUT_PERSIST:-}" ]] && PERSIST=(--persist-to "$FANOUT_PERSIST")
+# Without [build], wrangler neither runs `make build` nor watches the sources.
+# Its watcher restarts every instance once right after start-up, and under
+# load the restarted server can lose the race for its own port; the tests and
+# benchmarks build everything first and need neither. The copy (one per
+# port, as instances start side by side) lives in target/, so its paths point
+# one folder up.
+CONFIG=()
+if [[ "${FANOUT_NO_BUILD:-0}" == 1 ]]; then
+  mkdir -p target
+  awk '
+    /^\[/ { skip = ($0 == "[build]") }
+    skip { next }
+    /^main = "/ || /^directory = "/ || /^migrations_dir = "/ { sub(/= "/, "= \"../") }
+    { print }
+  ' wrangler.toml > "target/wrangler.nobuild.$PORT.toml"
+  CONFIG=(--config "target/wrangler.nobuild.$PORT.toml")
+fi
 # The run history's schema (migrations/) is applied to the local D1 first;
 # FANOUT_MIGRATE=0 skips it (the tests' unmigrated edge, where saving fails).
 if [[ "${FANOUT_MIGRATE:-1}" != 0 ]]; then
-  CI=true node_modules/.bin/wrangler d1 migrations apply fanout --local "${PERSIST[@]}" >&2
+  CI=true node_modules/.bin/wrangler d1 migrations apply fanout --local "${PERSIST[@]}" "${CONFIG[@]}" >&2
 fi
-ARGS+=("${PERSIST[@]}")
+ARGS+=("${PERSIST[@]}" "${CONFIG[@]}")
 exec node_modules/.bin/wrangler dev "${ARGS[@]}" "$@"

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { openSync, rmSync } from 'node:fs';
 import { startOfDemoDay } from './helpers.mjs';
 
 const PORT = Number(process.env.FANOUT_HISTORY_PORT ?? 8796);
@@ -13,10 +13,13 @@ const STATE = 'target/wrangler-history-test';
 let child;
 
 async function startEdge(extra = []) {
+  // Serves the build `make test` made, without a build step or watcher; its
+  // log joins the others, which the test command checks for restarts.
+  const log = openSync('tests/artifacts/wrangler-history.log', 'a');
   child = spawn('scripts/wrangler-dev.sh', [String(PORT), ...extra], {
-    env: { ...process.env, FANOUT_PERSIST: STATE },
+    env: { ...process.env, FANOUT_PERSIST: STATE, FANOUT_NO_BUILD: '1' },
     detached: true,
-    stdio: 'ignore',
+    stdio: ['ignore', log, log],
   });
   for (let i = 0; i < 180; i += 1) {
     try {

@@ -36,7 +36,7 @@ fn opts() -> RunOptions {
 }
 
 fn ok() -> AttemptResult {
-    Ok(Response { status: 200, bytes: 1000, retry_after_ms: None, product: None })
+    Ok(Response { status: 200, bytes: 1000, ..Response::default() })
 }
 
 struct Instant0;

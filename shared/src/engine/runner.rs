@@ -21,7 +21,7 @@ use futures::future::{AbortHandle, Abortable, Aborted, LocalBoxFuture};
 use futures::stream::{FuturesUnordered, Stream};
 use futures::{FutureExt, StreamExt};
 
-use crate::engine::scheduler::{Action, AttemptRequest, AttemptResult, Scheduler};
+use crate::engine::scheduler::{Action, AttemptRequest, AttemptResult, Machine, Scheduler};
 use crate::wire::protocol::{Event, Millis};
 
 /// Aborts one attempt's underlying request (for example an
@@ -85,8 +85,9 @@ impl CancelHandle {
 type Tagged = Abortable<LocalBoxFuture<'static, (u32, u32, AttemptResult)>>;
 
 /// A run in progress, as a stream of wire events. See the module docs.
-pub struct Runner<F: Fetcher, C: Clock> {
-    sched: Scheduler,
+/// `M` is what plans the run: a [`Scheduler`], or a crawl built on one.
+pub struct Runner<F: Fetcher, C: Clock, M: Machine = Scheduler> {
+    sched: M,
     fetcher: F,
     clock: C,
     in_flight: FuturesUnordered<Tagged>,
@@ -96,9 +97,9 @@ pub struct Runner<F: Fetcher, C: Clock> {
     kicked: bool,
 }
 
-impl<F: Fetcher, C: Clock> Runner<F, C> {
+impl<F: Fetcher, C: Clock, M: Machine> Runner<F, C, M> {
     /// A run of `sched`'s jobs through `fetcher`, timed by `clock`.
-    pub fn new(sched: Scheduler, fetcher: F, clock: C) -> Self {
+    pub fn new(sched: M, fetcher: F, clock: C) -> Self {
         Self {
             sched,
             fetcher,
@@ -145,9 +146,9 @@ impl<F: Fetcher, C: Clock> Runner<F, C> {
     }
 }
 
-impl<F: Fetcher, C: Clock> Unpin for Runner<F, C> {}
+impl<F: Fetcher, C: Clock, M: Machine> Unpin for Runner<F, C, M> {}
 
-impl<F: Fetcher, C: Clock> Stream for Runner<F, C> {
+impl<F: Fetcher, C: Clock, M: Machine> Stream for Runner<F, C, M> {
     type Item = Event;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
@@ -210,7 +211,7 @@ impl<F: Fetcher, C: Clock> Stream for Runner<F, C> {
     }
 }
 
-impl<F: Fetcher, C: Clock> Drop for Runner<F, C> {
+impl<F: Fetcher, C: Clock, M: Machine> Drop for Runner<F, C, M> {
     fn drop(&mut self) {
         // The consumer went away (client disconnect): abort every request
         // still in flight rather than let it run for nobody.

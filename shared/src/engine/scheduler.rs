@@ -17,7 +17,16 @@
 //!   so a saturated host never holds back another host's jobs;
 //! - no idle gaps: a slot freed at `t` is refilled at `t`;
 //! - every job ends with exactly one terminal event, then one summary follows;
-//! - no attempt starts after the run deadline or after cancel.
+//! - no attempt starts after the run deadline or after cancel;
+//! - with pacing on, request starts on one host are spaced by its interval
+//!   (randomised 0.5–1.5×), a host that answers 429 or 503 backs off alone,
+//!   and a host waiting for its turn never holds back another host.
+//!
+//! A crawl (`crate::crawl`) drives the same scheduler: it [adds](Scheduler::add)
+//! jobs while the run goes, keeps the run [open](Scheduler::set_open) until it
+//! has nothing more to add, and fetches each site's robots.txt as an
+//! [internal](Scheduler::add_internal) request, which counts against the caps
+//! like any other but sends no events.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
@@ -39,13 +48,19 @@ pub struct Response {
     pub retry_after_ms: Option<u64>,
     /// Product data, when extraction ran and found some.
     pub product: Option<Product>,
+    /// The page's links, absolute, when [`AttemptRequest::links`] asked for
+    /// them and the answer was HTML (at most
+    /// [`crate::wire::config::MAX_LINKS_PER_PAGE`]).
+    pub links: Vec<String>,
+    /// The body as text, when [`AttemptRequest::text`] asked for it.
+    pub text: Option<String>,
 }
 
 /// The outcome of one attempt, as reported by the shell.
 pub type AttemptResult = Result<Response, FetchError>;
 
 /// An attempt the shell should start.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AttemptRequest {
     /// The job.
     pub id: u32,
@@ -53,6 +68,38 @@ pub struct AttemptRequest {
     pub attempt: u32,
     /// The URL.
     pub url: String,
+    /// Read the page's links too (a crawl that goes deeper from this page).
+    pub links: bool,
+    /// Return the body as text (capped), not products (robots.txt).
+    pub text: bool,
+}
+
+/// Ids of internal requests start here, above any URL id, so the two never
+/// meet (a run has far fewer than 2^31 URLs).
+pub const INTERNAL_ID_BASE: u32 = 1 << 31;
+
+/// A request's pacing backs off from at least this after a 429 or 503.
+pub const PACE_BACKOFF_MIN_MS: u64 = 250;
+
+/// What drives a run: the [`Scheduler`] itself, or something built around it
+/// (a crawl). The [`crate::engine::runner::Runner`] drives any of them.
+pub trait Machine {
+    /// Time has passed.
+    fn handle_timeout(&mut self, now: Millis);
+    /// An attempt finished.
+    fn on_result(&mut self, now: Millis, id: u32, attempt: u32, result: AttemptResult);
+    /// Stop the run.
+    fn cancel(&mut self, now: Millis);
+    /// The next action for the shell.
+    fn poll_action(&mut self) -> Option<Action>;
+    /// The next event for the client.
+    fn poll_event(&mut self) -> Option<Event>;
+    /// When to call [`Machine::handle_timeout`] next.
+    fn poll_timeout(&self) -> Option<Millis>;
+    /// Whether the summary went out.
+    fn is_finished(&self) -> bool;
+    /// Attempts in flight.
+    fn in_flight(&self) -> u32;
 }
 
 /// Work for the shell.
@@ -93,6 +140,11 @@ struct Slot {
     host: usize,
     attempts: u32,
     state: State,
+    /// Read the page's links (see [`AttemptRequest::links`]).
+    links: bool,
+    /// An internal request: no events, one attempt, its result handed to
+    /// [`Scheduler::poll_internal`].
+    internal: bool,
 }
 
 #[derive(Debug, Default)]
@@ -100,6 +152,15 @@ struct Host {
     queue: VecDeque<usize>,
     in_flight: u32,
     in_ring: bool,
+    /// The host's own spacing of starts (a crawl's `Crawl-delay`); the run's
+    /// `per_host_interval_ms` when larger.
+    interval_ms: u64,
+    /// Extra spacing after 429/503 answers; halves on each success.
+    penalty_ms: u64,
+    /// No start on this host before this time.
+    next_start: Millis,
+    /// A wake-up is set for `next_start`.
+    timer: Option<Millis>,
 }
 
 /// The scheduler of one run. See the module docs.
@@ -112,6 +173,17 @@ pub struct Scheduler {
     /// (when, slot): attempt deadlines and retry wake-ups. The slot's state
     /// says which.
     timers: BTreeSet<(Millis, usize)>,
+    /// (when, host): hosts whose pacing lets them start again.
+    host_timers: BTreeSet<(Millis, usize)>,
+    host_ids: HashMap<String, usize>,
+    /// Pacing on: spacing, and backoff after 429/503, capped here.
+    pace_cap_ms: Option<u64>,
+    /// More jobs may still be added: no summary yet.
+    open: bool,
+    /// Results of internal requests, for the owner.
+    internal_results: VecDeque<(u32, AttemptResult)>,
+    /// Jobs that are not internal (the summary's `total`).
+    visible: u32,
     opts: RunOptions,
     backoff: Backoff,
     rng: Box<dyn Rng>,
@@ -154,6 +226,12 @@ impl Scheduler {
             hosts: Vec::new(),
             ring: VecDeque::new(),
             timers: BTreeSet::new(),
+            host_timers: BTreeSet::new(),
+            host_ids: HashMap::new(),
+            pace_cap_ms: None,
+            open: false,
+            internal_results: VecDeque::new(),
+            visible: 0,
             opts,
             backoff,
             rng,
@@ -162,33 +240,155 @@ impl Scheduler {
             stats: Stats::new(),
             in_flight: 0,
             peak_in_flight: 0,
-            unfinished: jobs.len(),
+            unfinished: 0,
             retries: 0,
             counts: [0; 3],
             cancelled: false,
             summary_sent: false,
             now: 0,
         };
-        let mut host_ids: HashMap<String, usize> = HashMap::new();
         for job in jobs {
-            let idx = s.slots.len();
-            let host_name = host_key(&job.url);
-            let host = *host_ids.entry(host_name).or_insert_with(|| {
-                s.hosts.push(Host::default());
-                s.hosts.len() - 1
-            });
-            s.index.insert(job.id, idx);
-            s.slots.push(Slot { id: job.id, url: job.url, host, attempts: 0, state: State::Queued });
-            s.emit(Event::Queued { id: job.id, url: s.slots[idx].url.clone(), t: 0 });
-            match check_url(&s.slots[idx].url) {
-                Ok(_) => s.enqueue(idx, false),
-                Err(e) => {
-                    s.slots[idx].state = State::Idle;
-                    s.fail(idx, &e.to_string(), e.kind(), None);
-                }
-            }
+            s.admit(job, false);
         }
         s
+    }
+
+    /// Queue `job` (or fail it at once if its URL cannot be fetched).
+    fn admit(&mut self, job: Job, links: bool) {
+        let idx = self.push_slot(job, links, false);
+        match check_url(&self.slots[idx].url) {
+            Ok(_) => self.enqueue(idx, false),
+            Err(e) => self.fail(idx, &e.to_string(), e.kind(), None),
+        }
+    }
+
+    /// The index of `url`'s host, made on first sight.
+    fn host_of(&mut self, url: &str) -> usize {
+        let name = host_key(url);
+        if let Some(&h) = self.host_ids.get(&name) {
+            return h;
+        }
+        self.hosts.push(Host { interval_ms: self.opts.per_host_interval_ms, ..Host::default() });
+        self.host_ids.insert(name, self.hosts.len() - 1);
+        self.hosts.len() - 1
+    }
+
+    /// A new slot for `job`, `queued` announced.
+    fn push_slot(&mut self, job: Job, links: bool, internal: bool) -> usize {
+        let idx = self.slots.len();
+        let host = self.host_of(&job.url);
+        self.index.insert(job.id, idx);
+        self.unfinished += 1;
+        if !internal {
+            self.visible += 1;
+        }
+        self.slots.push(Slot { id: job.id, url: job.url, host, attempts: 0, state: State::Idle, links, internal });
+        if !internal {
+            let ev = Event::Queued { id: job.id, url: self.slots[idx].url.clone(), t: self.now };
+            self.emit(ev);
+        }
+        idx
+    }
+
+    /// Add a job to a running run (a crawl's discovered URL): `queued` now,
+    /// started when a slot is free. `links` asks the shell for the page's
+    /// links. A URL that is not absolute http(s) fails at once with
+    /// `invalid_url`. Ignored once the summary is out.
+    pub fn add(&mut self, job: Job, links: bool) {
+        if self.summary_sent {
+            return;
+        }
+        if self.cancelled {
+            let idx = self.push_slot(job, links, false);
+            let slot = &self.slots[idx];
+            let ev = Event::Cancelled { id: slot.id, url: slot.url.clone(), t: self.now };
+            self.finish(idx, CANCELLED, ev);
+        } else {
+            self.admit(job, links);
+        }
+        self.step(self.now);
+    }
+
+    /// Add a job that ends at once, before any attempt: `queued`, then
+    /// `failed` with `kind` (a start page that robots.txt disallows).
+    pub fn reject(&mut self, job: Job, kind: ErrorKind, message: &str) {
+        if self.summary_sent {
+            return;
+        }
+        let idx = self.push_slot(job, false, false);
+        self.fail(idx, message, kind, None);
+        self.step(self.now);
+    }
+
+    /// Fetch `url` for the owner (robots.txt): one attempt with the run's
+    /// timeout, counted against the caps, its body returned as text, and no
+    /// events. Its result comes out of [`Scheduler::poll_internal`] under
+    /// `id` (at least [`INTERNAL_ID_BASE`]); a timeout, the deadline or a
+    /// cancel end it with an error.
+    pub fn add_internal(&mut self, id: u32, url: String) {
+        if self.summary_sent {
+            return;
+        }
+        debug_assert!(id >= INTERNAL_ID_BASE);
+        let idx = self.push_slot(Job { id, url }, false, true);
+        if self.cancelled || self.now >= self.opts.deadline_ms {
+            self.finish_internal(idx, Err(FetchError::Network("the run is over".into())));
+        } else {
+            self.enqueue(idx, false);
+        }
+        self.step(self.now);
+    }
+
+    /// The next finished internal request: its id and result.
+    pub fn poll_internal(&mut self) -> Option<(u32, AttemptResult)> {
+        self.internal_results.pop_front()
+    }
+
+    /// While open, the run does not end when its jobs have: the owner may
+    /// still add some. Closing lets the summary out once they are done.
+    pub fn set_open(&mut self, open: bool) {
+        self.open = open;
+        self.step(self.now);
+    }
+
+    /// Turn pacing on: request starts on each host are spaced by its
+    /// interval (randomised 0.5–1.5×), and a host that answers 429 or 503
+    /// backs off (doubling, at most `cap_ms`) until its answers succeed again.
+    pub fn pace_hosts(&mut self, cap_ms: u64) {
+        self.pace_cap_ms = Some(cap_ms);
+    }
+
+    /// Space request starts on `url`'s host by at least `ms` (a robots.txt
+    /// `Crawl-delay`), within the pacing cap.
+    pub fn set_host_interval(&mut self, url: &str, ms: u64) {
+        let cap = self.pace_cap_ms.unwrap_or(u64::MAX);
+        let host = self.host_of(url);
+        let h = &mut self.hosts[host];
+        h.interval_ms = h.interval_ms.max(ms).min(cap);
+    }
+
+    /// The attempt of job `id` in flight now, if one is.
+    pub fn attempt_in_flight(&self, id: u32) -> Option<u32> {
+        let &idx = self.index.get(&id)?;
+        match self.slots[idx].state {
+            State::InFlight { attempt, .. } => Some(attempt),
+            _ => None,
+        }
+    }
+
+    /// Whether the run was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled
+    }
+
+    /// Whether the run deadline has passed.
+    pub fn is_past_deadline(&self) -> bool {
+        self.now >= self.opts.deadline_ms
+    }
+
+    /// Jobs (internal requests included) not yet finished.
+    pub fn unfinished(&self) -> usize {
+        self.unfinished
     }
 
     /// The current time as the scheduler last saw it.
@@ -216,11 +416,20 @@ impl Scheduler {
         if self.summary_sent {
             return None;
         }
-        if self.unfinished == 0 {
+        if self.unfinished == 0 && !self.open {
             return Some(self.now);
         }
+        if self.unfinished == 0 {
+            // Open and idle: nothing to wake for until the owner adds work.
+            return None;
+        }
         let timer = self.timers.first().map(|&(t, _)| t);
-        Some(timer.map_or(self.opts.deadline_ms, |t| t.min(self.opts.deadline_ms)))
+        let host = self.host_timers.first().map(|&(t, _)| t);
+        let next = match (timer, host) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Some(next.map_or(self.opts.deadline_ms, |t| t.min(self.opts.deadline_ms)))
     }
 
     /// The next action for the shell.
@@ -253,6 +462,17 @@ impl Scheduler {
         }
         self.timers.remove(&(started + self.opts.timeout_ms, idx));
         self.release(idx);
+        if self.slots[idx].internal {
+            self.finish_internal(idx, result);
+            self.step(self.now);
+            return;
+        }
+        let host = self.slots[idx].host;
+        match &result {
+            Ok(resp) if resp.status == 429 || resp.status == 503 => self.back_off(host),
+            Ok(resp) if is_success(resp.status) => self.recover(host),
+            _ => {}
+        }
         let latency = self.now.saturating_sub(started);
         match result {
             Ok(resp) if is_success(resp.status) => {
@@ -309,6 +529,10 @@ impl Scheduler {
                 continue;
             }
             self.abort_if_in_flight(idx);
+            if self.slots[idx].internal {
+                self.finish_internal(idx, Err(FetchError::Network("the run was cancelled".into())));
+                continue;
+            }
             let slot = &self.slots[idx];
             let ev = Event::Cancelled { id: slot.id, url: slot.url.clone(), t: self.now };
             self.finish(idx, CANCELLED, ev);
@@ -337,17 +561,29 @@ impl Scheduler {
                     self.actions.push_back(Action::Abort { id: slot.id, attempt });
                     self.release(idx);
                     let e = FetchError::Timeout { after_ms: self.opts.timeout_ms };
+                    if self.slots[idx].internal {
+                        self.finish_internal(idx, Err(e));
+                        continue;
+                    }
                     self.retry_or_fail(idx, attempt, e.to_string(), e.kind(), None, None);
                 }
                 State::Waiting { .. } => self.enqueue(idx, true),
                 State::Queued | State::Idle | State::Finished => {}
             }
         }
+        while let Some(&(t, host)) = self.host_timers.first() {
+            if t > self.now {
+                break;
+            }
+            self.host_timers.remove(&(t, host));
+            self.hosts[host].timer = None;
+            self.offer(host);
+        }
         self.fill();
-        if self.unfinished == 0 && !self.summary_sent {
+        if self.unfinished == 0 && !self.open && !self.summary_sent {
             self.summary_sent = true;
             let summary = Summary {
-                total: u32::try_from(self.slots.len()).unwrap_or(u32::MAX),
+                total: self.visible,
                 done: self.counts[DONE],
                 failed: self.counts[FAILED],
                 cancelled: self.counts[CANCELLED],
@@ -357,6 +593,7 @@ impl Scheduler {
                 peak_in_flight: self.peak_in_flight,
                 stats: self.stats.report(self.now),
                 saved: None,
+                crawl: None,
             };
             self.events.push_back(Event::Summary(Box::new(summary)));
         }
@@ -380,6 +617,10 @@ impl Scheduler {
                 }
             };
             self.abort_if_in_flight(idx);
+            if self.slots[idx].internal {
+                self.finish_internal(idx, Err(FetchError::Network(message)));
+                continue;
+            }
             self.fail(idx, &message, ErrorKind::DeadlineExceeded, None);
         }
     }
@@ -489,6 +730,46 @@ impl Scheduler {
         self.emit(ev);
     }
 
+    /// End an internal request and hand its result to the owner.
+    fn finish_internal(&mut self, idx: usize, result: AttemptResult) {
+        let slot = &mut self.slots[idx];
+        if slot.state == State::Queued {
+            let host = &mut self.hosts[slot.host];
+            if let Some(pos) = host.queue.iter().position(|&j| j == idx) {
+                host.queue.remove(pos);
+            }
+        }
+        slot.state = State::Finished;
+        self.unfinished -= 1;
+        self.internal_results.push_back((slot.id, result));
+    }
+
+    /// The spacing of starts on `host` now: its interval or its penalty.
+    fn interval(&self, host: usize) -> u64 {
+        let h = &self.hosts[host];
+        h.interval_ms.max(h.penalty_ms)
+    }
+
+    /// A 429 or 503 from `host`: space its starts out further (doubling,
+    /// capped), from now on.
+    fn back_off(&mut self, host: usize) {
+        let Some(cap) = self.pace_cap_ms else { return };
+        let next = self.interval(host).saturating_mul(2).max(PACE_BACKOFF_MIN_MS).min(cap);
+        let h = &mut self.hosts[host];
+        h.penalty_ms = next;
+        h.next_start = h.next_start.max(self.now + next);
+    }
+
+    /// A success from `host`: its penalty halves, and goes once below the
+    /// smallest backoff.
+    fn recover(&mut self, host: usize) {
+        let h = &mut self.hosts[host];
+        h.penalty_ms /= 2;
+        if h.penalty_ms < PACE_BACKOFF_MIN_MS {
+            h.penalty_ms = 0;
+        }
+    }
+
     fn emit(&mut self, ev: Event) {
         self.stats.observe(&ev);
         self.events.push_back(ev);
@@ -507,16 +788,31 @@ impl Scheduler {
         self.offer(host);
     }
 
-    fn startable(&self, host: usize) -> bool {
+    /// Whether `host` has work and a free slot (paced or not).
+    fn has_room(&self, host: usize) -> bool {
         let h = &self.hosts[host];
         !h.queue.is_empty() && h.in_flight < self.opts.per_host.max(1)
     }
 
-    /// Give a host a place in the turn order if it can start something.
+    fn startable(&self, host: usize) -> bool {
+        self.has_room(host) && self.now >= self.hosts[host].next_start
+    }
+
+    /// Give a host a place in the turn order if it can start something, or
+    /// a wake-up for when its pacing lets it.
     fn offer(&mut self, host: usize) {
         if !self.hosts[host].in_ring && self.startable(host) {
             self.hosts[host].in_ring = true;
             self.ring.push_back(host);
+        } else if self.has_room(host) && self.now < self.hosts[host].next_start {
+            let at = self.hosts[host].next_start;
+            if self.hosts[host].timer != Some(at) {
+                if let Some(old) = self.hosts[host].timer.take() {
+                    self.host_timers.remove(&(old, host));
+                }
+                self.hosts[host].timer = Some(at);
+                self.host_timers.insert((at, host));
+            }
         }
     }
 
@@ -530,6 +826,8 @@ impl Scheduler {
             };
             self.hosts[host].in_ring = false;
             if !self.startable(host) {
+                // Its pacing may have moved on (a backoff): wake it then.
+                self.offer(host);
                 continue;
             }
             let Some(idx) = self.hosts[host].queue.pop_front() else {
@@ -541,6 +839,14 @@ impl Scheduler {
     }
 
     fn start(&mut self, idx: usize) {
+        let host = self.slots[idx].host;
+        let interval = self.interval(host);
+        if interval > 0 {
+            // Randomised 0.5–1.5× like Scrapy's RANDOMIZE_DOWNLOAD_DELAY,
+            // so that paced hosts do not fall into lockstep.
+            let spaced = interval / 2 + self.rng.up_to(interval);
+            self.hosts[host].next_start = self.now + spaced;
+        }
         let slot = &mut self.slots[idx];
         slot.attempts += 1;
         let attempt = slot.attempts;
@@ -548,11 +854,42 @@ impl Scheduler {
         self.hosts[slot.host].in_flight += 1;
         self.in_flight += 1;
         self.peak_in_flight = self.peak_in_flight.max(self.in_flight);
-        let req = AttemptRequest { id: slot.id, attempt, url: slot.url.clone() };
+        let req =
+            AttemptRequest { id: slot.id, attempt, url: slot.url.clone(), links: slot.links, text: slot.internal };
+        let internal = slot.internal;
         let ev = Event::Started { id: slot.id, url: slot.url.clone(), attempt, t: self.now };
         self.timers.insert((self.now + self.opts.timeout_ms, idx));
         self.actions.push_back(Action::Start(req));
-        self.emit(ev);
+        if !internal {
+            self.emit(ev);
+        }
+    }
+}
+
+impl Machine for Scheduler {
+    fn handle_timeout(&mut self, now: Millis) {
+        Scheduler::handle_timeout(self, now);
+    }
+    fn on_result(&mut self, now: Millis, id: u32, attempt: u32, result: AttemptResult) {
+        Scheduler::on_result(self, now, id, attempt, result);
+    }
+    fn cancel(&mut self, now: Millis) {
+        Scheduler::cancel(self, now);
+    }
+    fn poll_action(&mut self) -> Option<Action> {
+        Scheduler::poll_action(self)
+    }
+    fn poll_event(&mut self) -> Option<Event> {
+        Scheduler::poll_event(self)
+    }
+    fn poll_timeout(&self) -> Option<Millis> {
+        Scheduler::poll_timeout(self)
+    }
+    fn is_finished(&self) -> bool {
+        Scheduler::is_finished(self)
+    }
+    fn in_flight(&self) -> u32 {
+        Scheduler::in_flight(self)
     }
 }
 
@@ -577,6 +914,7 @@ mod tests {
             max_ms: 10_000,
             extract: false,
             deadline_ms: 1_000_000,
+            per_host_interval_ms: 0,
         }
     }
 
@@ -844,7 +1182,8 @@ mod tests {
 
     fn time_of(e: &Event) -> Millis {
         match e {
-            Event::Queued { t, .. }
+            Event::Discovered { t, .. }
+            | Event::Queued { t, .. }
             | Event::Started { t, .. }
             | Event::Retrying { t, .. }
             | Event::Done { t, .. }
@@ -866,7 +1205,7 @@ mod tests {
         ) {
             let o = RunOptions {
                 concurrency, per_host, timeout_ms, max_attempts, base_ms: base_ms.min(max_ms), max_ms,
-                extract: false, deadline_ms,
+                extract: false, deadline_ms, per_host_interval_ms: 0,
             };
             let out = simulate(jobs(n, hosts), o, Box::new(SplitMix64::new(seed)), move |id, a| scripted(seed, id, a), cancel);
             prop_assert!(out.log.max_live <= concurrency);

@@ -193,7 +193,7 @@ impl Fetcher for FakeFetcher {
             match script {
                 Script::Respond { after, status, retry_after_ms } => {
                     clock.sleep_until(clock.now() + after).await;
-                    Ok(Response { status, bytes: 1000, retry_after_ms, product: None })
+                    Ok(Response { status, bytes: 1000, retry_after_ms, ..Response::default() })
                 }
                 Script::Error { after, error } => {
                     clock.sleep_until(clock.now() + after).await;

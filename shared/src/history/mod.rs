@@ -479,6 +479,7 @@ mod tests {
             max_ms: 1000,
             extract: false,
             deadline_ms: 1_000_000,
+            per_host_interval_ms: 0,
         };
         simulate(
             jobs(8, 2),

@@ -7,11 +7,13 @@
 //! - [`validation`]: a `POST /api/v1/runs` body → a [`validation::ValidRun`]
 //!   of [`Job`]s, or a 4xx that says what to fix; run ids.
 //! - [`list`]: a pasted or uploaded URL list → unique, valid URLs.
+//! - [`pattern`]: URL globs for a crawl's `include` and `exclude`.
 //! - [`form`]: the dashboard's form as the page URL's query string.
 //! - [`sitemap`]: `<urlset>` and `<sitemapindex>` files.
 
 pub mod form;
 pub mod list;
+pub mod pattern;
 pub mod sitemap;
 pub mod target;
 pub mod validation;

@@ -12,10 +12,11 @@
 //! The edge's own demo shop is exempt from the private-target rule: its pages
 //! are served in-process, so no network request is made for them.
 
+use crate::input::pattern::UrlPatterns;
 use crate::input::target::{TargetPolicy, check_url};
 use crate::wire::config::DEMO_PATH_PREFIX;
-use crate::wire::config::Limits;
-use crate::wire::protocol::{ApiError, RunOptions, RunRequest};
+use crate::wire::config::{DEFAULT_CRAWL_DEPTH, DEFAULT_CRAWL_PAGES, Limits, MAX_CRAWL_DEPTH};
+use crate::wire::protocol::{ApiError, CrawlOptions, CrawlRequest, RunOptions, RunRequest};
 
 /// One URL to fetch. `id` is echoed in every event about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +40,8 @@ pub struct ValidRun {
     pub run_offset: u32,
     /// Whether to save the results in the run history (`save`, default true).
     pub save: bool,
+    /// Crawl from the jobs (the start pages), when asked.
+    pub crawl: Option<CrawlOptions>,
 }
 
 pub(crate) fn in_range<T: PartialOrd + core::fmt::Display + Copy>(
@@ -162,6 +165,9 @@ pub fn validate(req: RunRequest, limits: &Limits, own_origin: Option<&url::Url>)
     let max_ms = in_range("retry.max_ms", retry.max_ms.unwrap_or(d.max_ms), 0, limits.max_backoff_ms)?;
     let base_ms = in_range("retry.base_ms", retry.base_ms.unwrap_or(d.base_ms.min(max_ms)), 0, max_ms)?;
     let deadline_ms = in_range("deadline_ms", req.deadline_ms.unwrap_or(d.deadline_ms), 1, limits.max_deadline_ms)?;
+    let per_host_interval_ms =
+        in_range("per_host_interval_ms", req.per_host_interval_ms.unwrap_or(0), 0, limits.max_host_interval_ms)?;
+    let crawl = req.crawl.map(|c| validate_crawl(c, req.urls.len(), limits)).transpose()?;
     let jobs = req
         .urls
         .into_iter()
@@ -173,6 +179,7 @@ pub fn validate(req: RunRequest, limits: &Limits, own_origin: Option<&url::Url>)
         run_id,
         run_offset: req.run_offset.unwrap_or(0),
         save: req.save.unwrap_or(true),
+        crawl,
         jobs,
         options: RunOptions {
             concurrency,
@@ -183,7 +190,38 @@ pub fn validate(req: RunRequest, limits: &Limits, own_origin: Option<&url::Url>)
             max_ms,
             extract: req.extract.unwrap_or(d.extract),
             deadline_ms,
+            per_host_interval_ms,
         },
+    })
+}
+
+/// Check a `crawl` object; `starts` is the number of start pages.
+fn validate_crawl(c: CrawlRequest, starts: usize, limits: &Limits) -> Result<CrawlOptions, ApiError> {
+    let max_depth = in_range("crawl.max_depth", c.max_depth.unwrap_or(DEFAULT_CRAWL_DEPTH), 0, MAX_CRAWL_DEPTH)?;
+    let max_pages = in_range(
+        "crawl.max_pages",
+        c.max_pages.unwrap_or(DEFAULT_CRAWL_PAGES.min(limits.max_crawl_pages)),
+        1,
+        limits.max_crawl_pages,
+    )?;
+    if (max_pages as usize) < starts {
+        return Err(ApiError::bad_request(
+            "option_out_of_range",
+            format!("crawl.max_pages is {max_pages}, fewer than the {starts} start pages; it counts them too"),
+        ));
+    }
+    let include = c.include.unwrap_or_default();
+    let exclude = c.exclude.unwrap_or_default();
+    for (field, list) in [("crawl.include", &include), ("crawl.exclude", &exclude)] {
+        UrlPatterns::new(field, list).map_err(|e| ApiError::bad_request("invalid_pattern", e))?;
+    }
+    Ok(CrawlOptions {
+        max_depth,
+        max_pages,
+        scope: c.scope.unwrap_or_default(),
+        include: include.into_iter().map(|p| p.trim().to_owned()).collect(),
+        exclude: exclude.into_iter().map(|p| p.trim().to_owned()).collect(),
+        robots: c.robots.unwrap_or_default(),
     })
 }
 
@@ -235,6 +273,7 @@ pub fn parse_page(query: &str) -> Result<(u32, u32), ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::protocol::{CrawlScope, RobotsMode};
 
     const JSON: Option<&str> = Some("application/json");
 
@@ -315,6 +354,34 @@ mod tests {
         assert!(parse_run_request(JSON, demo, &Limits::default(), Some(&own)).is_ok());
         let other_port = br#"{"urls":["http://127.0.0.1:8788/demo/products/1"]}"#;
         assert!(parse_run_request(JSON, other_port, &Limits::default(), Some(&own)).is_err());
+    }
+
+    #[test]
+    fn crawl_options_get_defaults_and_limits() {
+        let ok = |body: &str| parse_run_request(JSON, body.as_bytes(), &open(), None);
+        let run = ok(r#"{"urls":["http://a.test/"],"crawl":{}}"#).unwrap();
+        let c = run.crawl.expect("a crawl");
+        assert_eq!((c.max_depth, c.max_pages), (DEFAULT_CRAWL_DEPTH, DEFAULT_CRAWL_PAGES));
+        assert_eq!((c.scope, c.robots), (CrawlScope::SameHostname, RobotsMode::Obey));
+        assert_eq!(run.options.per_host_interval_ms, 0);
+        let run = ok(r#"{"urls":["http://a.test/"],"per_host_interval_ms":250,
+            "crawl":{"max_depth":0,"max_pages":5,"scope":"same-domain","robots":"ignore","include":[" http://a.test/p/* "]}}"#)
+        .unwrap();
+        let c = run.crawl.unwrap();
+        assert_eq!((c.max_depth, c.max_pages, c.scope, c.robots), (0, 5, CrawlScope::SameDomain, RobotsMode::Ignore));
+        assert_eq!(c.include, vec!["http://a.test/p/*"]);
+        assert_eq!(run.options.per_host_interval_ms, 250);
+        assert!(ok(r#"{"urls":["http://a.test/"]}"#).unwrap().crawl.is_none(), "a list stays a list");
+        let kind = |body: &str| ok(body).unwrap_err().kind;
+        assert_eq!(kind(r#"{"urls":["http://a.test/"],"crawl":{"max_depth":99}}"#), "option_out_of_range");
+        assert_eq!(kind(r#"{"urls":["http://a.test/"],"crawl":{"max_pages":0}}"#), "option_out_of_range");
+        assert_eq!(kind(r#"{"urls":["http://a.test/"],"crawl":{"max_pages":100000}}"#), "option_out_of_range");
+        let two = r#"{"urls":["http://a.test/1","http://a.test/2"],"crawl":{"max_pages":1}}"#;
+        assert!(ok(two).unwrap_err().message.contains("start pages"));
+        assert_eq!(kind(r#"{"urls":["http://a.test/"],"crawl":{"include":["[x"]}}"#), "invalid_pattern");
+        assert_eq!(kind(r#"{"urls":["http://a.test/"],"crawl":{"scope":"galaxy"}}"#), "malformed_json");
+        assert_eq!(kind(r#"{"urls":["http://a.test/"],"crawl":{"depth":2}}"#), "malformed_json");
+        assert_eq!(kind(r#"{"urls":["http://a.test/"],"per_host_interval_ms":99999999}"#), "option_out_of_range");
     }
 
     #[test]

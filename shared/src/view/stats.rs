@@ -131,7 +131,7 @@ impl Stats {
                 self.host_for(*id, url);
                 self.finished += 1;
             }
-            Event::Summary(_) | Event::SaveError { .. } | Event::Heartbeat { .. } => {}
+            Event::Discovered { .. } | Event::Summary(_) | Event::SaveError { .. } | Event::Heartbeat { .. } => {}
         }
     }
 

@@ -124,6 +124,12 @@ pub struct TaskView {
     pub spans: Vec<AttemptSpan>,
     /// When the URL reached its final state.
     pub finished_at: Option<Millis>,
+    /// How many links from a start page a crawl found it (none: given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<u32>,
+    /// The id of the page a crawl found it on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<u32>,
 }
 
 impl TaskView {
@@ -142,6 +148,8 @@ impl TaskView {
             product: None,
             spans: Vec::new(),
             finished_at: None,
+            depth: None,
+            parent: None,
         }
     }
 
@@ -165,6 +173,10 @@ impl TaskView {
             return before;
         }
         match ev {
+            Event::Discovered { depth, parent, .. } => {
+                self.depth = Some(*depth);
+                self.parent = Some(*parent);
+            }
             Event::Queued { .. } | Event::Summary(_) | Event::SaveError { .. } | Event::Heartbeat { .. } => {}
             Event::Started { attempt, t, .. } => {
                 self.state = TaskState::InFlight;

@@ -57,6 +57,32 @@ pub const DEFAULT_MAX_LOAD_REQUESTS: u64 = 1_000;
 pub const DEFAULT_MAX_LOAD_DURATION_MS: u64 = 30_000;
 /// Fallback for the edge's `MAX_LOAD_CONCURRENCY`.
 pub const DEFAULT_MAX_LOAD_CONCURRENCY: u32 = 100;
+/// Most URLs one interactive crawl fetches (start pages included). In
+/// production every fetched page is a subrequest of the one invocation.
+pub const DEFAULT_MAX_CRAWL_PAGES: u32 = 1_000;
+/// Largest per-host interval between request starts: the cap on
+/// `per_host_interval_ms`, on a robots.txt `Crawl-delay` and on the backoff
+/// after 429 and 503 answers.
+pub const DEFAULT_MAX_HOST_INTERVAL_MS: u64 = 10_000;
+/// How deep a crawl follows links when `crawl.max_depth` is left out: start
+/// pages are depth 0. Three reaches every product of a typical shop from its
+/// home page (home → category → its later pages → product).
+pub const DEFAULT_CRAWL_DEPTH: u32 = 3;
+/// Deepest `crawl.max_depth` accepted.
+pub const MAX_CRAWL_DEPTH: u32 = 20;
+/// URLs a crawl fetches at most when `crawl.max_pages` is left out (start
+/// pages included), within the deployment's `max_crawl_pages`.
+pub const DEFAULT_CRAWL_PAGES: u32 = 300;
+/// Links kept from one page; the rest of a page's links are not followed.
+pub const MAX_LINKS_PER_PAGE: usize = 250;
+/// Most `include` and `exclude` patterns, and the longest one.
+pub const MAX_CRAWL_PATTERNS: usize = 20;
+/// Longest `include` or `exclude` pattern, in bytes.
+pub const MAX_CRAWL_PATTERN_LEN: usize = 500;
+/// The token Fanout's requests name in `User-Agent`, and the `User-agent`
+/// group of a robots.txt that applies to it (falling back to `*`).
+pub const ROBOTS_AGENT: &str = "Fanout";
+
 /// How many chunk requests the browser keeps in flight at once. Over HTTP/1.1 a
 /// browser holds 6 connections per host, so more would only queue inside it.
 pub const DEFAULT_BROWSER_PARALLEL_REQUESTS: u32 = 4;
@@ -102,6 +128,21 @@ pub struct Limits {
     /// literals, without port). Hosts listed here are allowed even when private.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
+    /// Most URLs one crawl request fetches, start pages included.
+    #[serde(default = "default_max_crawl_pages")]
+    pub max_crawl_pages: u32,
+    /// Largest spacing of request starts on one host (`per_host_interval_ms`,
+    /// `Crawl-delay`, the 429/503 backoff).
+    #[serde(default = "default_max_host_interval_ms")]
+    pub max_host_interval_ms: u64,
+}
+
+fn default_max_crawl_pages() -> u32 {
+    DEFAULT_MAX_CRAWL_PAGES
+}
+
+fn default_max_host_interval_ms() -> u64 {
+    DEFAULT_MAX_HOST_INTERVAL_MS
 }
 
 /// Most redirects followed for one attempt. Fanout follows redirects itself so
@@ -124,6 +165,8 @@ impl Default for Limits {
             max_load_concurrency: DEFAULT_MAX_LOAD_CONCURRENCY,
             allow_private_targets: false,
             allowed_hosts: Vec::new(),
+            max_crawl_pages: DEFAULT_MAX_CRAWL_PAGES,
+            max_host_interval_ms: DEFAULT_MAX_HOST_INTERVAL_MS,
         }
     }
 }

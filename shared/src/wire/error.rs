@@ -31,6 +31,9 @@ pub enum ErrorKind {
     DeadlineExceeded,
     /// The upstream asked to be retried later than Fanout is willing to wait.
     RetryAfterTooLong,
+    /// The site's robots.txt disallows the URL (a crawl's start page given
+    /// explicitly; discovered ones are only counted).
+    RobotsDisallowed,
     /// A kind this build does not know (sent by a newer edge).
     #[serde(other)]
     Other,
@@ -49,6 +52,7 @@ impl ErrorKind {
             Self::TooManyRedirects => "too_many_redirects",
             Self::DeadlineExceeded => "deadline_exceeded",
             Self::RetryAfterTooLong => "retry_after_too_long",
+            Self::RobotsDisallowed => "robots_disallowed",
             Self::Other => "other",
         }
     }
@@ -56,7 +60,7 @@ impl ErrorKind {
 
 impl ErrorKind {
     /// Every kind, `Other` last.
-    pub const ALL: [ErrorKind; 10] = [
+    pub const ALL: [ErrorKind; 11] = [
         Self::Network,
         Self::Timeout,
         Self::HttpStatus,
@@ -66,6 +70,7 @@ impl ErrorKind {
         Self::TooManyRedirects,
         Self::DeadlineExceeded,
         Self::RetryAfterTooLong,
+        Self::RobotsDisallowed,
         Self::Other,
     ];
 

@@ -20,10 +20,12 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::wire::config::Limits;
+use crate::wire::config::{DEFAULT_MAX_CRAWL_PAGES, DEFAULT_MAX_HOST_INTERVAL_MS, Limits};
 use crate::wire::error::ErrorKind;
 use crate::wire::protocol::SaveReport;
-use crate::wire::protocol::{ApiError, Event, EventError, Field, Price, Product, Source, Summary};
+use crate::wire::protocol::{
+    ApiError, CrawlReport, Event, EventError, Field, Price, Product, Refusals, RobotsReport, Source, Summary,
+};
 use crate::wire::stats::{HostReport, Percentiles, StatsReport};
 
 /// A parsed JSON value, as far as the readers here need one.
@@ -258,6 +260,13 @@ impl Event {
         let url = || req_str(v, "url");
         let t = || req_u64(v, "t");
         Ok(match kind.as_str() {
+            "discovered" => Event::Discovered {
+                id: id()?,
+                url: url()?,
+                parent: req_u32(v, "parent")?,
+                depth: req_u32(v, "depth")?,
+                t: t()?,
+            },
             "queued" => Event::Queued { id: id()?, url: url()?, t: t()? },
             "started" => Event::Started { id: id()?, url: url()?, attempt: req_u32(v, "attempt")?, t: t()? },
             "retrying" => Event::Retrying {
@@ -326,6 +335,34 @@ impl Summary {
                     rows: req_u64(s, "rows")?,
                     write_ms: opt(s, "write_ms", J::as_u64, WHOLE)?.unwrap_or(0),
                     error: opt_str(s, "error")?,
+                })
+            })?,
+            crawl: opt_obj(v, "crawl", CrawlReport::from_json)?,
+        })
+    }
+}
+
+impl CrawlReport {
+    /// A crawl summary's `crawl` object.
+    pub fn from_json<J: JsonValue>(v: &J) -> Read<Self> {
+        Ok(CrawlReport {
+            discovered: req_u32(v, "discovered")?,
+            refused: req_obj(v, "refused", |r| {
+                Ok(Refusals {
+                    out_of_scope: req_u32(r, "out_of_scope")?,
+                    robots_disallowed: req_u32(r, "robots_disallowed")?,
+                    over_budget: req_u32(r, "over_budget")?,
+                    duplicate: req_u32(r, "duplicate")?,
+                    blocked_target: req_u32(r, "blocked_target")?,
+                })
+            })?,
+            robots: req_list(v, "robots", |r| {
+                Ok(RobotsReport {
+                    origin: req_str(r, "origin")?,
+                    outcome: req_str(r, "outcome")?,
+                    status: opt_u16(r, "status")?,
+                    error: opt_str(r, "error")?,
+                    crawl_delay_ms: opt(r, "crawl_delay_ms", J::as_u64, WHOLE)?,
                 })
             })?,
         })
@@ -441,6 +478,10 @@ impl Limits {
             max_load_concurrency: req_u32(v, "max_load_concurrency")?,
             allow_private_targets: req_bool(v, "allow_private_targets")?,
             allowed_hosts: opt(v, "allowed_hosts", strings, "a list of strings")?.unwrap_or_default(),
+            // Absent from an older edge: its defaults.
+            max_crawl_pages: opt(v, "max_crawl_pages", narrow::<J, u32>, SMALL)?.unwrap_or(DEFAULT_MAX_CRAWL_PAGES),
+            max_host_interval_ms: opt(v, "max_host_interval_ms", J::as_u64, WHOLE)?
+                .unwrap_or(DEFAULT_MAX_HOST_INTERVAL_MS),
         })
     }
 }
@@ -553,8 +594,35 @@ mod tests {
                 }],
             },
             saved: Some(SaveReport { run_id: "r1".into(), rows: 3, write_ms: 7, error: Some("D1 busy".into()) }),
+            crawl: Some(CrawlReport {
+                discovered: 2,
+                refused: Refusals {
+                    out_of_scope: 1,
+                    robots_disallowed: 2,
+                    over_budget: 3,
+                    duplicate: 4,
+                    blocked_target: 5,
+                },
+                robots: vec![
+                    RobotsReport {
+                        origin: "http://a".into(),
+                        outcome: "rules".into(),
+                        status: Some(200),
+                        error: None,
+                        crawl_delay_ms: Some(1500),
+                    },
+                    RobotsReport {
+                        origin: "http://b".into(),
+                        outcome: "disallow_all".into(),
+                        status: None,
+                        error: Some("timed out".into()),
+                        crawl_delay_ms: None,
+                    },
+                ],
+            }),
         }));
-        for ev in [done, summary] {
+        let discovered = Event::Discovered { id: 7, url: "http://a/p".into(), parent: 2, depth: 1, t: 44 };
+        for ev in [done, summary, discovered] {
             let value = serde_json::to_value(&ev).unwrap();
             assert_eq!(read(&value, |v| Event::from_json(v)).unwrap(), ev);
         }

@@ -54,6 +54,103 @@ pub struct RunRequest {
     /// Save the results in the run history. Default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub save: Option<bool>,
+    /// Spacing of request starts on each host, randomised 0.5–1.5×. Default
+    /// 0 (none) for lists; a crawl uses the larger of it and the host's
+    /// `Crawl-delay`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_host_interval_ms: Option<u64>,
+    /// Crawl from `urls` (the start pages) instead of fetching only them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crawl: Option<CrawlRequest>,
+}
+
+/// The `crawl` object of a run request: follow links from the start pages.
+/// Every field may be left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrawlRequest {
+    /// How many links deep to follow; 0 fetches the start pages only.
+    /// Default [`crate::wire::config::DEFAULT_CRAWL_DEPTH`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_depth: Option<u32>,
+    /// Most URLs fetched, start pages included. Default
+    /// [`crate::wire::config::DEFAULT_CRAWL_PAGES`] (within the limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_pages: Option<u32>,
+    /// Which links may be followed. Default `same-hostname`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<CrawlScope>,
+    /// URL globs a discovered URL must match one of (when any are given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include: Option<Vec<String>>,
+    /// URL globs a discovered URL must match none of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclude: Option<Vec<String>>,
+    /// Whether robots.txt is obeyed. Default `obey`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub robots: Option<RobotsMode>,
+}
+
+/// Which discovered links a crawl follows, compared with the start page
+/// they descend from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CrawlScope {
+    /// The same host name (`shop.example`, not `www.shop.example`).
+    #[default]
+    SameHostname,
+    /// The same registrable domain (`*.shop.example`), by the public suffix list.
+    SameDomain,
+    /// The same scheme, host and port.
+    SameOrigin,
+    /// Any http(s) URL the deployment may fetch.
+    All,
+}
+
+impl CrawlScope {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SameHostname => "same-hostname",
+            Self::SameDomain => "same-domain",
+            Self::SameOrigin => "same-origin",
+            Self::All => "all",
+        }
+    }
+
+    /// The scope with this wire name.
+    pub fn from_wire(name: &str) -> Option<Self> {
+        [Self::SameHostname, Self::SameDomain, Self::SameOrigin, Self::All].into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+/// Whether a crawl obeys robots.txt.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RobotsMode {
+    /// Fetch each origin's robots.txt first and follow it (RFC 9309), with
+    /// its `Crawl-delay`.
+    #[default]
+    Obey,
+    /// Fetch no robots.txt.
+    Ignore,
+}
+
+/// A crawl request with every default filled in and every limit checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrawlOptions {
+    /// Links followed this deep; start pages are depth 0.
+    pub max_depth: u32,
+    /// Most URLs fetched, start pages included.
+    pub max_pages: u32,
+    /// Which links may be followed.
+    pub scope: CrawlScope,
+    /// Globs of which a followed URL must match one (none: all match).
+    pub include: Vec<String>,
+    /// Globs of which a followed URL must match none.
+    pub exclude: Vec<String>,
+    /// Whether robots.txt is obeyed.
+    pub robots: RobotsMode,
 }
 
 /// The `retry` object of a run request.
@@ -90,6 +187,9 @@ pub struct RunOptions {
     pub extract: bool,
     /// Whole-run deadline.
     pub deadline_ms: u64,
+    /// Spacing of request starts per host (0: none).
+    #[serde(default)]
+    pub per_host_interval_ms: u64,
 }
 
 impl Default for RunOptions {
@@ -103,6 +203,7 @@ impl Default for RunOptions {
             max_ms: DEFAULT_BACKOFF_MAX_MS,
             extract: DEFAULT_EXTRACT,
             deadline_ms: DEFAULT_DEADLINE_MS,
+            per_host_interval_ms: 0,
         }
     }
 }
@@ -267,6 +368,20 @@ fn is_zero(n: &u32) -> bool {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
+    /// A crawl found a new URL (sent before its `queued`). Its `id` follows
+    /// the ids already used, so ids stay dense indexes.
+    Discovered {
+        /// The new URL's id.
+        id: u32,
+        /// The URL as found (resolved against its page).
+        url: String,
+        /// The id of the page it was found on.
+        parent: u32,
+        /// Links from a start page (depth 0).
+        depth: u32,
+        /// Time of the event.
+        t: Millis,
+    },
     /// The URL is waiting for a slot.
     Queued {
         /// Index in the request.
@@ -374,7 +489,8 @@ impl Event {
     /// The URL index, for URL events.
     pub fn id(&self) -> Option<u32> {
         match self {
-            Self::Queued { id, .. }
+            Self::Discovered { id, .. }
+            | Self::Queued { id, .. }
             | Self::Started { id, .. }
             | Self::Retrying { id, .. }
             | Self::Done { id, .. }
@@ -387,7 +503,8 @@ impl Event {
     /// The URL index, for changing it (URL events only).
     fn id_mut(&mut self) -> Option<&mut u32> {
         match self {
-            Self::Queued { id, .. }
+            Self::Discovered { id, .. }
+            | Self::Queued { id, .. }
             | Self::Started { id, .. }
             | Self::Retrying { id, .. }
             | Self::Done { id, .. }
@@ -450,6 +567,56 @@ pub struct Summary {
     /// the deployment keeps no history).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub saved: Option<SaveReport>,
+    /// A crawl's discoveries and refusals (absent for a list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crawl: Option<CrawlReport>,
+}
+
+/// What a crawl found and what it left alone, in its summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrawlReport {
+    /// URLs discovered and fetched beyond the start pages (each had a
+    /// `discovered` event).
+    pub discovered: u32,
+    /// Links not followed, by reason.
+    pub refused: Refusals,
+    /// Each origin's robots.txt and what it meant (empty with `robots: ignore`).
+    pub robots: Vec<RobotsReport>,
+}
+
+/// Links a crawl did not follow, by reason. Counted, not streamed one by one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusals {
+    /// Outside the scope, or not matching `include` / matching `exclude`, or
+    /// not an http(s) URL.
+    pub out_of_scope: u32,
+    /// Disallowed by the site's robots.txt.
+    pub robots_disallowed: u32,
+    /// Found after `max_pages` URLs were already taken.
+    pub over_budget: u32,
+    /// Leading to a URL already found in this run (same canonical URL).
+    pub duplicate: u32,
+    /// A target the deployment refuses (private hosts, `ALLOWED_HOSTS`).
+    pub blocked_target: u32,
+}
+
+/// One origin's robots.txt, as the crawl read it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RobotsReport {
+    /// `scheme://host[:port]`.
+    pub origin: String,
+    /// `rules` (the file was read), `allow_all` (4xx: no file) or
+    /// `disallow_all` (5xx or no answer: RFC 9309 says crawl nothing).
+    pub outcome: String,
+    /// The HTTP status, when there was an answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Why there was no answer, when there was none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The `Crawl-delay` that applies to Fanout, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crawl_delay_ms: Option<u64>,
 }
 
 /// How saving a run's results went, in the run's summary.

@@ -22,6 +22,8 @@
 //!   async runner that drives it through a shell's fetcher and clock; plus
 //!   the virtual-time harness its tests run on.
 //! - Beside the engine, on top of it:
+//!   - `crawl` (feature `crawl`): discovery crawling: canonical URLs,
+//!     robots.txt, scope, and the frontier that drives the scheduler;
 //!   - [`history`]: saved run rows, replaying them, and the diff of two runs;
 //!   - [`load`]: load-test mode (one URL × N at C): its wire types, plan,
 //!     engine and the browser's client side;
@@ -34,6 +36,8 @@
 //! [`wire::ndjson`], reads the same events through [`wire::json`] and folds
 //! them into [`view`]s; [`history`] keeps what a run left behind.
 
+#[cfg(feature = "crawl")]
+pub mod crawl;
 pub mod demo;
 pub mod engine;
 #[cfg(feature = "extract")]

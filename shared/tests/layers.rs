@@ -16,8 +16,17 @@ use std::path::{Path, PathBuf};
 /// folders of a lower rank; folders of the same rank are independent of each
 /// other (an import between them is refused too, so two of them cannot grow
 /// a circle).
-const LAYERS: &[(&str, u32)] =
-    &[("wire", 0), ("input", 1), ("view", 1), ("extract", 1), ("engine", 2), ("history", 3), ("load", 3), ("demo", 3)];
+const LAYERS: &[(&str, u32)] = &[
+    ("wire", 0),
+    ("input", 1),
+    ("view", 1),
+    ("extract", 1),
+    ("engine", 2),
+    ("history", 3),
+    ("load", 3),
+    ("demo", 3),
+    ("crawl", 3),
+];
 
 /// A module: a file, or the `tests` module at its end.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

@@ -902,7 +902,9 @@ mod tests {
     use super::*;
     use crate::engine::retry::tests::{MaxRng, ZeroRng};
     use crate::engine::retry::{Rng as _, SplitMix64};
-    use crate::engine::sim::{Outcome, Script, jobs, simulate, simulate_with};
+    use std::rc::Rc;
+
+    use crate::engine::sim::{Outcome, Script, jobs, simulate, simulate_machine, simulate_with};
 
     fn opts(concurrency: u32, per_host: u32) -> RunOptions {
         RunOptions {
@@ -1289,6 +1291,173 @@ mod tests {
         for ev in &events {
             let back: Event = serde_json::from_str(ev.to_ndjson().trim_end()).unwrap_or_else(|e| panic!("{ev:?}: {e}"));
             assert_eq!(&back, ev);
+        }
+    }
+
+    fn paced(n: u32, interval: u64, rng: Box<dyn crate::engine::retry::Rng>) -> Outcome {
+        let o = RunOptions { per_host_interval_ms: interval, ..opts(10, 10) };
+        let mut s = Scheduler::new(jobs(n, 1), o, rng);
+        s.pace_hosts(10_000);
+        simulate_machine(s, Rc::new(|_: &AttemptRequest| Script::ok(10)), None, None)
+    }
+
+    #[test]
+    fn paced_starts_on_a_host_are_spaced_half_to_one_and_a_half_intervals() {
+        let starts = |out: &Outcome| out.log.starts.iter().map(|s| s.2).collect::<Vec<_>>();
+        assert_eq!(starts(&paced(4, 1000, Box::new(ZeroRng))), vec![0, 500, 1000, 1500]);
+        assert_eq!(starts(&paced(4, 1000, Box::new(MaxRng))), vec![0, 1500, 3000, 4500]);
+        for seed in 0..20 {
+            let out = paced(12, 1000, Box::new(SplitMix64::new(seed)));
+            let t = starts(&out);
+            assert_eq!(t.len(), 12);
+            for gap in t.windows(2).map(|w| w[1] - w[0]) {
+                assert!((500..=1500).contains(&gap), "seed {seed}: gap {gap} in {t:?}");
+            }
+            assert_eq!(out.summary().done, 12);
+        }
+        // Without pacing, all start at once (a list run as before).
+        assert_eq!(starts(&paced(4, 0, Box::new(MaxRng))), vec![0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn a_paced_host_never_holds_back_another_host() {
+        let mut s = Scheduler::new(jobs(6, 2), opts(10, 10), Box::new(MaxRng));
+        s.pace_hosts(10_000);
+        // Host h0 (even ids) is slow to visit: 2 s between starts.
+        s.set_host_interval("http://h0.test/", 2000);
+        let out = simulate_machine(s, Rc::new(|_: &AttemptRequest| Script::ok(10)), None, None);
+        let h1: Vec<Millis> = [1, 3, 5].iter().map(|&id| starts_of(&out, id)[0].1).collect();
+        assert_eq!(h1, vec![0, 0, 0], "h1 starts everything at once");
+        let h0: Vec<Millis> = [0, 2, 4].iter().map(|&id| starts_of(&out, id)[0].1).collect();
+        assert_eq!(h0, vec![0, 3000, 6000], "h0 is spaced by 1.5 × 2 s (MaxRng)");
+        assert_eq!(out.summary().done, 6);
+    }
+
+    #[test]
+    fn a_host_answering_429_backs_off_alone_then_recovers() {
+        let mut s = Scheduler::new(jobs(6, 2), opts(10, 1), Box::new(ZeroRng));
+        s.pace_hosts(8000);
+        let script = |r: &AttemptRequest| match (r.id, r.attempt) {
+            (0, 1) => Script::status(10, 429),
+            _ => Script::ok(10),
+        };
+        let out = simulate_machine(s, Rc::new(script), None, None);
+        // h0: job 0 is told 429 at 10; h0 waits the smallest backoff (250 ms)
+        // before anything starts there again; its retry starts at 260 and
+        // spaces the next start by half the penalty (ZeroRng); the success
+        // halves the penalty below the minimum, so pacing stops.
+        assert_eq!(starts_of(&out, 0), vec![(1, 0), (2, 260)]);
+        assert_eq!(starts_of(&out, 2), vec![(1, 385)]);
+        assert_eq!(starts_of(&out, 4), vec![(1, 395)]);
+        // h1 (odd ids, one at a time) never waits.
+        let h1: Vec<Millis> = [1, 3, 5].iter().map(|&id| starts_of(&out, id)[0].1).collect();
+        assert_eq!(h1, vec![0, 10, 20]);
+        // Without pacing turned on, a 429 changes nothing for the host.
+        let plain = simulate(
+            jobs(6, 2),
+            opts(10, 1),
+            Box::new(ZeroRng),
+            move |id, a| script(&AttemptRequest { id, attempt: a, ..AttemptRequest::default() }),
+            None,
+        );
+        assert_eq!(starts_of(&plain, 0), vec![(1, 0), (2, 10)]);
+        assert_eq!(starts_of(&plain, 2)[0].1, 20);
+    }
+
+    #[test]
+    fn repeated_429s_double_the_backoff_up_to_the_cap() {
+        let mut s =
+            Scheduler::new(jobs(1, 1), RunOptions { max_attempts: 6, base_ms: 0, ..opts(1, 1) }, Box::new(MaxRng));
+        s.pace_hosts(1000);
+        let out = simulate_machine(
+            s,
+            Rc::new(|r: &AttemptRequest| if r.attempt < 6 { Script::status(0, 429) } else { Script::ok(0) }),
+            None,
+            None,
+        );
+        // Each 429 doubles the host's penalty (250, 500, 1000, then capped at
+        // 1000) and nothing starts there before it has passed; once capped,
+        // starts are 1.5 × 1000 ms apart (the jitter's top, MaxRng).
+        let t: Vec<Millis> = starts_of(&out, 0).iter().map(|s| s.1).collect();
+        assert_eq!(t, vec![0, 250, 750, 1750, 3250, 4750]);
+        assert!(matches!(out.terminal(0), Event::Done { attempts: 6, .. }));
+    }
+
+    #[test]
+    fn internal_requests_hold_a_slot_send_no_events_and_hand_back_their_result() {
+        let mut s = Scheduler::new(Vec::new(), opts(1, 1), Box::new(ZeroRng));
+        s.set_open(true);
+        s.add_internal(INTERNAL_ID_BASE, "http://h0.test/robots.txt".into());
+        s.add(Job { id: 0, url: "http://h0.test/p".into() }, true);
+        s.handle_timeout(0);
+        let robots = AttemptRequest {
+            id: INTERNAL_ID_BASE,
+            attempt: 1,
+            url: "http://h0.test/robots.txt".into(),
+            links: false,
+            text: true,
+        };
+        assert_eq!(s.poll_action(), Some(Action::Start(robots)));
+        assert_eq!(s.poll_action(), None, "concurrency 1: the page waits for the robots.txt fetch");
+        assert!(matches!(s.poll_event(), Some(Event::Queued { id: 0, .. })));
+        assert_eq!(s.poll_event(), None, "no events for the internal request");
+        let text = Response { status: 200, text: Some("User-agent: *".into()), ..Response::default() };
+        s.on_result(5, INTERNAL_ID_BASE, 1, Ok(text.clone()));
+        assert_eq!(s.poll_internal(), Some((INTERNAL_ID_BASE, Ok(text))));
+        match s.poll_action() {
+            Some(Action::Start(req)) => assert_eq!((req.id, req.links, req.text), (0, true, false)),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(s.poll_event(), Some(Event::Started { id: 0, t: 5, .. })));
+        s.on_result(9, 0, 1, Ok(Response { status: 200, ..Response::default() }));
+        assert!(matches!(s.poll_event(), Some(Event::Done { id: 0, .. })));
+        assert_eq!(s.poll_event(), None, "open: no summary yet");
+        assert!(!s.is_finished());
+        s.set_open(false);
+        match s.poll_event() {
+            Some(Event::Summary(sum)) => assert_eq!((sum.total, sum.done), (1, 1)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_internal_request_that_hangs_ends_at_the_timeout_with_an_error() {
+        let mut s = Scheduler::new(Vec::new(), RunOptions { timeout_ms: 300, ..opts(1, 1) }, Box::new(ZeroRng));
+        s.add_internal(INTERNAL_ID_BASE + 1, "http://h0.test/robots.txt".into());
+        s.handle_timeout(0);
+        assert!(matches!(s.poll_action(), Some(Action::Start(_))));
+        assert_eq!(s.poll_timeout(), Some(300));
+        s.handle_timeout(300);
+        assert_eq!(s.poll_action(), Some(Action::Abort { id: INTERNAL_ID_BASE + 1, attempt: 1 }));
+        assert!(matches!(s.poll_internal(), Some((_, Err(FetchError::Timeout { after_ms: 300 })))));
+        match s.poll_event() {
+            Some(Event::Summary(sum)) => assert_eq!(sum.total, 0, "internal requests are not URLs of the run"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn rejected_jobs_fail_at_once_and_jobs_added_after_cancel_are_cancelled() {
+        let mut s = Scheduler::new(Vec::new(), opts(2, 2), Box::new(ZeroRng));
+        s.set_open(true);
+        s.reject(Job { id: 0, url: "http://h0.test/private".into() }, ErrorKind::RobotsDisallowed, "disallowed");
+        assert!(matches!(s.poll_event(), Some(Event::Queued { id: 0, .. })));
+        match s.poll_event() {
+            Some(Event::Failed { id: 0, error, attempts: 0, .. }) => {
+                assert_eq!(error.kind, ErrorKind::RobotsDisallowed)
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(s.poll_action(), None);
+        s.cancel(10);
+        s.add(Job { id: 1, url: "http://h0.test/late".into() }, false);
+        assert!(matches!(s.poll_event(), Some(Event::Queued { id: 1, .. })));
+        assert!(matches!(s.poll_event(), Some(Event::Cancelled { id: 1, .. })));
+        assert_eq!(s.poll_action(), None, "nothing starts after cancel");
+        s.set_open(false);
+        match s.poll_event() {
+            Some(Event::Summary(sum)) => assert_eq!((sum.total, sum.failed, sum.cancelled), (2, 1, 1)),
+            other => panic!("{other:?}"),
         }
     }
 }

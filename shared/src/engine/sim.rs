@@ -19,7 +19,7 @@ use futures::task::LocalSpawnExt;
 
 use crate::engine::retry::Rng;
 use crate::engine::runner::{AbortAttempt, Clock, Fetcher, Runner};
-use crate::engine::scheduler::{AttemptRequest, AttemptResult, Response, Scheduler};
+use crate::engine::scheduler::{AttemptRequest, AttemptResult, Machine, Response, Scheduler};
 use crate::input::Job;
 use crate::view::stats::host_key;
 use crate::wire::error::FetchError;
@@ -94,6 +94,9 @@ pub(crate) enum Script {
     Error { after: Millis, error: FetchError },
     /// Never answer.
     Hang,
+    /// Answer with `status` after `after` ms, with these links (a crawl's
+    /// page) or this body text (robots.txt).
+    Page { after: Millis, status: u16, links: Vec<String>, text: Option<String> },
 }
 
 impl Script {
@@ -112,6 +115,8 @@ pub(crate) struct Log {
     pub starts: Vec<(u32, u32, Millis)>,
     /// (id, attempt, abort time).
     pub aborts: Vec<(u32, u32, Millis)>,
+    /// (URL, attempt, start time), in start order.
+    pub urls: Vec<(String, u32, Millis)>,
     pub live: u32,
     pub max_live: u32,
     pub live_per_host: HashMap<String, u32>,
@@ -119,11 +124,13 @@ pub(crate) struct Log {
 }
 
 type ScriptFn = Rc<dyn Fn(u32, u32) -> Script>;
+/// A script that sees the whole request (a crawl's URLs are not known ahead).
+pub(crate) type RequestScript = Rc<dyn Fn(&AttemptRequest) -> Script>;
 
 struct FakeFetcher {
     clock: VClock,
     log: Rc<RefCell<Log>>,
-    script: ScriptFn,
+    script: RequestScript,
 }
 
 /// Counts an attempt as live until it completes, is dropped or is aborted.
@@ -178,6 +185,7 @@ impl Fetcher for FakeFetcher {
         {
             let mut l = self.log.borrow_mut();
             l.starts.push((req.id, req.attempt, self.clock.now()));
+            l.urls.push((req.url.clone(), req.attempt, self.clock.now()));
             l.live += 1;
             l.max_live = l.max_live.max(l.live);
             let n = l.live_per_host.entry(host.clone()).or_default();
@@ -186,7 +194,7 @@ impl Fetcher for FakeFetcher {
             l.max_live_per_host = l.max_live_per_host.max(n);
         }
         let live = Live { log: self.log.clone(), host: host.clone(), counted: counted.clone() };
-        let script = (self.script)(req.id, req.attempt);
+        let script = (self.script)(req);
         let clock = self.clock.clone();
         let fut = async move {
             let _live = live;
@@ -200,6 +208,10 @@ impl Fetcher for FakeFetcher {
                     Err(error)
                 }
                 Script::Hang => futures::future::pending().await,
+                Script::Page { after, status, links, text } => {
+                    clock.sleep_until(clock.now() + after).await;
+                    Ok(Response { status, bytes: 1000, links, text, ..Response::default() })
+                }
             }
         };
         let abort = FakeAbort {
@@ -268,10 +280,22 @@ pub(crate) fn simulate_with(
     cancel_at: Option<Millis>,
     drop_at: Option<Millis>,
 ) -> Outcome {
+    let by_id: RequestScript = Rc::new(move |r: &AttemptRequest| script(r.id, r.attempt));
+    simulate_machine(Scheduler::new(jobs, opts, rng), by_id, cancel_at, drop_at)
+}
+
+/// Run any [`Machine`] (a scheduler, a crawl) to the end in virtual time,
+/// its attempts answered by `script`.
+pub(crate) fn simulate_machine<M: Machine + 'static>(
+    machine: M,
+    script: RequestScript,
+    cancel_at: Option<Millis>,
+    drop_at: Option<Millis>,
+) -> Outcome {
     let clock = VClock::default();
     let log = Rc::new(RefCell::new(Log::default()));
     let fetcher = FakeFetcher { clock: clock.clone(), log: log.clone(), script };
-    let mut runner = Runner::new(Scheduler::new(jobs, opts, rng), fetcher, clock.clone());
+    let mut runner = Runner::new(machine, fetcher, clock.clone());
     let mut handle = runner.cancel_handle();
     let events = Rc::new(RefCell::new(Vec::new()));
     let finished = Rc::new(Cell::new(false));

@@ -68,9 +68,12 @@ pub fn is_json_content_type(value: Option<&str>) -> bool {
     })
 }
 
-/// Whether `url` is a page of the demo shop served by the edge at `own_origin`.
+/// Whether `url` is served in-process by the edge at `own_origin`: a page of
+/// its demo shop, or its own `/robots.txt` (which a crawl of the demo shop
+/// reads first; a deployed Worker cannot fetch its own hostname).
 pub fn is_own_demo_url(url: &url::Url, own_origin: Option<&url::Url>) -> bool {
-    own_origin.is_some_and(|o| o.origin() == url.origin()) && url.path().starts_with(DEMO_PATH_PREFIX)
+    own_origin.is_some_and(|o| o.origin() == url.origin())
+        && (url.path().starts_with(DEMO_PATH_PREFIX) || url.path() == "/robots.txt")
 }
 
 /// Check a run request's raw body against `limits`. `own_origin` is the

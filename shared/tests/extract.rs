@@ -272,3 +272,100 @@ proptest! {
         let _ = x.finish();
     }
 }
+
+/// Every named character reference of HTML is decoded in text and meta
+/// values, not only the XML five.
+#[test]
+fn named_character_references_are_decoded() {
+    let p = product("own/named_entities.html");
+    assert_eq!(val(&p.name), "Café & Co — Théière ½ litre");
+    assert_eq!(val(&p.brand), "Café & Co");
+    assert_eq!(p.name.as_ref().unwrap().source, Source::Microdata, "microdata before OpenGraph");
+    // The OpenGraph title alone, with « » and no-break spaces.
+    let html = r#"<meta property="og:type" content="product"><meta property="og:title" content="Th&eacute;i&egrave;re &laquo;&nbsp;Caf&eacute; &amp; Co&nbsp;&raquo;">"#;
+    assert_eq!(val(&extract(html.as_bytes()).unwrap().name), "Théière «\u{a0}Café & Co\u{a0}»");
+    // An unknown name stays as written.
+    let html = r#"<meta property="og:type" content="product"><meta property="og:title" content="A &notanentity; B">"#;
+    assert_eq!(val(&extract(html.as_bytes()).unwrap().name), "A &notanentity; B");
+}
+
+/// `itemref` pulls properties from elsewhere on the page into the item.
+#[test]
+fn microdata_itemref_is_followed() {
+    let p = product("own/itemref.html");
+    assert_eq!(val(&p.name), "Arc Desk Lamp");
+    assert_eq!(val(&p.brand), "Lumen Works", "from #lamp-brand, not #unrelated");
+    assert_eq!(val(&p.price).amount.as_deref(), Some("89.00"));
+    assert_eq!(val(&p.currency), "USD");
+    assert_eq!(val(&p.availability), "limited");
+    assert_eq!(p.price.as_ref().unwrap().source, Source::Microdata);
+    // extruct's own itemref sample: the referenced properties do not
+    // displace the item's own.
+    let p = product("extruct/schema.org__product-ref.html");
+    assert_eq!(val(&p.name), "Executive Anvil");
+    assert_eq!(val(&p.image), "anvil_executive.jpg");
+}
+
+/// Symbols map to a code only when they name one currency; the page's text
+/// is kept.
+#[test]
+fn currency_symbols_map_only_when_unambiguous() {
+    let p = product("own/currency_symbols.html");
+    assert_eq!(val(&p.currency), "INR");
+    assert_eq!(p.currency_text.as_deref(), Some("₹"));
+    let p = product("own/price_text_symbol.html");
+    assert_eq!(val(&p.currency), "GBP", "from the price's own text");
+    assert_eq!(p.currency.as_ref().unwrap().source, Source::Microdata);
+    assert_eq!(p.currency_text.as_deref(), Some("£"));
+    assert_eq!(val(&p.price).amount.as_deref(), Some("4.50"));
+    let p = product("own/dollar_sign.html");
+    assert!(p.currency.is_none(), "$ is not one currency: {:?}", p.currency);
+    assert_eq!(p.currency_text.as_deref(), Some("$"));
+    let p = product("own/named_entities.html");
+    assert_eq!(val(&p.currency), "EUR", "&euro; decodes to €, which maps");
+    assert_eq!(p.currency_text.as_deref(), Some("€"));
+    use fanout_shared::extract::{currency_code, currency_in};
+    for (text, code) in [("eur", Some("EUR")), ("US$", Some("USD")), ("¥", None), ("kr", None), ("R$", Some("BRL"))] {
+        assert_eq!(currency_code(text).as_deref(), code, "{text}");
+    }
+    assert_eq!(currency_in("US$ 12.00"), Some(("US$", "USD")));
+    assert_eq!(currency_in("$12.00"), None);
+    // An ISO code as written is not repeated as text.
+    assert!(product("own/shopify_graph.html").currency_text.is_none());
+}
+
+/// Links come out of the same pass, resolved against `<base href>` and
+/// the page, without fragments, each once; only http(s).
+#[test]
+fn links_are_found_in_the_same_pass_as_products() {
+    let page = url::Url::parse("https://store.example/shop/lamps").unwrap();
+    let mut x = Extractor::with(true, Some(100));
+    for chunk in fixture("own/links.html").chunks(7) {
+        x.feed(chunk);
+    }
+    let facts = x.finish_page(Some(&page));
+    assert_eq!(
+        facts.links,
+        vec![
+            "https://store.example/shop/lamps?page=2",
+            "https://store.example/",
+            "https://store.example/shop/lamps",
+            "https://store.example/shop/products/arc-lamp",
+            "https://other.example/partner?ref=1&x=2",
+            "https://store.example/shop/products/desk%20lamp",
+        ]
+    );
+    assert!(facts.product.is_none());
+    // Bounded per page, and not collected unless asked for.
+    let mut x = Extractor::with(false, Some(2));
+    x.feed(&fixture("own/links.html"));
+    assert_eq!(x.finish_page(Some(&page)).links.len(), 2);
+    let mut x = Extractor::new();
+    x.feed(&fixture("own/links.html"));
+    assert!(x.finish_page(Some(&page)).links.is_empty());
+    // Links only, no products: a product page still gives its links.
+    let mut x = Extractor::with(false, Some(100));
+    x.feed(b"<div itemscope itemtype=\"https://schema.org/Product\"><span itemprop=name>X</span><a href=/p/2>next</a></div>");
+    let facts = x.finish_page(Some(&page));
+    assert_eq!((facts.product, facts.links), (None, vec!["https://store.example/p/2".to_owned()]));
+}

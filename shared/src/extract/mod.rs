@@ -38,11 +38,15 @@ pub const MAX_JSON_LD_TOTAL: usize = 1024 * 1024;
 const MAX_TEXT_VALUE: usize = 2048;
 /// Most microdata scopes kept open at once (deeper nesting is ignored).
 const MAX_SCOPES: usize = 64;
+/// Most properties kept for `itemref` (outside every item, under an id).
+const MAX_REF_PROPS: usize = 256;
 
 #[derive(Debug, Default, Clone)]
 struct MItem {
     types: Vec<String>,
     props: Vec<(String, MValue)>,
+    /// The ids its `itemref` names.
+    refs: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -55,6 +59,15 @@ enum MValue {
 struct Scope {
     item: MItem,
     prop: Option<String>,
+    id: Option<String>,
+}
+
+/// What an element's end tag must do, in this order.
+#[derive(Debug, Clone, Copy)]
+enum AtEnd {
+    Collect,
+    CloseScope,
+    PopId,
 }
 
 #[derive(Debug)]
@@ -73,13 +86,74 @@ struct State {
     scopes: Vec<Scope>,
     items: Vec<MItem>,
     collectors: Vec<TextCollector>,
+    /// Ids of the open elements outside every item: what they hold may be
+    /// pulled into an item by its `itemref`.
+    id_stack: Vec<String>,
+    /// (id, property, value) found under such elements.
+    ref_props: Vec<(String, String, MValue)>,
+    /// Top-level items without `itemprop`, by their id (an `itemref` to one
+    /// takes its properties).
+    item_ids: std::collections::HashMap<String, usize>,
+    links: Option<Links>,
+}
+
+/// Links found on the page, for a crawl.
+#[derive(Debug, Default)]
+struct Links {
+    hrefs: Vec<String>,
+    base: Option<String>,
+    max: usize,
+}
+
+/// `hrefs` made absolute against `base` (itself against `page`): http(s)
+/// only, without fragments, each once, in order.
+pub fn resolve_links(page: &url::Url, base: Option<&str>, hrefs: &[String]) -> Vec<String> {
+    let base = base.and_then(|b| page.join(b).ok()).unwrap_or_else(|| page.clone());
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for href in hrefs {
+        let Ok(mut url) = base.join(href) else { continue };
+        if !matches!(url.scheme(), "http" | "https") {
+            continue;
+        }
+        url.set_fragment(None);
+        if seen.insert(url.as_str().to_owned()) {
+            out.push(url.into());
+        }
+    }
+    out
 }
 
 impl State {
+    /// Keep one link, within the page's bound.
+    fn add_link(&mut self, href: String) {
+        if let Some(l) = self.links.as_mut()
+            && l.hrefs.len() < l.max
+        {
+            let href = decode_entities(href.trim());
+            if !href.is_empty() && !href.starts_with('#') {
+                l.hrefs.push(href);
+            }
+        }
+    }
+
     fn attach(&mut self, names: &[String], value: MValue) {
         if let Some(scope) = self.scopes.last_mut() {
             for n in names {
                 scope.item.props.push((n.clone(), value.clone()));
+            }
+        } else {
+            self.attach_to_ids(names.iter().map(String::as_str), &value);
+        }
+    }
+
+    /// A property outside every item: keep it for the ids it lies under.
+    fn attach_to_ids<'a>(&mut self, names: impl Iterator<Item = &'a str> + Clone, value: &MValue) {
+        for id in &self.id_stack {
+            for n in names.clone() {
+                if self.ref_props.len() < MAX_REF_PROPS {
+                    self.ref_props.push((id.clone(), n.to_owned(), value.clone()));
+                }
             }
         }
     }
@@ -92,9 +166,61 @@ impl State {
                         parent.item.props.push((n.to_owned(), MValue::Item(scope.item.clone())));
                     }
                 }
-                _ => self.items.push(scope.item),
+                (prop, None) => {
+                    match prop {
+                        Some(prop) => self.attach_to_ids(prop.split_whitespace(), &MValue::Item(scope.item.clone())),
+                        None => {
+                            if let Some(id) = scope.id {
+                                self.item_ids.insert(id, self.items.len());
+                            }
+                        }
+                    }
+                    self.items.push(scope.item);
+                }
+                // An item inside another without `itemprop` stands alone.
+                (None, Some(_)) => self.items.push(scope.item),
             }
         }
+    }
+
+    fn at_end(&mut self, what: AtEnd) {
+        match what {
+            AtEnd::Collect => {
+                if let Some(c) = self.collectors.pop() {
+                    let text = c.buf.split_whitespace().collect::<Vec<_>>().join(" ");
+                    self.attach(&c.names, MValue::Text(text));
+                }
+            }
+            AtEnd::CloseScope => self.close_scope(),
+            AtEnd::PopId => {
+                self.id_stack.pop();
+            }
+        }
+    }
+
+    /// `item` with the properties its `itemref`s name added after its own.
+    fn with_refs(&self, item: &MItem, depth: usize) -> MItem {
+        let mut out = item.clone();
+        if depth > 8 {
+            return out;
+        }
+        for r in &item.refs {
+            out.props
+                .extend(self.ref_props.iter().filter(|(id, _, _)| id == r).map(|(_, n, v)| (n.clone(), v.clone())));
+            if let Some(&k) = self.item_ids.get(r)
+                && !std::ptr::eq(&self.items[k], item)
+            {
+                out.props.extend(self.items[k].props.iter().cloned());
+            }
+        }
+        for (_, v) in &mut out.props {
+            if let MValue::Item(inner) = v
+                && !inner.refs.is_empty()
+            {
+                *inner = self.with_refs(inner, depth + 1);
+            }
+        }
+        out
     }
 }
 
@@ -107,6 +233,17 @@ pub struct Extractor {
     rewriter: Option<HtmlRewriter<'static, Sink>>,
     state: Rc<RefCell<State>>,
     error: Option<String>,
+    products: bool,
+}
+
+/// What one pass over a page found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageFacts {
+    /// The page's product, when products were asked for and found.
+    pub product: Option<Product>,
+    /// The page's links, absolute: resolved against its `<base href>` and
+    /// its URL, http(s) only, fragments dropped, in document order, each once.
+    pub links: Vec<String>,
 }
 
 impl core::fmt::Debug for Extractor {
@@ -146,12 +283,65 @@ const OG_KEYS: [&str; 14] = [
 ];
 
 impl Extractor {
-    /// A fresh extractor.
+    /// A fresh extractor of products.
     pub fn new() -> Self {
-        let state = Rc::new(RefCell::new(State::default()));
+        Self::with(true, None)
+    }
+
+    /// An extractor of what is asked for: products, and the page's links
+    /// (`a[href]`, `link[rel=next]`, and `<base href>` to resolve them), at
+    /// most `links` of them. Both in one pass over the body.
+    pub fn with(products: bool, links: Option<usize>) -> Self {
+        let state = Rc::new(RefCell::new(State {
+            links: links.map(|max| Links { max, ..Links::default() }),
+            ..State::default()
+        }));
         let (s1, s2, s3, s4, s5, s6) =
             (state.clone(), state.clone(), state.clone(), state.clone(), state.clone(), state.clone());
-        let handlers = vec![
+        let (l1, l2) = (state.clone(), state.clone());
+        let mut handlers = Vec::new();
+        if links.is_some() {
+            handlers.push(element!("a[href]", move |el: &mut Element| {
+                if let Some(href) = el.get_attribute("href") {
+                    l1.borrow_mut().add_link(href);
+                }
+                Ok(())
+            }));
+            handlers.push(element!("base[href]", move |el: &mut Element| {
+                let mut s = l2.borrow_mut();
+                if let Some(l) = s.links.as_mut()
+                    && l.base.is_none()
+                {
+                    l.base = el.get_attribute("href").map(|h| decode_entities(h.trim()));
+                }
+                Ok(())
+            }));
+        }
+        if products || links.is_some() {
+            handlers.push(element!("link[rel][href]", move |el: &mut Element| {
+                let rel = el.get_attribute("rel").unwrap_or_default().to_ascii_lowercase();
+                let mut s = s4.borrow_mut();
+                if rel.split_whitespace().any(|r| r == "canonical") && s.canonical.is_none() {
+                    s.canonical = el.get_attribute("href").map(|h| h.trim().to_owned());
+                }
+                if rel.split_whitespace().any(|r| r == "next")
+                    && let Some(href) = el.get_attribute("href")
+                {
+                    s.add_link(href);
+                }
+                Ok(())
+            }));
+        }
+        if !products {
+            let mut settings = Settings::new()
+                .with_memory_settings(MemorySettings::new().with_max_allowed_memory_usage(4 * 1024 * 1024));
+            for h in handlers {
+                settings = settings.append_element_content_handler(h);
+            }
+            let rewriter = HtmlRewriter::new(settings, discard as Sink);
+            return Self { rewriter: Some(rewriter), state, error: None, products: false };
+        }
+        handlers.extend([
             element!("script", move |el: &mut Element| {
                 let ty = el.get_attribute("type").unwrap_or_default();
                 if ty.trim().eq_ignore_ascii_case("application/ld+json") {
@@ -190,61 +380,66 @@ impl Extractor {
                 }
                 Ok(())
             }),
-            element!("link[rel][href]", move |el: &mut Element| {
-                let rel = el.get_attribute("rel").unwrap_or_default().to_ascii_lowercase();
-                if rel.split_whitespace().any(|r| r == "canonical") {
-                    let mut s = s4.borrow_mut();
-                    if s.canonical.is_none() {
-                        s.canonical = el.get_attribute("href").map(|h| h.trim().to_owned());
+            element!("[itemscope], [itemprop], [id]", move |el: &mut Element| {
+                let tag = el.tag_name().to_ascii_lowercase();
+                let can_end = el.can_have_content() && !el.is_self_closing();
+                let mut at_end: Vec<AtEnd> = Vec::new();
+                // An element with an id outside every item: what it holds may
+                // belong to an item that names it in `itemref`.
+                let ref_id = el.get_attribute("id").map(|id| id.trim().to_owned()).filter(|id| {
+                    !id.is_empty() && s5.borrow().scopes.is_empty() && s5.borrow().id_stack.len() < MAX_SCOPES
+                });
+                if let Some(id) = ref_id {
+                    s5.borrow_mut().id_stack.push(id);
+                    at_end.push(AtEnd::PopId);
+                }
+                let prop = el.get_attribute("itemprop").filter(|p| !p.trim().is_empty());
+                if el.has_attribute("itemscope") {
+                    if s5.borrow().scopes.len() < MAX_SCOPES {
+                        let types = el.get_attribute("itemtype").unwrap_or_default();
+                        let refs = el.get_attribute("itemref").unwrap_or_default();
+                        let item = MItem {
+                            types: types.split_whitespace().map(str::to_owned).collect(),
+                            props: Vec::new(),
+                            refs: refs.split_whitespace().map(str::to_owned).collect(),
+                        };
+                        let id = el.get_attribute("id").map(|id| id.trim().to_owned()).filter(|id| !id.is_empty());
+                        s5.borrow_mut().scopes.push(Scope { item, prop, id });
+                        at_end.insert(0, AtEnd::CloseScope);
+                    }
+                } else if let Some(prop) = prop {
+                    let names: Vec<String> = prop.split_whitespace().map(str::to_owned).collect();
+                    let attr_value = value_attribute(&tag).and_then(|a| el.get_attribute(a));
+                    match attr_value {
+                        Some(v) => s5.borrow_mut().attach(&names, MValue::Text(v.trim().to_owned())),
+                        None if can_end => {
+                            s5.borrow_mut().collectors.push(TextCollector { names, buf: String::new() });
+                            at_end.insert(0, AtEnd::Collect);
+                        }
+                        None => s5.borrow_mut().attach(&names, MValue::Text(String::new())),
                     }
                 }
-                Ok(())
-            }),
-            element!("[itemscope], [itemprop]", move |el: &mut Element| {
-                let tag = el.tag_name().to_ascii_lowercase();
-                let prop = el.get_attribute("itemprop").filter(|p| !p.trim().is_empty());
-                let can_end = el.can_have_content() && !el.is_self_closing();
-                if el.has_attribute("itemscope") {
-                    if s5.borrow().scopes.len() >= MAX_SCOPES {
-                        return Ok(());
-                    }
-                    let types = el.get_attribute("itemtype").unwrap_or_default();
-                    let item =
-                        MItem { types: types.split_whitespace().map(str::to_owned).collect(), props: Vec::new() };
-                    s5.borrow_mut().scopes.push(Scope { item, prop });
-                    if can_end {
-                        let st = s5.clone();
-                        el.on_end_tag(Box::new(move |_| {
-                            st.borrow_mut().close_scope();
-                            Ok(())
-                        }))?;
-                    } else {
-                        s5.borrow_mut().close_scope();
-                    }
+                if at_end.is_empty() {
                     return Ok(());
                 }
-                let Some(prop) = prop else { return Ok(()) };
-                let names: Vec<String> = prop.split_whitespace().map(str::to_owned).collect();
-                let attr_value = value_attribute(&tag).and_then(|a| el.get_attribute(a));
-                match attr_value {
-                    Some(v) => s5.borrow_mut().attach(&names, MValue::Text(v.trim().to_owned())),
-                    None if can_end => {
-                        s5.borrow_mut().collectors.push(TextCollector { names, buf: String::new() });
-                        let st = s5.clone();
-                        el.on_end_tag(Box::new(move |_| {
-                            let mut s = st.borrow_mut();
-                            if let Some(c) = s.collectors.pop() {
-                                let text = c.buf.split_whitespace().collect::<Vec<_>>().join(" ");
-                                s.attach(&c.names, MValue::Text(text));
-                            }
-                            Ok(())
-                        }))?;
+                if can_end {
+                    let st = s5.clone();
+                    el.on_end_tag(Box::new(move |_| {
+                        let mut s = st.borrow_mut();
+                        for a in &at_end {
+                            s.at_end(*a);
+                        }
+                        Ok(())
+                    }))?;
+                } else {
+                    let mut s = s5.borrow_mut();
+                    for a in &at_end {
+                        s.at_end(*a);
                     }
-                    None => s5.borrow_mut().attach(&names, MValue::Text(String::new())),
                 }
                 Ok(())
             }),
-        ];
+        ]);
         let mut settings = Settings::new()
             .with_memory_settings(MemorySettings::new().with_max_allowed_memory_usage(4 * 1024 * 1024))
             .append_document_content_handler(doc_text!(move |t: &mut TextChunk| {
@@ -263,7 +458,7 @@ impl Extractor {
             settings = settings.append_element_content_handler(h);
         }
         let rewriter = HtmlRewriter::new(settings, discard as Sink);
-        Self { rewriter: Some(rewriter), state, error: None }
+        Self { rewriter: Some(rewriter), state, error: None, products: true }
     }
 
     /// Feed the next piece of the body. Parse errors stop the parsing (what
@@ -278,7 +473,13 @@ impl Extractor {
     }
 
     /// The body ended: the page's product, if it has one.
-    pub fn finish(mut self) -> Option<Product> {
+    pub fn finish(self) -> Option<Product> {
+        self.finish_page(None).product
+    }
+
+    /// The body ended: the product and the links, resolved against
+    /// `page_url` (the URL the body came from, after redirects).
+    pub fn finish_page(mut self, page_url: Option<&url::Url>) -> PageFacts {
         if let Some(r) = self.rewriter.take()
             && let Err(e) = r.end()
         {
@@ -289,7 +490,12 @@ impl Extractor {
             // Unclosed (or implicitly closed) scopes still count.
             state.close_scope();
         }
-        build(&state)
+        let product = if self.products { build(&state) } else { None };
+        let links = match (state.links.take(), page_url) {
+            (Some(l), Some(page)) => resolve_links(page, l.base.as_deref(), &l.hrefs),
+            _ => Vec::new(),
+        };
+        PageFacts { product, links }
     }
 }
 
@@ -336,7 +542,7 @@ fn build(s: &State) -> Option<Product> {
     }
     let mut md_products = Vec::new();
     for item in &s.items {
-        collect_micro(item, &mut md_products, 0);
+        collect_micro(&s.with_refs(item, 0), &mut md_products, 0);
     }
     let og = from_og(&s.og, s.canonical.as_deref());
     let count = ld_products.len().max(md_products.len());
@@ -374,8 +580,23 @@ fn build(s: &State) -> Option<Product> {
     merge!(gtin);
     merge!(image);
     merge!(url);
-    if let Some(c) = p.currency.as_mut() {
-        c.value = c.value.trim().to_ascii_uppercase();
+    match (p.currency.take(), &p.price) {
+        (Some(c), _) => {
+            let text = c.value.trim();
+            let code = currency_code(text);
+            if code.as_deref() != Some(text) {
+                p.currency_text = Some(text.to_owned());
+            }
+            p.currency = code.map(|value| Field { value, source: c.source });
+        }
+        // No currency field: a symbol in the price's own text may name one.
+        (None, Some(price)) => {
+            if let Some((symbol, code)) = currency_in(&price.value.raw) {
+                p.currency = Some(Field { value: code.to_owned(), source: price.source });
+                p.currency_text = Some(symbol.to_owned());
+            }
+        }
+        (None, None) => {}
     }
     Some(p)
 }
@@ -479,49 +700,16 @@ pub fn repair_json(text: &str) -> String {
     cleaned
 }
 
-/// Decode the few HTML entities that leak into JSON-LD and meta values.
+/// Decode HTML character references (all of HTML's named ones, and
+/// numeric ones) in text and attribute values, which lol_html hands over
+/// as written, and in JSON-LD, where pages put them by mistake. The table
+/// is `html-escape`'s (the full HTML5 list), which Leptos already brings
+/// into the workspace.
 pub fn decode_entities(s: &str) -> String {
     if !s.contains('&') {
         return s.to_owned();
     }
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(pos) = rest.find('&') {
-        out.push_str(&rest[..pos]);
-        rest = &rest[pos..];
-        let end = rest[..rest.len().min(12)].find(';');
-        let decoded = end.and_then(|e| {
-            let name = &rest[1..e];
-            let ch = match name {
-                "quot" => Some('"'),
-                "amp" => Some('&'),
-                "apos" => Some('\''),
-                "lt" => Some('<'),
-                "gt" => Some('>'),
-                "nbsp" => Some('\u{a0}'),
-                "euro" => Some('€'),
-                "pound" => Some('£'),
-                _ if name.starts_with("#x") || name.starts_with("#X") => {
-                    u32::from_str_radix(&name[2..], 16).ok().and_then(char::from_u32)
-                }
-                _ if name.starts_with('#') => name[1..].parse().ok().and_then(char::from_u32),
-                _ => None,
-            };
-            ch.map(|c| (c, e))
-        });
-        match decoded {
-            Some((c, e)) => {
-                out.push(c);
-                rest = &rest[e + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+    html_escape::decode_html_entities(s).into_owned()
 }
 
 fn type_names(v: &Value) -> Vec<String> {
@@ -732,6 +920,59 @@ fn from_og(og: &[(String, String)], canonical: Option<&str>) -> Found {
 }
 
 // ------------------------------------------------------ normalised values
+
+/// Currency symbols that name one currency only, longest first (so `US$`
+/// is found before anything shorter). `$`, `¥`, `kr`, `R` and `Fr.` name
+/// several and are never mapped.
+const CURRENCY_SYMBOLS: [(&str, &str); 31] = [
+    ("US$", "USD"),
+    ("CA$", "CAD"),
+    ("AU$", "AUD"),
+    ("NZ$", "NZD"),
+    ("HK$", "HKD"),
+    ("CN¥", "CNY"),
+    ("JP¥", "JPY"),
+    ("RMB", "CNY"),
+    ("C$", "CAD"),
+    ("A$", "AUD"),
+    ("S$", "SGD"),
+    ("R$", "BRL"),
+    ("zł", "PLN"),
+    ("Kč", "CZK"),
+    ("€", "EUR"),
+    ("£", "GBP"),
+    ("₹", "INR"),
+    ("₽", "RUB"),
+    ("₺", "TRY"),
+    ("₴", "UAH"),
+    ("₪", "ILS"),
+    ("₦", "NGN"),
+    ("₫", "VND"),
+    ("₩", "KRW"),
+    ("฿", "THB"),
+    ("₱", "PHP"),
+    ("₲", "PYG"),
+    ("₸", "KZT"),
+    ("₼", "AZN"),
+    ("₾", "GEL"),
+    ("₡", "CRC"),
+];
+
+/// The ISO 4217 code a currency field means: three letters as they are
+/// (upper-cased), or an unambiguous symbol's code; `None` for anything else.
+pub fn currency_code(text: &str) -> Option<String> {
+    let t = text.trim();
+    if t.len() == 3 && t.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return Some(t.to_ascii_uppercase());
+    }
+    CURRENCY_SYMBOLS.iter().find(|(symbol, _)| *symbol == t).map(|(_, code)| (*code).to_owned())
+}
+
+/// An unambiguous currency symbol inside a price's text (`"19,99 €"`), and
+/// its code.
+pub fn currency_in(price_text: &str) -> Option<(&'static str, &'static str)> {
+    CURRENCY_SYMBOLS.iter().find(|(symbol, _)| price_text.contains(symbol)).copied()
+}
 
 /// Normalise an availability value (schema.org URL, short name or OpenGraph
 /// wording) to `in_stock`, `out_of_stock`, `preorder`, `backorder`,

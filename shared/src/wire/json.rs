@@ -432,6 +432,7 @@ impl Product {
         for (key, slot) in texts {
             *slot = opt_obj(v, key, |f| field(f, |f| req_str(f, "value")))?;
         }
+        p.currency_text = opt_str(v, "currency_text")?;
         p.price = opt_obj(v, "price", |f| {
             field(f, |f| {
                 req_obj(f, "value", |p| {
@@ -547,6 +548,7 @@ mod tests {
                 source: Source::Microdata,
             }),
             currency: text("EUR", Source::Opengraph),
+            currency_text: Some("€".into()),
             availability: text("in_stock", Source::JsonLd),
             brand: text("Acme", Source::JsonLd),
             sku: text("K-1", Source::Microdata),

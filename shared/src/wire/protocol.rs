@@ -323,9 +323,15 @@ pub struct Product {
     /// Price.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price: Option<Field<Price>>,
-    /// ISO 4217 currency code.
+    /// ISO 4217 currency code: as the page wrote it, or mapped from a
+    /// symbol that names one currency only (`€`, `£`, `₹`, `US$`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub currency: Option<Field<String>>,
+    /// The page's own currency text when it was not a code: the symbol a
+    /// code was mapped from, or one that names several currencies (`$`,
+    /// `¥`, `kr`), which is left unmapped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency_text: Option<String>,
     /// Availability, normalised: `in_stock`, `out_of_stock`, `preorder`,
     /// `backorder`, `discontinued`, `limited` or `unknown`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -269,7 +269,7 @@ impl Crawler {
         let Some(origin) = self.robots_ids.get(&id).cloned() else { return };
         let rules = RobotsRules::from_fetch(&origin, result);
         if let Some(ms) = rules.crawl_delay_ms() {
-            self.sched.set_host_interval(&origin, ms);
+            self.sched.set_crawl_delay(&origin, ms);
         }
         self.report.robots.push(rules.report.clone());
         let Some(Robots::Asked(list)) = self.robots.insert(origin, Robots::Known(rules)) else { return };
@@ -661,8 +661,9 @@ mod tests {
             ["http://fast.test/", "http://fast.test/1", "http://fast.test/2", "http://fast.test/3"].map(start),
             [5, 15, 15, 15]
         );
-        // slow.test waits a second (0.5 × 2 s, ZeroRng) between its pages.
-        assert_eq!(["http://slow.test/", "http://slow.test/1", "http://slow.test/2"].map(start), [5, 1005, 2005]);
+        // slow.test waits its whole Crawl-delay of 2 s between its pages
+        // (the smallest jitter, ZeroRng).
+        assert_eq!(["http://slow.test/", "http://slow.test/1", "http://slow.test/2"].map(start), [5, 2005, 4005]);
         check_events(&out, 2);
     }
 

@@ -152,9 +152,11 @@ struct Host {
     queue: VecDeque<usize>,
     in_flight: u32,
     in_ring: bool,
-    /// The host's own spacing of starts (a crawl's `Crawl-delay`); the run's
-    /// `per_host_interval_ms` when larger.
+    /// The run's `per_host_interval_ms`: starts spaced 0.5–1.5× this.
     interval_ms: u64,
+    /// A robots.txt `Crawl-delay`: starts never closer than this (and up to
+    /// 1.5× it).
+    floor_ms: u64,
     /// Extra spacing after 429/503 answers; halves on each success.
     penalty_ms: u64,
     /// No start on this host before this time.
@@ -358,13 +360,14 @@ impl Scheduler {
         self.pace_cap_ms = Some(cap_ms);
     }
 
-    /// Space request starts on `url`'s host by at least `ms` (a robots.txt
-    /// `Crawl-delay`), within the pacing cap.
-    pub fn set_host_interval(&mut self, url: &str, ms: u64) {
+    /// Never start two requests on `url`'s host closer than `ms` apart (a
+    /// robots.txt `Crawl-delay`; randomised up to 1.5× it), within the
+    /// pacing cap.
+    pub fn set_crawl_delay(&mut self, url: &str, ms: u64) {
         let cap = self.pace_cap_ms.unwrap_or(u64::MAX);
         let host = self.host_of(url);
         let h = &mut self.hosts[host];
-        h.interval_ms = h.interval_ms.max(ms).min(cap);
+        h.floor_ms = h.floor_ms.max(ms).min(cap);
     }
 
     /// The attempt of job `id` in flight now, if one is.
@@ -744,10 +747,11 @@ impl Scheduler {
         self.internal_results.push_back((slot.id, result));
     }
 
-    /// The spacing of starts on `host` now: its interval or its penalty.
+    /// The spacing of starts on `host` now: its interval, its crawl delay
+    /// or its penalty.
     fn interval(&self, host: usize) -> u64 {
         let h = &self.hosts[host];
-        h.interval_ms.max(h.penalty_ms)
+        h.interval_ms.max(h.penalty_ms).max(h.floor_ms)
     }
 
     /// A 429 or 503 from `host`: space its starts out further (doubling,
@@ -842,9 +846,12 @@ impl Scheduler {
         let host = self.slots[idx].host;
         let interval = self.interval(host);
         if interval > 0 {
-            // Randomised 0.5–1.5× like Scrapy's RANDOMIZE_DOWNLOAD_DELAY,
-            // so that paced hosts do not fall into lockstep.
-            let spaced = interval / 2 + self.rng.up_to(interval);
+            // Randomised 0.5–1.5× like Scrapy's RANDOMIZE_DOWNLOAD_DELAY, so
+            // that paced hosts do not fall into lockstep; never below a
+            // Crawl-delay, which the site asked for.
+            let lower = (interval / 2).max(self.hosts[host].floor_ms);
+            let upper = interval + interval / 2;
+            let spaced = lower + self.rng.up_to(upper.saturating_sub(lower));
             self.hosts[host].next_start = self.now + spaced;
         }
         let slot = &mut self.slots[idx];
@@ -1323,14 +1330,20 @@ mod tests {
     fn a_paced_host_never_holds_back_another_host() {
         let mut s = Scheduler::new(jobs(6, 2), opts(10, 10), Box::new(MaxRng));
         s.pace_hosts(10_000);
-        // Host h0 (even ids) is slow to visit: 2 s between starts.
-        s.set_host_interval("http://h0.test/", 2000);
+        // Host h0 (even ids) asks for 2 s between starts (a Crawl-delay).
+        s.set_crawl_delay("http://h0.test/", 2000);
         let out = simulate_machine(s, Rc::new(|_: &AttemptRequest| Script::ok(10)), None, None);
         let h1: Vec<Millis> = [1, 3, 5].iter().map(|&id| starts_of(&out, id)[0].1).collect();
         assert_eq!(h1, vec![0, 0, 0], "h1 starts everything at once");
         let h0: Vec<Millis> = [0, 2, 4].iter().map(|&id| starts_of(&out, id)[0].1).collect();
         assert_eq!(h0, vec![0, 3000, 6000], "h0 is spaced by 1.5 × 2 s (MaxRng)");
         assert_eq!(out.summary().done, 6);
+        // A crawl delay is a floor: the smallest jitter still waits all of it.
+        let mut s = Scheduler::new(jobs(3, 1), opts(10, 10), Box::new(ZeroRng));
+        s.pace_hosts(10_000);
+        s.set_crawl_delay("http://h0.test/", 2000);
+        let out = simulate_machine(s, Rc::new(|_: &AttemptRequest| Script::ok(10)), None, None);
+        assert_eq!(out.log.starts.iter().map(|s| s.2).collect::<Vec<_>>(), vec![0, 2000, 4000]);
     }
 
     #[test]

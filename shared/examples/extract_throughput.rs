@@ -36,8 +36,8 @@ fn main() {
     .expect("fixture");
     let p = product(7).expect("demo product");
     let url = "http://shop.test/demo/products/7";
-    let typical = page_with_knobs(&p, url, &DemoKnobs { huge_kb: 100, ..DemoKnobs::default() }).into_bytes();
-    let small = page_with_knobs(&p, url, &DemoKnobs::default()).into_bytes();
+    let typical = page_with_knobs(&p, url, &DemoKnobs { huge_kb: 100, ..DemoKnobs::default() }, "").into_bytes();
+    let small = page_with_knobs(&p, url, &DemoKnobs::default(), "").into_bytes();
     // `-- --json`: one JSON line for bench/native.mjs instead of the table.
     let json = std::env::args().any(|a| a == "--json");
     let mut rows = Vec::new();

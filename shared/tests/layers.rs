@@ -2,8 +2,9 @@
 //! down (or sideways within a folder), never up; no two files of `shared`,
 //! `edge` or `frontend` import each other in a circle.
 //!
-//! An import is any `crate::a::b` path outside comments, or a `pub use`
-//! of a sibling module in a folder's `mod.rs`. A file's inline
+//! An import is any `crate::a::b` path outside comments, a `super::a` path,
+//! or, in a folder's `mod.rs` (or `lib.rs`), a path through one of the
+//! modules it declares (`site::x`). A file's inline
 //! `#[cfg(test)] mod tests { … }` is a module of its own (compiled only for tests), so it may use a
 //! test harness that drives the code it tests; it must still respect the
 //! layers.
@@ -79,6 +80,16 @@ fn crate_paths(line: &str) -> Vec<Vec<&str>> {
     out
 }
 
+/// Whether `code` uses a path that starts with module `child` (`child::`,
+/// not `x_child::` or `a::child::`).
+fn bare_paths(code: &str, child: &str) -> bool {
+    let pat = format!("{child}::");
+    code.match_indices(&pat).any(|(i, _)| {
+        let before = code[..i].chars().last();
+        !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':')
+    })
+}
+
 /// The modules of one crate and what each imports.
 fn graph(crate_dir: &str) -> BTreeMap<Node, BTreeSet<Node>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(crate_dir);
@@ -90,6 +101,20 @@ fn graph(crate_dir: &str) -> BTreeMap<Node, BTreeSet<Node>> {
     for file in &files {
         let text = fs::read_to_string(file).expect("readable source");
         let this = name(file);
+        let folder = file.parent().expect("a folder").to_path_buf();
+        let is_index = file.ends_with("mod.rs") || file.ends_with("lib.rs");
+        // The modules an index declares, whose paths it may use bare.
+        let children: Vec<String> = if is_index {
+            text.lines()
+                .filter_map(|l| {
+                    let l = l.trim_start();
+                    let l = l.strip_prefix("pub(crate) ").or_else(|| l.strip_prefix("pub ")).unwrap_or(l);
+                    l.strip_prefix("mod ")?.strip_suffix(';').map(str::to_owned)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let mut in_tests = false;
         let mut cfg_test = false;
         for line in text.lines() {
@@ -108,13 +133,26 @@ fn graph(crate_dir: &str) -> BTreeMap<Node, BTreeSet<Node>> {
             let from = Node { file: this.clone(), tests: in_tests };
             g.entry(from.clone()).or_default();
             let mut targets: Vec<PathBuf> = crate_paths(code).iter().filter_map(|segs| resolve(&src, segs)).collect();
-            // A folder's index re-exporting one of its files.
-            if file.ends_with("mod.rs")
-                && let Some(rest) = code.strip_prefix("pub use ")
-                && let Some((child, _)) = rest.split_once("::")
-                && let Some(p) = resolve(file.parent().expect("a folder"), &[child])
-            {
-                targets.push(p);
+            // Bare paths through a module the index declares.
+            for child in &children {
+                if !code.starts_with("mod ")
+                    && !code.starts_with("pub mod ")
+                    && !code.starts_with("pub(crate) mod ")
+                    && bare_paths(code, child)
+                    && let Some(p) = resolve(&folder, &[child.as_str()])
+                {
+                    targets.push(p);
+                }
+            }
+            // `super::x` outside a test module: the parent module's `x`.
+            if !in_tests && !is_index && code.contains("super::") {
+                let parent = folder.join("mod.rs");
+                let parent = if parent.is_file() { parent } else { folder.join("lib.rs") };
+                for at in code.match_indices("super::").map(|(i, _)| i) {
+                    let rest = &code[at + "super::".len()..];
+                    let seg: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                    targets.push(resolve(&folder, &[seg.as_str()]).unwrap_or_else(|| parent.clone()));
+                }
             }
             for t in targets {
                 let to = Node { file: name(&t), tests: false };
@@ -217,6 +255,8 @@ fn the_checker_finds_circles_and_resolves_paths() {
     assert_eq!(show(&found[0]), "a → b → c → a");
     assert_eq!(crate_paths("use crate::wire::protocol::{Event, Millis};"), vec![vec!["wire", "protocol"]]);
     assert!(crate_paths("fanout_crate::x").is_empty());
+    assert!(bare_paths("let x = site::links(1);", "site"));
+    assert!(!bare_paths("let x = website::links(1); crate::site::y;", "site"));
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let p = resolve(&src, &["engine", "scheduler", "Scheduler"]).expect("resolves");
     assert!(p.ends_with("engine/scheduler.rs"), "{p:?}");
@@ -225,4 +265,8 @@ fn the_checker_finds_circles_and_resolves_paths() {
     assert!(g[&scheduler].contains(&node("src/wire/protocol.rs")), "{:?}", g[&scheduler]);
     let tests = Node { file: "src/engine/scheduler.rs".into(), tests: true };
     assert!(g[&tests].contains(&node("src/engine/sim.rs")), "{:?}", g.get(&tests));
+    // An index's bare paths: demo/mod.rs uses site:: and catalogue::.
+    let demo = Node { file: "src/demo/mod.rs".into(), tests: false };
+    assert!(g[&demo].contains(&node("src/demo/site.rs")), "{:?}", g[&demo]);
+    assert!(g[&demo].contains(&node("src/demo/catalogue.rs")), "{:?}", g[&demo]);
 }

@@ -2,158 +2,24 @@
 //! out of the box. The edge serves these pages under `/demo/`; the frontend
 //! uses [`product_urls`] for its default input. Everything is a pure function
 //! of the product id, so tests can predict every page.
+//!
+//! - [`catalogue`]: the products, a pure function of their id;
+//! - this module: product pages, sitemaps, and the knobs that make a page
+//!   slow, failing or broken;
+//! - [`site`]: the shop as a site to crawl (home, categories with
+//!   pagination, related products, private pages, robots.txt).
+
+pub mod catalogue;
+pub mod site;
 
 use core::fmt::Write as _;
 
+pub use catalogue::{
+    DEMO_DEFAULT_BATCH, DEMO_PRODUCT_COUNT, DEMO_PRODUCT_PATH, DemoAvailability, DemoProduct, product, product_urls,
+};
+
+use crate::demo::catalogue::{NOUNS, mix};
 use crate::view::markup::escape_html;
-
-/// Products in the demo shop.
-pub const DEMO_PRODUCT_COUNT: u32 = 240;
-/// Products in the default batch the dashboard offers.
-pub const DEMO_DEFAULT_BATCH: u32 = 200;
-/// Path prefix of product pages.
-pub const DEMO_PRODUCT_PATH: &str = "/demo/products/";
-
-const ADJECTIVES: [&str; 12] =
-    ["Aero", "Brisk", "Cobalt", "Dune", "Ember", "Fjord", "Granite", "Harbor", "Indigo", "Juniper", "Kestrel", "Lumen"];
-const NOUNS: [&str; 10] = [
-    "Kettle",
-    "Backpack",
-    "Headphones",
-    "Desk Lamp",
-    "Trail Shoe",
-    "Espresso Grinder",
-    "Rain Jacket",
-    "Notebook",
-    "Water Bottle",
-    "Keyboard",
-];
-const BRANDS: [&str; 6] = ["Northwind", "Acme Goods", "Kiln & Co", "Tidewater", "Orbital", "Fernhill"];
-const CURRENCIES: [&str; 3] = ["EUR", "USD", "GBP"];
-
-/// Availability of a demo product, with its schema.org URL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DemoAvailability {
-    /// `https://schema.org/InStock`.
-    InStock,
-    /// `https://schema.org/OutOfStock`.
-    OutOfStock,
-    /// `https://schema.org/PreOrder`.
-    PreOrder,
-}
-
-impl DemoAvailability {
-    /// The schema.org URL.
-    pub fn schema_url(self) -> &'static str {
-        match self {
-            Self::InStock => "https://schema.org/InStock",
-            Self::OutOfStock => "https://schema.org/OutOfStock",
-            Self::PreOrder => "https://schema.org/PreOrder",
-        }
-    }
-
-    /// The normalised name Fanout reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InStock => "in_stock",
-            Self::OutOfStock => "out_of_stock",
-            Self::PreOrder => "preorder",
-        }
-    }
-}
-
-/// One product of the demo shop.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DemoProduct {
-    /// Its id, 1-based.
-    pub id: u32,
-    /// Display name.
-    pub name: String,
-    /// Brand.
-    pub brand: &'static str,
-    /// Price in cents.
-    pub price_cents: u64,
-    /// ISO 4217 code.
-    pub currency: &'static str,
-    /// Stock state.
-    pub availability: DemoAvailability,
-    /// SKU.
-    pub sku: String,
-}
-
-impl DemoProduct {
-    /// The product as it is on demo day `day`: day 0 is the catalogue; on
-    /// each later day about one product in four has a price 5–20% above or
-    /// below it, and about one in ten has flipped between in stock and out of
-    /// stock. A pure function of id and day, so runs on two days differ in
-    /// exactly predictable ways.
-    pub fn on_day(&self, day: u64) -> DemoProduct {
-        let mut p = self.clone();
-        if day == 0 {
-            return p;
-        }
-        let d = u32::try_from(day % 1_000_000).unwrap_or(0);
-        let r = mix(self.id, 7_000_000 ^ d);
-        if r.is_multiple_of(4) {
-            let pct = u64::from(5 + (r >> 8) % 16);
-            p.price_cents = if (r >> 16).is_multiple_of(2) {
-                self.price_cents * (100 + pct) / 100
-            } else {
-                self.price_cents * (100 - pct) / 100
-            };
-        }
-        if mix(self.id, 9_000_000 ^ d).is_multiple_of(10) {
-            p.availability = match self.availability {
-                DemoAvailability::InStock => DemoAvailability::OutOfStock,
-                _ => DemoAvailability::InStock,
-            };
-        }
-        p
-    }
-
-    /// The price as the page writes it, e.g. `"129.90"`.
-    pub fn price(&self) -> String {
-        format!("{}.{:02}", self.price_cents / 100, self.price_cents % 100)
-    }
-}
-
-/// A cheap, stable mix of the id, so neighbouring products differ.
-fn mix(id: u32, salt: u32) -> u32 {
-    let mut x = id.wrapping_mul(0x9E37_79B9) ^ salt.wrapping_mul(0x85EB_CA6B);
-    x ^= x >> 15;
-    x = x.wrapping_mul(0x2C1B_3C6D);
-    x ^= x >> 12;
-    x
-}
-
-/// Product `id`, or `None` outside `1..=DEMO_PRODUCT_COUNT`.
-pub fn product(id: u32) -> Option<DemoProduct> {
-    if !(1..=DEMO_PRODUCT_COUNT).contains(&id) {
-        return None;
-    }
-    let adjective = ADJECTIVES[(mix(id, 1) as usize) % ADJECTIVES.len()];
-    let noun = NOUNS[(id as usize - 1) % NOUNS.len()];
-    let availability = match mix(id, 3) % 10 {
-        0 => DemoAvailability::OutOfStock,
-        1 => DemoAvailability::PreOrder,
-        _ => DemoAvailability::InStock,
-    };
-    Some(DemoProduct {
-        id,
-        name: format!("{adjective} {noun} {}", 100 + id),
-        brand: BRANDS[(mix(id, 2) as usize) % BRANDS.len()],
-        price_cents: 999 + u64::from(mix(id, 4) % 40_000),
-        currency: CURRENCIES[(mix(id, 5) as usize) % CURRENCIES.len()],
-        availability,
-        sku: format!("FO-{id:05}"),
-    })
-}
-
-/// The product-page URLs of the first `count` products under `origin`
-/// (`http://127.0.0.1:8787`, no trailing slash).
-pub fn product_urls(origin: &str, count: u32) -> Vec<String> {
-    (1..=count.min(DEMO_PRODUCT_COUNT)).map(|i| format!("{origin}{DEMO_PRODUCT_PATH}{i}")).collect()
-}
 
 /// The JSON-LD object of a product page.
 pub fn json_ld(p: &DemoProduct, page_url: &str) -> serde_json::Value {
@@ -179,6 +45,12 @@ pub fn json_ld(p: &DemoProduct, page_url: &str) -> serde_json::Value {
 /// microdata, navigation and reviews, so its size and shape resemble a real
 /// shop's page (about 10 KB).
 pub fn product_page(p: &DemoProduct, page_url: &str) -> String {
+    product_page_linked(p, page_url, "")
+}
+
+/// [`product_page`], its links to the shop's own pages carrying the query
+/// `carry` (empty, or `?…`: the knobs the page was asked with).
+pub fn product_page_linked(p: &DemoProduct, page_url: &str, carry: &str) -> String {
     let name = escape_html(&p.name);
     // `</` cannot appear in the JSON (no such text), so it is safe in <script>.
     let ld = json_ld(p, page_url).to_string().replace("</", "<\\/");
@@ -199,7 +71,7 @@ pub fn product_page(p: &DemoProduct, page_url: &str) -> String {
 <script type="application/ld+json">{ld}</script>
 <style>body{{font-family:system-ui;margin:0}}header,footer{{background:#123;color:#fff;padding:1rem}}main{{max-width:60rem;margin:auto;padding:1rem}}.review{{border-bottom:1px solid #ddd;padding:.5rem 0}}</style>
 </head><body>
-<header><nav><a href="/demo/">Fanout Demo Shop</a> › <a href="/demo/category/{cat}">{noun}</a></nav></header>
+<header><nav><a href="/demo/{carry}">Fanout Demo Shop</a> › <a href="/demo/category/{cat}{carry}">{noun}</a></nav></header>
 <main itemscope itemtype="https://schema.org/Product">
 <h1 itemprop="name">{name}</h1>
 <p>by <span itemprop="brand">{brand}</span> · SKU <span itemprop="sku">{sku}</span></p>
@@ -211,8 +83,9 @@ pub fn product_page(p: &DemoProduct, page_url: &str) -> String {
         url = escape_html(page_url),
         price = p.price(),
         currency = p.currency,
-        cat = p.id as usize % NOUNS.len(),
-        noun = NOUNS[(p.id as usize - 1) % NOUNS.len()],
+        cat = catalogue::category_of(p.id),
+        noun = NOUNS[catalogue::category_of(p.id) as usize],
+        carry = escape_html(carry),
         brand = escape_html(p.brand),
         sku = p.sku,
         avail = p.availability.schema_url(),
@@ -236,7 +109,11 @@ pub fn product_page(p: &DemoProduct, page_url: &str) -> String {
             mix(p.id, r) % 9000 + 1000
         );
     }
-    html.push_str("</section>\n</main>\n<footer>Fanout Demo Shop: a built-in test target. No real products.</footer>\n</body></html>\n");
+    html.push_str("</section>\n");
+    html.push_str(&site::product_links(p.id, p.brand, carry));
+    html.push_str(
+        "\n</main>\n<footer>Fanout Demo Shop: a built-in test target. No real products.</footer>\n</body></html>\n",
+    );
     html
 }
 
@@ -331,6 +208,12 @@ impl DemoKnobs {
                 "day_s" => k.day_s = num(86_400 * 365)?,
                 // Ignored: makes otherwise equal URLs distinct (large test batches).
                 "tag" => {}
+                // A category page's number, read by the page itself.
+                "page" => {
+                    num(1000)?;
+                }
+                // Campaign parameters on the shop's own links: ignored.
+                t if t.starts_with("utm_") || t == "gclid" || t == "fbclid" => {}
                 other => return Err(format!("unknown demo knob {other:?}")),
             }
         }
@@ -397,8 +280,9 @@ impl DemoKnobs {
 
 /// The body of a demo product page after the body knobs: padded when
 /// `huge_kb` asks, broken when `malformed` asks.
-pub fn page_with_knobs(p: &DemoProduct, page_url: &str, knobs: &DemoKnobs) -> String {
-    let mut html = product_page(p, page_url);
+/// Its links carry `carry` (see [`product_page_linked`]).
+pub fn page_with_knobs(p: &DemoProduct, page_url: &str, knobs: &DemoKnobs, carry: &str) -> String {
+    let mut html = product_page_linked(p, page_url, carry);
     if knobs.malformed {
         // Unclosed tags, a stray `<`, an unterminated attribute and JSON-LD with
         // a trailing comma: the kinds of damage real pages have.
@@ -545,10 +429,11 @@ mod tests {
     #[test]
     fn body_knobs_pad_and_break_pages() {
         let p = product(3).unwrap();
-        let big = page_with_knobs(&p, "http://x/demo/products/3", &DemoKnobs { huge_kb: 300, ..DemoKnobs::default() });
+        let big =
+            page_with_knobs(&p, "http://x/demo/products/3", &DemoKnobs { huge_kb: 300, ..DemoKnobs::default() }, "");
         assert!(big.len() >= 300 * 1024);
         let bad =
-            page_with_knobs(&p, "http://x/demo/products/3", &DemoKnobs { malformed: true, ..DemoKnobs::default() });
+            page_with_knobs(&p, "http://x/demo/products/3", &DemoKnobs { malformed: true, ..DemoKnobs::default() }, "");
         assert!(!bad.contains("</main>"));
         assert!(bad.contains("\"url\":,"));
     }

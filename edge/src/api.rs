@@ -4,6 +4,7 @@ use std::collections::{HashSet, VecDeque};
 use std::rc::Rc;
 
 use fanout_shared::Event;
+use fanout_shared::crawl::{CrawlContext, Crawler};
 use fanout_shared::engine::retry::SplitMix64;
 use fanout_shared::engine::retry::is_success;
 use fanout_shared::engine::runner::{Runner, WithHeartbeat};
@@ -15,6 +16,7 @@ use fanout_shared::load::engine::{LoadEngine, LoadRunner};
 use fanout_shared::load::plan::parse_load_request;
 use fanout_shared::wire::config::DEFAULT_MAX_REQUEST_BYTES;
 use fanout_shared::wire::protocol::{ApiError, ConfigResponse, HEARTBEAT_MS, RunOptions};
+use futures::stream::LocalBoxStream;
 use futures::{Stream, StreamExt};
 use worker::{Headers, Request, Response, Result};
 
@@ -95,7 +97,8 @@ async fn sitemap_urls(req: &Request, settings: &Settings) -> std::result::Result
             break;
         }
         files += 1;
-        match fetch_text(url.clone(), &own, &policy, settings.limits.max_body_bytes).await {
+        match fetch_text(url.clone(), &own, &policy, settings.limits.max_body_bytes, settings.demo_robots_status).await
+        {
             Ok((status, body)) if is_success(status) => match parse_sitemap(&body) {
                 Sitemap::Urls(list) => {
                     for u in list {
@@ -153,14 +156,38 @@ async fn start_run(
     let store = if run.save { store } else { None };
     let saver = Saver::new(store, run.run_id.unwrap_or_else(new_run_id), run.run_offset, options);
     let run_id = saver.run_id().to_owned();
-    let sched = Scheduler::new(run.jobs, run.options, Box::new(SplitMix64::new(seed)));
+    let rng = Box::new(SplitMix64::new(seed));
     let in_flight = Rc::new(InFlight::default());
     watch_disconnect(req.inner().signal(), in_flight.clone());
     let policy = TargetPolicy::from_limits(&settings.limits);
-    let fetcher =
-        EdgeFetcher { own_origin, max_body_bytes: settings.limits.max_body_bytes, in_flight, extract, policy };
+    let fetcher = EdgeFetcher {
+        own_origin: own_origin.clone(),
+        max_body_bytes: settings.limits.max_body_bytes,
+        in_flight,
+        extract,
+        policy: policy.clone(),
+        demo_robots_status: settings.demo_robots_status,
+    };
     let clock = EdgeClock::start();
-    let runner = Runner::new(sched, fetcher, clock.clone());
+    // A list runs on the scheduler itself; a crawl on a frontier around it.
+    let runner: LocalBoxStream<'static, Event> = match run.crawl {
+        None => {
+            let mut sched = Scheduler::new(run.jobs, run.options.clone(), rng);
+            if run.options.per_host_interval_ms > 0 {
+                sched.pace_hosts(settings.limits.max_host_interval_ms);
+            }
+            Runner::new(sched, fetcher, clock.clone()).boxed_local()
+        }
+        Some(crawl) => {
+            let ctx = CrawlContext {
+                policy,
+                own_origin: Some(own_origin),
+                max_host_interval_ms: settings.limits.max_host_interval_ms,
+            };
+            let crawler = Crawler::new(Scheduler::new(Vec::new(), run.options.clone(), rng), run.jobs, crawl, ctx);
+            Runner::new(crawler, fetcher, clock.clone()).boxed_local()
+        }
+    };
     // Each line reaches the client as it happens. When
     // the client goes away, the watcher above aborts what is in flight, and
     // dropping the stream drops the runner.
@@ -211,6 +238,7 @@ async fn start_load(req: &mut Request, settings: &Settings) -> std::result::Resu
         own_origin,
         max_body_bytes: settings.limits.max_body_bytes,
         in_flight,
+        demo_robots_status: settings.demo_robots_status,
     };
     let runner = LoadRunner::new(LoadEngine::new(plan), probe, EdgeClock::start());
     ndjson_response(runner.map(|ev| ev.to_ndjson()))

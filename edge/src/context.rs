@@ -21,6 +21,10 @@ pub struct Settings {
     pub history_max_runs: u32,
     /// Saved runs older than this many days are deleted.
     pub history_max_age_days: u32,
+    /// The demo shop's robots.txt answers this status (`DEMO_ROBOTS_STATUS`,
+    /// default 200): a 5xx makes a crawl of the shop disallow everything,
+    /// as RFC 9309 says, a 404 allow everything.
+    pub demo_robots_status: u16,
 }
 
 fn var(env: &Env, name: &str) -> Option<String> {
@@ -49,6 +53,8 @@ impl Settings {
             max_load_requests: num(env, "MAX_LOAD_REQUESTS", d.max_load_requests),
             max_load_duration_ms: num(env, "MAX_LOAD_DURATION_MS", d.max_load_duration_ms),
             max_load_concurrency: num(env, "MAX_LOAD_CONCURRENCY", d.max_load_concurrency),
+            max_crawl_pages: num(env, "MAX_CRAWL_PAGES", d.max_crawl_pages),
+            max_host_interval_ms: num(env, "MAX_HOST_INTERVAL_MS", d.max_host_interval_ms),
             allow_private_targets: var(env, "ALLOW_PRIVATE_TARGETS")
                 .is_some_and(|v| matches!(v.trim(), "true" | "1" | "yes")),
             allowed_hosts: var(env, "ALLOWED_HOSTS")
@@ -62,6 +68,7 @@ impl Settings {
             // At least the run being saved, and at least a day.
             history_max_runs: num(env, "HISTORY_MAX_RUNS", 200).max(1),
             history_max_age_days: num(env, "HISTORY_MAX_AGE_DAYS", 90).max(1),
+            demo_robots_status: num(env, "DEMO_ROBOTS_STATUS", 200u16).clamp(100, 599),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The built-in demo shop, served under `/demo/`.
+//! The built-in demo shop, served under `/demo/`, and its `/robots.txt`.
 //!
 //! Pages and knobs come from `fanout_shared::demo`; this module only applies
 //! them with Workers primitives (timers, streamed bodies). The same [`reply`]
@@ -6,8 +6,8 @@
 //! demo URL: a deployed Worker cannot fetch its own hostname, and an
 //! in-process call also spends no subrequest.
 
+use fanout_shared::demo::site::{self, DEMO_CATEGORY_PATH, DEMO_PRIVATE_PATH};
 use fanout_shared::demo::{self as catalogue, DEMO_PRODUCT_PATH, DemoKnobs};
-use fanout_shared::view::markup::escape_html;
 use futures::StreamExt;
 use futures::stream::{self, LocalBoxStream};
 use url::Url;
@@ -64,16 +64,43 @@ async fn sleep_ms(ms: u64) {
 }
 
 /// Answer a demo URL. `attempt` comes from Fanout's attempt header (1 when
-/// absent); `now_unix_ms` is the wall clock, for `Retry-After` dates.
-pub async fn reply(url: &Url, attempt: u32, now_unix_ms: u64) -> Reply {
+/// absent); `now_unix_ms` is the wall clock, for `Retry-After` dates;
+/// `robots_status` is what `/robots.txt` answers (`DEMO_ROBOTS_STATUS`).
+pub async fn reply(url: &Url, attempt: u32, now_unix_ms: u64, robots_status: u16) -> Reply {
     let origin = url.origin().ascii_serialization();
     let path = url.path();
-    let knobs = match DemoKnobs::parse(url.query().unwrap_or("")) {
+    let query = url.query().unwrap_or("");
+    let knobs = match DemoKnobs::parse(query) {
         Ok(k) => k,
         Err(msg) => return Reply::json_error(400, "bad_knob", msg),
     };
+    const HTML: &str = "text/html; charset=utf-8";
     match path {
-        "/demo/" | "/demo" => Reply::text(200, "text/html; charset=utf-8", index_page(&origin)),
+        "/robots.txt" if robots_status == 200 => {
+            Reply::text(200, "text/plain; charset=utf-8", site::robots_txt(&origin))
+        }
+        "/robots.txt" => Reply::text(
+            robots_status,
+            "text/plain; charset=utf-8",
+            format!("robots.txt answers {robots_status} (DEMO_ROBOTS_STATUS)\n"),
+        ),
+        "/demo/" | "/demo" => {
+            sleep_ms(knobs.delay_ms(0, attempt)).await;
+            Reply::text(200, HTML, site::home_page(&origin, query))
+        }
+        p if p.starts_with(DEMO_CATEGORY_PATH) => {
+            sleep_ms(knobs.delay_ms(0, attempt)).await;
+            let c = p.trim_start_matches(DEMO_CATEGORY_PATH).parse::<u32>().ok();
+            let page = url::form_urlencoded::parse(query.as_bytes())
+                .find(|(k, _)| k == "page")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(1);
+            match c.and_then(|c| site::category_page(c, page, query)) {
+                Some(html) => Reply::text(200, HTML, html),
+                None => Reply::json_error(404, "not_found", format!("no category page at {path}?{query}")),
+            }
+        }
+        p if p.starts_with(DEMO_PRIVATE_PATH) => Reply::text(200, HTML, site::private_page(p)),
         "/demo/sitemap.xml" => Reply::text(200, "application/xml", catalogue::sitemap(&origin)),
         // A sitemap index whose second entry is itself an index: nesting.
         "/demo/sitemap_index.xml" => Reply::text(
@@ -122,7 +149,8 @@ async fn product(url: &Url, knobs: &DemoKnobs, attempt: u32, now_unix_ms: u64) -
     }
     let page_url = format!("{}{DEMO_PRODUCT_PATH}{}", url.origin().ascii_serialization(), p.id);
     let p = p.on_day(knobs.day_at(now_unix_ms));
-    let html = catalogue::page_with_knobs(&p, &page_url, knobs).into_bytes();
+    let carry = site::carried_query(url.query().unwrap_or(""));
+    let html = catalogue::page_with_knobs(&p, &page_url, knobs, &carry).into_bytes();
     let body = if knobs.drip_ms > 0 {
         let piece = html.len().div_ceil(DRIP_PIECES).max(1);
         let pieces: Vec<Vec<u8>> = html.chunks(piece).map(<[u8]>::to_vec).collect();
@@ -137,21 +165,4 @@ async fn product(url: &Url, knobs: &DemoKnobs, attempt: u32, now_unix_ms: u64) -
         stream::once(async move { html }).boxed_local()
     };
     Reply { status: 200, headers: vec![("content-type", "text/html; charset=utf-8".to_owned())], body }
-}
-
-fn index_page(origin: &str) -> String {
-    let mut links = String::new();
-    for i in 1..=catalogue::DEMO_PRODUCT_COUNT {
-        if let Some(p) = catalogue::product(i) {
-            links.push_str(&format!("<li><a href=\"{DEMO_PRODUCT_PATH}{i}\">{}</a></li>\n", escape_html(&p.name)));
-        }
-    }
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Fanout Demo Shop</title></head>\
-         <body><h1>Fanout Demo Shop</h1><p>{} products; <a href=\"/demo/sitemap.xml\">sitemap</a>. \
-         Knobs: latency_ms, jitter_ms, fail_status, fail_first, retry_after, retry_after_date, hang, drip_ms, \
-         huge_kb, malformed, redirect, redirect_loop, redirect_to. Origin: {}</p><ul>{links}</ul></body></html>",
-        catalogue::DEMO_PRODUCT_COUNT,
-        escape_html(origin)
-    )
 }

@@ -21,7 +21,7 @@ use fanout_shared::input::target::TargetPolicy;
 use fanout_shared::input::validation::is_own_demo_url;
 use fanout_shared::load::engine::{Probe, ProbeOutcome};
 use fanout_shared::load::protocol::LoadMethod;
-use fanout_shared::wire::config::MAX_REDIRECTS;
+use fanout_shared::wire::config::{MAX_LINKS_PER_PAGE, MAX_REDIRECTS};
 use futures::future::LocalBoxFuture;
 use futures::stream::LocalBoxStream;
 use futures::{FutureExt, StreamExt};
@@ -96,7 +96,13 @@ pub struct EdgeFetcher {
     pub extract: bool,
     /// The target rules, checked again at every redirect hop.
     pub policy: TargetPolicy,
+    /// What the demo shop's `/robots.txt` answers (`DEMO_ROBOTS_STATUS`).
+    pub demo_robots_status: u16,
 }
+
+/// Most of a text answer (robots.txt) read: RFC 9309 asks crawlers to
+/// parse at least 500 KiB, and the parser stops there.
+const MAX_TEXT_BYTES: u64 = 512 * 1024;
 
 fn is_redirect(status: u16) -> bool {
     matches!(status, 301 | 302 | 303 | 307 | 308)
@@ -108,6 +114,8 @@ fn network(e: impl std::fmt::Display) -> FetchError {
 
 /// One response's parts, whichever way it was obtained.
 struct Upstream {
+    /// Where the body came from (after redirects): links resolve against it.
+    url: Url,
     status: u16,
     retry_after: Option<String>,
     content_type: Option<String>,
@@ -145,14 +153,14 @@ async fn fetch_upstream(
         // No body at all (204, HEAD): an empty stream.
         Err(_) => futures::stream::empty().boxed_local(),
     };
-    Ok(Upstream { status, retry_after, content_type, location, body })
+    Ok(Upstream { url, status, retry_after, content_type, location, body })
 }
 
-async fn fetch_demo(url: Url, attempt: u32) -> Upstream {
-    let reply = demo::reply(&url, attempt, unix_ms()).await;
+async fn fetch_demo(url: Url, attempt: u32, robots_status: u16) -> Upstream {
+    let reply = demo::reply(&url, attempt, unix_ms(), robots_status).await;
     let header = |name: &str| reply.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone());
     let (retry_after, content_type, location) = (header("retry-after"), header("content-type"), header("location"));
-    Upstream { status: reply.status, retry_after, content_type, location, body: reply.body.map(Ok).boxed_local() }
+    Upstream { url, status: reply.status, retry_after, content_type, location, body: reply.body.map(Ok).boxed_local() }
 }
 
 /// Fetch `url`, following redirects here rather than in the runtime, so
@@ -165,13 +173,14 @@ async fn fetch_following(
     own: &Url,
     policy: &TargetPolicy,
     signal: Option<web_sys::AbortSignal>,
+    robots_status: u16,
 ) -> Result<Upstream, FetchError> {
     let mut current = url;
     let mut seen = HashSet::from([current.to_string()]);
     let mut hops = 0;
     loop {
         let up = if is_own_demo_url(&current, Some(own)) {
-            fetch_demo(current.clone(), attempt).await
+            fetch_demo(current.clone(), attempt, robots_status).await
         } else {
             fetch_upstream(current.clone(), Method::Get, attempt, signal.clone()).await?
         };
@@ -217,6 +226,28 @@ impl Upstream {
         }
         Ok(bytes)
     }
+
+    /// Read at most `max` bytes of the body (then stop the download) and
+    /// keep them: a text answer, whose rest is not needed.
+    async fn read_prefix(
+        &mut self,
+        max: u64,
+        controller: Option<&web_sys::AbortController>,
+    ) -> Result<Vec<u8>, FetchError> {
+        let mut kept = Vec::new();
+        while let Some(chunk) = self.body.next().await {
+            let chunk = chunk?;
+            let room = usize::try_from(max).unwrap_or(usize::MAX).saturating_sub(kept.len());
+            kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if kept.len() as u64 >= max {
+                if let Some(c) = controller {
+                    c.abort();
+                }
+                break;
+            }
+        }
+        Ok(kept)
+    }
 }
 
 /// Fetch a small text document (a sitemap) under the same rules as a run's
@@ -226,11 +257,12 @@ pub async fn fetch_text(
     own: &Url,
     policy: &TargetPolicy,
     max_bytes: u64,
+    robots_status: u16,
 ) -> Result<(u16, String), FetchError> {
     if !is_own_demo_url(&url, Some(own)) {
         policy.check(&url)?;
     }
-    let mut up = fetch_following(url, 1, own, policy, None).await?;
+    let mut up = fetch_following(url, 1, own, policy, None, robots_status).await?;
     let mut body = Vec::new();
     up.read_body(max_bytes, None, |c| body.extend_from_slice(c)).await?;
     Ok((up.status, String::from_utf8_lossy(&body).into_owned()))
@@ -245,17 +277,28 @@ impl Fetcher for EdgeFetcher {
         let policy = self.policy.clone();
         let max = self.max_body_bytes;
         let want_product = self.extract;
-        let (url, attempt) = (req.url.clone(), req.attempt);
+        let robots_status = self.demo_robots_status;
+        let (url, attempt, want_links, want_text) = (req.url.clone(), req.attempt, req.links, req.text);
         tracked(&self.in_flight, move |ctl| async move {
             if ctl.gone {
                 return Err(FetchError::Network("the client went away".into()));
             }
             let url = Url::parse(&url).map_err(|e| FetchError::InvalidUrl(e.to_string()))?;
-            let mut up = fetch_following(url, attempt, &own, &policy, ctl.signal).await?;
+            let mut up = fetch_following(url, attempt, &own, &policy, ctl.signal, robots_status).await?;
+            if want_text {
+                // robots.txt: the text itself, its first 512 KiB at most.
+                let text = up.read_prefix(MAX_TEXT_BYTES.min(max), ctl.controller.as_ref()).await?;
+                let bytes = text.len() as u64;
+                let text = Some(String::from_utf8_lossy(&text).into_owned());
+                return Ok(Response { status: up.status, bytes, text, ..Response::default() });
+            }
             // Only successful HTML answers are worth parsing; the extractor
             // sees each chunk as it arrives and never the whole body at once.
+            // Products and links come out of the same pass.
             let html = up.content_type.as_deref().is_none_or(|t| t.to_ascii_lowercase().contains("html"));
-            let mut extractor = (want_product && is_success(up.status) && html).then(Extractor::new);
+            let links = want_links.then_some(MAX_LINKS_PER_PAGE);
+            let mut extractor = ((want_product || want_links) && is_success(up.status) && html)
+                .then(|| Extractor::with(want_product, links));
             let bytes = up
                 .read_body(max, ctl.controller.as_ref(), |c| {
                     if let Some(x) = extractor.as_mut() {
@@ -264,8 +307,15 @@ impl Fetcher for EdgeFetcher {
                 })
                 .await?;
             let retry_after_ms = up.retry_after.and_then(|v| parse_retry_after(&v, unix_ms()));
-            let product = extractor.and_then(Extractor::finish);
-            Ok(Response { status: up.status, bytes, retry_after_ms, product })
+            let facts = extractor.map(|x| x.finish_page(Some(&up.url))).unwrap_or_default();
+            Ok(Response {
+                status: up.status,
+                bytes,
+                retry_after_ms,
+                product: facts.product,
+                links: facts.links,
+                text: None,
+            })
         })
     }
 }
@@ -312,6 +362,8 @@ pub struct EdgeProbe {
     pub max_body_bytes: u64,
     /// Controllers of requests in flight, shared with the disconnect watcher.
     pub in_flight: Rc<InFlight>,
+    /// What the demo shop's `/robots.txt` answers (`DEMO_ROBOTS_STATUS`).
+    pub demo_robots_status: u16,
 }
 
 impl Probe for EdgeProbe {
@@ -319,14 +371,14 @@ impl Probe for EdgeProbe {
     type Abort = EdgeAbort;
 
     fn start(&self, _id: u64) -> (Self::Fut, EdgeAbort) {
-        let (url, method, max) = (self.url.clone(), self.method, self.max_body_bytes);
+        let (url, method, max, robots) = (self.url.clone(), self.method, self.max_body_bytes, self.demo_robots_status);
         let demo = is_own_demo_url(&url, Some(&self.own_origin));
         tracked(&self.in_flight, move |ctl| async move {
             if ctl.gone {
                 return Err(FetchError::Network("the client went away".into()));
             }
             let mut up = if demo {
-                fetch_demo(url, 1).await
+                fetch_demo(url, 1, robots).await
             } else {
                 let m = if method == LoadMethod::Head { Method::Head } else { Method::Get };
                 fetch_upstream(url, m, 1, ctl.signal).await?

@@ -58,7 +58,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         (_, p) if p.starts_with("/api/") => {
             error_response(&ApiError::new(404, "not_found", format!("no API endpoint at {p}")))
         }
-        (Method::Get | Method::Head, p) if p == "/demo" || p.starts_with("/demo/") => {
+        (Method::Get | Method::Head, p) if p == "/demo" || p.starts_with("/demo/") || p == "/robots.txt" => {
             let url = req.url()?;
             let attempt = req
                 .headers()
@@ -67,7 +67,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
                 .flatten()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(1);
-            demo::reply(&url, attempt, clock::unix_ms()).await.into_response()
+            demo::reply(&url, attempt, clock::unix_ms(), settings.demo_robots_status).await.into_response()
         }
         _ => Response::error("Not Found", 404),
     }

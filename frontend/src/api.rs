@@ -9,7 +9,7 @@ use gloo_net::http::Request;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-use crate::json::Json;
+use crate::json::{Json, JsonWith};
 
 /// A JavaScript exception for people: an `Error`'s name and message, or the
 /// thrown value as a string. (Not `{:?}`, whose debug printer is code of
@@ -110,13 +110,15 @@ pub enum ChunkError {
 
 /// Post one chunk and call `on_event` for every event as its line arrives.
 /// The request is aborted through `signal`: dropping the future alone would
-/// leave the fetch running.
-pub async fn run_chunk(
+/// leave the fetch running. `DETAIL`: whether the summary's statistics and
+/// crawl report are read (a page that folds its own skips them).
+pub async fn run_chunk<const DETAIL: bool>(
     req: &RunRequest,
     signal: &web_sys::AbortSignal,
     on_event: impl FnMut(Event),
 ) -> Result<(), ChunkError> {
-    let decode = |line: &str| Json::parse(line).and_then(|j| Event::from_json(&j).map_err(|e| e.to_string()));
+    let decode =
+        |line: &str| JsonWith::<DETAIL>::parse(line).and_then(|j| Event::from_json(&j).map_err(|e| e.to_string()));
     post_ndjson("/api/v1/runs", req, signal, decode, on_event).await
 }
 

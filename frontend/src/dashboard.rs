@@ -194,6 +194,8 @@ pub fn App() -> impl IntoView {
             run_id: None,
             run_offset: None,
             save: Some(save.get_untracked()),
+            per_host_interval_ms: None,
+            crawl: None,
         };
         // Keep the configuration in the address bar (the default demo list
         // is implied, so links stay short).

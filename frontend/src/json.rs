@@ -21,29 +21,36 @@ thread_local! {
     static KEYS: RefCell<Vec<(usize, usize, JsValue)>> = const { RefCell::new(Vec::new()) };
 }
 
-/// A value returned by `JSON.parse`.
-pub struct Json(JsValue);
+/// A value returned by `JSON.parse`. `DETAIL` says whether a summary's
+/// statistics and crawl report are read (see `JsonValue::SUMMARY_DETAIL`):
+/// the dashboard folds its own and reads `JsonWith<false>`.
+pub struct JsonWith<const DETAIL: bool>(JsValue);
 
-impl Json {
+/// JSON read in full.
+pub type Json = JsonWith<true>;
+
+impl<const D: bool> JsonWith<D> {
     /// Parse `text`, or say that it is not JSON.
     pub fn parse(text: &str) -> Result<Self, String> {
-        JSON::parse(text).map(Json).map_err(|_| "not JSON".to_owned())
+        JSON::parse(text).map(JsonWith).map_err(|_| "not JSON".to_owned())
     }
 }
 
-impl From<JsValue> for Json {
+impl<const D: bool> From<JsValue> for JsonWith<D> {
     fn from(value: JsValue) -> Self {
-        Json(value)
+        JsonWith(value)
     }
 }
 
-impl AsRef<JsValue> for Json {
+impl<const D: bool> AsRef<JsValue> for JsonWith<D> {
     fn as_ref(&self) -> &JsValue {
         &self.0
     }
 }
 
-impl JsonValue for Json {
+impl<const D: bool> JsonValue for JsonWith<D> {
+    const SUMMARY_DETAIL: bool = D;
+
     fn member(&self, key: &'static str) -> Option<Self> {
         if !self.0.is_object() {
             return None;
@@ -63,7 +70,7 @@ impl JsonValue for Json {
             };
             Reflect::get(&self.0, js).ok()
         })?;
-        (!value.is_undefined() && !value.is_null()).then_some(Json(value))
+        (!value.is_undefined() && !value.is_null()).then_some(JsonWith(value))
     }
 
     fn as_u64(&self) -> Option<u64> {
@@ -84,7 +91,7 @@ impl JsonValue for Json {
     }
 
     fn elements(&self) -> Option<Vec<Self>> {
-        Array::is_array(&self.0).then(|| Array::from(&self.0).iter().map(Json).collect())
+        Array::is_array(&self.0).then(|| Array::from(&self.0).iter().map(JsonWith).collect())
     }
 
     fn entries(&self) -> Option<Vec<(String, Self)>> {
@@ -96,7 +103,7 @@ impl JsonValue for Json {
             .iter()
             .map(|pair| {
                 let pair: Array = pair.unchecked_into();
-                Some((pair.get(0).as_string()?, Json(pair.get(1))))
+                Some((pair.get(0).as_string()?, JsonWith(pair.get(1))))
             })
             .collect()
     }

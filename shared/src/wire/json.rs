@@ -30,6 +30,11 @@ use crate::wire::stats::{HostReport, Percentiles, StatsReport};
 
 /// A parsed JSON value, as far as the readers here need one.
 pub trait JsonValue: Sized {
+    /// Whether a `summary`'s statistics and crawl report are read. A client
+    /// that folds its own statistics from the events (the dashboard) reads
+    /// only the summary's counts and save report, and its bundle then
+    /// carries no code for the rest.
+    const SUMMARY_DETAIL: bool = true;
     /// The member `key` of an object; `None` when it is absent or `null`, or
     /// when this is not an object. Keys are the format's own field names,
     /// `'static`, so an implementation may keep them converted (the browser's
@@ -328,7 +333,11 @@ impl Summary {
             was_cancelled: req_bool(v, "was_cancelled")?,
             elapsed_ms: req_u64(v, "elapsed_ms")?,
             peak_in_flight: req_u32(v, "peak_in_flight")?,
-            stats: req_obj(v, "stats", StatsReport::from_json)?,
+            stats: if J::SUMMARY_DETAIL {
+                req_obj(v, "stats", StatsReport::from_json)?
+            } else {
+                StatsReport::default()
+            },
             saved: opt_obj(v, "saved", |s| {
                 Ok(SaveReport {
                     run_id: req_str(s, "run_id")?,
@@ -337,7 +346,7 @@ impl Summary {
                     error: opt_str(s, "error")?,
                 })
             })?,
-            crawl: opt_obj(v, "crawl", CrawlReport::from_json)?,
+            crawl: if J::SUMMARY_DETAIL { opt_obj(v, "crawl", CrawlReport::from_json)? } else { None },
         })
     }
 }
@@ -703,6 +712,52 @@ mod tests {
 
     /// A load test's summary with error kinds, for every stop reason, and a
     /// HEAD test's start read back unchanged.
+    /// A reader without the summary's detail (the dashboard's) still gets
+    /// its counts and save report, and skips the statistics and the crawl.
+    #[test]
+    fn a_lean_reader_skips_the_summary_detail() {
+        struct Lean<'a>(&'a serde_json::Value);
+        impl JsonValue for Lean<'_> {
+            const SUMMARY_DETAIL: bool = false;
+            fn member(&self, key: &'static str) -> Option<Self> {
+                (&self.0).member(key).map(Lean)
+            }
+            fn as_u64(&self) -> Option<u64> {
+                (&self.0).as_u64()
+            }
+            fn as_f64(&self) -> Option<f64> {
+                (&self.0).as_f64()
+            }
+            fn as_string(&self) -> Option<String> {
+                (&self.0).as_string()
+            }
+            fn as_bool(&self) -> Option<bool> {
+                (&self.0).as_bool()
+            }
+            fn elements(&self) -> Option<Vec<Self>> {
+                self.0.as_array().map(|a| a.iter().map(Lean).collect())
+            }
+            fn entries(&self) -> Option<Vec<(String, Self)>> {
+                self.0.as_object().map(|o| o.iter().map(|(k, v)| (k.clone(), Lean(v))).collect())
+            }
+        }
+        let full = Summary {
+            total: 3,
+            done: 2,
+            failed: 1,
+            elapsed_ms: 9,
+            stats: StatsReport { retries: 4, ..StatsReport::default() },
+            saved: Some(SaveReport { run_id: "r1".into(), rows: 3, write_ms: 1, error: None }),
+            crawl: Some(CrawlReport { discovered: 2, ..CrawlReport::default() }),
+            ..Summary::default()
+        };
+        let value = serde_json::to_value(Event::Summary(Box::new(full.clone()))).unwrap();
+        let Event::Summary(lean) = Event::from_json(&Lean(&value)).unwrap() else { panic!("a summary") };
+        assert_eq!(*lean, Summary { stats: StatsReport::default(), crawl: None, ..full.clone() });
+        let Event::Summary(all) = Event::from_json(&&value).unwrap() else { panic!("a summary") };
+        assert_eq!(*all, full);
+    }
+
     #[test]
     fn wire_names_of_kinds_and_sources_read_back() {
         for kind in ErrorKind::ALL {

@@ -5,16 +5,16 @@ use fanout_shared::demo::{DEMO_DEFAULT_BATCH, product_urls};
 use fanout_shared::input::form::FormConfig;
 use fanout_shared::input::list::parse_url_list_with;
 use fanout_shared::view::report::{COMPARE_SAMPLE, Comparison, fixed, secs, to_csv, to_json};
-use fanout_shared::view::task::TaskState;
 use fanout_shared::wire::config::{DEFAULT_BROWSER_PARALLEL_REQUESTS, Limits};
 use fanout_shared::wire::protocol::{RetryOptions, RunOptions, RunRequest};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::api;
+use crate::fields::{NumberField, download};
 use crate::page::{check_url, origin, page_query, set_page_query};
 use crate::run::RunStore;
-use crate::stats::{HostsPanel, StatCards};
+use crate::stats::{HostsPanel, Progress};
 use crate::table::TaskTable;
 use crate::waterfall::Waterfall;
 
@@ -23,24 +23,6 @@ const DEMO_KNOBS: &str = "?latency_ms=200&jitter_ms=300";
 
 fn demo_list() -> String {
     product_urls(&origin(), DEMO_DEFAULT_BATCH).into_iter().map(|u| format!("{u}{DEMO_KNOBS}\n")).collect()
-}
-
-/// Offer `text` as a file download named `name`.
-fn download(name: &str, mime: &str, text: &str) -> Result<(), String> {
-    use wasm_bindgen::JsCast;
-    let parts = js_sys::Array::of1(&wasm_bindgen::JsValue::from_str(text));
-    let opts = web_sys::BlobPropertyBag::new();
-    opts.set_type(mime);
-    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &opts).map_err(|e| api::js_error(&e))?;
-    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(|e| api::js_error(&e))?;
-    let doc = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
-    let a: web_sys::HtmlAnchorElement =
-        doc.create_element("a").map_err(|e| api::js_error(&e))?.dyn_into().map_err(|_| "not an anchor")?;
-    a.set_href(&url);
-    a.set_download(name);
-    a.click();
-    let _ = web_sys::Url::revoke_object_url(&url);
-    Ok(())
 }
 
 /// Read the text file chosen in `input` (a URL list) into `text`.
@@ -57,35 +39,6 @@ fn load_file(input: &web_sys::HtmlInputElement, text: RwSignal<String>, error: R
             Err(_) => error.set(Some(format!("could not read {}", file.name()))),
         }
     });
-}
-
-/// A number input bound to a signal.
-#[component]
-fn NumberField(
-    /// Visible label.
-    label: &'static str,
-    /// The value.
-    value: RwSignal<u64>,
-    /// The edge's limits, which bound the value.
-    limits: RwSignal<Limits>,
-    /// Smallest allowed value.
-    min: u64,
-    /// Reads the largest allowed value from the limits.
-    max: fn(&Limits) -> u64,
-    /// Explanation shown on hover.
-    hint: &'static str,
-) -> impl IntoView {
-    view! {
-        <label class="field" title=hint>
-            <span>{label}</span>
-            <input type="number" min=min max=move || limits.with(max) prop:value=move || value.get().to_string()
-                on:change=move |ev| {
-                    if let Ok(v) = event_target_value(&ev).trim().parse::<u64>() {
-                        value.set(v.clamp(min, limits.with_untracked(max).max(min)));
-                    }
-                }/>
-        </label>
-    }
 }
 
 /// The fan-out dashboard.
@@ -251,22 +204,6 @@ pub fn App() -> impl IntoView {
         });
     };
 
-    let tally = store.tally;
-    let pct = move |s: TaskState| {
-        let t = tally.get();
-        if t.total() == 0 { 0.0 } else { f64::from(t.get(s)) * 100.0 / f64::from(t.total()) }
-    };
-    let eta = move || {
-        let t = tally.get();
-        let done = t.finished();
-        let elapsed = store.elapsed.get();
-        if !store.running.get() || done == 0 || done >= t.total() {
-            return String::new();
-        }
-        let left = u64::from(t.total() - done) * elapsed / u64::from(done);
-        format!(" · about {} left", secs(left))
-    };
-
     view! {
         <main>
             <section class="panel form" aria-label="Run">
@@ -336,27 +273,7 @@ pub fn App() -> impl IntoView {
                 <p class="error" role="alert">{move || store.error.get().or(config_error.get()).unwrap_or_default()}</p>
             </section>
 
-            <section class="panel progress" aria-label="Progress">
-                <div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="100"
-                    aria-valuenow=move || fixed(100.0 - pct(TaskState::Queued) - pct(TaskState::InFlight) - pct(TaskState::Waiting), 0)>
-                    <span class="seg done" style:width=move || format!("{}%", fixed(pct(TaskState::Done), 2))></span>
-                    <span class="seg failed" style:width=move || format!("{}%", fixed(pct(TaskState::Failed), 2))></span>
-                    <span class="seg cancelled" style:width=move || format!("{}%", fixed(pct(TaskState::Cancelled), 2))></span>
-                    <span class="seg in-flight" style:width=move || format!("{}%", fixed(pct(TaskState::InFlight), 2))></span>
-                </div>
-                <p class="counts">
-                    <span data-testid="finished">{move || format!("{} / {} finished", tally.get().finished(), tally.get().total())}</span>
-                    {move || format!(" · {} done · {} failed · {} cancelled", tally.get().get(TaskState::Done), tally.get().get(TaskState::Failed), tally.get().get(TaskState::Cancelled))}
-                    {move || format!(" · {} elapsed", secs(store.elapsed.get()))}
-                    {move || eta()}
-                </p>
-                <p class="gauge">
-                    "In flight: " <strong data-testid="in-flight">{move || tally.get().get(TaskState::InFlight).to_string()}</strong>
-                    {move || format!(" (peak {}) · waiting to retry {} · browser requests open {}",
-                        store.peak.get(), tally.get().get(TaskState::Waiting), store.requests.get())}
-                </p>
-                <StatCards store=store/>
-            </section>
+            <Progress store=store/>
 
             // Compare mode's panel stays from its start until the next plain run.
             {move || if !comparing.get() { ().into_any() } else { view! {

@@ -10,12 +10,17 @@
 //!   footer), the page URL, the browser's URL check.
 //! - [`dashboard`]: the fan-out dashboard: form, progress, compare mode,
 //!   statistics and the task table.
+//! - [`crawl`]: the crawl page (`?mode=crawl`): start pages, scope and
+//!   budget in; discovered pages join the live table as they are found,
+//!   with the crawl's refusals and each site's robots.txt.
 //! - [`history`]: saved runs, diffs and price history (`?mode=history`).
 //! - [`load`]: the load-test page (`?mode=load`): live rps, latency
 //!   histogram, percentiles.
-//! - [`stats`], [`table`], [`waterfall`]: the panels the dashboard and the
-//!   history share: statistics cards and per-host table, the task table, one
+//! - [`stats`], [`table`], [`waterfall`]: the panels the pages share:
+//!   progress, statistics cards and per-host table, the task table, one
 //!   bar per attempt on a shared time axis.
+//! - [`fields`]: form parts the pages share (bounded number fields, saving
+//!   a file).
 //! - [`run`]: the run store (state owned by the root) and the browser-side
 //!   fan-out: chunked, bounded, cancellable requests to the edge.
 //! - [`api`]: HTTP helpers: config, and one chunk's NDJSON stream.
@@ -32,7 +37,9 @@
 //! The views only read signals.
 
 mod api;
+mod crawl;
 mod dashboard;
+mod fields;
 mod history;
 mod json;
 mod load;
@@ -53,6 +60,11 @@ fn mount<V: IntoView + 'static>(page: Page, view: fn() -> V) {
 /// Mount the fan-out dashboard (`/`).
 pub fn dashboard() {
     mount(Page::FanOut, dashboard::App);
+}
+
+/// Mount the crawl page (`/?mode=crawl`).
+pub fn crawl() {
+    mount(Page::Crawl, crawl::CrawlPage);
 }
 
 /// Mount the load-test page (`/?mode=load`).

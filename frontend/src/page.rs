@@ -41,21 +41,23 @@ pub(crate) fn check_url(line: &str) -> Result<(), String> {
     }
 }
 
-/// Which of the three pages a build shows: each is its own wasm binary
-/// (`src/main.rs`, `src/bin/fanout-load.rs`, `src/bin/fanout-history.rs`),
-/// so a first visit downloads only the dashboard. `index.html`'s loader
-/// picks the binary from `?mode=`.
+/// Which page a build shows: each is its own wasm binary (`src/main.rs`,
+/// `src/bin/fanout-crawl.rs`, `src/bin/fanout-load.rs`,
+/// `src/bin/fanout-history.rs`), so a first visit downloads only the
+/// dashboard. `index.html`'s loader picks the binary from `?mode=`.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Page {
     /// The fan-out dashboard (no `mode`).
     FanOut,
+    /// `?mode=crawl`.
+    Crawl,
     /// `?mode=load`.
     Load,
     /// `?mode=history`.
     History,
 }
 
-/// The page shell: header with the three modes as links (each a page load
+/// The page shell: header with the modes as links (each a page load
 /// of its own binary), the page itself, footer.
 #[component]
 pub fn Shell(
@@ -71,6 +73,7 @@ pub fn Shell(
             <p class="tagline">"Fetch hundreds of pages at once, and watch what concurrency buys."</p>
             <nav class="tabs" aria-label="Mode">
                 <a href="/" class:active=page == Page::FanOut aria-current=tab(Page::FanOut)>"Fan-out"</a>
+                <a href="/?mode=crawl" class:active=page == Page::Crawl aria-current=tab(Page::Crawl)>"Crawl"</a>
                 <a href="/?mode=load" class:active=page == Page::Load aria-current=tab(Page::Load)>"Load test"</a>
                 <a href="/?mode=history" class:active=page == Page::History aria-current=tab(Page::History)>"History"</a>
             </nav>

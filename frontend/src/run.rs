@@ -19,7 +19,7 @@ use fanout_shared::input::validation::make_run_id;
 use fanout_shared::view::stats::Stats;
 use fanout_shared::view::task::{Tally, TaskState, TaskView};
 use fanout_shared::wire::config::{DEFAULT_CONCURRENCY, Limits, split_concurrency};
-use fanout_shared::wire::protocol::{Event, Millis, RunRequest};
+use fanout_shared::wire::protocol::{CrawlReport, Event, Millis, RunRequest};
 use fanout_shared::wire::stats::StatsReport;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -70,6 +70,8 @@ pub struct RunStore {
     /// Bumped every 250 ms while running and once at the end: what the
     /// heavier views (waterfall) redraw on, instead of on every event.
     pub tick: RwSignal<u64>,
+    /// A crawl's discoveries and refusals, from its summary.
+    pub crawl: RwSignal<Option<CrawlReport>>,
     started_at: StoredValue<f64>,
     folded: StoredValue<Stats>,
     controllers: StoredValue<Vec<web_sys::AbortController>, LocalStorage>,
@@ -112,6 +114,7 @@ impl RunStore {
             error: RwSignal::new(None),
             saved: RwSignal::new(false),
             tick: RwSignal::new(0),
+            crawl: RwSignal::new(None),
             started_at: StoredValue::new(0.0),
             folded: StoredValue::new(Stats::new()),
             controllers: StoredValue::new_local(Vec::new()),
@@ -134,26 +137,7 @@ impl RunStore {
         if self.running.get_untracked() {
             return;
         }
-        // Every chunk request saves under the same id: one logical run.
-        let id = make_run_id(now_ms() as u64, (js_sys::Math::random() * f64::from(u32::MAX)) as u32);
-        options.run_id = Some(id.clone());
-        self.run_id.set(Some(id));
-        self.save_error.set(None);
-        self.set_rows(
-            urls.iter()
-                .enumerate()
-                .map(|(i, u)| TaskView::new(u32::try_from(i).unwrap_or(u32::MAX), u.clone()))
-                .collect(),
-        );
-        self.running.set(true);
-        self.cancelled.set(false);
-        self.elapsed.set(0);
-        self.peak.set(0);
-        self.error.set(None);
-        self.saved.set(false);
-        self.stats.set(StatsReport::default());
-        self.folded.set_value(Stats::new());
-        self.started_at.set_value(now_ms());
+        self.begin(&urls, &mut options);
 
         let size = limits.max_urls_per_request.clamp(1, MAX_CHUNK_URLS) as usize;
         let chunks: Vec<(u32, Vec<String>)> = urls
@@ -161,15 +145,7 @@ impl RunStore {
             .enumerate()
             .map(|(i, c)| (u32::try_from(i * size).unwrap_or(u32::MAX), c.to_vec()))
             .collect();
-        let ticker = set_interval_with_handle(
-            move || {
-                self.elapsed.set(self.since_start());
-                self.refresh_stats();
-                self.tick.update(|t| *t += 1);
-            },
-            Duration::from_millis(250),
-        )
-        .ok();
+        let ticker = self.ticker();
         // `parallel` chunk requests at once, each with its share of the
         // concurrency the user asked for, so together they never exceed it.
         let total = options.concurrency.unwrap_or(DEFAULT_CONCURRENCY).max(1);
@@ -188,7 +164,7 @@ impl RunStore {
                     loop {
                         let next = queue.borrow_mut().pop_front();
                         let Some((offset, urls)) = next else { break };
-                        self.run_chunk(offset, urls, options.clone()).await;
+                        self.run_chunk::<false>(offset, urls, options.clone()).await;
                     }
                 }) as Worker
             })
@@ -200,7 +176,63 @@ impl RunStore {
         self.finish();
     }
 
-    async fn run_chunk(self, offset: u32, urls: Vec<String>, mut options: RunRequest) {
+    /// Reset the state for a run of `urls` (ids from 0), under a new run id.
+    fn begin(&self, urls: &[String], options: &mut RunRequest) {
+        // Every chunk request saves under the same id: one logical run.
+        let id = make_run_id(now_ms() as u64, (js_sys::Math::random() * f64::from(u32::MAX)) as u32);
+        options.run_id = Some(id.clone());
+        self.run_id.set(Some(id));
+        self.save_error.set(None);
+        self.set_rows(
+            urls.iter()
+                .enumerate()
+                .map(|(i, u)| TaskView::new(u32::try_from(i).unwrap_or(u32::MAX), u.clone()))
+                .collect(),
+        );
+        self.running.set(true);
+        self.cancelled.set(false);
+        self.elapsed.set(0);
+        self.peak.set(0);
+        self.error.set(None);
+        self.saved.set(false);
+        self.crawl.set(None);
+        self.stats.set(StatsReport::default());
+        self.folded.set_value(Stats::new());
+        self.started_at.set_value(now_ms());
+    }
+
+    /// The 250 ms tick of a running run: elapsed time, statistics, redraws.
+    fn ticker(self) -> Option<IntervalHandle> {
+        set_interval_with_handle(
+            move || {
+                self.elapsed.set(self.since_start());
+                self.refresh_stats();
+                self.tick.update(|t| *t += 1);
+            },
+            Duration::from_millis(250),
+        )
+        .ok()
+    }
+
+    /// Crawl from `starts` (the crawl's options in `options.crawl`): one
+    /// request, whose discovered URLs join the rows as they are announced.
+    pub fn crawl(self, starts: Vec<String>, mut options: RunRequest) {
+        if self.running.get_untracked() {
+            return;
+        }
+        spawn_local(async move {
+            self.begin(&starts, &mut options);
+            let ticker = self.ticker();
+            // The summary's crawl report is read (DETAIL), for the refusals.
+            self.run_chunk::<true>(0, starts, options).await;
+            if let Some(t) = ticker {
+                t.clear();
+            }
+            self.finish();
+        });
+    }
+
+    async fn run_chunk<const DETAIL: bool>(self, offset: u32, urls: Vec<String>, mut options: RunRequest) {
         if self.cancelled.get_untracked() {
             return;
         }
@@ -216,12 +248,17 @@ impl RunStore {
         // The chunk's events count from its own start; shift them onto the run's axis.
         let zero = self.since_start();
         self.requests.update(|r| *r += 1);
-        // The dashboard folds its own statistics: the summary's are not read.
-        let result = api::run_chunk::<false>(&options, &signal, |ev| self.apply(offset, zero, ev)).await;
+        let result = api::run_chunk::<DETAIL>(&options, &signal, |ev| self.apply(offset, zero, ev)).await;
         self.requests.update(|r| *r -= 1);
         let t = self.since_start();
+        // A crawl's rows beyond its start pages came from this request too.
+        let end = if options.crawl.is_some() {
+            u32::try_from(self.rows.with_untracked(Vec::len)).unwrap_or(u32::MAX)
+        } else {
+            offset.saturating_add(chunk_len)
+        };
         let broken = |message: String| {
-            for id in offset..offset.saturating_add(chunk_len) {
+            for id in offset..end {
                 self.change_row(id, |v| v.fail(t, ErrorKind::Network, message.clone()));
             }
         };
@@ -262,7 +299,13 @@ impl RunStore {
             if s.saved.is_some() {
                 self.saved.set(true);
             }
+            if s.crawl.is_some() {
+                self.crawl.set(s.crawl);
+            }
             return;
+        }
+        if let Event::Discovered { id, url, .. } = &ev {
+            self.add_row(*id, url);
         }
         if let Event::SaveError { message, .. } = ev {
             self.save_error.set(Some(message));
@@ -271,6 +314,17 @@ impl RunStore {
         let Some(id) = ev.id() else { return };
         self.change_row(id, |v| v.apply(&ev, zero));
         self.folded.update_value(|s| s.observe(&ev));
+    }
+
+    /// A crawl announced a new URL: its row, queued, at the end (ids are
+    /// dense, so a new id is the next row).
+    fn add_row(&self, id: u32, url: &str) {
+        if self.rows.with_untracked(Vec::len) != id as usize {
+            return;
+        }
+        let row = Row { id, view: RwSignal::new(TaskView::new(id, url.to_owned())) };
+        self.rows.update(|rows| rows.push(row));
+        self.tally.update(|t| t.add(TaskState::Queued));
     }
 
     fn refresh_stats(&self) {

@@ -1,10 +1,58 @@
-//! The statistics cards and the per-host table of a run, live or reopened.
+//! A run's progress, statistics cards and per-host table, live or reopened.
 
 use leptos::prelude::*;
 
-use fanout_shared::view::report::fixed;
+use fanout_shared::view::report::{fixed, secs};
+use fanout_shared::view::task::TaskState;
 
 use crate::run::RunStore;
+
+/// The progress bar, counts, elapsed and remaining time, the in-flight
+/// gauge and the statistics cards.
+#[component]
+pub fn Progress(
+    /// The run.
+    store: RunStore,
+) -> impl IntoView {
+    let tally = store.tally;
+    let pct = move |s: TaskState| {
+        let t = tally.get();
+        if t.total() == 0 { 0.0 } else { f64::from(t.get(s)) * 100.0 / f64::from(t.total()) }
+    };
+    let eta = move || {
+        let t = tally.get();
+        let done = t.finished();
+        let elapsed = store.elapsed.get();
+        if !store.running.get() || done == 0 || done >= t.total() {
+            return String::new();
+        }
+        let left = u64::from(t.total() - done) * elapsed / u64::from(done);
+        format!(" · about {} left", secs(left))
+    };
+    view! {
+            <section class="panel progress" aria-label="Progress">
+                <div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="100"
+                    aria-valuenow=move || fixed(100.0 - pct(TaskState::Queued) - pct(TaskState::InFlight) - pct(TaskState::Waiting), 0)>
+                    <span class="seg done" style:width=move || format!("{}%", fixed(pct(TaskState::Done), 2))></span>
+                    <span class="seg failed" style:width=move || format!("{}%", fixed(pct(TaskState::Failed), 2))></span>
+                    <span class="seg cancelled" style:width=move || format!("{}%", fixed(pct(TaskState::Cancelled), 2))></span>
+                    <span class="seg in-flight" style:width=move || format!("{}%", fixed(pct(TaskState::InFlight), 2))></span>
+                </div>
+                <p class="counts">
+                    <span data-testid="finished">{move || format!("{} / {} finished", tally.get().finished(), tally.get().total())}</span>
+                    {move || format!(" · {} done · {} failed · {} cancelled", tally.get().get(TaskState::Done), tally.get().get(TaskState::Failed), tally.get().get(TaskState::Cancelled))}
+                    {move || format!(" · {} elapsed", secs(store.elapsed.get()))}
+                    {move || eta()}
+                </p>
+                <p class="gauge">
+                    "In flight: " <strong data-testid="in-flight">{move || tally.get().get(TaskState::InFlight).to_string()}</strong>
+                    {move || format!(" (peak {}) · waiting to retry {} · browser requests open {}",
+                        store.peak.get(), tally.get().get(TaskState::Waiting), store.requests.get())}
+                </p>
+                <StatCards store=store/>
+            </section>
+    }
+}
 
 /// Latency percentiles, rate, retries, bytes and statuses.
 #[component]

@@ -49,9 +49,10 @@ pub fn carried_query(query: &str) -> String {
     if kept.is_empty() { String::new() } else { format!("?{}", kept.join("&")) }
 }
 
-/// `path` with `carry` and, when given, a page number.
+/// `path` with `carry` and, when given, a page number (page 1 is the bare
+/// path: one URL per page).
 fn link(path: &str, carry: &str, page: Option<u32>) -> String {
-    match (page, carry.is_empty()) {
+    match (page.filter(|&n| n > 1), carry.is_empty()) {
         (None, _) => format!("{path}{carry}"),
         (Some(n), true) => format!("{path}?page={n}"),
         (Some(n), false) => format!("{path}{carry}&page={n}"),
@@ -302,7 +303,7 @@ mod tests {
         assert!(first.contains("/demo/products/4?latency_ms=200"));
         let last = category_page(3, 2, "").unwrap();
         assert!(!last.contains("rel=\"next\""));
-        assert!(last.contains("rel=\"prev\""));
+        assert!(last.contains("<link rel=\"prev\" href=\"/demo/category/3\">"), "page 1 is the bare path");
         assert!(category_page(3, 3, "").is_none());
         assert!(category_page(99, 1, "").is_none());
         assert_eq!(carried_query("page=2&latency_ms=5&utm_source=x"), "?latency_ms=5");

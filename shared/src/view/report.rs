@@ -97,6 +97,9 @@ pub fn row_details(v: &TaskView) -> String {
     if let Some(bytes) = v.bytes {
         let _ = write!(out, " · {bytes} bytes");
     }
+    if let (Some(depth), Some(parent)) = (v.depth, v.parent) {
+        let _ = write!(out, "\nfound on #{} (depth {depth})", parent + 1);
+    }
     if let Some(p) = &v.product {
         if let Some(name) = &p.name {
             let _ = write!(out, "\nproduct: {}", name.value);
@@ -337,6 +340,10 @@ mod tests {
         assert!(failed.contains("\nerror: timeout: no answer within 10 s"), "{failed}");
         assert!(failed.ends_with("\nattempt 1: 10–30 ms\nattempt 2: 70–95 ms"), "{failed}");
         assert!(!failed.contains("retrying"), "a failed URL is not retrying");
+        // A crawl's discovered URL says where it was found.
+        let mut found = TaskView::new(9, "http://shop.test/p".into());
+        found.apply(&Event::Discovered { id: 9, url: "http://shop.test/p".into(), parent: 2, depth: 2, t: 5 }, 0);
+        assert_eq!(row_details(&found), "#10 http://shop.test/p\nqueued\nfound on #3 (depth 2)");
     }
 
     #[test]

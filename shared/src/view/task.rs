@@ -261,6 +261,11 @@ impl Tally {
         t
     }
 
+    /// One more URL, in `state` (a crawl's discovered URL, queued).
+    pub fn add(&mut self, state: TaskState) {
+        self.counts[state.index()] += 1;
+    }
+
     /// Follow one URL from `from` to `to`.
     pub fn moved(&mut self, from: TaskState, to: TaskState) {
         if from != to {

@@ -4,7 +4,8 @@
 #   make test   set up, then lint, unit, integration and browser tests
 #   make bench  the benchmarks (see BENCHMARKS.md); make bench-load only load mode vs oha,
 #               make bench-history only the 10,000-row run-history save,
-#               make bench-native the scheduler and extraction figures
+#               make bench-native the scheduler and extraction figures,
+#               make bench-crawl the demo shop crawled vs the same pages as a list
 #
 # Every tool comes from crates.io or npm (scripts/setup.sh). The variables
 # below stop worker-build and trunk from downloading their own binaries.
@@ -23,7 +24,7 @@ EDGE_SRC := $(SHARED_SRC) edge/Cargo.toml $(shell find edge/src -name '*.rs')
 FRONTEND_SRC := $(SHARED_SRC) frontend/Cargo.toml frontend/index.html frontend/style.css Trunk.toml \
 	$(shell find frontend/src -name '*.rs')
 
-.PHONY: setup setup-test build dev test bench bench-load bench-history bench-native clean
+.PHONY: setup setup-test build dev test bench bench-load bench-history bench-native bench-crawl clean
 
 setup:
 	@scripts/setup.sh
@@ -58,6 +59,9 @@ bench-history: setup build
 
 bench-native: setup build
 	@scripts/bench.sh native
+
+bench-crawl: setup build
+	@scripts/bench.sh crawl
 
 clean:
 	rm -rf dist edge/build target/wasm32-unknown-unknown

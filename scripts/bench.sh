@@ -2,7 +2,8 @@
 # `make bench`: Fanout through its API vs the ideal vs the asyncio+aiohttp
 # crawler, then each page's bundle size, then load-test mode vs oha, on a loopback upstream, then saving
 # 10,000 rows to the run history, then the native scheduler and extraction
-# figures with extraction inside workerd (`scripts/bench.sh fanout|load|history|native`
+# figures with extraction inside workerd, then the demo shop crawled against the
+# same pages as a list (`scripts/bench.sh fanout|load|history|native|crawl`
 # runs one). Starts (and stops, by PID) its own
 # wrangler dev with limits raised so one request can carry all 200 URLs.
 set -euo pipefail
@@ -16,7 +17,7 @@ if [[ ! -x bench/.venv/bin/python ]] || ! bench/.venv/bin/python -c 'import aioh
 fi
 
 # oha, the load tester the load-test mode is compared with, from crates.io.
-if ! command -v oha > /dev/null; then
+if [[ "${1:-all}" == load || "${1:-all}" == all ]] && ! command -v oha > /dev/null; then
   echo "bench: installing oha from crates.io (a few minutes)"
   cargo install oha --locked
 fi
@@ -55,5 +56,6 @@ case "${1:-all}" in
   fanout) start_plain; node bench/run.mjs && node bench/bundle.mjs ;;
   history) node bench/history.mjs ;;
   native) node bench/native.mjs ;;
-  *) start_plain; node bench/run.mjs && node bench/bundle.mjs && node bench/load.mjs && node bench/history.mjs && node bench/native.mjs ;;
+  crawl) node bench/crawl.mjs ;;
+  *) start_plain; node bench/run.mjs && node bench/bundle.mjs && node bench/load.mjs && node bench/history.mjs && node bench/native.mjs && node bench/crawl.mjs ;;
 esac

@@ -70,6 +70,10 @@ pub async fn reply(url: &Url, attempt: u32, now_unix_ms: u64, robots_status: u16
     let origin = url.origin().ascii_serialization();
     let path = url.path();
     let query = url.query().unwrap_or("");
+    // The private pages take parameters of their own (`?add=7`), not knobs.
+    if path.starts_with(DEMO_PRIVATE_PATH) {
+        return Reply::text(200, "text/html; charset=utf-8", site::private_page(path));
+    }
     let knobs = match DemoKnobs::parse(query) {
         Ok(k) => k,
         Err(msg) => return Reply::json_error(400, "bad_knob", msg),
@@ -100,7 +104,6 @@ pub async fn reply(url: &Url, attempt: u32, now_unix_ms: u64, robots_status: u16
                 None => Reply::json_error(404, "not_found", format!("no category page at {path}?{query}")),
             }
         }
-        p if p.starts_with(DEMO_PRIVATE_PATH) => Reply::text(200, HTML, site::private_page(p)),
         "/demo/sitemap.xml" => Reply::text(200, "application/xml", catalogue::sitemap(&origin)),
         // A sitemap index whose second entry is itself an index: nesting.
         "/demo/sitemap_index.xml" => Reply::text(

@@ -28,6 +28,8 @@
 //!   - [`load`]: load-test mode (one URL × N at C): its wire types, plan,
 //!     engine and the browser's client side;
 //!   - [`demo`]: the built-in demo shop's catalogue and pages.
+//! - On top of those, `jobs` (feature `crawl`): background jobs whose state a
+//!   Durable Object keeps and whose batches consumers run.
 //!
 //! Data flow: the edge checks a request ([`input::validation`]) into jobs,
 //! builds an [`engine::scheduler::Scheduler`], wraps it in an
@@ -44,6 +46,8 @@ pub mod engine;
 pub mod extract;
 pub mod history;
 pub mod input;
+#[cfg(feature = "crawl")]
+pub mod jobs;
 pub mod load;
 pub mod view;
 pub mod wire;

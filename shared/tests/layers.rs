@@ -27,6 +27,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("load", 3),
     ("demo", 3),
     ("crawl", 3),
+    ("jobs", 4),
 ];
 
 /// A module: a file, or the `tests` module at its end.

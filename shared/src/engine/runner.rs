@@ -124,6 +124,11 @@ impl<F: Fetcher, C: Clock, M: Machine> Runner<F, C, M> {
         self.sched.in_flight()
     }
 
+    /// What plans the run (a consumer takes its report from it at the end).
+    pub fn machine_mut(&mut self) -> &mut M {
+        &mut self.sched
+    }
+
     fn apply_actions(&mut self) {
         while let Some(action) = self.sched.poll_action() {
             match action {

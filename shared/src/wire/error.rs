@@ -34,6 +34,9 @@ pub enum ErrorKind {
     /// The site's robots.txt disallows the URL (a crawl's start page given
     /// explicitly; discovered ones are only counted).
     RobotsDisallowed,
+    /// A background job handed the URL out several times and no consumer
+    /// ever reported it.
+    LeaseExpired,
     /// A kind this build does not know (sent by a newer edge).
     #[serde(other)]
     Other,
@@ -53,6 +56,7 @@ impl ErrorKind {
             Self::DeadlineExceeded => "deadline_exceeded",
             Self::RetryAfterTooLong => "retry_after_too_long",
             Self::RobotsDisallowed => "robots_disallowed",
+            Self::LeaseExpired => "lease_expired",
             Self::Other => "other",
         }
     }
@@ -60,7 +64,7 @@ impl ErrorKind {
 
 impl ErrorKind {
     /// Every kind, `Other` last.
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 12] = [
         Self::Network,
         Self::Timeout,
         Self::HttpStatus,
@@ -71,6 +75,7 @@ impl ErrorKind {
         Self::DeadlineExceeded,
         Self::RetryAfterTooLong,
         Self::RobotsDisallowed,
+        Self::LeaseExpired,
         Self::Other,
     ];
 

@@ -7,6 +7,8 @@
 //! - [`protocol`]: the run request, its options, the NDJSON [`protocol::Event`]s
 //!   and the `summary`, the error body of a 4xx, the config answer.
 //! - [`stats`]: the statistics a summary carries (percentiles, per-host figures).
+//! - [`jobs`]: background jobs: creating one, its status, the job list, and
+//!   its event lines (a run's events with a `seq`).
 //! - [`error`]: why a URL failed ([`error::FetchError`]) and its wire kind.
 //! - [`config`]: `DEFAULT_*` options and the [`config::Limits`] an edge enforces.
 //! - [`ndjson`]: writing a line, and splitting a byte stream into lines.
@@ -14,6 +16,7 @@
 
 pub mod config;
 pub mod error;
+pub mod jobs;
 pub mod json;
 pub mod ndjson;
 pub mod protocol;

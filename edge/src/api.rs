@@ -80,9 +80,35 @@ async fn sitemap_urls(req: &Request, settings: &Settings) -> std::result::Result
     let Some(target) = own.query_pairs().find(|(k, _)| k == "url").map(|(_, v)| v.into_owned()) else {
         return Err(ApiError::bad_request("no_url", "give the sitemap as ?url=https://…/sitemap.xml"));
     };
-    let start = check_url(&target).map_err(|e| ApiError::bad_request("invalid_url", format!("{target:?}: {e}")))?;
+    let found = read_sitemap(&target, &own, settings, MAX_SITEMAP_URLS).await?;
+    Ok(
+        serde_json::json!({ "urls": found.urls, "sitemaps": found.files, "truncated": found.truncated, "errors": found.errors }),
+    )
+}
+
+/// What reading a sitemap found.
+pub struct SitemapUrls {
+    /// Page URLs, each once, in order.
+    pub urls: Vec<String>,
+    /// Sitemap files read.
+    pub files: usize,
+    /// Whether a limit cut the list short.
+    pub truncated: bool,
+    /// Files that could not be read, and why.
+    pub errors: Vec<String>,
+}
+
+/// Read the sitemap at `target` (indexes followed, to a bounded depth and
+/// file count; at most `max_urls` URLs) under the deployment's target rules.
+pub async fn read_sitemap(
+    target: &str,
+    own: &url::Url,
+    settings: &Settings,
+    max_urls: usize,
+) -> std::result::Result<SitemapUrls, ApiError> {
+    let start = check_url(target).map_err(|e| ApiError::bad_request("invalid_url", format!("{target:?}: {e}")))?;
     let policy = TargetPolicy::from_limits(&settings.limits);
-    if !is_own_demo_url(&start, Some(&own))
+    if !is_own_demo_url(&start, Some(own))
         && let Err(e) = policy.check(&start)
     {
         return Err(ApiError::bad_request("blocked_target", e.to_string()));
@@ -97,12 +123,11 @@ async fn sitemap_urls(req: &Request, settings: &Settings) -> std::result::Result
             break;
         }
         files += 1;
-        match fetch_text(url.clone(), &own, &policy, settings.limits.max_body_bytes, settings.demo_robots_status).await
-        {
+        match fetch_text(url.clone(), own, &policy, settings.limits.max_body_bytes, settings.demo_robots_status).await {
             Ok((status, body)) if is_success(status) => match parse_sitemap(&body) {
                 Sitemap::Urls(list) => {
                     for u in list {
-                        if urls.len() >= MAX_SITEMAP_URLS {
+                        if urls.len() >= max_urls {
                             truncated = true;
                             break;
                         }
@@ -130,7 +155,7 @@ async fn sitemap_urls(req: &Request, settings: &Settings) -> std::result::Result
     if urls.is_empty() && !errors.is_empty() {
         return Err(ApiError::new(502, "sitemap_unavailable", errors.join("; ")));
     }
-    Ok(serde_json::json!({ "urls": urls, "sitemaps": files, "truncated": truncated, "errors": errors }))
+    Ok(SitemapUrls { urls, files, truncated, errors })
 }
 
 /// `POST /api/v1/runs`: validate, then stream the run's events as NDJSON.
@@ -208,7 +233,7 @@ async fn start_run(
 }
 
 /// A streamed NDJSON answer: each item of `chunks` is one or more whole lines.
-fn ndjson_response(chunks: impl Stream<Item = String> + 'static) -> std::result::Result<Response, ApiError> {
+pub fn ndjson_response(chunks: impl Stream<Item = String> + 'static) -> std::result::Result<Response, ApiError> {
     let internal = |e: worker::Error| ApiError::new(500, "internal", e.to_string());
     let headers = Headers::new();
     let set = |k: &str, v: &str| headers.set(k, v).map_err(internal);
@@ -245,18 +270,30 @@ async fn start_load(req: &mut Request, settings: &Settings) -> std::result::Resu
 }
 
 /// A POSTed API request, authorised and read within the body limit.
-struct Posted {
-    own_origin: url::Url,
-    content_type: Option<String>,
-    body: Vec<u8>,
+pub struct Posted {
+    /// The edge's own origin.
+    pub own_origin: url::Url,
+    /// The request's `Content-Type`.
+    pub content_type: Option<String>,
+    /// The body.
+    pub body: Vec<u8>,
 }
 
 /// What `POST /api/v1/runs` and `POST /api/v1/load` do before parsing:
 /// check the token, then read the body within `MAX_REQUEST_BYTES`.
-async fn accept(req: &mut Request, settings: &Settings) -> std::result::Result<Posted, ApiError> {
+pub async fn accept(req: &mut Request, settings: &Settings) -> std::result::Result<Posted, ApiError> {
+    accept_within(req, settings, settings.limits.max_request_bytes).await
+}
+
+/// [`accept`] with a body limit of `max_bytes` (a job's list is bigger).
+pub async fn accept_within(
+    req: &mut Request,
+    settings: &Settings,
+    max_bytes: u64,
+) -> std::result::Result<Posted, ApiError> {
     authorize(req, settings)?;
     let own_origin = req.url().map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
-    let cap = match settings.limits.max_request_bytes {
+    let cap = match max_bytes {
         0 => DEFAULT_MAX_REQUEST_BYTES,
         n => n,
     };

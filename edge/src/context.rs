@@ -25,6 +25,11 @@ pub struct Settings {
     /// default 200): a 5xx makes a crawl of the shop disallow everything,
     /// as RFC 9309 says, a 404 allow everything.
     pub demo_robots_status: u16,
+    /// Added to a job batch's worst-case run for its lease (`JOB_LEASE_MARGIN_MS`).
+    pub job_lease_margin_ms: u64,
+    /// Largest `POST /api/v1/jobs` body (`MAX_JOB_REQUEST_BYTES`): a list of
+    /// 100,000 URLs is several megabytes.
+    pub max_job_request_bytes: u64,
 }
 
 fn var(env: &Env, name: &str) -> Option<String> {
@@ -55,6 +60,9 @@ impl Settings {
             max_load_concurrency: num(env, "MAX_LOAD_CONCURRENCY", d.max_load_concurrency),
             max_crawl_pages: num(env, "MAX_CRAWL_PAGES", d.max_crawl_pages),
             max_host_interval_ms: num(env, "MAX_HOST_INTERVAL_MS", d.max_host_interval_ms),
+            max_job_urls: num(env, "MAX_JOB_URLS", d.max_job_urls),
+            max_active_jobs: num(env, "MAX_ACTIVE_JOBS", d.max_active_jobs),
+            job_batch_size: num(env, "JOB_BATCH_SIZE", d.job_batch_size).clamp(1, 100),
             allow_private_targets: var(env, "ALLOW_PRIVATE_TARGETS")
                 .is_some_and(|v| matches!(v.trim(), "true" | "1" | "yes")),
             allowed_hosts: var(env, "ALLOWED_HOSTS")
@@ -69,6 +77,8 @@ impl Settings {
             history_max_runs: num(env, "HISTORY_MAX_RUNS", 200).max(1),
             history_max_age_days: num(env, "HISTORY_MAX_AGE_DAYS", 90).max(1),
             demo_robots_status: num(env, "DEMO_ROBOTS_STATUS", 200u16).clamp(100, 599),
+            job_lease_margin_ms: num(env, "JOB_LEASE_MARGIN_MS", 10_000u64),
+            max_job_request_bytes: num(env, "MAX_JOB_REQUEST_BYTES", 16u64 * 1024 * 1024),
         }
     }
 }

@@ -9,6 +9,7 @@ use std::rc::Rc;
 use fanout_shared::Event;
 use fanout_shared::history::{PricePoint, Recorder, RunRecord, SavedProduct, SavedResult, Timeline, diff, results_csv};
 use fanout_shared::input::validation::{check_run_id, make_run_id, parse_page};
+use fanout_shared::wire::jobs::{JobCounts, JobState, JobStatus};
 use fanout_shared::wire::protocol::{ApiError, SaveReport};
 use futures::channel::oneshot;
 use futures::future::LocalBoxFuture;
@@ -21,6 +22,29 @@ use crate::context::{Settings, authorize, error_response, json_response};
 
 /// Rows written per D1 batch while a run streams.
 const SAVE_BATCH: usize = 250;
+
+/// A job's status as the list stores it.
+fn status_row(status: &JobStatus) -> Vec<JsValue> {
+    let c = status.counts;
+    let opt = |v: Option<u64>| v.map_or(JsValue::NULL, |v| JsValue::from_f64(v as f64));
+    vec![
+        JsValue::from_str(&status.job_id),
+        JsValue::from_f64(status.created_at as f64),
+        JsValue::from_f64(unix_ms() as f64),
+        JsValue::from_str(status.state.as_str()),
+        JsValue::from_str(&status.kind),
+        JsValue::from_f64(f64::from(c.total)),
+        JsValue::from_f64(f64::from(c.pending)),
+        JsValue::from_f64(f64::from(c.in_flight)),
+        JsValue::from_f64(f64::from(c.done)),
+        JsValue::from_f64(f64::from(c.failed)),
+        JsValue::from_f64(f64::from(c.cancelled)),
+        opt(status.started_at),
+        opt(status.finished_at),
+        JsValue::from_f64(status.throughput),
+        JsValue::from_f64(status.last_seq as f64),
+    ]
+}
 
 /// The D1 database, when the deployment has one.
 #[derive(Clone)]
@@ -278,6 +302,100 @@ impl Store {
         .first::<RunRecord>(None)
         .await
         .map_err(db_error)
+    }
+
+    /// Bring job `status`'s row in the job list up to date.
+    pub async fn put_job(&self, status: &JobStatus) -> std::result::Result<(), String> {
+        self.batch(vec![self.stmt(
+            "INSERT OR REPLACE INTO jobs (id, created_at, updated_at, state, kind, total, pending, in_flight, done, \
+             failed, cancelled, started_at, finished_at, throughput, last_seq) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            &status_row(status),
+        )?])
+        .await
+    }
+
+    /// A page of the job list, newest first, and the number of jobs.
+    pub async fn jobs(&self, limit: u32, offset: u32) -> std::result::Result<(Vec<JobStatus>, u64), String> {
+        #[derive(Deserialize)]
+        struct Row {
+            id: String,
+            created_at: u64,
+            state: String,
+            kind: String,
+            total: u32,
+            pending: u32,
+            in_flight: u32,
+            done: u32,
+            failed: u32,
+            cancelled: u32,
+            started_at: Option<u64>,
+            finished_at: Option<u64>,
+            throughput: f64,
+            last_seq: u64,
+        }
+        #[derive(Deserialize)]
+        struct Count {
+            n: u64,
+        }
+        let rows = self
+            .stmt(
+                "SELECT * FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?1 OFFSET ?2",
+                &[num(limit), num(offset)],
+            )?
+            .all()
+            .await
+            .map_err(db_error)?
+            .results::<Row>()
+            .map_err(db_error)?;
+        let total = self
+            .stmt("SELECT count(*) AS n FROM jobs", &[])?
+            .first::<Count>(None)
+            .await
+            .map_err(db_error)?
+            .map_or(0, |c| c.n);
+        let jobs = rows
+            .into_iter()
+            .map(|r| JobStatus {
+                job_id: r.id,
+                state: JobState::from_wire(&r.state).unwrap_or_default(),
+                counts: JobCounts {
+                    total: r.total,
+                    pending: r.pending,
+                    in_flight: r.in_flight,
+                    done: r.done,
+                    failed: r.failed,
+                    cancelled: r.cancelled,
+                },
+                created_at: r.created_at,
+                started_at: r.started_at,
+                finished_at: r.finished_at,
+                throughput: r.throughput,
+                kind: r.kind,
+                last_seq: r.last_seq,
+            })
+            .collect();
+        Ok((jobs, total))
+    }
+
+    /// Jobs queued or running.
+    pub async fn active_jobs(&self) -> std::result::Result<u64, String> {
+        #[derive(Deserialize)]
+        struct Count {
+            n: u64,
+        }
+        Ok(self
+            .stmt("SELECT count(*) AS n FROM jobs WHERE state IN ('queued', 'running')", &[])?
+            .first::<Count>(None)
+            .await
+            .map_err(db_error)?
+            .map_or(0, |c| c.n))
+    }
+
+    /// Forget job `id`: its row in the list and its run.
+    pub async fn delete_job(&self, id: &str) -> std::result::Result<(), String> {
+        self.batch(vec![self.stmt("DELETE FROM jobs WHERE id = ?1", &[js(id)])?]).await?;
+        self.delete(id).await
     }
 
     async fn delete(&self, id: &str) -> std::result::Result<(), String> {

@@ -23,15 +23,21 @@
 //! and its events are streamed back as NDJSON lines. Static assets (the
 //! dashboard) are served by Workers static assets before this code runs.
 
+use fanout_shared::jobs::protocol::BatchMessage;
 use fanout_shared::wire::protocol::ApiError;
-use worker::{Context, Env, Method, Request, Response, Result, event};
+use worker::{Context, Env, MessageBatch, Method, Request, Response, Result, event};
 
 mod api;
 mod clock;
+mod consumer;
 mod context;
 mod demo;
 mod fetch;
 mod history;
+mod job_object;
+mod jobs;
+
+pub use job_object::JobObject;
 
 use context::{Settings, error_response};
 
@@ -50,6 +56,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         (_, p) if p == "/api/v1/history" || p == "/api/v1/runs" || p.starts_with("/api/v1/runs/") => {
             history::route(&req, &env, &settings, p).await
         }
+        (_, p) if p == "/api/v1/jobs" || p.starts_with("/api/v1/jobs/") => jobs::route(req, &env, &settings, p).await,
         (Method::Get, "/api/v1/sitemap") => api::sitemap(&req, &settings).await,
         (Method::Post, "/api/v1/load") => api::load(req, &settings).await,
         (_, "/api/v1/health" | "/api/v1/config" | "/api/v1/sitemap" | "/api/v1/load") => {
@@ -71,4 +78,10 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         }
         _ => Response::error("Not Found", 404),
     }
+}
+
+/// The jobs queue's consumer: each message is one batch of a job.
+#[event(queue)]
+async fn queue(batch: MessageBatch<BatchMessage>, env: Env, _ctx: Context) -> Result<()> {
+    consumer::consume(batch, env).await
 }

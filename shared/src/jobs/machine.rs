@@ -258,7 +258,9 @@ impl<S: JobStore> JobMachine<S> {
             self.lease(&host);
             out.push(self.message(batch, Vec::new(), vec![origin]));
         }
-        let size = self.meta.spec.batch_size.max(1) as usize;
+        // At least four batches can be out at once, so that a report frees
+        // room for the next batch while the others still run.
+        let size = self.meta.spec.batch_size.min(o.concurrency.max(1).div_ceil(4)).max(1) as usize;
         loop {
             let room = o.concurrency.max(1).saturating_sub(self.leased_total) as usize;
             if room == 0 {

@@ -64,6 +64,14 @@ pub const DEFAULT_MAX_CRAWL_PAGES: u32 = 1_000;
 /// `per_host_interval_ms`, on a robots.txt `Crawl-delay` and on the backoff
 /// after 429 and 503 answers.
 pub const DEFAULT_MAX_HOST_INTERVAL_MS: u64 = 10_000;
+/// Most URLs one background job takes (or a crawl job fetches).
+pub const DEFAULT_MAX_JOB_URLS: u32 = 100_000;
+/// Most background jobs queued or running at once.
+pub const DEFAULT_MAX_ACTIVE_JOBS: u32 = 10;
+/// URLs per queue message of a job: tens, so that 100,000 URLs are a few
+/// thousand messages (local queues fail past about 10,000 outstanding), and
+/// few enough that one consumer invocation stays within its subrequests.
+pub const DEFAULT_JOB_BATCH_SIZE: u32 = 25;
 /// How deep a crawl follows links when `crawl.max_depth` is left out: start
 /// pages are depth 0. Three reaches every product of a typical shop from its
 /// home page (home → category → its later pages → product).
@@ -135,6 +143,27 @@ pub struct Limits {
     /// `Crawl-delay`, the 429/503 backoff).
     #[serde(default = "default_max_host_interval_ms")]
     pub max_host_interval_ms: u64,
+    /// Most URLs one background job takes.
+    #[serde(default = "default_max_job_urls")]
+    pub max_job_urls: u32,
+    /// Most background jobs queued or running at once.
+    #[serde(default = "default_max_active_jobs")]
+    pub max_active_jobs: u32,
+    /// URLs per queue message of a job.
+    #[serde(default = "default_job_batch_size")]
+    pub job_batch_size: u32,
+}
+
+fn default_max_job_urls() -> u32 {
+    DEFAULT_MAX_JOB_URLS
+}
+
+fn default_max_active_jobs() -> u32 {
+    DEFAULT_MAX_ACTIVE_JOBS
+}
+
+fn default_job_batch_size() -> u32 {
+    DEFAULT_JOB_BATCH_SIZE
 }
 
 fn default_max_crawl_pages() -> u32 {
@@ -167,6 +196,9 @@ impl Default for Limits {
             allowed_hosts: Vec::new(),
             max_crawl_pages: DEFAULT_MAX_CRAWL_PAGES,
             max_host_interval_ms: DEFAULT_MAX_HOST_INTERVAL_MS,
+            max_job_urls: DEFAULT_MAX_JOB_URLS,
+            max_active_jobs: DEFAULT_MAX_ACTIVE_JOBS,
+            job_batch_size: DEFAULT_JOB_BATCH_SIZE,
         }
     }
 }

@@ -20,7 +20,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::wire::config::{DEFAULT_MAX_CRAWL_PAGES, DEFAULT_MAX_HOST_INTERVAL_MS, Limits};
+use crate::wire::config::{
+    DEFAULT_JOB_BATCH_SIZE, DEFAULT_MAX_ACTIVE_JOBS, DEFAULT_MAX_CRAWL_PAGES, DEFAULT_MAX_HOST_INTERVAL_MS,
+    DEFAULT_MAX_JOB_URLS, Limits,
+};
 use crate::wire::error::ErrorKind;
 use crate::wire::protocol::SaveReport;
 use crate::wire::protocol::{
@@ -492,6 +495,9 @@ impl Limits {
             max_crawl_pages: opt(v, "max_crawl_pages", narrow::<J, u32>, SMALL)?.unwrap_or(DEFAULT_MAX_CRAWL_PAGES),
             max_host_interval_ms: opt(v, "max_host_interval_ms", J::as_u64, WHOLE)?
                 .unwrap_or(DEFAULT_MAX_HOST_INTERVAL_MS),
+            max_job_urls: opt(v, "max_job_urls", narrow::<J, u32>, SMALL)?.unwrap_or(DEFAULT_MAX_JOB_URLS),
+            max_active_jobs: opt(v, "max_active_jobs", narrow::<J, u32>, SMALL)?.unwrap_or(DEFAULT_MAX_ACTIVE_JOBS),
+            job_batch_size: opt(v, "job_batch_size", narrow::<J, u32>, SMALL)?.unwrap_or(DEFAULT_JOB_BATCH_SIZE),
         })
     }
 }

@@ -5,8 +5,8 @@
 use fanout_shared::input::validation::{check_run_id, decode_json, parse_page, validate};
 use fanout_shared::jobs::store::JobSpec;
 use fanout_shared::wire::config::MAX_LINKS_PER_PAGE;
-use fanout_shared::wire::jobs::{JobCreated, JobLinks, JobList, JobRequest, JobStatus};
-use fanout_shared::wire::protocol::ApiError;
+use fanout_shared::wire::jobs::{JobCreated, JobLinks, JobList, JobStatus};
+use fanout_shared::wire::protocol::{ApiError, RunRequest};
 use worker::{Env, Method, Request, RequestInit, Response, Result, Stub};
 
 use crate::api::{accept_within, read_sitemap};
@@ -127,15 +127,25 @@ async fn create(req: &mut Request, env: &Env, settings: &Settings) -> std::resul
     limits.max_request_bytes = settings.max_job_request_bytes;
     limits.max_urls_per_request = limits.max_job_urls;
     limits.max_crawl_pages = limits.max_job_urls;
-    let job: JobRequest = decode_json(
-        posted.content_type.as_deref(),
-        &posted.body,
-        &limits,
-        "a job request",
-        r#"{"urls": ["https://…"], …} or {"sitemap": "https://…/sitemap.xml", …}"#,
-    )?;
-    let mut run = job.run;
-    let kind = match (&job.sitemap, &run.crawl) {
+    const EXAMPLE: &str = r#"{"urls": ["https://…"], …} or {"sitemap": "https://…/sitemap.xml", …}"#;
+    let mut body: serde_json::Value =
+        decode_json(posted.content_type.as_deref(), &posted.body, &limits, "a job request", EXAMPLE)?;
+    // `sitemap` is the job's own field; the rest is a run request, read
+    // strictly (unknown fields refused), its `urls` empty with a sitemap.
+    let malformed = |e: String| {
+        ApiError::bad_request("malformed_json", format!("the body is not a job request: {e}. Expected {EXAMPLE}"))
+    };
+    let obj = body.as_object_mut().ok_or_else(|| malformed("not a JSON object".into()))?;
+    let sitemap = match obj.remove("sitemap") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) => Some(s),
+        Some(_) => return Err(malformed("`sitemap` must be a URL string".into())),
+    };
+    if sitemap.is_some() && !obj.contains_key("urls") {
+        obj.insert("urls".into(), serde_json::Value::Array(Vec::new()));
+    }
+    let mut run: RunRequest = serde_json::from_value(body).map_err(|e| malformed(e.to_string()))?;
+    let kind = match (&sitemap, &run.crawl) {
         (Some(_), Some(_)) => {
             return Err(ApiError::bad_request("conflicting_options", "give `sitemap` or `crawl`, not both"));
         }

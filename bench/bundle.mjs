@@ -34,6 +34,7 @@ export function bundleSizes(dist = 'dist') {
   return [
     page('fan-out dashboard `/` (a first visit)', /^fanout-frontend-[0-9a-f]+\.js$/, /^fanout-frontend-[0-9a-f]+_bg\.wasm$/),
     page('crawl `/?mode=crawl`', /^fanout-crawl\.js$/, /^fanout-crawl_bg\.wasm$/),
+    page('jobs `/?mode=jobs`', /^fanout-jobs\.js$/, /^fanout-jobs_bg\.wasm$/),
     page('load test `/?mode=load`', /^fanout-load\.js$/, /^fanout-load_bg\.wasm$/),
     page('history `/?mode=history`', /^fanout-history\.js$/, /^fanout-history_bg\.wasm$/),
   ];

@@ -1,7 +1,9 @@
-//! HTTP helpers: the edge's config, and one chunk request's event stream.
+//! HTTP helpers: the edge's config, one chunk request's event stream, and
+//! background jobs (create, status, list, cancel, follow).
 
 use fanout_shared::load::protocol::{LoadEvent, LoadRequest};
 use fanout_shared::wire::config::Limits;
+use fanout_shared::wire::jobs::{JobList, JobStatus};
 use fanout_shared::wire::json::{JsonValue, Read, req_bool, req_strings, req_u32};
 use fanout_shared::wire::ndjson::LineDecoder;
 use fanout_shared::wire::protocol::{ApiError, Event, RunRequest};
@@ -9,7 +11,7 @@ use gloo_net::http::Request;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-use crate::json::{Json, JsonWith};
+use crate::json::{FullJson, Json, JsonWith};
 
 /// A JavaScript exception for people: an `Error`'s name and message, or the
 /// thrown value as a string. (Not `{:?}`, whose debug printer is code of
@@ -43,14 +45,19 @@ async fn get_ok(path: &str, what: &str) -> Result<gloo_net::http::Response, Stri
 
 /// `GET path` and parse its JSON answer in the browser (see [`crate::json`]).
 async fn get_parsed(path: &str, what: &str) -> Result<Json, String> {
-    let resp = get_ok(path, what).await?;
-    let text = resp.text().await.map_err(|e| format!("{what}: the answer broke off: {}", describe(e)))?;
-    Json::parse(&text).map_err(|e| format!("unexpected {what} answer: {e}"))
+    get_parsed_with(path, what).await
 }
 
-/// The limits of `GET /api/v1/config`.
-pub async fn fetch_limits() -> Result<Limits, String> {
-    let config = get_parsed("/api/v1/config", "config").await?;
+async fn get_parsed_with<const DETAIL: bool>(path: &str, what: &str) -> Result<JsonWith<DETAIL>, String> {
+    let resp = get_ok(path, what).await?;
+    let text = resp.text().await.map_err(|e| format!("{what}: the answer broke off: {}", describe(e)))?;
+    JsonWith::<DETAIL>::parse(&text).map_err(|e| format!("unexpected {what} answer: {e}"))
+}
+
+/// The limits of `GET /api/v1/config`; `DETAIL`: the crawl and job limits
+/// too (the dashboard leaves them out).
+pub async fn fetch_limits<const DETAIL: bool>() -> Result<Limits, String> {
+    let config = get_parsed_with::<DETAIL>("/api/v1/config", "config").await?;
     Limits::from_config(&config).map_err(|e| format!("unexpected config: {e}"))
 }
 
@@ -139,7 +146,7 @@ async fn post_ndjson<T>(
     body: &impl serde::Serialize,
     signal: &web_sys::AbortSignal,
     decode: impl Fn(&str) -> Result<T, String>,
-    mut on_event: impl FnMut(T),
+    on_event: impl FnMut(T),
 ) -> Result<(), ChunkError> {
     let resp = Request::post(path)
         .abort_signal(Some(signal))
@@ -148,6 +155,15 @@ async fn post_ndjson<T>(
         .send()
         .await
         .map_err(|e| ChunkError::Broken(describe(e)))?;
+    read_ndjson(resp, decode, on_event).await
+}
+
+/// Read an NDJSON answer line by line, each line read by `decode`.
+async fn read_ndjson<T>(
+    resp: gloo_net::http::Response,
+    decode: impl Fn(&str) -> Result<T, String>,
+    mut on_event: impl FnMut(T),
+) -> Result<(), ChunkError> {
     if !resp.ok() {
         return Err(ChunkError::Rejected(refusal(resp).await));
     }
@@ -178,4 +194,65 @@ async fn post_ndjson<T>(
         decode(line, &mut on_event);
     }
     Ok(())
+}
+
+/// `POST /api/v1/jobs` with the run `req`: the new job's id.
+pub async fn create_job(req: &RunRequest) -> Result<String, String> {
+    let resp = Request::post("/api/v1/jobs")
+        .json(req)
+        .map_err(describe)?
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach the edge: {}", describe(e)))?;
+    if !resp.ok() {
+        return Err(format!("the job was refused: {}", refusal(resp).await));
+    }
+    let text = resp.text().await.map_err(describe)?;
+    let created = Json::parse(&text)?;
+    fanout_shared::wire::json::req_str(&created, "job_id").map_err(|e| e.to_string())
+}
+
+/// `GET /api/v1/jobs/{id}`.
+pub async fn fetch_job(id: &str) -> Result<JobStatus, String> {
+    let status = get_parsed(&format!("/api/v1/jobs/{id}"), "job").await?;
+    JobStatus::from_json(&status).map_err(|e| format!("unexpected job status: {e}"))
+}
+
+/// `GET /api/v1/jobs`: the newest jobs.
+pub async fn fetch_jobs(limit: u32) -> Result<JobList, String> {
+    let list = get_parsed(&format!("/api/v1/jobs?limit={limit}"), "job list").await?;
+    JobList::from_json(&list).map_err(|e| format!("unexpected job list: {e}"))
+}
+
+/// `POST /api/v1/jobs/{id}/cancel` (or `DELETE /api/v1/jobs/{id}` with `delete`).
+pub async fn end_job(id: &str, delete: bool) -> Result<(), String> {
+    let req = if delete {
+        Request::delete(&format!("/api/v1/jobs/{id}"))
+    } else {
+        Request::post(&format!("/api/v1/jobs/{id}/cancel"))
+    };
+    let resp = req.send().await.map_err(|e| format!("cannot reach the edge: {}", describe(e)))?;
+    if resp.ok() { Ok(()) } else { Err(refusal(resp).await) }
+}
+
+/// Follow job `id`'s events from `after` (`GET …/events?after=`): each
+/// line's `seq` and event. Aborted through `signal`.
+pub async fn follow_job(
+    id: &str,
+    after: u64,
+    signal: &web_sys::AbortSignal,
+    on_line: impl FnMut((u64, Event)),
+) -> Result<(), ChunkError> {
+    let resp = Request::get(&format!("/api/v1/jobs/{id}/events?after={after}"))
+        .abort_signal(Some(signal))
+        .send()
+        .await
+        .map_err(|e| ChunkError::Broken(describe(e)))?;
+    // The jobs page reads a job's summary whole (a crawl job's report).
+    let decode = |line: &str| {
+        let j = FullJson::parse(line)?;
+        let seq = j.member("seq").and_then(|s| s.as_u64()).unwrap_or(0);
+        Event::from_json(&j).map(|e| (seq, e)).map_err(|e| e.to_string())
+    };
+    read_ndjson(resp, decode, on_line).await
 }

@@ -11,9 +11,10 @@ use leptos::task::spawn_local;
 
 use crate::api;
 use crate::fields::{NumberField, download};
+use crate::jobs::start_in_background;
 use crate::page::{check_url, origin, page_query, set_page_query};
 use crate::run::RunStore;
-use crate::stats::{HostsPanel, Progress};
+use crate::stats::{CrawlPanel, HostsPanel, Progress};
 use crate::table::TaskTable;
 use crate::waterfall::Waterfall;
 
@@ -29,6 +30,7 @@ const SCOPES: [(CrawlScope, &str); 4] = [
 #[component]
 pub fn CrawlPage() -> impl IntoView {
     let store = RunStore::new();
+    let report = RwSignal::new(None);
     let limits = RwSignal::new(Limits::default());
     let d = RunOptions::default();
     let defaults = CrawlForm {
@@ -68,7 +70,7 @@ pub fn CrawlPage() -> impl IntoView {
     let invalid = RwSignal::new(None::<String>);
 
     spawn_local(async move {
-        match api::fetch_limits().await {
+        match api::fetch_limits::<true>().await {
             Ok(l) => {
                 // The page budget and pacing within what this edge allows.
                 pages.update(|p| *p = (*p).min(u64::from(l.max_crawl_pages)));
@@ -78,6 +80,7 @@ pub fn CrawlPage() -> impl IntoView {
         }
     });
 
+    let base = StoredValue::new(from_link.form.clone());
     let form = move || CrawlForm {
         form: FormConfig {
             urls: Some(starts.get_untracked()),
@@ -85,7 +88,7 @@ pub fn CrawlPage() -> impl IntoView {
             per_host: per_host.get_untracked(),
             extract: extract.get_untracked(),
             save: save.get_untracked(),
-            ..from_link.form.clone()
+            ..base.get_value()
         },
         max_depth: depth.get_untracked(),
         max_pages: pages.get_untracked(),
@@ -109,7 +112,7 @@ pub fn CrawlPage() -> impl IntoView {
         }
         let (query, _) = f.to_query();
         set_page_query(&query);
-        store.crawl(list, f.request());
+        store.crawl(list, f.request(), report);
     };
 
     let max_depth: fn(&Limits) -> u64 = |_| u64::from(MAX_CRAWL_DEPTH);
@@ -159,13 +162,21 @@ pub fn CrawlPage() -> impl IntoView {
                 </div>
                 <div class="actions">
                     <button class="primary" on:click=run disabled=move || store.running.get()>"Crawl"</button>
+                    <button on:click=move |_| {
+                        let f = form();
+                        if !f.starts().is_empty()
+                            && let Err(e) = start_in_background(&f.request())
+                        {
+                            store.error.set(Some(e));
+                        }
+                    } disabled=move || store.running.get() title="Crawl at the edge as a job: it goes on without this page (Jobs tab)">"Run in background"</button>
                     <button on:click=move |_| store.cancel() disabled=move || !store.running.get()>"Cancel"</button>
                 </div>
                 <p class="error" role="alert">{move || invalid.get().or(store.error.get()).unwrap_or_default()}</p>
             </section>
 
             <Progress store=store/>
-            <CrawlPanel store=store/>
+            <CrawlPanel store=store report=report/>
             <Waterfall store=store/>
             <HostsPanel store=store/>
 
@@ -185,67 +196,5 @@ pub fn CrawlPage() -> impl IntoView {
 
             <TaskTable store=store/>
         </main>
-    }
-}
-
-/// What the crawl found and left alone, from its summary: discoveries,
-/// refusals by reason, and each origin's robots.txt.
-#[component]
-fn CrawlPanel(
-    /// The run.
-    store: RunStore,
-) -> impl IntoView {
-    move || {
-        store.crawl.with(|c| match c {
-            None if store.running.get() => view! {
-                <section class="panel crawl" aria-label="Crawl">
-                    <p>{move || format!("Crawling: {} URLs found so far.", store.rows.with(Vec::len))}</p>
-                </section>
-            }
-            .into_any(),
-            None => ().into_any(),
-            Some(c) => {
-                let r = &c.refused;
-                let reasons = [
-                    ("duplicate", r.duplicate, "led to a URL already found (same canonical URL)"),
-                    ("out of scope", r.out_of_scope, "outside the scope or the patterns, or not http(s)"),
-                    ("disallowed by robots.txt", r.robots_disallowed, "the site asked crawlers to stay away"),
-                    ("over budget", r.over_budget, "found after the page budget was taken"),
-                    ("blocked target", r.blocked_target, "a host this deployment does not fetch"),
-                ];
-                view! {
-                    <section class="panel crawl" aria-label="Crawl">
-                        <h2>"Crawl"</h2>
-                        <p data-testid="discovered">{format!("{} pages discovered beyond the start pages.", c.discovered)}</p>
-                        <table class="refusals" aria-label="Links not followed">
-                            <thead><tr><th>"Links not followed"</th><th>"count"</th><th>"why"</th></tr></thead>
-                            <tbody>
-                                {reasons.into_iter().map(|(name, n, why)| view! {
-                                    <tr><td>{name}</td><td class="num">{n}</td><td>{why}</td></tr>
-                                }).collect_view()}
-                            </tbody>
-                        </table>
-                        <table class="robots" aria-label="robots.txt">
-                            <thead><tr><th>"robots.txt of"</th><th>"read as"</th><th>"status"</th><th>"Crawl-delay"</th></tr></thead>
-                            <tbody>
-                                {c.robots.iter().map(|r| view! {
-                                    <tr>
-                                        <td>{r.origin.clone()}</td>
-                                        <td>{match r.outcome.as_str() {
-                                            "rules" => "its rules".to_owned(),
-                                            "allow_all" => "no file: everything allowed".to_owned(),
-                                            _ => format!("unreachable: nothing allowed{}", r.error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()),
-                                        }}</td>
-                                        <td class="num">{r.status.map(|s| s.to_string()).unwrap_or_else(|| "–".into())}</td>
-                                        <td class="num">{r.crawl_delay_ms.map(|ms| format!("{ms} ms")).unwrap_or_else(|| "–".into())}</td>
-                                    </tr>
-                                }).collect_view()}
-                            </tbody>
-                        </table>
-                    </section>
-                }
-                .into_any()
-            }
-        })
     }
 }

@@ -12,6 +12,7 @@ use leptos::task::spawn_local;
 
 use crate::api;
 use crate::fields::{NumberField, download};
+use crate::jobs::start_in_background;
 use crate::page::{check_url, origin, page_query, set_page_query};
 use crate::run::RunStore;
 use crate::stats::{HostsPanel, Progress};
@@ -112,7 +113,7 @@ pub fn App() -> impl IntoView {
     };
 
     spawn_local(async move {
-        match api::fetch_limits().await {
+        match api::fetch_limits::<false>().await {
             Ok(l) => limits.set(l),
             Err(e) => config_error.set(Some(e)),
         }
@@ -256,6 +257,13 @@ pub fn App() -> impl IntoView {
                 </div>
                 <div class="actions">
                     <button class="primary" on:click=run disabled=busy>"Run"</button>
+                    <button on:click=move |_| {
+                        if let Some((urls, options)) = prepare()
+                            && let Err(e) = start_in_background(&RunRequest { urls, ..options })
+                        {
+                            store.error.set(Some(e));
+                        }
+                    } disabled=busy title="As a job at the edge, going on without this page">"Run in background"</button>
                     <button on:click=compare disabled=busy
                         title="Fetch the first URLs one at a time, then all of them concurrently, and compare">"Compare with sequential"</button>
                     <button on:click=move |_| { seq_store.cancel(); store.cancel(); } disabled=move || !busy()>"Cancel"</button>

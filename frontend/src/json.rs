@@ -21,13 +21,17 @@ thread_local! {
     static KEYS: RefCell<Vec<(usize, usize, JsValue)>> = const { RefCell::new(Vec::new()) };
 }
 
-/// A value returned by `JSON.parse`. `DETAIL` says whether a summary's
-/// statistics and crawl report are read (see `JsonValue::SUMMARY_DETAIL`):
-/// the dashboard folds its own and reads `JsonWith<false>`.
+/// A value returned by `JSON.parse`. `DETAIL` says whether the parts of the
+/// wire only some pages use are read (see `JsonValue::DETAIL`). One of the
+/// two per page: each is a copy of the reading code in the wasm.
 pub struct JsonWith<const DETAIL: bool>(JsValue);
 
-/// JSON read in full.
-pub type Json = JsonWith<true>;
+/// JSON as most pages read it: without the summary's statistics and crawl
+/// report or the crawl and job limits (the dashboard's only kind).
+pub type Json = JsonWith<false>;
+
+/// JSON read in full: the crawl and jobs pages' events and limits.
+pub type FullJson = JsonWith<true>;
 
 impl<const D: bool> JsonWith<D> {
     /// Parse `text`, or say that it is not JSON.
@@ -49,7 +53,7 @@ impl<const D: bool> AsRef<JsValue> for JsonWith<D> {
 }
 
 impl<const D: bool> JsonValue for JsonWith<D> {
-    const SUMMARY_DETAIL: bool = D;
+    const DETAIL: bool = D;
 
     fn member(&self, key: &'static str) -> Option<Self> {
         if !self.0.is_object() {

@@ -13,6 +13,9 @@
 //! - [`crawl`]: the crawl page (`?mode=crawl`): start pages, scope and
 //!   budget in; discovered pages join the live table as they are found,
 //!   with the crawl's refusals and each site's robots.txt.
+//! - [`jobs`]: background jobs (`?mode=jobs`, `/?job=ID`): one followed
+//!   live from its event log, and the job list; "Run in background" on the
+//!   other pages starts one.
 //! - [`history`]: saved runs, diffs and price history (`?mode=history`).
 //! - [`load`]: the load-test page (`?mode=load`): live rps, latency
 //!   histogram, percentiles.
@@ -41,6 +44,7 @@ mod crawl;
 mod dashboard;
 mod fields;
 mod history;
+mod jobs;
 mod json;
 mod load;
 mod page;
@@ -65,6 +69,11 @@ pub fn dashboard() {
 /// Mount the crawl page (`/?mode=crawl`).
 pub fn crawl() {
     mount(Page::Crawl, crawl::CrawlPage);
+}
+
+/// Mount the jobs page (`/?mode=jobs`, `/?job=ID`).
+pub fn jobs() {
+    mount(Page::Jobs, jobs::JobsPage);
 }
 
 /// Mount the load-test page (`/?mode=load`).

@@ -61,7 +61,7 @@ pub fn LoadPage() -> impl IntoView {
     let limits = RwSignal::new(Limits::default());
     let error = RwSignal::new(None::<String>);
     spawn_local(async move {
-        match api::fetch_limits().await {
+        match api::fetch_limits::<false>().await {
             Ok(l) => limits.set(l),
             Err(e) => error.set(Some(e)),
         }

@@ -42,7 +42,7 @@ pub(crate) fn check_url(line: &str) -> Result<(), String> {
 }
 
 /// Which page a build shows: each is its own wasm binary (`src/main.rs`,
-/// `src/bin/fanout-crawl.rs`, `src/bin/fanout-load.rs`,
+/// `src/bin/fanout-crawl.rs`, `src/bin/fanout-jobs.rs`, `src/bin/fanout-load.rs`,
 /// `src/bin/fanout-history.rs`), so a first visit downloads only the
 /// dashboard. `index.html`'s loader picks the binary from `?mode=`.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -51,6 +51,8 @@ pub enum Page {
     FanOut,
     /// `?mode=crawl`.
     Crawl,
+    /// `?mode=jobs` (or a job's link, `/?job=ID`).
+    Jobs,
     /// `?mode=load`.
     Load,
     /// `?mode=history`.
@@ -74,6 +76,7 @@ pub fn Shell(
             <nav class="tabs" aria-label="Mode">
                 <a href="/" class:active=page == Page::FanOut aria-current=tab(Page::FanOut)>"Fan-out"</a>
                 <a href="/?mode=crawl" class:active=page == Page::Crawl aria-current=tab(Page::Crawl)>"Crawl"</a>
+                <a href="/?mode=jobs" class:active=page == Page::Jobs aria-current=tab(Page::Jobs)>"Jobs"</a>
                 <a href="/?mode=load" class:active=page == Page::Load aria-current=tab(Page::Load)>"Load test"</a>
                 <a href="/?mode=history" class:active=page == Page::History aria-current=tab(Page::History)>"History"</a>
             </nav>

@@ -70,8 +70,6 @@ pub struct RunStore {
     /// Bumped every 250 ms while running and once at the end: what the
     /// heavier views (waterfall) redraw on, instead of on every event.
     pub tick: RwSignal<u64>,
-    /// A crawl's discoveries and refusals, from its summary.
-    pub crawl: RwSignal<Option<CrawlReport>>,
     started_at: StoredValue<f64>,
     folded: StoredValue<Stats>,
     controllers: StoredValue<Vec<web_sys::AbortController>, LocalStorage>,
@@ -90,6 +88,17 @@ pub(crate) async fn all_done(mut workers: Vec<Worker>) {
         if workers.is_empty() { Poll::Ready(()) } else { Poll::Pending }
     })
     .await;
+}
+
+/// A timer future on the browser's `setTimeout`.
+pub(crate) async fn sleep_ms(ms: u32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(w) = web_sys::window() {
+            let _ =
+                w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, i32::try_from(ms).unwrap_or(1000));
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
 
 /// Wall-clock milliseconds (`Date.now()`).
@@ -114,7 +123,6 @@ impl RunStore {
             error: RwSignal::new(None),
             saved: RwSignal::new(false),
             tick: RwSignal::new(0),
-            crawl: RwSignal::new(None),
             started_at: StoredValue::new(0.0),
             folded: StoredValue::new(Stats::new()),
             controllers: StoredValue::new_local(Vec::new()),
@@ -164,7 +172,7 @@ impl RunStore {
                     loop {
                         let next = queue.borrow_mut().pop_front();
                         let Some((offset, urls)) = next else { break };
-                        self.run_chunk::<false>(offset, urls, options.clone()).await;
+                        self.run_chunk::<false>(offset, urls, options.clone(), None).await;
                     }
                 }) as Worker
             })
@@ -195,7 +203,6 @@ impl RunStore {
         self.peak.set(0);
         self.error.set(None);
         self.saved.set(false);
-        self.crawl.set(None);
         self.stats.set(StatsReport::default());
         self.folded.set_value(Stats::new());
         self.started_at.set_value(now_ms());
@@ -215,16 +222,18 @@ impl RunStore {
     }
 
     /// Crawl from `starts` (the crawl's options in `options.crawl`): one
-    /// request, whose discovered URLs join the rows as they are announced.
-    pub fn crawl(self, starts: Vec<String>, mut options: RunRequest) {
+    /// request, whose discovered URLs join the rows as they are announced;
+    /// its summary's crawl report goes to `report`.
+    pub fn crawl(self, starts: Vec<String>, mut options: RunRequest, report: RwSignal<Option<CrawlReport>>) {
         if self.running.get_untracked() {
             return;
         }
         spawn_local(async move {
             self.begin(&starts, &mut options);
+            report.set(None);
             let ticker = self.ticker();
             // The summary's crawl report is read (DETAIL), for the refusals.
-            self.run_chunk::<true>(0, starts, options).await;
+            self.run_chunk::<true>(0, starts, options, Some(report)).await;
             if let Some(t) = ticker {
                 t.clear();
             }
@@ -232,7 +241,71 @@ impl RunStore {
         });
     }
 
-    async fn run_chunk<const DETAIL: bool>(self, offset: u32, urls: Vec<String>, mut options: RunRequest) {
+    /// Follow background job `id` (made at Unix ms `created_at`) from the
+    /// start of its log: a page that reattaches rebuilds the whole view. A
+    /// broken stream is picked up again from the last `seq` seen.
+    pub fn follow_job(self, id: String, created_at: u64, report: RwSignal<Option<CrawlReport>>) {
+        if self.running.get_untracked() {
+            return;
+        }
+        spawn_local(async move {
+            self.begin(&[], &mut RunRequest::default());
+            self.run_id.set(Some(id.clone()));
+            self.started_at.set_value(created_at as f64);
+            let ticker = self.ticker();
+            let Ok(controller) = web_sys::AbortController::new() else { return };
+            let signal = controller.signal();
+            self.controllers.update_value(|c| c.push(controller));
+            let seen = Rc::new(std::cell::Cell::new(0u64));
+            // The summary's elapsed time, once it came.
+            let ended = Rc::new(std::cell::Cell::new(None::<Millis>));
+            for _ in 0..60 {
+                self.requests.update(|r| *r += 1);
+                let (seen2, ended2) = (seen.clone(), ended.clone());
+                let result = api::follow_job(&id, seen.get(), &signal, move |(seq, ev)| {
+                    seen2.set(seen2.get().max(seq));
+                    // A job's URLs arrive as events: a row for each as it is announced.
+                    if let Event::Discovered { id, url, .. } | Event::Queued { id, url, .. } = &ev {
+                        self.add_row(*id, url);
+                    }
+                    if let Event::Summary(s) = &ev {
+                        ended2.set(Some(s.elapsed_ms));
+                        report.set(s.crawl.clone());
+                    }
+                    self.apply(0, 0, ev);
+                })
+                .await;
+                self.requests.update(|r| *r -= 1);
+                if ended.get().is_some() || self.cancelled.get_untracked() {
+                    break;
+                }
+                if let Err(ChunkError::Rejected(msg)) = result {
+                    self.error.set(Some(msg));
+                    break;
+                }
+                // The stream broke (the edge restarted, the network hiccuped):
+                // the job goes on at the edge; pick it up where it was.
+                sleep_ms(1000).await;
+            }
+            if let Some(t) = ticker {
+                t.clear();
+            }
+            self.finish();
+            // A finished job's duration is its own, not the time since it began.
+            if let Some(ms) = ended.get() {
+                self.elapsed.set(ms);
+                self.refresh_stats();
+            }
+        });
+    }
+
+    async fn run_chunk<const DETAIL: bool>(
+        self,
+        offset: u32,
+        urls: Vec<String>,
+        mut options: RunRequest,
+        report: Option<RwSignal<Option<CrawlReport>>>,
+    ) {
         if self.cancelled.get_untracked() {
             return;
         }
@@ -248,7 +321,24 @@ impl RunStore {
         // The chunk's events count from its own start; shift them onto the run's axis.
         let zero = self.since_start();
         self.requests.update(|r| *r += 1);
-        let result = api::run_chunk::<DETAIL>(&options, &signal, |ev| self.apply(offset, zero, ev)).await;
+        let result = api::run_chunk::<DETAIL>(&options, &signal, |ev| {
+            // A crawl (the only run read in DETAIL) announces its URLs as it
+            // finds them: a row for each. The dashboard's instance has none
+            // of this code.
+            if DETAIL {
+                match &ev {
+                    Event::Discovered { id, url, .. } => self.add_row(*id, url),
+                    Event::Summary(s) if s.crawl.is_some() => {
+                        if let Some(r) = report {
+                            r.set(s.crawl.clone());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            self.apply(offset, zero, ev)
+        })
+        .await;
         self.requests.update(|r| *r -= 1);
         let t = self.since_start();
         // A crawl's rows beyond its start pages came from this request too.
@@ -299,13 +389,7 @@ impl RunStore {
             if s.saved.is_some() {
                 self.saved.set(true);
             }
-            if s.crawl.is_some() {
-                self.crawl.set(s.crawl);
-            }
             return;
-        }
-        if let Event::Discovered { id, url, .. } = &ev {
-            self.add_row(*id, url);
         }
         if let Event::SaveError { message, .. } = ev {
             self.save_error.set(Some(message));

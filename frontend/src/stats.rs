@@ -4,6 +4,7 @@ use leptos::prelude::*;
 
 use fanout_shared::view::report::{fixed, secs};
 use fanout_shared::view::task::TaskState;
+use fanout_shared::wire::protocol::CrawlReport;
 
 use crate::run::RunStore;
 
@@ -109,5 +110,69 @@ pub fn HostsPanel(
                 }}
             </p>
         </section>
+    }
+}
+
+/// What the crawl found and left alone, from its summary: discoveries,
+/// refusals by reason, and each origin's robots.txt.
+#[component]
+pub fn CrawlPanel(
+    /// The run.
+    store: RunStore,
+    /// Its crawl report, once its summary came.
+    report: RwSignal<Option<CrawlReport>>,
+) -> impl IntoView {
+    move || {
+        report.with(|c| match c {
+            None if store.running.get() => view! {
+                <section class="panel crawl" aria-label="Crawl">
+                    <p>{move || format!("Crawling: {} URLs found so far.", store.rows.with(Vec::len))}</p>
+                </section>
+            }
+            .into_any(),
+            None => ().into_any(),
+            Some(c) => {
+                let r = &c.refused;
+                let reasons = [
+                    ("duplicate", r.duplicate, "led to a URL already found (same canonical URL)"),
+                    ("out of scope", r.out_of_scope, "outside the scope or the patterns, or not http(s)"),
+                    ("disallowed by robots.txt", r.robots_disallowed, "the site asked crawlers to stay away"),
+                    ("over budget", r.over_budget, "found after the page budget was taken"),
+                    ("blocked target", r.blocked_target, "a host this deployment does not fetch"),
+                ];
+                view! {
+                    <section class="panel crawl" aria-label="Crawl">
+                        <h2>"Crawl"</h2>
+                        <p data-testid="discovered">{format!("{} pages discovered beyond the start pages.", c.discovered)}</p>
+                        <table class="refusals" aria-label="Links not followed">
+                            <thead><tr><th>"Links not followed"</th><th>"count"</th><th>"why"</th></tr></thead>
+                            <tbody>
+                                {reasons.into_iter().map(|(name, n, why)| view! {
+                                    <tr><td>{name}</td><td class="num">{n}</td><td>{why}</td></tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                        <table class="robots" aria-label="robots.txt">
+                            <thead><tr><th>"robots.txt of"</th><th>"read as"</th><th>"status"</th><th>"Crawl-delay"</th></tr></thead>
+                            <tbody>
+                                {c.robots.iter().map(|r| view! {
+                                    <tr>
+                                        <td>{r.origin.clone()}</td>
+                                        <td>{match r.outcome.as_str() {
+                                            "rules" => "its rules".to_owned(),
+                                            "allow_all" => "no file: everything allowed".to_owned(),
+                                            _ => format!("unreachable: nothing allowed{}", r.error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()),
+                                        }}</td>
+                                        <td class="num">{r.status.map(|s| s.to_string()).unwrap_or_else(|| "–".into())}</td>
+                                        <td class="num">{r.crawl_delay_ms.map(|ms| format!("{ms} ms")).unwrap_or_else(|| "–".into())}</td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    </section>
+                }
+                .into_any()
+            }
+        })
     }
 }

@@ -7,6 +7,7 @@ import { launch, BASE } from './browser.mjs';
 const PAGES = [
   { path: '/', wasm: /^fanout-frontend-[0-9a-f]+_bg\.wasm$/, ready: (p) => p.getByRole('button', { name: 'Run', exact: true }) },
   { path: '/?mode=crawl', wasm: /^fanout-crawl_bg\.wasm$/, ready: (p) => p.getByRole('button', { name: 'Crawl', exact: true }) },
+  { path: '/?mode=jobs', wasm: /^fanout-jobs_bg\.wasm$/, ready: (p) => p.getByRole('heading', { name: 'Jobs' }) },
   { path: '/?mode=load', wasm: /^fanout-load_bg\.wasm$/, ready: (p) => p.getByRole('button', { name: 'Start load test' }) },
   { path: '/?mode=history', wasm: /^fanout-history_bg\.wasm$/, ready: (p) => p.getByRole('heading', { name: 'Saved runs' }) },
 ];

@@ -25,6 +25,7 @@ use crate::wire::config::{
     DEFAULT_MAX_JOB_URLS, Limits,
 };
 use crate::wire::error::ErrorKind;
+use crate::wire::jobs::{JobCounts, JobList, JobState, JobStatus};
 use crate::wire::protocol::SaveReport;
 use crate::wire::protocol::{
     ApiError, CrawlReport, Event, EventError, Field, Price, Product, Refusals, RobotsReport, Source, Summary,
@@ -33,11 +34,13 @@ use crate::wire::stats::{HostReport, Percentiles, StatsReport};
 
 /// A parsed JSON value, as far as the readers here need one.
 pub trait JsonValue: Sized {
-    /// Whether a `summary`'s statistics and crawl report are read. A client
-    /// that folds its own statistics from the events (the dashboard) reads
-    /// only the summary's counts and save report, and its bundle then
-    /// carries no code for the rest.
-    const SUMMARY_DETAIL: bool = true;
+    /// Whether the parts of the wire only some clients use are read: a
+    /// `summary`'s statistics and crawl report, and the crawl and job
+    /// limits of the config. A client that folds its own statistics and
+    /// neither crawls nor makes jobs (the dashboard) reads the rest only,
+    /// and its bundle then carries no code for these (they take their
+    /// defaults).
+    const DETAIL: bool = true;
     /// The member `key` of an object; `None` when it is absent or `null`, or
     /// when this is not an object. Keys are the format's own field names,
     /// `'static`, so an implementation may keep them converted (the browser's
@@ -336,11 +339,7 @@ impl Summary {
             was_cancelled: req_bool(v, "was_cancelled")?,
             elapsed_ms: req_u64(v, "elapsed_ms")?,
             peak_in_flight: req_u32(v, "peak_in_flight")?,
-            stats: if J::SUMMARY_DETAIL {
-                req_obj(v, "stats", StatsReport::from_json)?
-            } else {
-                StatsReport::default()
-            },
+            stats: if J::DETAIL { req_obj(v, "stats", StatsReport::from_json)? } else { StatsReport::default() },
             saved: opt_obj(v, "saved", |s| {
                 Ok(SaveReport {
                     run_id: req_str(s, "run_id")?,
@@ -349,7 +348,45 @@ impl Summary {
                     error: opt_str(s, "error")?,
                 })
             })?,
-            crawl: if J::SUMMARY_DETAIL { opt_obj(v, "crawl", CrawlReport::from_json)? } else { None },
+            crawl: if J::DETAIL { opt_obj(v, "crawl", CrawlReport::from_json)? } else { None },
+        })
+    }
+}
+
+impl JobStatus {
+    /// A job's status (`GET /api/v1/jobs/{id}`, or one item of the list).
+    pub fn from_json<J: JsonValue>(v: &J) -> Read<Self> {
+        Ok(JobStatus {
+            job_id: req_str(v, "job_id")?,
+            state: req(v, "state", |s| JobState::from_wire(&s.as_string()?), "a job state")?,
+            counts: req_obj(v, "counts", |c| {
+                Ok(JobCounts {
+                    total: req_u32(c, "total")?,
+                    pending: req_u32(c, "pending")?,
+                    in_flight: req_u32(c, "in_flight")?,
+                    done: req_u32(c, "done")?,
+                    failed: req_u32(c, "failed")?,
+                    cancelled: req_u32(c, "cancelled")?,
+                })
+            })?,
+            created_at: req_u64(v, "created_at")?,
+            started_at: opt(v, "started_at", J::as_u64, WHOLE)?,
+            finished_at: opt(v, "finished_at", J::as_u64, WHOLE)?,
+            throughput: req(v, "throughput", J::as_f64, NUMBER)?,
+            kind: req_str(v, "kind")?,
+            last_seq: req_u64(v, "last_seq")?,
+        })
+    }
+}
+
+impl JobList {
+    /// A page of the job list.
+    pub fn from_json<J: JsonValue>(v: &J) -> Read<Self> {
+        Ok(JobList {
+            jobs: req_list(v, "jobs", JobStatus::from_json)?,
+            total: req_u64(v, "total")?,
+            limit: req_u32(v, "limit")?,
+            offset: req_u32(v, "offset")?,
         })
     }
 }
@@ -477,7 +514,7 @@ impl Limits {
 
     /// The limits object itself.
     pub fn from_json<J: JsonValue>(v: &J) -> Read<Self> {
-        Ok(Limits {
+        let mut l = Limits {
             max_urls_per_request: req_u32(v, "max_urls_per_request")?,
             max_concurrency: req_u32(v, "max_concurrency")?,
             max_attempts: req_u32(v, "max_attempts")?,
@@ -491,14 +528,19 @@ impl Limits {
             max_load_concurrency: req_u32(v, "max_load_concurrency")?,
             allow_private_targets: req_bool(v, "allow_private_targets")?,
             allowed_hosts: opt(v, "allowed_hosts", strings, "a list of strings")?.unwrap_or_default(),
-            // Absent from an older edge: its defaults.
-            max_crawl_pages: opt(v, "max_crawl_pages", narrow::<J, u32>, SMALL)?.unwrap_or(DEFAULT_MAX_CRAWL_PAGES),
-            max_host_interval_ms: opt(v, "max_host_interval_ms", J::as_u64, WHOLE)?
-                .unwrap_or(DEFAULT_MAX_HOST_INTERVAL_MS),
-            max_job_urls: opt(v, "max_job_urls", narrow::<J, u32>, SMALL)?.unwrap_or(DEFAULT_MAX_JOB_URLS),
-            max_active_jobs: opt(v, "max_active_jobs", narrow::<J, u32>, SMALL)?.unwrap_or(DEFAULT_MAX_ACTIVE_JOBS),
-            job_batch_size: opt(v, "job_batch_size", narrow::<J, u32>, SMALL)?.unwrap_or(DEFAULT_JOB_BATCH_SIZE),
-        })
+            ..Limits::default()
+        };
+        if J::DETAIL {
+            // Absent from an older edge: their defaults.
+            let small = |key| opt(v, key, narrow::<J, u32>, SMALL);
+            l.max_crawl_pages = small("max_crawl_pages")?.unwrap_or(DEFAULT_MAX_CRAWL_PAGES);
+            l.max_host_interval_ms =
+                opt(v, "max_host_interval_ms", J::as_u64, WHOLE)?.unwrap_or(DEFAULT_MAX_HOST_INTERVAL_MS);
+            l.max_job_urls = small("max_job_urls")?.unwrap_or(DEFAULT_MAX_JOB_URLS);
+            l.max_active_jobs = small("max_active_jobs")?.unwrap_or(DEFAULT_MAX_ACTIVE_JOBS);
+            l.job_batch_size = small("job_batch_size")?.unwrap_or(DEFAULT_JOB_BATCH_SIZE);
+        }
+        Ok(l)
     }
 }
 
@@ -724,7 +766,7 @@ mod tests {
     fn a_lean_reader_skips_the_summary_detail() {
         struct Lean<'a>(&'a serde_json::Value);
         impl JsonValue for Lean<'_> {
-            const SUMMARY_DETAIL: bool = false;
+            const DETAIL: bool = false;
             fn member(&self, key: &'static str) -> Option<Self> {
                 (&self.0).member(key).map(Lean)
             }
@@ -762,6 +804,29 @@ mod tests {
         assert_eq!(*lean, Summary { stats: StatsReport::default(), crawl: None, ..full.clone() });
         let Event::Summary(all) = Event::from_json(&&value).unwrap() else { panic!("a summary") };
         assert_eq!(*all, full);
+    }
+
+    #[test]
+    fn job_statuses_and_lists_read_back() {
+        let status = JobStatus {
+            job_id: "r1".into(),
+            state: JobState::Running,
+            counts: JobCounts { total: 10, pending: 3, in_flight: 2, done: 4, failed: 1, cancelled: 0 },
+            created_at: 5,
+            started_at: Some(6),
+            finished_at: None,
+            throughput: 1.5,
+            kind: "crawl".into(),
+            last_seq: 33,
+        };
+        let list = JobList { jobs: vec![status.clone()], total: 1, limit: 20, offset: 0 };
+        let value = serde_json::to_value(&list).unwrap();
+        assert_eq!(read(&value, |v| JobList::from_json(v)).unwrap(), list);
+        let mut bad = serde_json::to_value(&status).unwrap();
+        bad["state"] = "exploded".into();
+        assert!(
+            read(&bad, |v| JobStatus::from_json(v)).unwrap_err().to_string().contains("`state` is not a job state")
+        );
     }
 
     #[test]

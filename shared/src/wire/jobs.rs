@@ -142,7 +142,7 @@ impl JobLinks {
             status: format!("/api/v1/jobs/{id}"),
             events: format!("/api/v1/jobs/{id}/events"),
             cancel: format!("/api/v1/jobs/{id}/cancel"),
-            dashboard: format!("/?mode=crawl&job={id}"),
+            dashboard: format!("/?mode=jobs&job={id}"),
         }
     }
 }

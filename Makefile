@@ -5,7 +5,8 @@
 #   make bench  the benchmarks (see BENCHMARKS.md); make bench-load only load mode vs oha,
 #               make bench-history only the 10,000-row run-history save,
 #               make bench-native the scheduler and extraction figures,
-#               make bench-crawl the demo shop crawled vs the same pages as a list
+#               make bench-crawl the demo shop crawled vs the same pages as a list,
+#               make bench-jobs a 10,000-URL background job vs the ideal and aiohttp
 #
 # Every tool comes from crates.io or npm (scripts/setup.sh). The variables
 # below stop worker-build and trunk from downloading their own binaries.
@@ -24,7 +25,7 @@ EDGE_SRC := $(SHARED_SRC) edge/Cargo.toml $(shell find edge/src -name '*.rs')
 FRONTEND_SRC := $(SHARED_SRC) frontend/Cargo.toml frontend/index.html frontend/style.css Trunk.toml \
 	$(shell find frontend/src -name '*.rs')
 
-.PHONY: setup setup-test build dev test bench bench-load bench-history bench-native bench-crawl clean
+.PHONY: setup setup-test build dev test bench bench-load bench-history bench-native bench-crawl bench-jobs clean
 
 setup:
 	@scripts/setup.sh
@@ -62,6 +63,9 @@ bench-native: setup build
 
 bench-crawl: setup build
 	@scripts/bench.sh crawl
+
+bench-jobs: setup build
+	@scripts/bench.sh jobs
 
 clean:
 	rm -rf dist edge/build target/wasm32-unknown-unknown

@@ -8,10 +8,9 @@
 // crawler (bench/crawler.py) run interleaved A B A B, RUNS times each. Medians
 // are reported with ideal = ceil(N/C)·L and written to BENCHMARKS.md (between
 // markers) with an SVG plot. Every request loop here is bounded.
-import http from 'node:http';
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { median, writeSection } from './common.mjs';
+import { median, runAiohttp as aiohttp, startUpstream as upstream, writeSection } from './common.mjs';
 import os from 'node:os';
 
 const BASE = process.env.FANOUT_URL ?? 'http://127.0.0.1:8798';
@@ -20,32 +19,6 @@ const N = 200;
 const L = 100;
 const CS = [1, 10, 50];
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-
-function page(i) {
-  const ld = JSON.stringify({
-    '@context': 'https://schema.org', '@type': 'Product', name: `Bench Product ${i}`, sku: `B-${i}`,
-    offers: { '@type': 'Offer', price: (10 + (i % 90)).toFixed(2), priceCurrency: 'EUR', availability: 'https://schema.org/InStock' },
-  });
-  const filler = Array.from({ length: 40 }, (_, r) => `<div class="review"><b>Customer ${r}</b><p>Arrived quickly and works as described; the finish is good for the price.</p></div>`).join('\n');
-  return `<!doctype html><html><head><title>Bench Product ${i}</title><script type="application/ld+json">${ld}</script></head><body><h1>Bench Product ${i}</h1>${filler}</body></html>`;
-}
-
-async function startUpstream() {
-  const pages = new Map();
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url, 'http://x');
-    const i = Number(url.pathname.split('/').pop()) || 0;
-    const ms = Number(url.searchParams.get('ms') ?? L);
-    if (!pages.has(i)) pages.set(i, page(i));
-    setTimeout(() => {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      res.end(pages.get(i));
-    }, ms);
-  });
-  server.keepAliveTimeout = 30_000;
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return { server, origin: `http://127.0.0.1:${server.address().port}` };
-}
 
 // The same worker under workerd alone (bench/workerd.capnp), when given.
 const PLAIN = process.env.FANOUT_PLAIN_URL;
@@ -79,28 +52,6 @@ async function runFanout(urls, c, extract = false, base = BASE) {
   return ms;
 }
 
-function runAiohttp(urls, c) {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const p = spawn(PY, ['bench/crawler.py', '--concurrency', String(c), '--timeout', '10'], { stdio: ['pipe', 'pipe', 'inherit'] });
-    let out = '';
-    p.stdout.on('data', (d) => { out += d; });
-    const timer = setTimeout(() => p.kill('SIGKILL'), 120_000);
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      if (code !== 0) return reject(new Error(`crawler exited ${code}`));
-      const r = JSON.parse(out);
-      if (r.ok !== urls.length) return reject(new Error(`aiohttp: ${r.ok} of ${urls.length} ok`));
-      // The crawler's own timer excludes interpreter start-up; use it, so the
-      // comparison is of the crawl alone (Fanout's figure includes its HTTP hop).
-      resolve(r.elapsed_ms);
-      void t0;
-    });
-    p.stdin.end(urls.join('\n'));
-  });
-}
-
-
 function plot(rows) {
   const W = 640, H = 360, m = { l: 70, r: 40, t: 30, b: 50 };
   const maxY = Math.max(...rows.flatMap((r) => [r.fanout, r.aiohttp, r.ideal, r.extract, r.plain ?? 0]));
@@ -126,7 +77,8 @@ function plot(rows) {
   return svg + '</svg>\n';
 }
 
-const up = await startUpstream();
+const up = await upstream(L);
+const runAiohttp = (urls, c) => aiohttp(PY, urls, c);
 try {
   const urls = Array.from({ length: N }, (_, i) => `${up.origin}/p/${i + 1}?ms=${L}`);
   // Warm both paths once (JIT, connection pools) before measuring.

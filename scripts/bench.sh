@@ -3,8 +3,8 @@
 # crawler, then each page's bundle size, then load-test mode vs oha, on a loopback upstream, then saving
 # 10,000 rows to the run history, then the native scheduler and extraction
 # figures with extraction inside workerd, then the demo shop crawled against the
-# same pages as a list (`scripts/bench.sh fanout|load|history|native|crawl`
-# runs one). Starts (and stops, by PID) its own
+# same pages as a list, then background jobs against the ideal and aiohttp
+# (`scripts/bench.sh fanout|load|history|native|crawl|jobs` runs one). Starts (and stops, by PID) its own
 # wrangler dev with limits raised so one request can carry all 200 URLs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,9 +25,11 @@ fi
 PORT=${FANOUT_BENCH_PORT:-8798}
 # Its own local state (the run history's D1), fresh each time.
 rm -rf target/wrangler-bench
-FANOUT_NO_BUILD=1 FANOUT_PERSIST=target/wrangler-bench setsid scripts/wrangler-dev.sh "$PORT" --var MAX_URLS_PER_REQUEST:1000 --var MAX_CONCURRENCY:200 \
+FANOUT_NO_BUILD=1 FANOUT_PERSIST=target/wrangler-bench setsid scripts/wrangler-dev.sh "$PORT" --var MAX_URLS_PER_REQUEST:10000 --var MAX_REQUEST_BYTES:4194304 --var MAX_CONCURRENCY:200 \
   --var MAX_LOAD_REQUESTS:10000 --var MAX_LOAD_CONCURRENCY:200 > bench/wrangler.log 2>&1 &
 PID=$!
+# jobs.mjs reads the CPU time and memory of this session's workerd.
+export FANOUT_BENCH_SID=$PID
 trap 'kill -TERM -- "-$PID" 2>/dev/null || true' EXIT INT TERM
 # wait_up PORT NAME SECONDS: until the edge on PORT answers its health check.
 wait_up() {
@@ -57,5 +59,6 @@ case "${1:-all}" in
   history) node bench/history.mjs ;;
   native) node bench/native.mjs ;;
   crawl) node bench/crawl.mjs ;;
-  *) start_plain; node bench/run.mjs && node bench/bundle.mjs && node bench/load.mjs && node bench/history.mjs && node bench/native.mjs && node bench/crawl.mjs ;;
+  jobs) node bench/jobs.mjs ;;
+  *) start_plain; node bench/run.mjs && node bench/bundle.mjs && node bench/load.mjs && node bench/history.mjs && node bench/native.mjs && node bench/crawl.mjs && node bench/jobs.mjs ;;
 esac

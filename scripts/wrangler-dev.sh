@@ -4,7 +4,8 @@
 # Env: FANOUT_LOCKED=1 (production's target rules), FANOUT_PERSIST=DIR (local
 # state directory), FANOUT_MIGRATE=0 (leave the local D1 unmigrated),
 # FANOUT_NO_BUILD=1 (serve what `make build` built, with no build step and no
-# file watcher: what the tests and benchmarks use).
+# file watcher: what the tests and benchmarks use), FANOUT_INSPECTOR=1 (keep
+# wrangler's DevTools inspector proxy, off by default: see below).
 # Private targets are allowed here, explicitly: local upstreams live on loopback.
 # FANOUT_LOCKED=1 keeps production's rule instead (the tests' locked-down edge).
 set -euo pipefail
@@ -14,6 +15,19 @@ shift || true
 export CLOUDFLARE_CF_FETCH_ENABLED=false WRANGLER_SEND_METRICS=false
 # Each instance gets its own inspector port, so several can run at once.
 ARGS=(--ip 127.0.0.1 --port "$PORT" --inspector-port "$((PORT + 1000))")
+# wrangler's inspector proxy turns on the runtime's Network domain and posts
+# every inspector event to wrangler's Node process as a request of its own:
+# about four per subrequest, on connections that are never closed. A
+# wrangler dev that had fetched 20,000 pages ran out of file descriptors
+# (workerd: "Too many open files") and stopped answering; 500 pages took 4x
+# as long as without it (BENCHMARKS.md). wrangler skips its inspector proxy
+# in a VS Code debug terminal, which it detects by VSCODE_INSPECTOR_OPTIONS,
+# so that is how it is switched off here. FANOUT_INSPECTOR=1 keeps it, for
+# DevTools and CPU profiles. Console output does not need it: wrangler reads
+# it from workerd's structured logs either way.
+if [[ "${FANOUT_INSPECTOR:-0}" != 1 ]]; then
+  export VSCODE_INSPECTOR_OPTIONS="${VSCODE_INSPECTOR_OPTIONS:-fanout: inspector proxy off}"
+fi
 [[ "${FANOUT_LOCKED:-0}" == 1 ]] || ARGS+=(--var ALLOW_PRIVATE_TARGETS:true)
 # FANOUT_PERSIST=DIR keeps this instance's local state (D1) in DIR.
 PERSIST=()

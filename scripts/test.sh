@@ -39,15 +39,15 @@ step "cargo fmt --check"
 cargo fmt --all --check
 
 step "clippy: shared (native, all targets), edge and frontend (wasm32)"
-cargo clippy -p fanout-shared --features extract,crawl --all-targets -- -D warnings
+cargo clippy -p fanout-shared --features extract,crawl,watch --all-targets -- -D warnings
 cargo clippy -p fanout-shared -p fanout-edge -p fanout-frontend --target wasm32-unknown-unknown -- -D warnings
 
 step "native unit and property tests (virtual time), extraction fixtures"
-cargo test -p fanout-shared --features extract,crawl
+cargo test -p fanout-shared --features extract,crawl,watch
 
 step "shared builds for wasm32 (with and without extraction)"
 cargo build -p fanout-shared --target wasm32-unknown-unknown
-cargo build -p fanout-shared --features extract,crawl --target wasm32-unknown-unknown
+cargo build -p fanout-shared --features extract,crawl,watch --target wasm32-unknown-unknown
 
 step "build the edge (worker-build) and the frontend (trunk)"
 make --no-print-directory build

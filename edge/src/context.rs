@@ -63,6 +63,8 @@ impl Settings {
             max_job_urls: num(env, "MAX_JOB_URLS", d.max_job_urls),
             max_active_jobs: num(env, "MAX_ACTIVE_JOBS", d.max_active_jobs),
             job_batch_size: num(env, "JOB_BATCH_SIZE", d.job_batch_size).clamp(1, 100),
+            min_watch_minutes: num(env, "MIN_WATCH_MINUTES", d.min_watch_minutes).max(1),
+            max_watches: num(env, "MAX_WATCHES", d.max_watches),
             allow_private_targets: var(env, "ALLOW_PRIVATE_TARGETS")
                 .is_some_and(|v| matches!(v.trim(), "true" | "1" | "yes")),
             allowed_hosts: var(env, "ALLOWED_HOSTS")

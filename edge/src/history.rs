@@ -54,15 +54,15 @@ pub struct Store {
     max_age_days: u32,
 }
 
-fn js(s: &str) -> JsValue {
+pub(crate) fn js(s: &str) -> JsValue {
     JsValue::from_str(s)
 }
 
-fn num(n: impl Into<f64>) -> JsValue {
+pub(crate) fn num(n: impl Into<f64>) -> JsValue {
     JsValue::from_f64(n.into())
 }
 
-fn db_error(e: impl std::fmt::Display) -> String {
+pub(crate) fn db_error(e: impl std::fmt::Display) -> String {
     format!("D1: {e}")
 }
 
@@ -121,11 +121,11 @@ impl Store {
         Some(Self { db: Rc::new(db), max_runs: settings.history_max_runs, max_age_days: settings.history_max_age_days })
     }
 
-    fn stmt(&self, sql: &str, args: &[JsValue]) -> std::result::Result<D1PreparedStatement, String> {
+    pub(crate) fn stmt(&self, sql: &str, args: &[JsValue]) -> std::result::Result<D1PreparedStatement, String> {
         self.db.prepare(sql).bind(args).map_err(db_error)
     }
 
-    async fn batch(&self, stmts: Vec<D1PreparedStatement>) -> std::result::Result<(), String> {
+    pub(crate) async fn batch(&self, stmts: Vec<D1PreparedStatement>) -> std::result::Result<(), String> {
         let results = self.db.batch(stmts).await.map_err(db_error)?;
         match results.iter().find_map(worker::D1Result::error) {
             Some(e) => Err(db_error(e)),
@@ -271,7 +271,7 @@ impl Store {
     /// The results of run `id` in the order its URLs were given; with their
     /// timelines only when `timelines` (reopening a run needs them, a diff
     /// or an export does not).
-    async fn results(&self, id: &str, timelines: bool) -> std::result::Result<Vec<SavedResult>, String> {
+    pub(crate) async fn results(&self, id: &str, timelines: bool) -> std::result::Result<Vec<SavedResult>, String> {
         let timeline = if timelines { "r.timeline" } else { "NULL AS timeline" };
         let rows = self
             .stmt(

@@ -19,9 +19,11 @@
 use std::cell::RefCell;
 use std::collections::HashSet;
 
+use fanout_shared::engine::retry::SplitMix64;
 use fanout_shared::jobs::machine::JobMachine;
 use fanout_shared::jobs::protocol::BatchReport;
 use fanout_shared::jobs::store::{BatchRow, Candidate, JobMeta, JobSpec, JobStore, RobotsRow, UrlRow, UrlState};
+use fanout_shared::watch::delivery::Delivery;
 use fanout_shared::wire::jobs::JobLine;
 use fanout_shared::wire::protocol::{ApiError, Event, HEARTBEAT_MS};
 use futures::StreamExt;
@@ -30,6 +32,7 @@ use worker::{
     DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State, console_error, durable_object,
 };
 
+use crate::alerts;
 use crate::api::ndjson_response;
 use crate::clock::{Sleep, unix_ms};
 use crate::context::{Settings, error_response, json_response};
@@ -165,6 +168,21 @@ impl SqlStore {
 
     fn run(&self, what: &str, q: &str, args: Vec<SqlStorageValue>) {
         log_err(what, self.sql.exec(q, Some(args)));
+    }
+
+    /// A value the shell keeps beside the job (the watch's evaluation, a
+    /// delivery between attempts), in the `meta` table.
+    fn kv_get(&self, k: &str) -> Option<String> {
+        let rows: Vec<Text> = self.rows("meta", "SELECT v FROM meta WHERE k = ?", vec![s(k)]);
+        rows.into_iter().next().map(|r| r.v)
+    }
+
+    fn kv_put(&self, k: &str, v: &str) {
+        self.run("meta", "INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", vec![s(k), s(v)]);
+    }
+
+    fn kv_del(&self, k: &str) {
+        self.run("meta", "DELETE FROM meta WHERE k = ?", vec![s(k)]);
     }
 
     /// Every table emptied (the job deleted).
@@ -437,7 +455,7 @@ impl JobObject {
     /// alarm, write results and the job list.
     async fn after_change(&self) {
         let now = unix_ms();
-        let Some((batches, alarm, results, status, id, created, options)) = self.with_job(|job| {
+        let Some((batches, alarm, results, status, id, created, options, watch)) = self.with_job(|job| {
             job.expire(now);
             let batches = job.dispatch(now);
             (
@@ -448,6 +466,7 @@ impl JobObject {
                 job.id().to_owned(),
                 job.created_at(),
                 serde_json::to_string(&job.spec().options).unwrap_or_default(),
+                job.spec().watch_id.clone(),
             )
         }) else {
             return;
@@ -488,9 +507,40 @@ impl JobObject {
                 }
             }
         }
+        // A watch's run, finished: its rules evaluated once, and a delivery
+        // kept for the alarm to make.
+        let kv = SqlStore::open(&self.state);
+        if let Some(watch) = watch.filter(|_| status.state.is_final())
+            && kv.kv_get("watch").is_none()
+        {
+            kv.kv_put("watch", "evaluating");
+            match alerts::evaluate_run(&self.env, &settings, &watch, &id, &status, now).await {
+                Ok(delivery) => {
+                    kv.kv_put("watch", "evaluated");
+                    if let Some(d) = delivery {
+                        kv.kv_put("delivery", &serde_json::to_string(&d).unwrap_or_default());
+                    }
+                }
+                Err(e) => {
+                    console_error!("job {id}: evaluating watch {watch}'s rules failed: {e}");
+                    kv.kv_del("watch");
+                    retry_soon = true;
+                }
+            }
+        }
+        let delivery_at =
+            kv.kv_get("delivery").and_then(|d| serde_json::from_str::<Delivery>(&d).ok()).and_then(|d| d.next_at);
         let storage = self.state.storage();
-        // A lost send is retried in a second; otherwise wake at the next lease's end.
-        let wake = if retry_soon { Some(now + 1000) } else { alarm };
+        // A lost send is retried in a second; otherwise wake at the next
+        // lease's end, or for the next delivery attempt.
+        let wake = if retry_soon {
+            Some(now + 1000)
+        } else {
+            match (alarm, delivery_at) {
+                (Some(a), Some(d)) => Some(a.min(d)),
+                (a, d) => a.or(d),
+            }
+        };
         let result = match wake {
             Some(at) => storage.set_alarm(i64::try_from(at.saturating_sub(now)).unwrap_or(1000).max(1)).await,
             None => storage.delete_alarm().await,
@@ -498,6 +548,22 @@ impl JobObject {
         if let Err(e) = result {
             console_error!("job {id}: alarm: {e}");
         }
+    }
+
+    /// The watch delivery's next attempt, when one is due.
+    async fn deliver(&self) {
+        let kv = SqlStore::open(&self.state);
+        let Some(mut d) = kv.kv_get("delivery").and_then(|d| serde_json::from_str::<Delivery>(&d).ok()) else {
+            return;
+        };
+        if !d.due(unix_ms()) {
+            return;
+        }
+        let mut rng = SplitMix64::new((js_sys::Math::random() * 9_007_199_254_740_992.0) as u64);
+        if let Err(e) = alerts::attempt(&self.env, &self.settings(), &mut d, &mut rng).await {
+            console_error!("delivery {}: {e}", d.delivery_id);
+        }
+        kv.kv_put("delivery", &serde_json::to_string(&d).unwrap_or_default());
     }
 
     async fn route(&self, mut req: Request) -> std::result::Result<Response, ApiError> {
@@ -620,6 +686,7 @@ impl DurableObject for JobObject {
     }
 
     async fn alarm(&self) -> Result<Response> {
+        self.deliver().await;
         // Leases that ended go out again; the alarm is set anew.
         self.after_change().await;
         Response::ok("ok")

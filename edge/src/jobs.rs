@@ -2,11 +2,13 @@
 //! pass it to the job's Durable Object (`crate::job_object`), which does
 //! the rest; the job list comes from D1.
 
+use fanout_shared::input::job::{JOB_EXAMPLE, JobBody, job_limits, read_job};
 use fanout_shared::input::validation::{check_run_id, decode_json, parse_page, validate};
 use fanout_shared::jobs::store::JobSpec;
 use fanout_shared::wire::config::MAX_LINKS_PER_PAGE;
 use fanout_shared::wire::jobs::{JobCreated, JobLinks, JobList, JobStatus};
-use fanout_shared::wire::protocol::{ApiError, RunRequest};
+use fanout_shared::wire::protocol::ApiError;
+use url::Url;
 use worker::{Env, Method, Request, RequestInit, Response, Result, Stub};
 
 use crate::api::{accept_within, read_sitemap};
@@ -122,48 +124,34 @@ fn d1(e: String) -> ApiError {
 async fn create(req: &mut Request, env: &Env, settings: &Settings) -> std::result::Result<Response, ApiError> {
     let internal = |e: worker::Error| ApiError::new(500, "internal", e.to_string());
     let posted = accept_within(req, settings, settings.max_job_request_bytes).await?;
-    // A job's lists and crawls may be as big as the job limit.
-    let mut limits = settings.limits.clone();
-    limits.max_request_bytes = settings.max_job_request_bytes;
-    limits.max_urls_per_request = limits.max_job_urls;
-    limits.max_crawl_pages = limits.max_job_urls;
-    const EXAMPLE: &str = r#"{"urls": ["https://…"], …} or {"sitemap": "https://…/sitemap.xml", …}"#;
-    let mut body: serde_json::Value =
-        decode_json(posted.content_type.as_deref(), &posted.body, &limits, "a job request", EXAMPLE)?;
-    // `sitemap` is the job's own field; the rest is a run request, read
-    // strictly (unknown fields refused), its `urls` empty with a sitemap.
-    let malformed = |e: String| {
-        ApiError::bad_request("malformed_json", format!("the body is not a job request: {e}. Expected {EXAMPLE}"))
-    };
-    let obj = body.as_object_mut().ok_or_else(|| malformed("not a JSON object".into()))?;
-    let sitemap = match obj.remove("sitemap") {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::String(s)) => Some(s),
-        Some(_) => return Err(malformed("`sitemap` must be a URL string".into())),
-    };
-    if sitemap.is_some() && !obj.contains_key("urls") {
-        obj.insert("urls".into(), serde_json::Value::Array(Vec::new()));
+    let limits = job_limits(&settings.limits, settings.max_job_request_bytes);
+    let body: serde_json::Value =
+        decode_json(posted.content_type.as_deref(), &posted.body, &limits, "a job request", JOB_EXAMPLE)?;
+    let created = start(env, settings, read_job(body)?, &posted.own_origin, None).await?;
+    json_response(201, &created).map_err(internal)
+}
+
+/// Start a job: read its sitemap if it has one, check it (with the job
+/// limits and `MAX_ACTIVE_JOBS`), make its object. `watch_id` when it is a
+/// run of a watch.
+pub async fn start(
+    env: &Env,
+    settings: &Settings,
+    job: JobBody,
+    own_origin: &Url,
+    watch_id: Option<String>,
+) -> std::result::Result<JobCreated, ApiError> {
+    let internal = |e: worker::Error| ApiError::new(500, "internal", e.to_string());
+    let limits = job_limits(&settings.limits, settings.max_job_request_bytes);
+    let JobBody { mut run, sitemap, kind } = job;
+    if let Some(sitemap) = &sitemap {
+        let found = read_sitemap(sitemap, own_origin, settings, limits.max_job_urls as usize).await?;
+        if found.urls.is_empty() {
+            return Err(ApiError::bad_request("no_urls", format!("the sitemap {sitemap} lists no URLs")));
+        }
+        run.urls = found.urls;
     }
-    let mut run: RunRequest = serde_json::from_value(body).map_err(|e| malformed(e.to_string()))?;
-    let kind = match (&sitemap, &run.crawl) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::bad_request("conflicting_options", "give `sitemap` or `crawl`, not both"));
-        }
-        (Some(_), None) if !run.urls.is_empty() => {
-            return Err(ApiError::bad_request("conflicting_options", "give `urls` or `sitemap`, not both"));
-        }
-        (Some(sitemap), None) => {
-            let found = read_sitemap(sitemap, &posted.own_origin, settings, limits.max_job_urls as usize).await?;
-            if found.urls.is_empty() {
-                return Err(ApiError::bad_request("no_urls", format!("the sitemap {sitemap} lists no URLs")));
-            }
-            run.urls = found.urls;
-            "sitemap"
-        }
-        (None, Some(_)) => "crawl",
-        (None, None) => "list",
-    };
-    let valid = validate(run, &limits, Some(&posted.own_origin))?;
+    let valid = validate(run, &limits, Some(own_origin))?;
     let store = Store::open(env, settings).ok_or_else(no_history)?;
     let active = store.active_jobs().await.map_err(d1)?;
     if active >= u64::from(limits.max_active_jobs) {
@@ -180,20 +168,21 @@ async fn create(req: &mut Request, env: &Env, settings: &Settings) -> std::resul
     let spec = JobSpec {
         options: valid.options,
         crawl: valid.crawl,
-        own_origin: Some(posted.own_origin.origin().ascii_serialization()),
+        own_origin: Some(own_origin.origin().ascii_serialization()),
         allow_private: limits.allow_private_targets,
         allowed_hosts: limits.allowed_hosts.clone(),
         batch_size: limits.job_batch_size.clamp(1, MAX_LINKS_PER_PAGE as u32),
         lease_margin_ms: settings.job_lease_margin_ms,
         kind: kind.into(),
+        watch_id,
     };
     let init = InitJob { id: id.clone(), spec, urls: valid.jobs.into_iter().map(|j| j.url).collect() };
     let body = serde_json::to_string(&init).map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
     let mut resp = ask(env, &id, Method::Post, "/init", Some(body)).await?;
     if resp.status_code() != 201 {
-        return Ok(resp);
+        let err = resp.json::<fanout_shared::wire::protocol::ApiErrorBody>().await.map_err(internal)?;
+        return Err(ApiError { status: resp.status_code(), ..err.error });
     }
     let status: JobStatus = resp.json().await.map_err(internal)?;
-    let created = JobCreated { job_id: id.clone(), state: status.state, links: JobLinks::of(&id) };
-    json_response(201, &created).map_err(internal)
+    Ok(JobCreated { job_id: id.clone(), state: status.state, links: JobLinks::of(&id) })
 }

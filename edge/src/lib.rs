@@ -12,6 +12,11 @@
 //! - [`fetch`]: the shell half of the fan-out: `worker::Fetch` +
 //!   `AbortController` behind `fanout_shared::engine::runner::Fetcher`, and
 //!   the load test's probe.
+//! - [`jobs`], [`job_object`], [`consumer`]: background jobs: the API, the
+//!   Durable Object per job, the queue consumer.
+//! - [`watches`], [`watch_store`], [`alerts`]: watches: the API and the Cron
+//!   Trigger's tick, their rows in D1, and a finished run's rules and
+//!   webhook deliveries (made by the run's job object).
 //! - [`clock`]: the wall clock, a `setTimeout` future and the run's clock
 //!   behind `fanout_shared::engine::runner::Clock`.
 //!
@@ -25,8 +30,9 @@
 
 use fanout_shared::jobs::protocol::BatchMessage;
 use fanout_shared::wire::protocol::ApiError;
-use worker::{Context, Env, MessageBatch, Method, Request, Response, Result, event};
+use worker::{Context, Env, MessageBatch, Method, Request, Response, Result, ScheduleContext, ScheduledEvent, event};
 
+mod alerts;
 mod api;
 mod clock;
 mod consumer;
@@ -36,6 +42,8 @@ mod fetch;
 mod history;
 mod job_object;
 mod jobs;
+mod watch_store;
+mod watches;
 
 pub use job_object::JobObject;
 
@@ -57,6 +65,9 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             history::route(&req, &env, &settings, p).await
         }
         (_, p) if p == "/api/v1/jobs" || p.starts_with("/api/v1/jobs/") => jobs::route(req, &env, &settings, p).await,
+        (_, p) if p == "/api/v1/watches" || p.starts_with("/api/v1/watches/") => {
+            watches::route(req, &env, &settings, p).await
+        }
         (Method::Get, "/api/v1/sitemap") => api::sitemap(&req, &settings).await,
         (Method::Post, "/api/v1/load") => api::load(req, &settings).await,
         (_, "/api/v1/health" | "/api/v1/config" | "/api/v1/sitemap" | "/api/v1/load") => {
@@ -84,4 +95,17 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 #[event(queue)]
 async fn queue(batch: MessageBatch<BatchMessage>, env: Env, _ctx: Context) -> Result<()> {
     consumer::consume(batch, env).await
+}
+
+/// The Cron Trigger (`[triggers] crons`): start the watches that are due at
+/// the scheduled time.
+#[event(scheduled)]
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let settings = Settings::from_env(&env);
+    // The scheduled time, not the wall clock: a tick that starts late still
+    // handles the minute it was for.
+    let now = event.schedule().max(0.0) as u64;
+    if let Err(e) = watches::tick(&env, &settings, now).await {
+        worker::console_error!("watches tick failed: {}", e.message);
+    }
 }

@@ -17,6 +17,7 @@ use crate::page::{check_url, origin, page_query, set_page_query};
 use crate::run::RunStore;
 use crate::stats::{HostsPanel, Progress};
 use crate::table::TaskTable;
+use crate::watches::watch_in_background;
 use crate::waterfall::Waterfall;
 
 /// Knobs on the default demo URLs: enough latency that concurrency shows.
@@ -264,6 +265,13 @@ pub fn App() -> impl IntoView {
                             store.error.set(Some(e));
                         }
                     } disabled=busy title="As a job at the edge, going on without this page">"Run in background"</button>
+                    <button on:click=move |_| {
+                        if let Some((urls, options)) = prepare()
+                            && let Err(e) = watch_in_background(&RunRequest { urls, ..options })
+                        {
+                            store.error.set(Some(e));
+                        }
+                    } disabled=busy title="Run these URLs on a schedule and be told when prices or stock change">"Watch these URLs"</button>
                     <button on:click=compare disabled=busy
                         title="Fetch the first URLs one at a time, then all of them concurrently, and compare">"Compare with sequential"</button>
                     <button on:click=move |_| { seq_store.cancel(); store.cancel(); } disabled=move || !busy()>"Cancel"</button>

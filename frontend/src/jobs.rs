@@ -10,7 +10,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::api;
-use crate::page::{page_param, set_page_query};
+use crate::page::{hand_over, page_param, set_page_query, take_handed};
 use crate::run::{RunStore, sleep_ms};
 use crate::stats::{CrawlPanel, HostsPanel, Progress};
 use crate::table::TaskTable;
@@ -23,25 +23,9 @@ const LIST_SIZE: u32 = 20;
 const NEW_JOB_KEY: &str = "fanout-new-job";
 
 /// Hand `req` to the jobs page, which starts it as a background job (the
-/// dashboard's and the crawl page's "Run in background"). The request goes
-/// through the tab's session storage, not the page URL: a list may be too
-/// long for a link, and the dashboard then carries none of the job code.
+/// dashboard's and the crawl page's "Run in background").
 pub fn start_in_background(req: &RunRequest) -> Result<(), String> {
-    let handed = || -> Option<()> {
-        let json = serde_json::to_string(req).ok()?;
-        let w = web_sys::window()?;
-        w.session_storage().ok()??.set_item(NEW_JOB_KEY, &json).ok()?;
-        w.location().assign("/?mode=jobs&new=1").ok()
-    };
-    handed().ok_or_else(|| "could not hand the run to the jobs page (session storage)".to_owned())
-}
-
-/// The run request "Run in background" left, taken (once).
-fn take_new_job() -> Option<String> {
-    let storage = web_sys::window()?.session_storage().ok().flatten()?;
-    let json = storage.get_item(NEW_JOB_KEY).ok().flatten()?;
-    let _ = storage.remove_item(NEW_JOB_KEY);
-    Some(json)
+    hand_over(req, NEW_JOB_KEY, "/?mode=jobs&new=1")
 }
 
 /// Follow job `id`: its status every second until it ends, its events into
@@ -96,7 +80,7 @@ pub fn JobsPage() -> impl IntoView {
     let followed = RwSignal::new(page_param("job"));
     // A run handed over by "Run in background": start it, then follow it.
     if page_param("new").is_some() {
-        if let Some(json) = take_new_job() {
+        if let Some(json) = take_handed(NEW_JOB_KEY) {
             spawn_local(async move {
                 let Ok(req) = serde_json::from_str::<RunRequest>(&json) else {
                     error.set(Some("the handed-over run could not be read".into()));

@@ -16,6 +16,9 @@
 //! - [`jobs`]: background jobs (`?mode=jobs`, `/?job=ID`): one followed
 //!   live from its event log, and the job list; "Run in background" on the
 //!   other pages starts one.
+//! - [`watches`]: watches (`?mode=watches`): scheduled jobs with alert
+//!   rules and webhooks, their runs, alerts, deliveries and price charts;
+//!   "Watch these URLs" on the dashboard prefills one.
 //! - [`history`]: saved runs, diffs and price history (`?mode=history`).
 //! - [`load`]: the load-test page (`?mode=load`): live rps, latency
 //!   histogram, percentiles.
@@ -51,6 +54,7 @@ mod page;
 mod run;
 mod stats;
 mod table;
+mod watches;
 mod waterfall;
 
 use leptos::prelude::*;
@@ -79,6 +83,11 @@ pub fn jobs() {
 /// Mount the load-test page (`/?mode=load`).
 pub fn load_test() {
     mount(Page::Load, load::LoadPage);
+}
+
+/// Mount the watches page (`/?mode=watches`).
+pub fn watches() {
+    mount(Page::Watches, watches::WatchesPage);
 }
 
 /// Mount the run history (`/?mode=history`).

@@ -31,6 +31,28 @@ pub(crate) fn set_page_query(query: &str) {
     }
 }
 
+/// Hand `req` to another page through the tab's session storage under
+/// `key`, then open `to` ("Run in background", "Watch these URLs"): a list
+/// may be too long for a link, and the page handing over then carries none
+/// of the other page's code.
+pub(crate) fn hand_over(req: &fanout_shared::wire::protocol::RunRequest, key: &str, to: &str) -> Result<(), String> {
+    let handed = || -> Option<()> {
+        let json = serde_json::to_string(req).ok()?;
+        let w = web_sys::window()?;
+        w.session_storage().ok()??.set_item(key, &json).ok()?;
+        w.location().assign(to).ok()
+    };
+    handed().ok_or_else(|| "could not hand the run over to the other page (session storage)".to_owned())
+}
+
+/// What [`hand_over`] left under `key`, taken (once).
+pub(crate) fn take_handed(key: &str) -> Option<String> {
+    let storage = web_sys::window()?.session_storage().ok().flatten()?;
+    let json = storage.get_item(key).ok().flatten()?;
+    let _ = storage.remove_item(key);
+    Some(json)
+}
+
 /// Whether a line is an absolute http(s) URL, by the browser's own parser.
 pub(crate) fn check_url(line: &str) -> Result<(), String> {
     let url = web_sys::Url::new(line).map_err(|_| "not a URL".to_owned())?;
@@ -43,7 +65,7 @@ pub(crate) fn check_url(line: &str) -> Result<(), String> {
 
 /// Which page a build shows: each is its own wasm binary (`src/main.rs`,
 /// `src/bin/fanout-crawl.rs`, `src/bin/fanout-jobs.rs`, `src/bin/fanout-load.rs`,
-/// `src/bin/fanout-history.rs`), so a first visit downloads only the
+/// `src/bin/fanout-history.rs`, `src/bin/fanout-watches.rs`), so a first visit downloads only the
 /// dashboard. `index.html`'s loader picks the binary from `?mode=`.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Page {
@@ -57,6 +79,8 @@ pub enum Page {
     Load,
     /// `?mode=history`.
     History,
+    /// `?mode=watches`.
+    Watches,
 }
 
 /// The page shell: header with the modes as links (each a page load
@@ -78,6 +102,7 @@ pub fn Shell(
                 <a href="/?mode=crawl" class:active=page == Page::Crawl aria-current=tab(Page::Crawl)>"Crawl"</a>
                 <a href="/?mode=jobs" class:active=page == Page::Jobs aria-current=tab(Page::Jobs)>"Jobs"</a>
                 <a href="/?mode=load" class:active=page == Page::Load aria-current=tab(Page::Load)>"Load test"</a>
+                <a href="/?mode=watches" class:active=page == Page::Watches aria-current=tab(Page::Watches)>"Watches"</a>
                 <a href="/?mode=history" class:active=page == Page::History aria-current=tab(Page::History)>"History"</a>
             </nav>
         </header>

@@ -28,8 +28,11 @@
 //!   - [`load`]: load-test mode (one URL × N at C): its wire types, plan,
 //!     engine and the browser's client side;
 //!   - [`demo`]: the built-in demo shop's catalogue and pages.
-//! - On top of those, `jobs` (feature `crawl`): background jobs whose state a
-//!   Durable Object keeps and whose batches consumers run.
+//! - On top of those:
+//!   - `jobs` (feature `crawl`): background jobs whose state a Durable
+//!     Object keeps and whose batches consumers run;
+//!   - `watch` (feature `watch`): scheduled jobs, alert rules over two
+//!     runs, and signed, retried webhook deliveries.
 //!
 //! Data flow: the edge checks a request ([`input::validation`]) into jobs,
 //! builds an [`engine::scheduler::Scheduler`], wraps it in an
@@ -50,6 +53,8 @@ pub mod input;
 pub mod jobs;
 pub mod load;
 pub mod view;
+#[cfg(feature = "watch")]
+pub mod watch;
 pub mod wire;
 
 pub use wire::error::{ErrorKind, FetchError};

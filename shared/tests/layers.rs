@@ -28,6 +28,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("demo", 3),
     ("crawl", 3),
     ("jobs", 4),
+    ("watch", 4),
 ];
 
 /// A module: a file, or the `tests` module at its end.

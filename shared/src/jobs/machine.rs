@@ -789,6 +789,7 @@ mod tests {
             batch_size: 5,
             lease_margin_ms: 2000,
             kind: "list".into(),
+            watch_id: None,
         }
     }
 

@@ -29,6 +29,9 @@ pub struct JobSpec {
     pub lease_margin_ms: u64,
     /// `list`, `sitemap` or `crawl`.
     pub kind: String,
+    /// The watch this job is a run of, when it is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch_id: Option<String>,
 }
 
 /// Everything about a job but its URLs, batches and events.

@@ -72,6 +72,12 @@ pub const DEFAULT_MAX_ACTIVE_JOBS: u32 = 10;
 /// thousand messages (local queues fail past about 10,000 outstanding), and
 /// few enough that one consumer invocation stays within its subrequests.
 pub const DEFAULT_JOB_BATCH_SIZE: u32 = 25;
+/// Fallback for the edge's `MIN_WATCH_MINUTES`: the shortest interval of a
+/// watch. Every run is a background job over the whole list, so minutes, not
+/// seconds.
+pub const DEFAULT_MIN_WATCH_MINUTES: u32 = 5;
+/// Fallback for the edge's `MAX_WATCHES`: most watches a deployment keeps.
+pub const DEFAULT_MAX_WATCHES: u32 = 100;
 /// How deep a crawl follows links when `crawl.max_depth` is left out: start
 /// pages are depth 0. Three reaches every product of a typical shop from its
 /// home page (home → category → its later pages → product).
@@ -152,6 +158,20 @@ pub struct Limits {
     /// URLs per queue message of a job.
     #[serde(default = "default_job_batch_size")]
     pub job_batch_size: u32,
+    /// Shortest interval of a watch, in minutes.
+    #[serde(default = "default_min_watch_minutes")]
+    pub min_watch_minutes: u32,
+    /// Most watches kept.
+    #[serde(default = "default_max_watches")]
+    pub max_watches: u32,
+}
+
+fn default_min_watch_minutes() -> u32 {
+    DEFAULT_MIN_WATCH_MINUTES
+}
+
+fn default_max_watches() -> u32 {
+    DEFAULT_MAX_WATCHES
 }
 
 fn default_max_job_urls() -> u32 {
@@ -199,6 +219,8 @@ impl Default for Limits {
             max_job_urls: DEFAULT_MAX_JOB_URLS,
             max_active_jobs: DEFAULT_MAX_ACTIVE_JOBS,
             job_batch_size: DEFAULT_JOB_BATCH_SIZE,
+            min_watch_minutes: DEFAULT_MIN_WATCH_MINUTES,
+            max_watches: DEFAULT_MAX_WATCHES,
         }
     }
 }

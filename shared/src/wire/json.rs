@@ -22,7 +22,7 @@ use std::fmt;
 
 use crate::wire::config::{
     DEFAULT_JOB_BATCH_SIZE, DEFAULT_MAX_ACTIVE_JOBS, DEFAULT_MAX_CRAWL_PAGES, DEFAULT_MAX_HOST_INTERVAL_MS,
-    DEFAULT_MAX_JOB_URLS, Limits,
+    DEFAULT_MAX_JOB_URLS, DEFAULT_MAX_WATCHES, DEFAULT_MIN_WATCH_MINUTES, Limits,
 };
 use crate::wire::error::ErrorKind;
 use crate::wire::jobs::{JobCounts, JobList, JobState, JobStatus};
@@ -539,6 +539,8 @@ impl Limits {
             l.max_job_urls = small("max_job_urls")?.unwrap_or(DEFAULT_MAX_JOB_URLS);
             l.max_active_jobs = small("max_active_jobs")?.unwrap_or(DEFAULT_MAX_ACTIVE_JOBS);
             l.job_batch_size = small("job_batch_size")?.unwrap_or(DEFAULT_JOB_BATCH_SIZE);
+            l.min_watch_minutes = small("min_watch_minutes")?.unwrap_or(DEFAULT_MIN_WATCH_MINUTES);
+            l.max_watches = small("max_watches")?.unwrap_or(DEFAULT_MAX_WATCHES);
         }
         Ok(l)
     }

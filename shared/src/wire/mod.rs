@@ -9,6 +9,8 @@
 //! - [`stats`]: the statistics a summary carries (percentiles, per-host figures).
 //! - [`jobs`]: background jobs: creating one, its status, the job list, and
 //!   its event lines (a run's events with a `seq`).
+//! - [`watches`]: watches: a scheduled job, its alert rules, webhook,
+//!   alerts, payload and delivery log.
 //! - [`error`]: why a URL failed ([`error::FetchError`]) and its wire kind.
 //! - [`config`]: `DEFAULT_*` options and the [`config::Limits`] an edge enforces.
 //! - [`ndjson`]: writing a line, and splitting a byte stream into lines.
@@ -21,3 +23,4 @@ pub mod json;
 pub mod ndjson;
 pub mod protocol;
 pub mod stats;
+pub mod watches;

@@ -1,0 +1,145 @@
+//! A watch's run finished: its rules evaluated against the watch's previous
+//! run, and the alerts delivered to its webhook, signed and retried. The
+//! job's Durable Object calls these and keeps the delivery between attempts
+//! (its alarm wakes for each), so a delivery survives a restart of the edge.
+
+use fanout_shared::engine::retry::{Rng, parse_retry_after};
+use fanout_shared::input::target::{TargetPolicy, check_url};
+use fanout_shared::watch::delivery::{Answer, DELIVERY_TIMEOUT_MS, Delivery, payload};
+use fanout_shared::watch::rules::evaluate;
+use fanout_shared::watch::sign::{SIGNATURE_HEADER, signature};
+use fanout_shared::wire::jobs::{JobState, JobStatus};
+use fanout_shared::wire::watches::{PayloadRun, PayloadWatch};
+use futures::FutureExt;
+use worker::{Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, console_error};
+
+use crate::clock::{Sleep, unix_ms};
+use crate::context::Settings;
+use crate::history::Store;
+
+/// The `User-Agent` of deliveries.
+const USER_AGENT: &str = "Fanout-Webhook/1";
+
+/// Evaluate run `job` of watch `watch` (its job's final `status`): record
+/// what its rules matched, and return the delivery to make, if any: only
+/// when something matched and the watch has a webhook.
+pub async fn evaluate_run(
+    env: &Env,
+    settings: &Settings,
+    watch: &str,
+    job: &str,
+    status: &JobStatus,
+    now: u64,
+) -> Result<Option<Delivery>, String> {
+    let store = Store::open(env, settings).ok_or("no D1 database (DB)")?;
+    let Some(w) = store.watch(watch).await? else {
+        return Ok(None); // deleted meanwhile
+    };
+    // Only a run that finished is compared; a cancelled one is recorded.
+    let previous = match status.state {
+        JobState::Done => store.previous_watch_run(watch, job).await?,
+        _ => None,
+    };
+    let alerts = match &previous {
+        Some(prev) => {
+            let old = store.results(prev, false).await?;
+            let new = store.results(job, false).await?;
+            evaluate(&w.watch.rules, &old, &new)
+        }
+        None => Vec::new(),
+    };
+    let finished = status.finished_at.unwrap_or(now);
+    store.finish_watch_run(watch, job, finished, status.state, previous.as_deref(), &alerts).await?;
+    let (Some(url), Some(prev), false) = (&w.watch.webhook_url, previous, alerts.is_empty()) else {
+        return Ok(None);
+    };
+    let p = payload(
+        PayloadWatch { watch_id: watch.to_owned(), name: w.watch.name.clone() },
+        PayloadRun {
+            run_id: job.to_owned(),
+            compared_with: prev,
+            started_at: status.started_at.unwrap_or(status.created_at),
+            finished_at: finished,
+            urls: status.counts.total,
+        },
+        alerts,
+    );
+    Ok(Some(Delivery::new(&p, url, now)))
+}
+
+/// One attempt of `d`: sign it with the watch's current secret, `POST` it,
+/// log the attempt, and leave `d` ready for the next (or ended).
+pub async fn attempt(env: &Env, settings: &Settings, d: &mut Delivery, rng: &mut dyn Rng) -> Result<(), String> {
+    let store = Store::open(env, settings).ok_or("no D1 database (DB)")?;
+    let Some(w) = store.watch(&d.watch_id).await? else {
+        d.next_at = None; // the watch is gone: nobody to tell
+        return Ok(());
+    };
+    let started = unix_ms();
+    let answer = match w.secret {
+        Some(secret) => send(d, &secret, settings).await,
+        None => Answer::Error("the watch has no webhook secret".into()),
+    };
+    let log = d.record(started, unix_ms(), &answer, rng);
+    store.log_attempt(&d.watch_id, &log).await
+}
+
+async fn send(d: &Delivery, secret: &str, settings: &Settings) -> Answer {
+    // The target rules again: the deployment's rules may have changed.
+    let url = match check_url(&d.url) {
+        Ok(u) => u,
+        Err(e) => return Answer::Error(e.to_string()),
+    };
+    if let Err(e) = TargetPolicy::from_limits(&settings.limits).check(&url) {
+        return Answer::Error(e.to_string());
+    }
+    let t = unix_ms() / 1000;
+    let build = || -> worker::Result<Request> {
+        let headers = Headers::new();
+        headers.set("content-type", "application/json")?;
+        headers.set("user-agent", USER_AGENT)?;
+        headers.set(SIGNATURE_HEADER, &signature(secret, t, &d.body))?;
+        headers.set("fanout-delivery", &d.delivery_id)?;
+        headers.set("fanout-event", "watch.alerts")?;
+        headers.set("fanout-attempt", &(d.attempts + 1).to_string())?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_redirect(RequestRedirect::Manual)
+            .with_body(Some(d.body.clone().into()));
+        Request::new_with_init(url.as_str(), &init)
+    };
+    let request = match build() {
+        Ok(r) => r,
+        Err(e) => return Answer::Error(e.to_string()),
+    };
+    let controller = web_sys::AbortController::new().ok();
+    let signal = controller.as_ref().map(|c| worker::AbortSignal::from(c.signal()));
+    let fetch = Fetch::Request(request);
+    let send = async {
+        match &signal {
+            Some(s) => fetch.send_with_signal(s).await,
+            None => fetch.send().await,
+        }
+    };
+    futures::select! {
+        r = send.fuse() => match r {
+            Ok(mut resp) => {
+                let status = resp.status_code();
+                let retry_after_ms =
+                    resp.headers().get("retry-after").ok().flatten().and_then(|v| parse_retry_after(&v, unix_ms()));
+                // Read (and drop) the body, so the connection is released.
+                let _ = resp.bytes().await;
+                Answer::Status { status, retry_after_ms }
+            }
+            Err(e) => Answer::Error(e.to_string()),
+        },
+        () = Sleep::new(DELIVERY_TIMEOUT_MS).fuse() => {
+            if let Some(c) = &controller {
+                c.abort();
+            }
+            console_error!("delivery {}: no answer within {DELIVERY_TIMEOUT_MS} ms", d.delivery_id);
+            Answer::Error(format!("no answer within {DELIVERY_TIMEOUT_MS} ms"))
+        },
+    }
+}

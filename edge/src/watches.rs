@@ -1,0 +1,367 @@
+//! `/api/v1/watches`: watches, and the Cron Trigger's tick that starts the
+//! due ones. A watch's run is a background job (`crate::jobs::start`) that
+//! knows its watch; when it finishes, its Durable Object evaluates the rules
+//! and delivers the alerts (`crate::alerts`).
+
+use fanout_shared::input::job::{JobBody, job_limits, read_job};
+use fanout_shared::input::target::TargetPolicy;
+use fanout_shared::input::validation::{check_run_id, decode_json, parse_page};
+use fanout_shared::watch::check::{check_job, check_name, check_rules, check_schedule, check_webhook};
+use fanout_shared::watch::schedule::{first_due, next_due};
+use fanout_shared::wire::jobs::{JobCreated, JobRequest, JobState};
+use fanout_shared::wire::protocol::ApiError;
+use fanout_shared::wire::watches::{
+    DeliveryLog, Watch, WatchCreated, WatchDetail, WatchList, WatchPatch, WatchPrices, WatchRequest, Webhook,
+};
+use url::Url;
+use wasm_bindgen::JsCast;
+use worker::{Env, Method, Request, Response, Result, console_error, console_log};
+
+use crate::api::accept_within;
+use crate::clock::unix_ms;
+use crate::context::{Settings, authorize, error_response, json_response};
+use crate::history::{Store, new_run_id};
+use crate::jobs;
+use crate::watch_store::StoredWatch;
+
+/// Runs a watch's page lists, newest first.
+const RUNS_SHOWN: u32 = 100;
+/// Delivery attempts shown.
+const DELIVERIES_SHOWN: u32 = 200;
+/// Products a price chart draws at most.
+const SERIES_SHOWN: usize = 200;
+/// Watches one tick looks at.
+const DUE_PER_TICK: u32 = 100;
+
+const EXAMPLE: &str = r#"{"job": {"urls": ["https://…"]}, "schedule": {"every_minutes": 60}, "rules": [{"kind": "price_drop", "percent": 10}], "webhook": {"url": "https://…"}}"#;
+
+fn no_history() -> ApiError {
+    ApiError::new(503, "history_unavailable", "this deployment has no D1 database (DB), which watches need")
+}
+
+fn d1(e: String) -> ApiError {
+    ApiError::new(500, "history_error", e)
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(500, "internal", e.to_string())
+}
+
+fn not_found() -> ApiError {
+    ApiError::new(404, "watch_not_found", "no watch with this id (it may have been deleted)")
+}
+
+/// 32 random bytes from the runtime's CSPRNG, as hex: a webhook secret.
+fn new_secret() -> std::result::Result<String, ApiError> {
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let crypto = global.crypto().map_err(|_| internal("no crypto.getRandomValues"))?;
+    let mut bytes = [0u8; 32];
+    crypto.get_random_values_with_u8_array(&mut bytes).map_err(|_| internal("crypto.getRandomValues failed"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A job request given as JSON, read and checked as a watch's job.
+fn job_from(
+    value: serde_json::Value,
+    settings: &Settings,
+    own_origin: &Url,
+) -> std::result::Result<JobRequest, ApiError> {
+    let limits = job_limits(&settings.limits, settings.max_job_request_bytes);
+    let job = read_job(value).map_err(|e| ApiError { message: format!("job: {}", e.message), ..e })?;
+    check_job(&job, &limits, Some(own_origin))?;
+    Ok(JobRequest { run: job.run, sitemap: job.sitemap })
+}
+
+/// A stored job request, as a job body to start.
+fn job_body(job: &JobRequest) -> std::result::Result<JobBody, ApiError> {
+    read_job(serde_json::to_value(job).map_err(internal)?)
+}
+
+/// Parse `body` as `T` after `job` has been read strictly on its own: the
+/// watch's fields refuse unknown ones, and so does its job.
+fn read_with_job<T: serde::de::DeserializeOwned>(
+    mut body: serde_json::Value,
+    job: Option<&JobRequest>,
+) -> std::result::Result<T, ApiError> {
+    let malformed = |e: String| {
+        ApiError::bad_request("malformed_json", format!("the body is not a watch: {e}. Expected {EXAMPLE}"))
+    };
+    if let (Some(obj), Some(job)) = (body.as_object_mut(), job) {
+        obj.insert("job".into(), serde_json::to_value(job).map_err(internal)?);
+    }
+    serde_json::from_value(body).map_err(|e| malformed(e.to_string()))
+}
+
+/// Route `/api/v1/watches…`.
+pub async fn route(req: Request, env: &Env, settings: &Settings, path: &str) -> Result<Response> {
+    match route_inner(req, env, settings, path).await {
+        Ok(resp) => Ok(resp),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn route_inner(
+    mut req: Request,
+    env: &Env,
+    settings: &Settings,
+    path: &str,
+) -> std::result::Result<Response, ApiError> {
+    let rest = path.trim_start_matches("/api/v1/watches").trim_start_matches('/');
+    let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
+    let method = req.method();
+    authorize(&req, settings)?;
+    let store = Store::open(env, settings).ok_or_else(no_history)?;
+    match (method.clone(), parts.as_slice()) {
+        (Method::Post, []) => create(&mut req, settings, &store).await,
+        (Method::Get, []) => {
+            let url = req.url().map_err(internal)?;
+            let (limit, offset) = parse_page(url.query().unwrap_or(""))?;
+            let (watches, total) = store.watches(limit, offset).await.map_err(d1)?;
+            let watches = watches.into_iter().map(|w| w.watch).collect();
+            json_response(200, &WatchList { watches, total, limit, offset }).map_err(internal)
+        }
+        (method, [id, tail @ ..]) => {
+            let id = check_run_id(id).map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_watch_id",
+                    format!("{id:?} is not a watch id (1 to 64 letters, digits, '-' or '_')"),
+                )
+            })?;
+            match (method, tail) {
+                (Method::Get, []) => {
+                    let w = store.watch(id).await.map_err(d1)?.ok_or_else(not_found)?;
+                    let runs = store.watch_runs(id, RUNS_SHOWN).await.map_err(d1)?;
+                    json_response(200, &WatchDetail { watch: w.watch, runs }).map_err(internal)
+                }
+                (Method::Patch, []) => patch(&mut req, settings, &store, id).await,
+                (Method::Delete, []) => {
+                    store.watch(id).await.map_err(d1)?.ok_or_else(not_found)?;
+                    store.delete_watch(id).await.map_err(d1)?;
+                    json_response(200, &serde_json::json!({"deleted": true})).map_err(internal)
+                }
+                (Method::Post, ["run"]) => {
+                    let w = store.watch(id).await.map_err(d1)?.ok_or_else(not_found)?;
+                    if let Some(busy) = still_running(&store, &w).await? {
+                        return Err(ApiError::new(
+                            409,
+                            "watch_busy",
+                            format!("its previous run, job {busy}, is still going; cancel it or wait"),
+                        ));
+                    }
+                    let created = start_run(env, settings, &store, &w, "manual", unix_ms()).await?;
+                    json_response(201, &created).map_err(internal)
+                }
+                (Method::Get, ["deliveries"]) => {
+                    store.watch(id).await.map_err(d1)?.ok_or_else(not_found)?;
+                    let deliveries = store.deliveries(id, DELIVERIES_SHOWN).await.map_err(d1)?;
+                    json_response(200, &DeliveryLog { deliveries }).map_err(internal)
+                }
+                (Method::Get, ["prices"]) => {
+                    store.watch(id).await.map_err(d1)?.ok_or_else(not_found)?;
+                    let series = store.watch_prices(id, SERIES_SHOWN).await.map_err(d1)?;
+                    json_response(200, &WatchPrices { series }).map_err(internal)
+                }
+                (method, [] | ["run"] | ["deliveries"] | ["prices"]) => {
+                    Err(ApiError::new(405, "method_not_allowed", format!("{method:?} is not allowed on {path}")))
+                }
+                _ => Err(ApiError::new(404, "not_found", format!("no API endpoint at {path}"))),
+            }
+        }
+        (method, []) => Err(ApiError::new(405, "method_not_allowed", format!("{method:?} is not allowed on {path}"))),
+    }
+}
+
+/// The webhook checked, its secret given or made.
+fn webhook(w: &Webhook, settings: &Settings) -> std::result::Result<(String, String), ApiError> {
+    check_webhook(w, &TargetPolicy::from_limits(&settings.limits))?;
+    let secret = match &w.secret {
+        Some(s) => s.clone(),
+        None => new_secret()?,
+    };
+    Ok((w.url.clone(), secret))
+}
+
+/// `POST /api/v1/watches`.
+async fn create(req: &mut Request, settings: &Settings, store: &Store) -> std::result::Result<Response, ApiError> {
+    let posted = accept_within(req, settings, settings.max_job_request_bytes).await?;
+    let limits = job_limits(&settings.limits, settings.max_job_request_bytes);
+    let mut body: serde_json::Value =
+        decode_json(posted.content_type.as_deref(), &posted.body, &limits, "a watch", EXAMPLE)?;
+    let job_value = body.as_object_mut().and_then(|o| o.remove("job")).ok_or_else(|| {
+        ApiError::bad_request("malformed_json", format!("a watch needs `job`: what to fetch. Expected {EXAMPLE}"))
+    })?;
+    let job = job_from(job_value, settings, &posted.own_origin)?;
+    let mut w: WatchRequest = read_with_job(body, Some(&job))?;
+    check_name(w.name.as_deref())?;
+    check_schedule(&w.schedule, settings.limits.min_watch_minutes)?;
+    check_rules(&mut w.rules)?;
+    let hook = w.webhook.as_ref().map(|h| webhook(h, settings)).transpose()?;
+    let count = store.count_watches().await.map_err(d1)?;
+    if count >= u64::from(settings.limits.max_watches) {
+        return Err(ApiError::new(
+            429,
+            "too_many_watches",
+            format!(
+                "{count} watches exist; the limit is {} (MAX_WATCHES). Delete one first",
+                settings.limits.max_watches
+            ),
+        ));
+    }
+    let now = unix_ms();
+    let id = new_run_id().replacen('r', "w", 1);
+    let stored = StoredWatch {
+        watch: Watch {
+            watch_id: id.clone(),
+            name: w.name,
+            job: w.job,
+            schedule: w.schedule,
+            rules: w.rules,
+            webhook_url: hook.as_ref().map(|(u, _)| u.clone()),
+            created_at: now,
+            updated_at: now,
+            next_run_at: first_due(&id, now, &w.schedule),
+            runs: 0,
+            last_run: None,
+            last_skip: None,
+        },
+        own_origin: posted.own_origin.origin().ascii_serialization(),
+        secret: hook.as_ref().map(|(_, s)| s.clone()),
+        last_job_id: None,
+    };
+    store.put_watch(&stored).await.map_err(d1)?;
+    let secret = stored.secret.clone();
+    json_response(201, &WatchCreated { watch: stored.watch, secret }).map_err(internal)
+}
+
+/// `PATCH /api/v1/watches/{id}`.
+async fn patch(
+    req: &mut Request,
+    settings: &Settings,
+    store: &Store,
+    id: &str,
+) -> std::result::Result<Response, ApiError> {
+    let mut w = store.watch(id).await.map_err(d1)?.ok_or_else(not_found)?;
+    let posted = accept_within(req, settings, settings.max_job_request_bytes).await?;
+    let limits = job_limits(&settings.limits, settings.max_job_request_bytes);
+    let mut body: serde_json::Value =
+        decode_json(posted.content_type.as_deref(), &posted.body, &limits, "a watch change", EXAMPLE)?;
+    let job_value = body.as_object_mut().and_then(|o| o.remove("job"));
+    let own_origin = Url::parse(&w.own_origin).unwrap_or(posted.own_origin.clone());
+    let job = job_value.map(|v| job_from(v, settings, &own_origin)).transpose()?;
+    let mut p: WatchPatch = read_with_job(body, job.as_ref())?;
+    let now = unix_ms();
+    if let Some(name) = p.name.take() {
+        check_name(Some(&name))?;
+        w.watch.name = Some(name).filter(|n| !n.trim().is_empty());
+    }
+    if let Some(job) = p.job.take() {
+        w.watch.job = job;
+    }
+    if let Some(schedule) = p.schedule {
+        check_schedule(&schedule, settings.limits.min_watch_minutes)?;
+        w.watch.schedule = schedule;
+        w.watch.next_run_at = if w.watch.runs == 0 {
+            first_due(id, now, &schedule)
+        } else {
+            next_due(id, w.watch.created_at, &schedule, now)
+        };
+    }
+    if let Some(mut rules) = p.rules.take() {
+        check_rules(&mut rules)?;
+        w.watch.rules = rules;
+    }
+    let mut shown_secret = None;
+    match p.webhook.take() {
+        Some(Some(h)) => {
+            let (url, secret) = webhook(&h, settings)?;
+            w.watch.webhook_url = Some(url);
+            w.secret = Some(secret.clone());
+            shown_secret = Some(secret);
+        }
+        Some(None) => {
+            w.watch.webhook_url = None;
+            w.secret = None;
+        }
+        None => {}
+    }
+    w.watch.updated_at = now;
+    store.put_watch(&w).await.map_err(d1)?;
+    json_response(200, &WatchCreated { watch: w.watch, secret: shown_secret }).map_err(internal)
+}
+
+/// The watch's previous job, when it is still queued or running.
+async fn still_running(store: &Store, w: &StoredWatch) -> std::result::Result<Option<String>, ApiError> {
+    let Some(last) = &w.last_job_id else { return Ok(None) };
+    let state = store.job_state(last).await.map_err(d1)?;
+    Ok(matches!(state, Some(JobState::Queued | JobState::Running)).then(|| last.clone()))
+}
+
+/// Start a run of `w` now, as a job that knows its watch.
+async fn start_run(
+    env: &Env,
+    settings: &Settings,
+    store: &Store,
+    w: &StoredWatch,
+    trigger: &str,
+    now: u64,
+) -> std::result::Result<JobCreated, ApiError> {
+    let own_origin = Url::parse(&w.own_origin).map_err(internal)?;
+    let body = job_body(&w.watch.job)?;
+    let id = &w.watch.watch_id;
+    let created = jobs::start(env, settings, body, &own_origin, Some(id.clone())).await?;
+    // A manual run leaves the schedule as it was.
+    let next = if trigger == "schedule" {
+        next_due(id, w.watch.created_at, &w.watch.schedule, now)
+    } else {
+        w.watch.next_run_at
+    };
+    store.record_start(id, &created.job_id, unix_ms(), trigger, next).await.map_err(d1)?;
+    Ok(created)
+}
+
+/// What one tick did.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Tick {
+    /// Watches due.
+    pub due: u32,
+    /// Runs started.
+    pub started: u32,
+    /// Due runs that did not start.
+    pub skipped: u32,
+}
+
+/// The Cron Trigger's tick at `now`: start the due watches' runs (as many
+/// as `MAX_ACTIVE_JOBS` allows), skip those whose previous run is still
+/// going, and record when each is due next.
+pub async fn tick(env: &Env, settings: &Settings, now: u64) -> std::result::Result<Tick, ApiError> {
+    let store = Store::open(env, settings).ok_or_else(no_history)?;
+    let due = store.due_watches(now, DUE_PER_TICK).await.map_err(d1)?;
+    let mut t = Tick { due: u32::try_from(due.len()).unwrap_or(u32::MAX), ..Tick::default() };
+    for w in due {
+        let id = w.watch.watch_id.clone();
+        let next = next_due(&id, w.watch.created_at, &w.watch.schedule, now);
+        if let Some(busy) = still_running(&store, &w).await? {
+            let reason = format!("the previous run (job {busy}) was still going");
+            store.record_skip(&id, now, &reason, next).await.map_err(d1)?;
+            t.skipped += 1;
+            continue;
+        }
+        match start_run(env, settings, &store, &w, "schedule", now).await {
+            Ok(_) => t.started += 1,
+            Err(e) => {
+                t.skipped += 1;
+                // Too many jobs: due again at the next tick. Anything else
+                // (a sitemap that cannot be read, say) waits for the next slot.
+                let (reason, next) = if e.kind == "too_many_jobs" {
+                    (format!("{} (tried again at the next tick)", e.message), w.watch.next_run_at)
+                } else {
+                    (format!("the run could not start: {}", e.message), next)
+                };
+                console_error!("watch {id}: {reason}");
+                store.record_skip(&id, now, &reason, next).await.map_err(d1)?;
+            }
+        }
+    }
+    console_log!("watches tick at {now}: {} due, {} started, {} skipped", t.due, t.started, t.skipped);
+    Ok(t)
+}

@@ -1,0 +1,5 @@
+//! The watches page's binary (`/?mode=watches`).
+
+fn main() {
+    fanout_frontend::watches();
+}

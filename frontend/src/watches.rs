@@ -1,0 +1,534 @@
+//! The watches page (`?mode=watches`, one watch: `&watch=ID`): jobs that
+//! run on a schedule at the edge and say when prices or stock change. The
+//! list with schedules, last and next runs and last alerts; a form to make
+//! one (prefilled by "Watch these URLs" on the dashboard); and one watch's
+//! runs, the changes each found, its webhook deliveries and a price chart
+//! per product over all its runs.
+
+use fanout_shared::wire::jobs::JobState;
+use fanout_shared::wire::protocol::RunRequest;
+use fanout_shared::wire::watches::{
+    DeliveryAttempt, DeliveryLog, PriceSeries, Watch, WatchCreated, WatchDetail, WatchList, WatchPrices,
+};
+use gloo_net::http::Request;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use serde_json::json;
+
+use crate::api::get_json;
+use crate::page::{hand_over, origin, page_param, set_page_query, take_handed};
+use crate::run::sleep_ms;
+
+/// Where "Watch these URLs" leaves the run request for this page.
+const NEW_WATCH_KEY: &str = "fanout-new-watch";
+
+/// Hand `req` to the watches page, which offers to watch its URLs (the
+/// dashboard's "Watch these URLs").
+pub fn watch_in_background(req: &RunRequest) -> Result<(), String> {
+    hand_over(req, NEW_WATCH_KEY, "/?mode=watches&new=1")
+}
+
+fn when(ms: u64) -> String {
+    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
+    String::from(d.to_locale_string("en-GB", &wasm_bindgen::JsValue::UNDEFINED))
+}
+
+fn schedule_text(w: &Watch) -> String {
+    let s = w.schedule;
+    let every = if s.every_minutes.is_multiple_of(60) && s.every_minutes >= 60 {
+        format!("every {} h", s.every_minutes / 60)
+    } else {
+        format!("every {} min", s.every_minutes)
+    };
+    let jitter = if s.jitter_minutes > 0 { format!(" (+ up to {} min)", s.jitter_minutes) } else { String::new() };
+    format!("{every}{jitter}{}", if s.paused { " · paused" } else { "" })
+}
+
+fn urls_text(w: &Watch) -> String {
+    match (&w.job.sitemap, &w.job.run.crawl) {
+        (Some(s), _) => format!("sitemap {s}"),
+        (None, Some(_)) => format!("crawl from {} page(s)", w.job.run.urls.len()),
+        (None, None) => format!("{} URLs", w.job.run.urls.len()),
+    }
+}
+
+fn active(state: JobState) -> bool {
+    matches!(state, JobState::Queued | JobState::Running)
+}
+
+/// What the form's rule choices make.
+#[derive(Clone, Copy)]
+struct RuleForm {
+    drop: RwSignal<bool>,
+    drop_pct: RwSignal<String>,
+    target: RwSignal<bool>,
+    target_price: RwSignal<String>,
+    back: RwSignal<bool>,
+    out: RwSignal<bool>,
+    change: RwSignal<bool>,
+    failing: RwSignal<bool>,
+    recovered: RwSignal<bool>,
+}
+
+impl RuleForm {
+    fn new() -> Self {
+        Self {
+            drop: RwSignal::new(true),
+            drop_pct: RwSignal::new("10".into()),
+            target: RwSignal::new(false),
+            target_price: RwSignal::new(String::new()),
+            back: RwSignal::new(true),
+            out: RwSignal::new(false),
+            change: RwSignal::new(false),
+            failing: RwSignal::new(true),
+            recovered: RwSignal::new(false),
+        }
+    }
+
+    fn rules(&self) -> Result<Vec<serde_json::Value>, String> {
+        let mut r = Vec::new();
+        if self.drop.get_untracked() {
+            let p: f64 =
+                self.drop_pct.get_untracked().trim().parse().map_err(|_| "the price drop needs a percentage")?;
+            r.push(json!({"kind": "price_drop", "percent": p}));
+        }
+        if self.target.get_untracked() {
+            let t = self.target_price.get_untracked().trim().to_owned();
+            if t.is_empty() {
+                return Err("the target price is empty".into());
+            }
+            r.push(json!({"kind": "price_at_or_below", "target": t}));
+        }
+        for (on, kind) in [
+            (self.back, "back_in_stock"),
+            (self.out, "out_of_stock"),
+            (self.change, "price_change"),
+            (self.failing, "newly_failing"),
+            (self.recovered, "recovered"),
+        ] {
+            if on.get_untracked() {
+                r.push(json!({ "kind": kind }));
+            }
+        }
+        Ok(r)
+    }
+}
+
+fn check(label: &'static str, on: RwSignal<bool>) -> impl IntoView {
+    view! {
+        <label class="field check"><input type="checkbox" prop:checked=move || on.get()
+            on:change=move |ev| on.set(event_target_checked(&ev))/><span>{label}</span></label>
+    }
+}
+
+async fn send(req: Request) -> Result<serde_json::Value, String> {
+    let resp = req.send().await.map_err(|e| format!("cannot reach the edge: {e}"))?;
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    if (200..300).contains(&status) {
+        Ok(body)
+    } else {
+        let kind = body["error"]["kind"].as_str().unwrap_or("error");
+        let msg = body["error"]["message"].as_str().unwrap_or("");
+        Err(format!("{status} ({kind}): {msg}"))
+    }
+}
+
+async fn post_json(url: &str, method: &str, body: &serde_json::Value) -> Result<serde_json::Value, String> {
+    let req = match method {
+        "PATCH" => Request::patch(url),
+        _ => Request::post(url),
+    };
+    send(req.json(body).map_err(|e| e.to_string())?).await
+}
+
+/// The watches page.
+#[component]
+pub fn WatchesPage() -> impl IntoView {
+    let list = RwSignal::new(Vec::<Watch>::new());
+    let detail = RwSignal::new(None::<WatchDetail>);
+    let deliveries = RwSignal::new(Vec::<DeliveryAttempt>::new());
+    let prices = RwSignal::new(Vec::<PriceSeries>::new());
+    let error = RwSignal::new(None::<String>);
+    let secret = RwSignal::new(None::<String>);
+    let opened = RwSignal::new(page_param("watch"));
+    let creating = RwSignal::new(false);
+
+    // The form.
+    let name = RwSignal::new(String::new());
+    let urls = RwSignal::new(String::new());
+    let every = RwSignal::new("60".to_owned());
+    let jitter = RwSignal::new("0".to_owned());
+    let hook = RwSignal::new(String::new());
+    let rules = RuleForm::new();
+    let handed = RwSignal::new(None::<RunRequest>);
+    if page_param("new").is_some() {
+        if let Some(req) = take_handed(NEW_WATCH_KEY).and_then(|j| serde_json::from_str::<RunRequest>(&j).ok()) {
+            urls.set(req.urls.join("\n"));
+            handed.set(Some(req));
+        }
+        set_page_query("mode=watches");
+    }
+    if urls.get_untracked().is_empty() {
+        // The demo shop, with prices that change every minute.
+        let o = origin();
+        urls.set((1..=12).map(|i| format!("{o}/demo/products/{i}?day_s=60")).collect::<Vec<_>>().join("\n"));
+    }
+
+    let load_list = move || {
+        spawn_local(async move {
+            match get_json::<WatchList>("/api/v1/watches?limit=100", "watch list").await {
+                Ok(l) => list.set(l.watches),
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    // One watch, and again every 1.5 s while a run of it is going on.
+    let load_one = move |id: String| {
+        spawn_local(async move {
+            for _ in 0..2_000 {
+                if opened.get_untracked().as_deref() != Some(id.as_str()) {
+                    return;
+                }
+                let d = match get_json::<WatchDetail>(&format!("/api/v1/watches/{id}"), "watch").await {
+                    Ok(d) => d,
+                    Err(e) => {
+                        error.set(Some(e));
+                        return;
+                    }
+                };
+                let busy = d.runs.first().is_some_and(|r| active(r.state) || !r.evaluated);
+                detail.set(Some(d));
+                if let Ok(l) = get_json::<DeliveryLog>(&format!("/api/v1/watches/{id}/deliveries"), "deliveries").await
+                {
+                    deliveries.set(l.deliveries);
+                }
+                if let Ok(p) = get_json::<WatchPrices>(&format!("/api/v1/watches/{id}/prices"), "prices").await {
+                    prices.set(p.series);
+                }
+                let retrying = deliveries.with_untracked(|d| d.first().is_some_and(|a| a.outcome == "retrying"));
+                if !busy && !retrying {
+                    return;
+                }
+                sleep_ms(1500).await;
+            }
+        });
+    };
+    let open = move |id: String| {
+        error.set(None);
+        set_page_query(&format!("mode=watches&watch={id}"));
+        opened.set(Some(id.clone()));
+        load_one(id);
+    };
+    load_list();
+    if let Some(id) = opened.get_untracked() {
+        load_one(id);
+    }
+
+    let create = move |_| {
+        error.set(None);
+        secret.set(None);
+        let list_urls: Vec<String> =
+            urls.get_untracked().lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
+        if list_urls.is_empty() {
+            error.set(Some("give at least one URL to watch".into()));
+            return;
+        }
+        let rules = match rules.rules() {
+            Ok(r) => r,
+            Err(e) => {
+                error.set(Some(e));
+                return;
+            }
+        };
+        let (Ok(every), Ok(jitter)) =
+            (every.get_untracked().trim().parse::<u32>(), jitter.get_untracked().trim().parse::<u32>())
+        else {
+            error.set(Some("the interval and jitter are whole minutes".into()));
+            return;
+        };
+        // The dashboard's options come along; the list is the form's.
+        let run = RunRequest {
+            urls: list_urls,
+            save: None,
+            run_id: None,
+            run_offset: None,
+            ..handed.get_untracked().unwrap_or_default()
+        };
+        let mut body = json!({
+            "job": run,
+            "schedule": {"every_minutes": every, "jitter_minutes": jitter},
+            "rules": rules,
+        });
+        let n = name.get_untracked();
+        if !n.trim().is_empty() {
+            body["name"] = json!(n.trim());
+        }
+        let h = hook.get_untracked();
+        if !h.trim().is_empty() {
+            body["webhook"] = json!({"url": h.trim()});
+        }
+        creating.set(true);
+        spawn_local(async move {
+            let got = post_json("/api/v1/watches", "POST", &body).await;
+            creating.set(false);
+            match got.and_then(|v| serde_json::from_value::<WatchCreated>(v).map_err(|e| e.to_string())) {
+                Ok(c) => {
+                    secret.set(c.secret);
+                    load_list();
+                    open(c.watch.watch_id);
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    let act = move |id: String, what: &'static str| {
+        error.set(None);
+        spawn_local(async move {
+            let r = match what {
+                "run" => post_json(&format!("/api/v1/watches/{id}/run"), "POST", &json!({})).await,
+                "delete" => match Request::delete(&format!("/api/v1/watches/{id}")).build() {
+                    Ok(r) => send(r).await,
+                    Err(e) => Err(e.to_string()),
+                },
+                pause => {
+                    let Some(mut s) = detail.get_untracked().map(|d| d.watch.schedule) else { return };
+                    s.paused = pause == "pause";
+                    post_json(&format!("/api/v1/watches/{id}"), "PATCH", &json!({ "schedule": s })).await
+                }
+            };
+            match r {
+                Ok(_) if what == "delete" => {
+                    opened.set(None);
+                    detail.set(None);
+                    set_page_query("mode=watches");
+                }
+                Ok(_) => load_one(id),
+                Err(e) => error.set(Some(e)),
+            }
+            load_list();
+        });
+    };
+
+    view! {
+        <main>
+            <section class="panel" aria-label="New watch">
+                <h2>"Watch pages for changes"</h2>
+                <p class="note">"A watch runs its URLs as a background job on a schedule (the edge's Cron Trigger), compares each run with the one before, and tells a webhook what your rules found, signed with HMAC-SHA256."</p>
+                <label class="urls"><span>"URLs to watch, one per line"</span>
+                    <textarea rows="4" spellcheck="false" aria-label="URLs to watch" prop:value=move || urls.get()
+                        on:input=move |ev| urls.set(event_target_value(&ev))></textarea></label>
+                <div class="options">
+                    <label class="field"><span>"Name"</span><input type="text" aria-label="Name" prop:value=move || name.get()
+                        on:input=move |ev| name.set(event_target_value(&ev))/></label>
+                    <label class="field"><span>"Every (minutes)"</span><input type="number" min="1" aria-label="Every (minutes)" prop:value=move || every.get()
+                        on:input=move |ev| every.set(event_target_value(&ev))/></label>
+                    <label class="field"><span>"Jitter (minutes)"</span><input type="number" min="0" aria-label="Jitter (minutes)" prop:value=move || jitter.get()
+                        on:input=move |ev| jitter.set(event_target_value(&ev))/></label>
+                    <label class="field wide"><span>"Webhook URL (optional)"</span><input type="url" aria-label="Webhook URL" placeholder="https://…" prop:value=move || hook.get()
+                        on:input=move |ev| hook.set(event_target_value(&ev))/></label>
+                </div>
+                <fieldset class="rules">
+                    <legend>"Alert when"</legend>
+                    <label class="field check"><input type="checkbox" prop:checked=move || rules.drop.get()
+                        on:change=move |ev| rules.drop.set(event_target_checked(&ev))/><span>"the price drops by at least"</span>
+                        <input type="number" class="small" min="0.01" max="100" step="any" aria-label="Drop percent" prop:value=move || rules.drop_pct.get()
+                            on:input=move |ev| rules.drop_pct.set(event_target_value(&ev))/><span>"%"</span></label>
+                    <label class="field check"><input type="checkbox" prop:checked=move || rules.target.get()
+                        on:change=move |ev| rules.target.set(event_target_checked(&ev))/><span>"the price reaches"</span>
+                        <input type="text" class="small" placeholder="19.99" aria-label="Target price" prop:value=move || rules.target_price.get()
+                            on:input=move |ev| rules.target_price.set(event_target_value(&ev))/><span>"or less"</span></label>
+                    {check("back in stock", rules.back)}
+                    {check("out of stock", rules.out)}
+                    {check("any price change", rules.change)}
+                    {check("a page starts failing", rules.failing)}
+                    {check("a page recovers", rules.recovered)}
+                </fieldset>
+                <div class="actions">
+                    <button class="primary" on:click=create disabled=move || creating.get()>"Create watch"</button>
+                </div>
+                {move || secret.get().map(|s| view! {
+                    <p class="secret" data-testid="secret">"Webhook secret (shown once; verify the Fanout-Signature header with it): "<code>{s}</code></p>
+                })}
+                <p class="error" role="alert">{move || error.get().unwrap_or_default()}</p>
+            </section>
+
+            <section class="panel" aria-label="Watches">
+                <h2>"Watches"</h2>
+                <div class="table-scroll">
+                <table data-testid="watches">
+                    <thead><tr><th>"Watch"</th><th>"What"</th><th>"Schedule"</th><th>"Next run"</th><th>"Last run"</th><th>"Alerts"</th><th></th></tr></thead>
+                    <tbody>
+                        {move || list.get().into_iter().map(|w| {
+                            let id = w.watch_id.clone();
+                            let run_id = id.clone();
+                            let last = w.last_run.clone();
+                            view! {
+                                <tr data-watch=id.clone()>
+                                    <td><button class="link" on:click={ let id = id.clone(); move |_| open(id.clone()) }>
+                                        {w.name.clone().unwrap_or_else(|| id.clone())}</button></td>
+                                    <td>{urls_text(&w)}</td>
+                                    <td>{schedule_text(&w)}</td>
+                                    <td>{w.next_run_at.map_or("—".into(), when)}</td>
+                                    <td>{last.as_ref().map_or("never".into(), |r| format!("{} · {}", when(r.started_at), r.state.as_str()))}
+                                        {w.last_skip.as_ref().map(|s| view! { <span class="note skip" title=s.reason.clone()>" · skipped "{when(s.at)}</span> })}</td>
+                                    <td class="num">{last.map_or(0, |r| r.alerts.len())}</td>
+                                    <td class="actions"><button on:click=move |_| act(run_id.clone(), "run")>"Run now"</button></td>
+                                </tr>
+                            }
+                        }).collect_view()}
+                    </tbody>
+                </table>
+                </div>
+                {move || list.with(Vec::is_empty).then(|| view! { <p>"No watches yet."</p> })}
+            </section>
+
+            {move || detail.get().map(|d| {
+                let w = d.watch.clone();
+                let id = w.watch_id.clone();
+                let (id1, id2, id3) = (id.clone(), id.clone(), id.clone());
+                let paused = w.schedule.paused;
+                let busy = d.runs.first().is_some_and(|r| active(r.state));
+                view! {
+                    <section class="panel watch" aria-label="Watch">
+                        <h2>{w.name.clone().unwrap_or_else(|| format!("Watch {id}"))}</h2>
+                        <p data-testid="watch-summary">{format!("{} · {} · {} rule(s) · {} run(s){}",
+                            urls_text(&w), schedule_text(&w), w.rules.len(), w.runs,
+                            w.next_run_at.map_or(String::new(), |t| format!(" · next {}", when(t))))}</p>
+                        <p class="note">{w.webhook_url.clone().map_or("No webhook: alerts are listed here only.".to_owned(), |u| format!("Alerts go to {u}"))}</p>
+                        {w.last_skip.clone().map(|s| view! { <p class="note" data-testid="skip">{format!("Skipped {}: {}", when(s.at), s.reason)}</p> })}
+                        <div class="actions">
+                            <button class="primary" on:click=move |_| act(id1.clone(), "run") disabled=busy>"Run now"</button>
+                            <button on:click=move |_| act(id2.clone(), if paused { "resume" } else { "pause" })>{if paused { "Resume" } else { "Pause" }}</button>
+                            <button class="link" on:click=move |_| act(id3.clone(), "delete")>"delete"</button>
+                        </div>
+                        <h3>"Runs"</h3>
+                        <div class="table-scroll">
+                        <table data-testid="watch-runs">
+                            <thead><tr><th>"Started"</th><th>"How"</th><th>"State"</th><th>"Compared with"</th><th>"Alerts"</th><th></th></tr></thead>
+                            <tbody>
+                                {d.runs.iter().map(|r| view! {
+                                    <tr data-state=r.state.as_str()>
+                                        <td>{when(r.started_at)}</td>
+                                        <td>{r.trigger.clone()}</td>
+                                        <td>{if r.evaluated || !active(r.state) { r.state.as_str().to_owned() } else { format!("{}…", r.state.as_str()) }}</td>
+                                        <td class="mono">{r.compared_with.clone().unwrap_or_else(|| "— (first run)".into())}</td>
+                                        <td class="num">{r.alerts.len()}</td>
+                                        <td><a href=format!("/?mode=jobs&job={}", r.job_id)>"job"</a>" "<a href=format!("/?mode=history&run={}", r.job_id)>"results"</a></td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                        </div>
+                        {d.runs.iter().find(|r| !r.alerts.is_empty()).map(|r| view! {
+                            <h3>{format!("Alerts of the run of {}", when(r.started_at))}</h3>
+                            <div class="table-scroll">
+                            <table data-testid="alerts">
+                                <thead><tr><th>"Rule"</th><th>"Product"</th><th>"Before"</th><th>"Now"</th><th>"Change"</th><th>"Stock"</th></tr></thead>
+                                <tbody>
+                                    {r.alerts.iter().map(|a| {
+                                        let class = match a.percent { Some(p) if p < 0.0 => "drop", Some(p) if p > 0.0 => "rise", _ => "" };
+                                        let cur = a.currency.clone().unwrap_or_default();
+                                        view! {
+                                            <tr class=class>
+                                                <td>{a.rule_label.clone()}</td>
+                                                <td title=a.url.clone()>{a.name.clone().unwrap_or_else(|| a.url.clone())}</td>
+                                                <td class="num">{a.old_price.clone().map(|p| format!("{p} {}", a.old_currency.clone().unwrap_or_default())).unwrap_or_default()}</td>
+                                                <td class="num">{a.new_price.clone().map(|p| format!("{p} {cur}")).unwrap_or_default()}</td>
+                                                <td class="num">{a.percent.map(|p| format!("{p:+.2}%")).unwrap_or_default()}</td>
+                                                <td>{match (&a.old_availability, &a.new_availability) {
+                                                    (Some(o), Some(n)) if o != n => format!("{o} → {n}"),
+                                                    _ => String::new(),
+                                                }}</td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                            </div>
+                        })}
+                    </section>
+                }
+            })}
+
+            {move || opened.get().is_some().then(|| view! {
+                <section class="panel" aria-label="Deliveries">
+                    <h2>"Webhook deliveries"</h2>
+                    <div class="table-scroll">
+                    <table data-testid="deliveries">
+                        <thead><tr><th>"At"</th><th>"Run"</th><th>"Attempt"</th><th>"Status"</th><th>"Outcome"</th><th>"Took"</th><th>"Error"</th></tr></thead>
+                        <tbody>
+                            {move || deliveries.get().into_iter().map(|a| view! {
+                                <tr data-outcome=a.outcome.clone()>
+                                    <td>{when(a.at)}</td>
+                                    <td class="mono">{a.run_id.clone()}</td>
+                                    <td class="num">{a.attempt}</td>
+                                    <td class="num">{a.status.map_or("—".into(), |s| s.to_string())}</td>
+                                    <td>{a.outcome.clone()}{a.next_at.map(|t| format!(" (next {})", when(t)))}</td>
+                                    <td class="num">{format!("{} ms", a.ms)}</td>
+                                    <td class="error">{a.error.clone().unwrap_or_default()}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                    </div>
+                    {move || deliveries.with(Vec::is_empty).then(|| view! { <p class="note">"Nothing delivered yet: a run with alerts and a webhook sends one."</p> })}
+                </section>
+                <section class="panel" aria-label="Prices">
+                    <h2>"Prices over the runs"</h2>
+                    <div class="sparks" data-testid="price-charts">
+                        {move || prices.get().into_iter().map(|s| spark(&s)).collect_view()}
+                    </div>
+                    {move || prices.with(Vec::is_empty).then(|| view! { <p class="note">"No prices yet: the first run records them."</p> })}
+                </section>
+            })}
+        </main>
+    }
+}
+
+/// One product's price over the runs, as a small chart.
+fn spark(s: &PriceSeries) -> impl IntoView + use<> {
+    let values: Vec<(usize, f64)> = s
+        .points
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| p.price.as_deref()?.parse::<f64>().ok().map(|v| (i, v)))
+        .collect();
+    let name = s.name.clone().unwrap_or_else(|| s.url.clone());
+    if values.is_empty() {
+        return view! { <figure class="spark"><figcaption><b>{name}</b></figcaption><p class="note">"no price"</p></figure> }.into_any();
+    }
+    let cur = s.points.last().and_then(|p| p.currency.clone()).unwrap_or_default();
+    let (w, h) = (220.0, 56.0);
+    let lo = values.iter().map(|v| v.1).fold(f64::MAX, f64::min);
+    let hi = values.iter().map(|v| v.1).fold(f64::MIN, f64::max);
+    let span = (hi - lo).max(0.01);
+    let n = s.points.len().max(2) - 1;
+    let xy = |i: usize, v: f64| (i as f64 / n as f64 * (w - 12.0) + 6.0, h - 6.0 - (v - lo) / span * (h - 12.0));
+    let line: String = values
+        .iter()
+        .map(|&(i, v)| {
+            let (x, y) = xy(i, v);
+            format!("{x:.1},{y:.1} ")
+        })
+        .collect();
+    let trend = match values.as_slice() {
+        [.., (_, a), (_, b)] if b < a => "drop",
+        [.., (_, a), (_, b)] if b > a => "rise",
+        _ => "",
+    };
+    let last = values.last().map_or("—".to_owned(), |v| format!("{:.2} {cur}", v.1));
+    let stock = s.points.last().and_then(|p| p.availability.clone()).unwrap_or_default();
+    view! {
+        <figure class=format!("spark {trend}") title=s.url.clone()>
+            <figcaption><b>{name}</b><span class="num">{last}</span></figcaption>
+            <svg class="chart" viewBox=format!("0 0 {w} {h}") role="img" data-points=values.len()
+                aria-label=format!("Price over {} runs, from {lo:.2} to {hi:.2}", s.points.len())>
+                <polyline class="line" points=line></polyline>
+                {values.iter().map(|&(i, v)| { let (x, y) = xy(i, v); view! { <circle cx=x cy=y r="2.5" class="dot"><title>{format!("{v:.2} {cur}")}</title></circle> } }).collect_view()}
+            </svg>
+            <span class="note">{format!("{lo:.2}–{hi:.2} · {stock}")}</span>
+        </figure>
+    }
+    .into_any()
+}

@@ -1,0 +1,303 @@
+// Watches through a real `wrangler dev`: runs started by scheduled events
+// (GET /cdn-cgi/handler/scheduled with the tick's time), rules evaluated on
+// the demo shop's rolling prices (`day_s`), signed webhook deliveries to a
+// loopback receiver that checks the signature, a retried delivery, a skipped
+// tick, manual runs, pause, and bad input. The expected alerts are computed
+// here, independently, from the two runs' saved results. Every wait is
+// bounded.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import http from 'node:http';
+import { BASE } from './helpers.mjs';
+
+const LOCKED = process.env.FANOUT_LOCKED_URL;
+const TOKEN = process.env.FANOUT_LOCKED_TOKEN;
+const SECRET = 'test-secret-0123456789abcdef';
+const MINUTE = 60_000;
+const made = [];
+
+async function call(method, path, body, base = BASE, headers = {}) {
+  const resp = await fetch(`${base}${path}`, {
+    method,
+    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    signal: AbortSignal.timeout(60_000),
+  });
+  const text = await resp.text();
+  let json;
+  try { json = JSON.parse(text); } catch { json = text; }
+  return { status: resp.status, json };
+}
+
+/** One Cron Trigger tick, at `time` (Unix ms). */
+async function tick(time) {
+  const resp = await fetch(`${BASE}/cdn-cgi/handler/scheduled?cron=*+*+*+*+*&time=${time}`, { signal: AbortSignal.timeout(60_000) });
+  assert.equal(resp.status, 200, await resp.text());
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Poll `GET /api/v1/watches/{id}` until `pred` holds (bounded). */
+async function until(id, pred, ms = 60_000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const { json } = await call('GET', `/api/v1/watches/${id}`);
+    if (pred(json)) return json;
+    assert.ok(Date.now() < end, `watch ${id} did not get there within ${ms} ms: ${JSON.stringify(json).slice(0, 600)}`);
+    await sleep(250);
+  }
+}
+
+/** A webhook receiver on loopback: answers `plan` (statuses, then 200s), keeps what it got. */
+async function receiver(plan = []) {
+  const got = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => {
+      got.push({ headers: req.headers, body, at: Date.now() });
+      const status = plan.length ? plan.shift() : 200;
+      res.writeHead(status, { 'content-type': 'text/plain' });
+      res.end(status === 200 ? 'thanks' : 'try later');
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${server.address().port}/hook`, got, close: () => new Promise((r) => { server.closeAllConnections(); server.close(r); }) };
+}
+
+/** What a receiver should do: check `t=…,v1=…` over "t.body" with the secret, and its age. */
+function verify(headers, body, secret = SECRET) {
+  const header = headers['fanout-signature'];
+  assert.ok(header, 'a Fanout-Signature header');
+  const parts = Object.fromEntries(header.split(',').map((p) => p.split('=')));
+  const t = Number(parts.t);
+  assert.ok(Math.abs(Date.now() / 1000 - t) < 300, `a fresh timestamp: ${t}`);
+  const want = createHmac('sha256', secret).update(`${t}.${body}`).digest();
+  assert.ok(timingSafeEqual(Buffer.from(parts.v1, 'hex'), want), 'the signature matches');
+}
+
+/** The rules, independently: every (rule index, url) that should alert from run `a` to run `b`. */
+function expected(rules, a, b) {
+  const before = new Map(a.map((r) => [r.url, r]));
+  const num = (s) => (s == null || !/^-?\d+(\.\d+)?$/.test(s) ? null : Number(s));
+  const inStock = (v) => v === 'in_stock' || v === 'limited';
+  const stated = (v) => v != null && v !== 'unknown';
+  const out = [];
+  for (const n of b) {
+    const o = before.get(n.url);
+    if (!o) continue;
+    const ok = (r) => r.outcome === 'done';
+    rules.forEach((rule, i) => {
+      let hit = false;
+      if (rule.kind === 'newly_failing') hit = ok(o) && !ok(n);
+      else if (rule.kind === 'recovered') hit = !ok(o) && ok(n);
+      else if (ok(o) && ok(n) && o.product && n.product) {
+        const op = num(o.product.price), np = num(n.product.price);
+        const sameCur = !o.product.currency || !n.product.currency || o.product.currency === n.product.currency;
+        if (rule.kind === 'price_drop') hit = op != null && np != null && sameCur && np < op && ((op - np) / op) * 100 >= rule.percent - 1e-9;
+        if (rule.kind === 'price_change') hit = op != null && np != null && (op !== np || !sameCur);
+        if (rule.kind === 'back_in_stock') hit = stated(o.product.availability) && stated(n.product.availability) && !inStock(o.product.availability) && inStock(n.product.availability);
+        if (rule.kind === 'out_of_stock') hit = stated(o.product.availability) && stated(n.product.availability) && inStock(o.product.availability) && !inStock(n.product.availability);
+      }
+      if (hit) out.push(`${i} ${n.url}`);
+    });
+  }
+  return out;
+}
+
+async function createWatch(body) {
+  const r = await call('POST', '/api/v1/watches', body);
+  assert.equal(r.status, 201, JSON.stringify(r.json));
+  made.push(r.json.watch.watch_id);
+  return r.json;
+}
+
+before(async () => {
+  const health = await fetch(`${BASE}/api/v1/health`, { signal: AbortSignal.timeout(5000) });
+  assert.equal(health.status, 200);
+});
+
+after(async () => {
+  // Leave nothing due for the browser tests' ticks.
+  for (const id of made) await call('DELETE', `/api/v1/watches/${id}`).catch(() => {});
+});
+
+test('two scheduled runs deliver exactly the expected changes, signed, after one retry', async () => {
+  const hook = await receiver([503]);
+  try {
+    const urls = Array.from({ length: 40 }, (_, i) => `${BASE}/demo/products/${i + 1}?day_s=3`);
+    const rules = [{ kind: 'price_drop', percent: 5 }, { kind: 'price_change' }, { kind: 'back_in_stock' }, { kind: 'out_of_stock' }];
+    const created = await createWatch({
+      name: 'Demo shop, rolling prices',
+      job: { urls, concurrency: 20 },
+      schedule: { every_minutes: 5 },
+      rules,
+      webhook: { url: hook.url, secret: SECRET },
+    });
+    const w = created.watch;
+    assert.equal(created.secret, SECRET, 'the secret is shown once, on creation');
+    assert.equal((await call('GET', `/api/v1/watches/${w.watch_id}`)).json.watch.secret, undefined, 'and never again');
+    assert.equal(w.next_run_at, w.created_at, 'without jitter the first run is due at once');
+
+    // Tick 1: the first run (nothing to compare with, nothing sent).
+    await tick(w.created_at + 1000);
+    const one = await until(w.watch_id, (d) => d.runs.length === 1 && d.runs[0].evaluated);
+    assert.equal(one.runs[0].state, 'done');
+    assert.equal(one.runs[0].trigger, 'schedule');
+    assert.equal(one.runs[0].compared_with, undefined);
+    assert.deepEqual(one.runs[0].alerts, []);
+    assert.equal(one.watch.next_run_at, w.created_at + 5 * MINUTE, 'the next slot');
+
+    // A tick before that slot starts nothing.
+    await tick(w.created_at + 2 * MINUTE);
+    assert.equal((await call('GET', `/api/v1/watches/${w.watch_id}`)).json.runs.length, 1);
+
+    // The shop's day rolls every 3 s: wait for the next, then tick 2.
+    await sleep(3500);
+    await tick(w.created_at + 5 * MINUTE + 1000);
+    const two = await until(w.watch_id, (d) => d.runs.length === 2 && d.runs[0].evaluated);
+    const [newer, older] = two.runs;
+    assert.equal(newer.compared_with, older.job_id);
+
+    // The oracle: the two saved runs, compared here.
+    const a = (await call('GET', `/api/v1/runs/${older.job_id}`)).json.results;
+    const b = (await call('GET', `/api/v1/runs/${newer.job_id}`)).json.results;
+    assert.equal(a.length, 40);
+    assert.equal(b.length, 40);
+    const want = expected(rules, a, b).sort();
+    assert.ok(want.length > 0, 'a day later some prices moved');
+    const got = newer.alerts.map((x) => `${x.rule} ${x.url}`).sort();
+    assert.deepEqual(got, want, 'the alerts are exactly the changes');
+    for (const x of newer.alerts.filter((x) => x.rule === 0)) {
+      assert.ok(x.percent <= -5, `a drop of at least 5%: ${JSON.stringify(x)}`);
+      assert.equal(Number(x.new_price) - Number(x.old_price), Number(x.change));
+      assert.ok(x.name && x.currency, 'alerts name the product and its currency');
+    }
+
+    // The delivery: 503 first, then retried and delivered; both logged.
+    const end = Date.now() + 30_000;
+    while (hook.got.length < 2 && Date.now() < end) await sleep(200);
+    assert.equal(hook.got.length, 2, 'one retry after the 503');
+    for (const g of hook.got) verify(g.headers, g.body);
+    assert.equal(hook.got[0].body, hook.got[1].body, 'a retry sends the same payload');
+    assert.equal(hook.got[1].headers['fanout-attempt'], '2');
+    const payload = JSON.parse(hook.got[1].body);
+    assert.equal(payload.event, 'watch.alerts');
+    assert.equal(payload.watch.watch_id, w.watch_id);
+    assert.equal(payload.run.run_id, newer.job_id);
+    assert.equal(payload.run.compared_with, older.job_id);
+    assert.equal(payload.delivery_id, hook.got[0].headers['fanout-delivery']);
+    assert.deepEqual(payload.alerts.map((x) => `${x.rule} ${x.url}`).sort(), want);
+    const log = await until(w.watch_id, () => true).then(() => call('GET', `/api/v1/watches/${w.watch_id}/deliveries`));
+    const attempts = log.json.deliveries.slice().reverse();
+    assert.deepEqual(attempts.map((d) => [d.attempt, d.status, d.outcome]), [[1, 503, 'retrying'], [2, 200, 'delivered']]);
+    assert.ok(attempts[0].next_at >= attempts[0].at, 'the retry was scheduled');
+
+    // The price chart: one series per product, a point per run.
+    const prices = (await call('GET', `/api/v1/watches/${w.watch_id}/prices`)).json.series;
+    assert.equal(prices.length, 40);
+    assert.ok(prices.every((s) => s.points.length === 2 && s.points[0].run_id === older.job_id));
+  } finally {
+    await hook.close();
+  }
+});
+
+test('a run with no matches sends nothing; a tick while the last run goes on skips it', async () => {
+  const hook = await receiver();
+  try {
+    // Fixed day: nothing changes between runs.
+    const urls = [`${BASE}/demo/products/7?day=3`, `${BASE}/demo/products/8?day=3`];
+    const { watch: w } = await createWatch({ job: { urls }, schedule: { every_minutes: 10 }, rules: [{ kind: 'price_change' }], webhook: { url: hook.url, secret: SECRET } });
+    await tick(w.created_at + 1000);
+    await until(w.watch_id, (d) => d.runs[0]?.evaluated);
+    await tick(w.created_at + 10 * MINUTE + 1000);
+    const d = await until(w.watch_id, (x) => x.runs.length === 2 && x.runs[0].evaluated);
+    assert.deepEqual(d.runs[0].alerts, []);
+    await sleep(1000);
+    assert.equal(hook.got.length, 0, 'no alerts, no delivery');
+
+    // A slow watch: its first run is still going at the next slot.
+    const slow = (await createWatch({ job: { urls: [`${BASE}/demo/products/1?latency_ms=8000`] }, schedule: { every_minutes: 5 } })).watch;
+    await tick(slow.created_at + 1000);
+    const running = await until(slow.watch_id, (x) => x.runs.length === 1);
+    await tick(slow.created_at + 5 * MINUTE + 1000);
+    const skipped = await until(slow.watch_id, (x) => x.watch.last_skip);
+    assert.equal(skipped.runs.length, 1, 'no second run');
+    assert.match(skipped.watch.last_skip.reason, /still going/);
+    assert.equal(skipped.watch.next_run_at, slow.created_at + 10 * MINUTE, 'the skipped slot is not made up');
+    // A manual run is refused too, until the job ends.
+    const busy = await call('POST', `/api/v1/watches/${slow.watch_id}/run`);
+    assert.equal(busy.status, 409);
+    assert.equal(busy.json.error.kind, 'watch_busy');
+    assert.equal((await call('POST', `/api/v1/jobs/${running.runs[0].job_id}/cancel`)).status, 200);
+    const cancelled = await until(slow.watch_id, (x) => x.runs[0].evaluated);
+    assert.equal(cancelled.runs[0].state, 'cancelled');
+    const manual = await call('POST', `/api/v1/watches/${slow.watch_id}/run`);
+    assert.equal(manual.status, 201, JSON.stringify(manual.json));
+    const after = await until(slow.watch_id, (x) => x.runs.length === 2);
+    assert.equal(after.runs[0].trigger, 'manual');
+    assert.equal(after.watch.next_run_at, slow.created_at + 10 * MINUTE, 'a manual run leaves the schedule as it was');
+    await call('POST', `/api/v1/jobs/${manual.json.job_id}/cancel`);
+  } finally {
+    await hook.close();
+  }
+});
+
+test('pause, resume and edit a watch', async () => {
+  const { watch: w } = await createWatch({ job: { urls: [`${BASE}/demo/products/2`] }, schedule: { every_minutes: 60, jitter_minutes: 30 } });
+  assert.ok(w.next_run_at >= w.created_at && w.next_run_at <= w.created_at + 30 * MINUTE, 'jitter within its bound');
+  const paused = await call('PATCH', `/api/v1/watches/${w.watch_id}`, { schedule: { every_minutes: 60, paused: true } });
+  assert.equal(paused.status, 200, JSON.stringify(paused.json));
+  assert.equal(paused.json.watch.next_run_at, undefined, 'a paused watch is not due');
+  await tick(w.created_at + 3 * 60 * MINUTE);
+  assert.equal((await call('GET', `/api/v1/watches/${w.watch_id}`)).json.runs.length, 0);
+  const edited = await call('PATCH', `/api/v1/watches/${w.watch_id}`, {
+    name: 'Renamed', schedule: { every_minutes: 30 }, rules: [{ kind: 'price_at_or_below', target: '19.99', currency: 'eur' }],
+    webhook: { url: 'http://127.0.0.1:9/hook' },
+  });
+  assert.equal(edited.status, 200, JSON.stringify(edited.json));
+  assert.equal(edited.json.watch.name, 'Renamed');
+  assert.deepEqual(edited.json.watch.rules, [{ kind: 'price_at_or_below', target: '19.99', currency: 'EUR' }]);
+  assert.match(edited.json.secret, /^[0-9a-f]{64}$/, 'a new webhook gets a new secret, shown once');
+  assert.ok(edited.json.watch.next_run_at > Date.now() - MINUTE);
+  const list = await call('GET', '/api/v1/watches?limit=100');
+  assert.ok(list.json.watches.some((x) => x.watch_id === w.watch_id && x.name === 'Renamed'));
+  assert.equal((await call('DELETE', `/api/v1/watches/${w.watch_id}`)).status, 200);
+  assert.equal((await call('GET', `/api/v1/watches/${w.watch_id}`)).status, 404);
+});
+
+test('bad watches are refused with the usual 4xx', async () => {
+  const job = { urls: [`${BASE}/demo/products/1`] };
+  const refused = async (body, kind, status = 400) => {
+    const r = await call('POST', '/api/v1/watches', body);
+    assert.equal(r.status, status, JSON.stringify(r.json));
+    assert.equal(r.json.error.kind, kind, JSON.stringify(r.json));
+  };
+  await refused({ schedule: { every_minutes: 10 } }, 'malformed_json');
+  await refused('{"job":', 'malformed_json');
+  await refused({ job, schedule: { every_minutes: 10 }, colour: 'red' }, 'malformed_json');
+  await refused({ job: { urls: ['x'], concurency: 3 }, schedule: { every_minutes: 10 } }, 'malformed_json');
+  await refused({ job: { urls: ['ftp://a/'] }, schedule: { every_minutes: 10 } }, 'invalid_url');
+  await refused({ job, schedule: { every_minutes: 1 } }, 'option_out_of_range');
+  await refused({ job, schedule: { every_minutes: 10, jitter_minutes: 11 } }, 'option_out_of_range');
+  await refused({ job, schedule: { every_minutes: 10 }, rules: [{ kind: 'price_drop' }] }, 'invalid_rule');
+  await refused({ job, schedule: { every_minutes: 10 }, rules: [{ kind: 'price_at_or_below', target: 'cheap' }] }, 'invalid_rule');
+  await refused({ job, schedule: { every_minutes: 10 }, rules: [{ kind: 'price_soars' }] }, 'malformed_json');
+  await refused({ job, schedule: { every_minutes: 10 }, webhook: { url: 'ftp://hooks/' } }, 'invalid_webhook');
+  await refused({ job, schedule: { every_minutes: 10 }, webhook: { url: 'http://127.0.0.1:9/', secret: 'short' } }, 'invalid_webhook');
+  assert.equal((await call('GET', '/api/v1/watches/nope')).status, 404);
+  assert.equal((await call('GET', '/api/v1/watches/bad%20id')).json.error.kind, 'invalid_watch_id');
+  assert.equal((await call('POST', '/api/v1/watches/nope/run')).json.error.kind, 'watch_not_found');
+  assert.equal((await call('PUT', '/api/v1/watches')).status, 405);
+  assert.equal((await call('PATCH', '/api/v1/watches/nope', { name: 'x' })).status, 404);
+});
+
+test('in production, webhooks obey the target rules and the token applies', { skip: !LOCKED && 'no locked-down edge' }, async () => {
+  const auth = { authorization: `Bearer ${TOKEN}` };
+  const body = { job: { urls: ['https://shop.example/p/1'] }, schedule: { every_minutes: 60 }, webhook: { url: 'http://127.0.0.1:9/hook' } };
+  const r = await call('POST', '/api/v1/watches', body, LOCKED, auth);
+  assert.equal(r.status, 400, JSON.stringify(r.json));
+  assert.equal(r.json.error.kind, 'blocked_target');
+  assert.equal((await call('GET', '/api/v1/watches', undefined, LOCKED)).status, 401);
+});

@@ -173,6 +173,15 @@ pub fn App() -> impl IntoView {
             .set(dropped.then(|| "The URL list is too long to keep in the link; the options are kept.".to_owned()));
         Some((urls, options))
     };
+    // "Run in background" and "Watch these URLs": hand the run to the page
+    // that keeps it (one path for both keeps the first visit small).
+    let hand = move |to: fn(&RunRequest) -> Result<(), String>| {
+        if let Some((urls, options)) = prepare()
+            && let Err(e) = to(&RunRequest { urls, ..options })
+        {
+            store.error.set(Some(e));
+        }
+    };
     let run = move |_| {
         let Some((urls, options)) = prepare() else { return };
         comparison.set(None);
@@ -258,20 +267,10 @@ pub fn App() -> impl IntoView {
                 </div>
                 <div class="actions">
                     <button class="primary" on:click=run disabled=busy>"Run"</button>
-                    <button on:click=move |_| {
-                        if let Some((urls, options)) = prepare()
-                            && let Err(e) = start_in_background(&RunRequest { urls, ..options })
-                        {
-                            store.error.set(Some(e));
-                        }
-                    } disabled=busy title="As a job at the edge, going on without this page">"Run in background"</button>
-                    <button on:click=move |_| {
-                        if let Some((urls, options)) = prepare()
-                            && let Err(e) = watch_in_background(&RunRequest { urls, ..options })
-                        {
-                            store.error.set(Some(e));
-                        }
-                    } disabled=busy title="Run these URLs on a schedule and be told when prices or stock change">"Watch these URLs"</button>
+                    <button on:click=move |_| hand(start_in_background) disabled=busy
+                        title="As a job at the edge, going on without this page">"Run in background"</button>
+                    <button on:click=move |_| hand(watch_in_background) disabled=busy
+                        title="Run these URLs on a schedule and be told when prices or stock change">"Watch these URLs"</button>
                     <button on:click=compare disabled=busy
                         title="Fetch the first URLs one at a time, then all of them concurrently, and compare">"Compare with sequential"</button>
                     <button on:click=move |_| { seq_store.cancel(); store.cancel(); } disabled=move || !busy()>"Cancel"</button>

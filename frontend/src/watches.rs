@@ -208,6 +208,7 @@ pub fn WatchesPage() -> impl IntoView {
                 }
                 let retrying = deliveries.with_untracked(|d| d.first().is_some_and(|a| a.outcome == "retrying"));
                 if !busy && !retrying {
+                    load_list(); // the list's last run, now ended
                     return;
                 }
                 sleep_ms(1500).await;

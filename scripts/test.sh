@@ -76,7 +76,7 @@ export FANOUT_LOCKED_URL="http://127.0.0.1:$LOCKED_PORT" FANOUT_LOCKED_TOKEN=tes
 # A third, without the page's static assets, for the Cron handler: wrangler
 # 4.86's local dev cannot pass scheduled events to a Worker with assets
 # (scripts/wrangler-dev.sh). The watches tests tick it.
-CRON_PORT=${FANOUT_CRON_PORT:-8796}
+CRON_PORT=${FANOUT_CRON_PORT:-8794}
 rm -rf target/wrangler-cron
 FANOUT_NO_BUILD=1 FANOUT_NO_ASSETS=1 FANOUT_PERSIST=target/wrangler-cron setsid scripts/wrangler-dev.sh "$CRON_PORT" \
   > tests/artifacts/wrangler-cron.log 2>&1 &

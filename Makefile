@@ -6,7 +6,8 @@
 #               make bench-history only the 10,000-row run-history save,
 #               make bench-native the scheduler and extraction figures,
 #               make bench-crawl the demo shop crawled vs the same pages as a list,
-#               make bench-jobs a 10,000-URL background job vs the ideal and aiohttp
+#               make bench-jobs a 10,000-URL background job vs the ideal and aiohttp,
+#               make bench-click the long tasks when Run is pressed on the dashboard
 #
 # Every tool comes from crates.io or npm (scripts/setup.sh). The variables
 # below stop worker-build and trunk from downloading their own binaries.
@@ -25,7 +26,7 @@ EDGE_SRC := $(SHARED_SRC) edge/Cargo.toml $(shell find edge/src -name '*.rs')
 FRONTEND_SRC := $(SHARED_SRC) frontend/Cargo.toml frontend/index.html frontend/style.css Trunk.toml \
 	$(shell find frontend/src -name '*.rs')
 
-.PHONY: setup setup-test build dev test bench bench-load bench-history bench-native bench-crawl bench-jobs clean
+.PHONY: setup setup-test build dev test bench bench-load bench-history bench-native bench-crawl bench-jobs bench-click clean
 
 setup:
 	@scripts/setup.sh
@@ -66,6 +67,9 @@ bench-crawl: setup build
 
 bench-jobs: setup build
 	@scripts/bench.sh jobs
+
+bench-click: setup build
+	@scripts/bench.sh click
 
 clean:
 	rm -rf dist edge/build target/wasm32-unknown-unknown

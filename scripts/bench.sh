@@ -4,7 +4,8 @@
 # 10,000 rows to the run history, then the native scheduler and extraction
 # figures with extraction inside workerd, then the demo shop crawled against the
 # same pages as a list, then background jobs against the ideal and aiohttp
-# (`scripts/bench.sh fanout|load|history|native|crawl|jobs` runs one). Starts (and stops, by PID) its own
+# then the long tasks when Run is pressed
+# (`scripts/bench.sh fanout|load|history|native|crawl|jobs|click` runs one). Starts (and stops, by PID) its own
 # wrangler dev with limits raised so one request can carry all 200 URLs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,5 +61,6 @@ case "${1:-all}" in
   native) node bench/native.mjs ;;
   crawl) node bench/crawl.mjs ;;
   jobs) node bench/jobs.mjs ;;
-  *) start_plain; node bench/run.mjs && node bench/bundle.mjs && node bench/load.mjs && node bench/history.mjs && node bench/native.mjs && node bench/crawl.mjs && node bench/jobs.mjs ;;
+  click) node bench/click.mjs ;;
+  *) start_plain; node bench/run.mjs && node bench/bundle.mjs && node bench/load.mjs && node bench/history.mjs && node bench/native.mjs && node bench/crawl.mjs && node bench/jobs.mjs && node bench/click.mjs ;;
 esac

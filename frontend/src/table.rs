@@ -6,10 +6,9 @@ use leptos::prelude::*;
 
 use crate::run::{Row, RunStore};
 
-/// Rows per page. Every cell of a row is its own small effect, so a page's
-/// first render is the heaviest task of a run's start: at 100 rows it took
-/// 45–90 ms on the 2-core test machine (a long task in most 1,000-URL runs),
-/// at 50 rows none of four runs had a task over 50 ms (BENCHMARKS.md).
+/// Rows per page. A page's first render is the heaviest work of a run's
+/// start: at 100 rows (then 13 effects a row) it took 45–90 ms on the 2-core
+/// test machine, so a page holds 50 (BENCHMARKS.md).
 const PAGE: usize = 50;
 
 fn fmt_bytes(b: u64) -> String {
@@ -36,16 +35,18 @@ fn product_cell(v: &TaskView) -> (String, String, String) {
     (name, price, avail)
 }
 
-/// One table row. Every cell reads the row's own signal; text is always
-/// rendered as text, never as HTML.
+/// One table row, read from the row's own signal in one effect: a change
+/// patches the row's text and classes in place. (A signal read per cell made
+/// 13 effects a row, and a run's first page of them the longest task after
+/// Run was pressed: BENCHMARKS.md.) Text is always rendered as text, never as
+/// HTML.
 #[component]
 fn TaskRow(
     /// The row to show.
     row: Row,
 ) -> impl IntoView {
     let v = row.view;
-    let state = move || v.with(|v| v.state);
-    let product = move || v.with(product_cell);
+    let n = row.id + 1;
     // Hovering a row shows all of it (the cells cut long text short); the
     // text is made when the pointer arrives, not on every change.
     // (`mouseover` comes up from the cell under the pointer, hence `closest`.)
@@ -54,24 +55,31 @@ fn TaskRow(
             let _ = tr.set_attribute("title", &v.with_untracked(row_details));
         }
     };
-    view! {
-        <tr class=move || format!("task {}", state().slug()) on:mouseover=details>
-            <td class="num">{row.id + 1}</td>
-            <td><span class=move || format!("badge {}", state().slug())>{move || state().label()}</span></td>
-            <td class="url"><a href=move || v.with(|v| v.url.clone()) target="_blank" rel="noopener noreferrer">{move || v.with(|v| v.url.clone())}</a></td>
-            <td class="num">{move || v.with(|v| if v.attempt == 0 { String::new() } else { v.attempt.to_string() })}</td>
-            <td class="num">{move || v.with(|v| v.status.map(|s| s.to_string()).unwrap_or_default())}</td>
-            <td class="num">{move || v.with(|v| v.ms.map(|m| format!("{m} ms")).unwrap_or_default())}</td>
-            <td class="num">{move || v.with(|v| v.bytes.map(fmt_bytes).unwrap_or_default())}</td>
-            <td class="product">{move || product().0}</td>
-            <td class="num">{move || product().1}</td>
-            <td>{move || product().2}</td>
-            <td class="error">{move || v.with(|v| match (&v.error, &v.retry_reason, v.state) {
+    move || {
+        v.with(|t| {
+            let state = t.state;
+            let (name, price, avail) = product_cell(t);
+            let error = match (&t.error, &t.retry_reason, state) {
                 (Some((kind, msg)), _, _) => format!("{kind}: {msg}"),
                 (None, Some(reason), TaskState::Waiting) => format!("retrying after {reason}"),
                 _ => String::new(),
-            })}</td>
-        </tr>
+            };
+            view! {
+                <tr class=format!("task {}", state.slug()) on:mouseover=details>
+                    <td class="num">{n}</td>
+                    <td><span class=format!("badge {}", state.slug())>{state.label()}</span></td>
+                    <td class="url"><a href=t.url.clone() target="_blank" rel="noopener noreferrer">{t.url.clone()}</a></td>
+                    <td class="num">{if t.attempt == 0 { String::new() } else { t.attempt.to_string() }}</td>
+                    <td class="num">{t.status.map(|s| s.to_string()).unwrap_or_default()}</td>
+                    <td class="num">{t.ms.map(|m| format!("{m} ms")).unwrap_or_default()}</td>
+                    <td class="num">{t.bytes.map(fmt_bytes).unwrap_or_default()}</td>
+                    <td class="product">{name}</td>
+                    <td class="num">{price}</td>
+                    <td>{avail}</td>
+                    <td class="error">{error}</td>
+                </tr>
+            }
+        })
     }
 }
 

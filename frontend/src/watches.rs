@@ -198,6 +198,13 @@ pub fn WatchesPage() -> impl IntoView {
                     }
                 };
                 let busy = d.runs.first().is_some_and(|r| active(r.state) || !r.evaluated);
+                let hook = d.watch.webhook_url.is_some();
+                // The newest run that found something, and when it ended.
+                let newest = d
+                    .runs
+                    .first()
+                    .filter(|r| r.evaluated && !r.alerts.is_empty())
+                    .map(|r| (r.job_id.clone(), r.finished_at.unwrap_or(r.started_at) as f64));
                 detail.set(Some(d));
                 if let Ok(l) = get_json::<DeliveryLog>(&format!("/api/v1/watches/{id}/deliveries"), "deliveries").await
                 {
@@ -206,8 +213,15 @@ pub fn WatchesPage() -> impl IntoView {
                 if let Ok(p) = get_json::<WatchPrices>(&format!("/api/v1/watches/{id}/prices"), "prices").await {
                     prices.set(p.series);
                 }
-                let retrying = deliveries.with_untracked(|d| d.first().is_some_and(|a| a.outcome == "retrying"));
-                if !busy && !retrying {
+                // A run with alerts is delivered by the job's alarm just after
+                // it ends: keep looking until its attempt is logged and over
+                // (for at most ten minutes after the run).
+                let expect = hook && newest.as_ref().is_some_and(|(_, f)| js_sys::Date::now() < *f + 600_000.0);
+                let delivering = deliveries.with_untracked(|l| match (l.first(), &newest) {
+                    (Some(a), Some((run, _))) if a.run_id == *run => a.outcome == "retrying",
+                    _ => expect,
+                });
+                if !busy && !delivering {
                     load_list(); // the list's last run, now ended
                     return;
                 }

@@ -4,8 +4,8 @@
 # 10,000 rows to the run history, then the native scheduler and extraction
 # figures with extraction inside workerd, then the demo shop crawled against the
 # same pages as a list, then background jobs against the ideal and aiohttp
-# then the long tasks when Run is pressed
-# (`scripts/bench.sh fanout|load|history|native|crawl|jobs|click` runs one). Starts (and stops, by PID) its own
+# then the long tasks when Run is pressed, then wrangler dev against plain
+# workerd (`scripts/bench.sh fanout|load|history|native|crawl|jobs|click|dev` runs one). Starts (and stops, by PID) its own
 # wrangler dev with limits raised so one request can carry all 200 URLs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,6 +50,8 @@ start_plain() {
   PLAIN_PORT=${FANOUT_PLAIN_PORT:-8792}
   setsid node_modules/.bin/workerd serve bench/workerd.capnp --socket-addr "http=127.0.0.1:$PLAIN_PORT" > bench/workerd.log 2>&1 &
   PLAIN_PID=$!
+  # dev.mjs reads the CPU time of this session's processes.
+  export FANOUT_PLAIN_SID=$PLAIN_PID
   trap 'kill -TERM -- "-$PID" 2>/dev/null || true; kill -TERM -- "-$PLAIN_PID" 2>/dev/null || true' EXIT INT TERM
   wait_up "$PLAIN_PORT" workerd 60
   export FANOUT_PLAIN_URL="http://127.0.0.1:$PLAIN_PORT"
@@ -62,5 +64,6 @@ case "${1:-all}" in
   crawl) node bench/crawl.mjs ;;
   jobs) node bench/jobs.mjs ;;
   click) node bench/click.mjs ;;
-  *) start_plain; node bench/run.mjs && node bench/bundle.mjs && node bench/load.mjs && node bench/history.mjs && node bench/native.mjs && node bench/crawl.mjs && node bench/jobs.mjs && node bench/click.mjs ;;
+  dev) start_plain; node bench/dev.mjs ;;
+  *) start_plain; node bench/run.mjs && node bench/bundle.mjs && node bench/load.mjs && node bench/history.mjs && node bench/native.mjs && node bench/crawl.mjs && node bench/jobs.mjs && node bench/click.mjs && node bench/dev.mjs ;;
 esac

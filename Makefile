@@ -8,7 +8,8 @@
 #               make bench-crawl the demo shop crawled vs the same pages as a list,
 #               make bench-jobs a 10,000-URL background job vs the ideal and aiohttp,
 #               make bench-click the long tasks when Run is pressed on the dashboard,
-#               make bench-dev wrangler dev (make dev) against plain workerd and aiohttp
+#               make bench-dev wrangler dev (make dev) against plain workerd and aiohttp,
+#               make bench-isolate the isolate's own CPU per URL (V8's profiler)
 #
 # Every tool comes from crates.io or npm (scripts/setup.sh). The variables
 # below stop worker-build and trunk from downloading their own binaries.
@@ -27,7 +28,7 @@ EDGE_SRC := $(SHARED_SRC) edge/Cargo.toml $(shell find edge/src -name '*.rs')
 FRONTEND_SRC := $(SHARED_SRC) frontend/Cargo.toml frontend/index.html frontend/style.css Trunk.toml \
 	$(shell find frontend/src -name '*.rs')
 
-.PHONY: setup setup-test build dev test bench bench-load bench-history bench-native bench-crawl bench-jobs bench-click bench-dev clean
+.PHONY: setup setup-test build dev test bench bench-load bench-history bench-native bench-crawl bench-jobs bench-click bench-dev bench-isolate clean
 
 setup:
 	@scripts/setup.sh
@@ -74,6 +75,9 @@ bench-click: setup build
 
 bench-dev: setup build
 	@scripts/bench.sh dev
+
+bench-isolate: setup build
+	@scripts/bench.sh isolate
 
 clean:
 	rm -rf dist edge/build target/wasm32-unknown-unknown

@@ -21,11 +21,12 @@
 //!   the format is unambiguous (see [`normalise_price`]); otherwise a note says
 //!   why not.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use lol_html::html_content::{Element, TextChunk};
-use lol_html::{HtmlRewriter, MemorySettings, Settings, doc_text, element, text};
+use lol_html::{ElementContentHandlers, HandlerResult, HtmlRewriter, MemorySettings, Selector, Settings, doc_text};
 use serde_json::Value;
 
 use crate::wire::protocol::{Field, Price, Product, Source};
@@ -282,6 +283,42 @@ const OG_KEYS: [&str; 14] = [
     "product:gtin",
 ];
 
+/// `css` parsed once per thread (a Worker's isolate runs on one) and kept
+/// for the thread's life: lol_html's `element!` parses its selector for
+/// every page, which was 7 % of the edge's CPU per page with extraction
+/// (BENCHMARKS.md, "The isolate's own CPU per URL").
+fn selector(css: &'static str) -> Cow<'static, Selector> {
+    thread_local! {
+        static PARSED: RefCell<Vec<(&'static str, &'static Selector)>> = const { RefCell::new(Vec::new()) };
+    }
+    PARSED.with_borrow_mut(|parsed| {
+        if let Some((_, sel)) = parsed.iter().find(|(c, _)| *c == css) {
+            return Cow::Borrowed(*sel);
+        }
+        // The selectors are this file's constants, tested to parse.
+        let sel: &'static Selector =
+            Box::leak(Box::new(css.parse().unwrap_or_else(|e| unreachable!("selector {css}: {e}"))));
+        parsed.push((css, sel));
+        Cow::Borrowed(sel)
+    })
+}
+
+/// An element handler on a selector parsed once (see [`selector`]).
+fn on_element<'h>(
+    css: &'static str,
+    handler: impl FnMut(&mut Element<'_, '_>) -> HandlerResult + 'h,
+) -> (Cow<'static, Selector>, ElementContentHandlers<'h>) {
+    (selector(css), ElementContentHandlers::default().element(handler))
+}
+
+/// A text handler on a selector parsed once (see [`selector`]).
+fn on_text<'h>(
+    css: &'static str,
+    handler: impl FnMut(&mut TextChunk<'_>) -> HandlerResult + 'h,
+) -> (Cow<'static, Selector>, ElementContentHandlers<'h>) {
+    (selector(css), ElementContentHandlers::default().text(handler))
+}
+
 impl Extractor {
     /// A fresh extractor of products.
     pub fn new() -> Self {
@@ -301,13 +338,13 @@ impl Extractor {
         let (l1, l2) = (state.clone(), state.clone());
         let mut handlers = Vec::new();
         if links.is_some() {
-            handlers.push(element!("a[href]", move |el: &mut Element| {
+            handlers.push(on_element("a[href]", move |el: &mut Element| {
                 if let Some(href) = el.get_attribute("href") {
                     l1.borrow_mut().add_link(href);
                 }
                 Ok(())
             }));
-            handlers.push(element!("base[href]", move |el: &mut Element| {
+            handlers.push(on_element("base[href]", move |el: &mut Element| {
                 let mut s = l2.borrow_mut();
                 if let Some(l) = s.links.as_mut()
                     && l.base.is_none()
@@ -318,7 +355,7 @@ impl Extractor {
             }));
         }
         if products || links.is_some() {
-            handlers.push(element!("link[rel][href]", move |el: &mut Element| {
+            handlers.push(on_element("link[rel][href]", move |el: &mut Element| {
                 let rel = el.get_attribute("rel").unwrap_or_default().to_ascii_lowercase();
                 let mut s = s4.borrow_mut();
                 if rel.split_whitespace().any(|r| r == "canonical") && s.canonical.is_none() {
@@ -342,7 +379,7 @@ impl Extractor {
             return Self { rewriter: Some(rewriter), state, error: None, products: false };
         }
         handlers.extend([
-            element!("script", move |el: &mut Element| {
+            on_element("script", move |el: &mut Element| {
                 let ty = el.get_attribute("type").unwrap_or_default();
                 if ty.trim().eq_ignore_ascii_case("application/ld+json") {
                     s1.borrow_mut().current_ld = Some(String::new());
@@ -360,7 +397,7 @@ impl Extractor {
                 }
                 Ok(())
             }),
-            text!("script", move |t: &mut TextChunk| {
+            on_text("script", move |t: &mut TextChunk| {
                 let mut s = s2.borrow_mut();
                 if let Some(buf) = s.current_ld.as_mut()
                     && buf.len() + t.as_str().len() <= MAX_JSON_LD_SCRIPT
@@ -369,7 +406,7 @@ impl Extractor {
                 }
                 Ok(())
             }),
-            element!("meta", move |el: &mut Element| {
+            on_element("meta", move |el: &mut Element| {
                 let key = el.get_attribute("property").or_else(|| el.get_attribute("name"));
                 if let (Some(key), Some(content)) = (key, el.get_attribute("content")) {
                     let key = key.trim().to_ascii_lowercase();
@@ -380,7 +417,7 @@ impl Extractor {
                 }
                 Ok(())
             }),
-            element!("[itemscope], [itemprop], [id]", move |el: &mut Element| {
+            on_element("[itemscope], [itemprop], [id]", move |el: &mut Element| {
                 let tag = el.tag_name().to_ascii_lowercase();
                 let can_end = el.can_have_content() && !el.is_self_closing();
                 let mut at_end: Vec<AtEnd> = Vec::new();

@@ -21,7 +21,7 @@ use futures::{Stream, StreamExt};
 use worker::{Headers, Request, Response, Result};
 
 use crate::clock::EdgeClock;
-use crate::context::{Settings, authorize, error_response, json_response, read_body};
+use crate::context::{Settings, answer, authorize, error_response, json_response, read_body};
 use crate::fetch::{EdgeFetcher, EdgeProbe, InFlight, fetch_text};
 use crate::history::{Saver, Store, new_run_id};
 
@@ -160,10 +160,7 @@ pub async fn read_sitemap(
 
 /// `POST /api/v1/runs`: validate, then stream the run's events as NDJSON.
 pub async fn runs(mut req: Request, settings: &Settings, store: Option<Store>) -> Result<Response> {
-    match start_run(&mut req, settings, store).await {
-        Ok(resp) => Ok(resp),
-        Err(e) => error_response(&e),
-    }
+    answer(start_run(&mut req, settings, store).await)
 }
 
 async fn start_run(
@@ -246,10 +243,7 @@ pub fn ndjson_response(chunks: impl Stream<Item = String> + 'static) -> std::res
 
 /// `POST /api/v1/load`: validate, then stream the load test's snapshots as NDJSON.
 pub async fn load(mut req: Request, settings: &Settings) -> Result<Response> {
-    match start_load(&mut req, settings).await {
-        Ok(resp) => Ok(resp),
-        Err(e) => error_response(&e),
-    }
+    answer(start_load(&mut req, settings).await)
 }
 
 async fn start_load(req: &mut Request, settings: &Settings) -> std::result::Result<Response, ApiError> {

@@ -142,6 +142,11 @@ pub fn json_response<T: serde::Serialize>(status: u16, value: &T) -> Result<Resp
     Ok(Response::ok(body)?.with_status(status).with_headers(headers))
 }
 
+/// A handler's answer, a refusal turned into its JSON error response.
+pub fn answer(result: std::result::Result<Response, ApiError>) -> Result<Response> {
+    result.or_else(|e| error_response(&e))
+}
+
 /// `{"error": {"kind", "message"}}` with the error's status.
 pub fn error_response(err: &ApiError) -> Result<Response> {
     let resp = json_response(err.status, &err.to_body())?;

@@ -35,7 +35,7 @@ use worker::{
 use crate::alerts;
 use crate::api::ndjson_response;
 use crate::clock::{Sleep, unix_ms};
-use crate::context::{Settings, error_response, json_response};
+use crate::context::{Settings, answer, json_response};
 use crate::history::Store;
 
 /// The job's tables, made on first use.
@@ -679,10 +679,7 @@ impl DurableObject for JobObject {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        match self.route(req).await {
-            Ok(resp) => Ok(resp),
-            Err(e) => error_response(&e),
-        }
+        answer(self.route(req).await)
     }
 
     async fn alarm(&self) -> Result<Response> {

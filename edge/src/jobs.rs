@@ -12,7 +12,7 @@ use url::Url;
 use worker::{Env, Method, Request, RequestInit, Response, Result, Stub};
 
 use crate::api::{accept_within, read_sitemap};
-use crate::context::{Settings, authorize, error_response, json_response};
+use crate::context::{Settings, answer, authorize, json_response};
 use crate::history::{Store, new_run_id};
 use crate::job_object::InitJob;
 
@@ -43,10 +43,7 @@ pub async fn ask(
 
 /// Route `/api/v1/jobs…`.
 pub async fn route(req: Request, env: &Env, settings: &Settings, path: &str) -> Result<Response> {
-    match route_inner(req, env, settings, path).await {
-        Ok(resp) => Ok(resp),
-        Err(e) => error_response(&e),
-    }
+    answer(route_inner(req, env, settings, path).await)
 }
 
 async fn route_inner(

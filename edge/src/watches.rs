@@ -19,7 +19,7 @@ use worker::{Env, Method, Request, Response, Result, console_error, console_log}
 
 use crate::api::accept_within;
 use crate::clock::unix_ms;
-use crate::context::{Settings, authorize, error_response, json_response};
+use crate::context::{Settings, answer, authorize, json_response};
 use crate::history::{Store, new_run_id};
 use crate::jobs;
 use crate::watch_store::StoredWatch;
@@ -94,10 +94,7 @@ fn read_with_job<T: serde::de::DeserializeOwned>(
 
 /// Route `/api/v1/watches…`.
 pub async fn route(req: Request, env: &Env, settings: &Settings, path: &str) -> Result<Response> {
-    match route_inner(req, env, settings, path).await {
-        Ok(resp) => Ok(resp),
-        Err(e) => error_response(&e),
-    }
+    answer(route_inner(req, env, settings, path).await)
 }
 
 async fn route_inner(

@@ -13,7 +13,7 @@
 // `bench:click` section of BENCHMARKS.md. Every wait is bounded.
 import { launch } from '../tests/e2e/browser.mjs';
 import os from 'node:os';
-import { writeSection } from './common.mjs';
+import { selfTimes, writeSection } from './common.mjs';
 
 const BASE = process.env.FANOUT_URL ?? 'http://127.0.0.1:8798';
 const RUNS = Number(process.env.BENCH_CLICK_RUNS ?? 10);
@@ -46,15 +46,7 @@ async function once(browser, profile) {
     let top = null;
     if (cdp) {
       const { profile: p } = await cdp.send('Profiler.stop');
-      const self = new Map();
-      const byId = new Map(p.nodes.map((n) => [n.id, n]));
-      const dt = p.timeDeltas;
-      p.samples.forEach((id, i) => {
-        const n = byId.get(id);
-        const name = `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.split('/').pop()}`;
-        self.set(name, (self.get(name) ?? 0) + (dt[i] ?? 0) / 1000);
-      });
-      top = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 25).map(([k, v]) => [k, Math.round(v * 10) / 10]);
+      top = selfTimes(p, 25);
       await cdp.detach();
     }
     await page.waitForTimeout(200);

@@ -1,9 +1,70 @@
 // What the benchmark drivers share: the median, writing one section of
 // BENCHMARKS.md between its `<!-- bench:NAME:start/end -->` markers, the
-// fixed-latency loopback upstream, and the asyncio+aiohttp peer.
-import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+// fixed-latency loopback upstream, the asyncio+aiohttp peer, the CPU time and
+// memory of a server's processes (from /proc), and a CPU profile's self time
+// by function.
+import { execFileSync, spawn } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+
+const TICK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/** Fields of /proc/PID/stat after the command name (so field 3 is the session). */
+const statFields = (pid) => {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return { comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), f: stat.slice(stat.lastIndexOf(')') + 2).split(' ') };
+};
+
+/** The processes (`{pid, comm}`) of session `sid`, only those named `comm` if given. */
+export function sessionProcesses(sid, comm) {
+  const out = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const s = statFields(d);
+      if (Number(s.f[3]) === sid && (!comm || s.comm === comm)) out.push({ pid: Number(d), comm: s.comm });
+    } catch { /* gone */ }
+  }
+  if (!out.length) throw new Error(`no ${comm ?? 'process'} in session ${sid}`);
+  return out;
+}
+
+/** CPU time (user + system, ms) of `procs` so far: in all, and by command name. */
+export function cpuOf(procs) {
+  const by = {};
+  let all = 0;
+  for (const { pid, comm } of procs) {
+    try {
+      const { f } = statFields(pid);
+      const ms = ((Number(f[11]) + Number(f[12])) * 1000) / TICK;
+      by[comm] = (by[comm] ?? 0) + ms;
+      all += ms;
+    } catch { /* gone */ }
+  }
+  return { all, by };
+}
+
+/** Resident set of `procs` (MB). */
+export function rssOf(procs) {
+  let kb = 0;
+  for (const { pid } of procs) {
+    const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/);
+    kb += Number(m?.[1] ?? 0);
+  }
+  return kb / 1024;
+}
+
+/** The `n` functions with the most self time (ms) in a CDP CPU profile, most first. */
+export function selfTimes(profile, n) {
+  const self = new Map();
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  profile.samples.forEach((id, i) => {
+    const f = byId.get(id).callFrame;
+    const key = `${f.functionName || '(anonymous)'} ${f.url.split('/').pop()}`;
+    self.set(key, (self.get(key) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000);
+  });
+  return [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, v]) => [k, Math.round(v * 10) / 10]);
+}
 
 /** The median (the upper one of an even count). */
 export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

@@ -15,10 +15,8 @@
 //    workerd process), from /proc, over those runs, divided by the URLs.
 //    The upstream and this driver are other processes.
 // Writes the `bench:dev` section of BENCHMARKS.md. Every loop is bounded.
-import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
-import { median, runAiohttp, startUpstream, writeSection } from './common.mjs';
+import { cpuOf, median, runAiohttp, sessionProcesses, startUpstream, writeSection } from './common.mjs';
 
 const DEV = process.env.FANOUT_URL ?? 'http://127.0.0.1:8798';
 const PLAIN = process.env.FANOUT_PLAIN_URL ?? 'http://127.0.0.1:8792';
@@ -26,38 +24,6 @@ const DEV_SID = Number(process.env.FANOUT_BENCH_SID ?? 0);
 const PLAIN_SID = Number(process.env.FANOUT_PLAIN_SID ?? 0);
 const PY = process.env.BENCH_PYTHON ?? 'bench/.venv/bin/python';
 const ROUNDS = Number(process.env.BENCH_DEV_RUNS ?? 5);
-const TICK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-
-/** Every process of session `sid`, with its command name. */
-function session(sid) {
-  const out = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(f[3]) === sid) out.push({ pid: Number(d), comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) });
-    } catch { /* gone */ }
-  }
-  if (!out.length) throw new Error(`no process in session ${sid} (FANOUT_BENCH_SID / FANOUT_PLAIN_SID)`);
-  return out;
-}
-
-/** CPU ms (user + system) of `procs` so far, by command name and in all. */
-function cpu(procs) {
-  const by = {};
-  let all = 0;
-  for (const { pid, comm } of procs) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const ms = ((Number(f[11]) + Number(f[12])) * 1000) / TICK;
-      by[comm] = (by[comm] ?? 0) + ms;
-      all += ms;
-    } catch { /* gone */ }
-  }
-  return { all, by };
-}
 
 /** One run request, read to its end; the number of URLs done. */
 async function run(base, urls, options) {
@@ -118,16 +84,16 @@ try {
 
   // 2. CPU per URL.
   const cpuPerUrl = async (base, sid) => {
-    const procs = session(sid);
+    const procs = sessionProcesses(sid);
     const list = Array.from({ length: 50 }, (_, i) => `${fast.origin}/p/${i}`);
     const opts = { concurrency: 50, per_host: 50, timeout_ms: 10_000, extract: true, save: false };
     await run(base, list, opts); // warm-up
-    const before = cpu(procs);
+    const before = cpuOf(procs);
     for (let k = 0; k < 10; k += 1) {
       const done = await run(base, list, opts);
       if (done !== 50) throw new Error(`${base}: ${done} of 50 done`);
     }
-    const after = cpu(procs);
+    const after = cpuOf(procs);
     const by = Object.fromEntries(Object.entries(after.by).map(([k, v]) => [k, (v - (before.by[k] ?? 0)) / 500]));
     return { all: (after.all - before.all) / 500, by };
   };

@@ -15,7 +15,7 @@
 // --experimental-websocket (scripts/bench.sh passes it). Bounded throughout.
 import { spawn } from 'node:child_process';
 import os from 'node:os';
-import { startUpstream, writeSection } from './common.mjs';
+import { selfTimes, startUpstream, writeSection } from './common.mjs';
 
 const PORT = Number(process.env.FANOUT_ISOLATE_PORT ?? 8791);
 const INSPECT = PORT + 1000;
@@ -94,15 +94,7 @@ try {
     const { profile } = await cdp.send('Profiler.stop');
     const k = kinds(profile);
     if (process.env.BENCH_TOP) {
-      // Self time by function (a build with names: see BENCHMARKS.md).
-      const self = new Map();
-      const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-      profile.samples.forEach((id, i) => {
-        const f = byId.get(id).callFrame;
-        const key = `${f.functionName || '(anonymous)'} ${f.url.split('/').pop()}`;
-        self.set(key, (self.get(key) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000);
-      });
-      console.error(name, [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 30).map(([n, v]) => `${v.toFixed(1)} ${n}`).join('\n'));
+      console.error(name, selfTimes(profile, 30).map(([n, v]) => `${v} ${n}`).join('\n'));
     }
     const wall = (profile.endTime - profile.startTime) / 1000;
     rows.push({ name, units, k, wall });

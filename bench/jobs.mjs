@@ -21,10 +21,8 @@
 // - Memory: workerd's resident set sampled every 100 ms while one job of
 //   1,000, 10,000 and 100,000 URLs (latency 0) is created and while it runs.
 // Every loop here is bounded in count and time.
-import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
-import { median, runAiohttp, startUpstream, writeSection } from './common.mjs';
+import { cpuOf, median, rssOf, runAiohttp, sessionProcesses, startUpstream, writeSection } from './common.mjs';
 
 const BASE = process.env.FANOUT_URL ?? 'http://127.0.0.1:8798';
 const PY = process.env.BENCH_PYTHON ?? 'bench/.venv/bin/python';
@@ -34,45 +32,11 @@ const N = 10_000;
 const L = 100;
 const C = 50;
 const SIZES = (process.env.BENCH_JOB_SIZES ?? '1000,10000,100000').split(',').map(Number);
-const TICK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
-/** The workerd processes of wrangler dev's session. */
-function workerds() {
-  const pids = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (comm === 'workerd' && Number(f[3]) === SID) pids.push(Number(d));
-    } catch { /* gone */ }
-  }
-  if (!pids.length) throw new Error(`no workerd in session ${SID} (set FANOUT_BENCH_SID)`);
-  return pids;
-}
-const PIDS = workerds();
-
-/** CPU time (user + system, ms) of those processes so far. */
-function cpuMs() {
-  let ticks = 0;
-  for (const pid of PIDS) {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    ticks += Number(f[11]) + Number(f[12]);
-  }
-  return (ticks * 1000) / TICK;
-}
-
-/** Their resident set (MB). */
-function rssMb() {
-  let kb = 0;
-  for (const pid of PIDS) {
-    const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/);
-    kb += Number(m?.[1] ?? 0);
-  }
-  return kb / 1024;
-}
+// The workerd processes of wrangler dev's session.
+const PROCS = sessionProcesses(SID, 'workerd');
+const cpuMs = () => cpuOf(PROCS).all;
+const rssMb = () => rssOf(PROCS);
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

@@ -3,7 +3,7 @@
 # crawler, then each page's bundle size, then load-test mode vs oha, on a loopback upstream, then saving
 # 10,000 rows to the run history, then the native scheduler and extraction
 # figures with extraction inside workerd, then the demo shop crawled against the
-# same pages as a list, then background jobs against the ideal and aiohttp
+# same pages as a list, then background jobs against the ideal and aiohttp,
 # then the long tasks when Run is pressed, then wrangler dev against plain
 # workerd, then the isolate's own CPU per URL
 # (`scripts/bench.sh fanout|load|history|native|crawl|jobs|click|dev|isolate` runs one). Starts (and stops, by PID) its own

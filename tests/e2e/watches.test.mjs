@@ -7,8 +7,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import http from 'node:http';
 import { launch, BASE, ARTIFACTS } from './browser.mjs';
+import { receiver as webhookReceiver } from '../integration/helpers.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -28,14 +28,9 @@ async function until(id, pred, ms = 60_000) {
 }
 
 test('watch the dashboard URLs, run twice, see the alerts, the delivery and the price charts', async () => {
-  const got = [];
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => { body += c; });
-    req.on('end', () => { got.push({ headers: req.headers, body }); res.end('ok'); });
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const hook = `http://127.0.0.1:${server.address().port}/hook`;
+  const receiver = await webhookReceiver();
+  const { got } = receiver;
+  const hook = receiver.url;
   const urls = Array.from({ length: 8 }, (_, i) => `${BASE}/demo/products/${i + 1}?day_s=2`);
   const browser = await launch();
   let id;
@@ -107,7 +102,6 @@ test('watch the dashboard URLs, run twice, see the alerts, the delivery and the 
   } finally {
     if (id) await fetch(`${BASE}/api/v1/watches/${id}`, { method: 'DELETE' }).catch(() => {});
     await browser.close();
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
+    await receiver.close();
   }
 });

@@ -153,3 +153,20 @@ export async function startOfDemoDay(after = -1, dayMs = 3000) {
   }
   throw new Error('no day boundary seen');
 }
+
+/** A webhook receiver on loopback: answers `plan` (statuses, then 200s), keeps what it got. */
+export async function receiver(plan = []) {
+  const got = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => {
+      got.push({ headers: req.headers, body, at: Date.now() });
+      const status = plan.length ? plan.shift() : 200;
+      res.writeHead(status, { 'content-type': 'text/plain' });
+      res.end(status === 200 ? 'thanks' : 'try later');
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${server.address().port}/hook`, got, close: () => new Promise((r) => { server.closeAllConnections(); server.close(r); }) };
+}

@@ -8,8 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import http from 'node:http';
-import { BASE as EDGE } from './helpers.mjs';
+import { BASE as EDGE, receiver } from './helpers.mjs';
 
 // The Cron handler needs an edge without static assets: wrangler 4.86's local
 // dev cannot pass a scheduled event to a Worker with assets (workers-sdk
@@ -53,23 +52,6 @@ async function until(id, pred, ms = 60_000) {
     assert.ok(Date.now() < end, `watch ${id} did not get there within ${ms} ms: ${JSON.stringify(json).slice(0, 600)}`);
     await sleep(250);
   }
-}
-
-/** A webhook receiver on loopback: answers `plan` (statuses, then 200s), keeps what it got. */
-async function receiver(plan = []) {
-  const got = [];
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => { body += c; });
-    req.on('end', () => {
-      got.push({ headers: req.headers, body, at: Date.now() });
-      const status = plan.length ? plan.shift() : 200;
-      res.writeHead(status, { 'content-type': 'text/plain' });
-      res.end(status === 200 ? 'thanks' : 'try later');
-    });
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${server.address().port}/hook`, got, close: () => new Promise((r) => { server.closeAllConnections(); server.close(r); }) };
 }
 
 /** What a receiver should do: check `t=…,v1=…` over "t.body" with the secret, and its age. */

@@ -54,14 +54,20 @@ export function rssOf(procs) {
   return kb / 1024;
 }
 
-/** The `n` functions with the most self time (ms) in a CDP CPU profile, most first. */
+/**
+ * The `n` functions with the most self time (ms) in a CDP CPU profile, most
+ * first. Each sample counts as one tick of the sampler (its median
+ * interval), not as its own time delta: workerd's isolate is sampled only
+ * while its thread is inside V8, so a delta also holds the wait before it.
+ */
 export function selfTimes(profile, n) {
+  const tick = median(profile.timeDeltas) / 1000;
   const self = new Map();
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
-  profile.samples.forEach((id, i) => {
+  profile.samples.forEach((id) => {
     const f = byId.get(id).callFrame;
     const key = `${f.functionName || '(anonymous)'} ${f.url.split('/').pop()}`;
-    self.set(key, (self.get(key) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000);
+    self.set(key, (self.get(key) ?? 0) + tick);
   });
   return [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, v]) => [k, Math.round(v * 10) / 10]);
 }

@@ -26,7 +26,9 @@ use futures::future::LocalBoxFuture;
 use futures::stream::LocalBoxStream;
 use futures::{FutureExt, StreamExt};
 use url::Url;
-use worker::{Fetch, Headers, Method, Request, RequestInit, RequestRedirect};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use worker::Method;
 
 use crate::clock::unix_ms;
 use crate::demo;
@@ -108,10 +110,6 @@ fn is_redirect(status: u16) -> bool {
     matches!(status, 301 | 302 | 303 | 307 | 308)
 }
 
-fn network(e: impl std::fmt::Display) -> FetchError {
-    FetchError::Network(e.to_string())
-}
-
 /// One response's parts, whichever way it was obtained.
 struct Upstream {
     /// Where the body came from (after redirects): links resolve against it.
@@ -128,32 +126,89 @@ async fn fetch_upstream(
     method: Method,
     attempt: u32,
     signal: Option<web_sys::AbortSignal>,
+    max_body: u64,
 ) -> Result<Upstream, FetchError> {
-    let headers = Headers::new();
+    let headers = web_sys::Headers::new().map_err(js_network)?;
     // Only these headers: no cookies, no Authorization, no client IP.
-    headers.set("user-agent", USER_AGENT).map_err(network)?;
-    headers.set("accept", "text/html,application/xhtml+xml,*/*;q=0.8").map_err(network)?;
-    headers.set(ATTEMPT_HEADER, &attempt.to_string()).map_err(network)?;
-    let mut init = RequestInit::new();
+    headers.set("user-agent", USER_AGENT).map_err(js_network)?;
+    headers.set("accept", "text/html,application/xhtml+xml,*/*;q=0.8").map_err(js_network)?;
+    headers.set(ATTEMPT_HEADER, &attempt.to_string()).map_err(js_network)?;
+    let init = web_sys::RequestInit::new();
+    init.set_method(method.as_ref());
+    init.set_headers(&headers);
     // Redirects are followed by the attempt loop, so every hop is checked.
-    init.with_method(method).with_headers(headers).with_redirect(RequestRedirect::Manual);
-    let request = Request::new_with_init(url.as_str(), &init).map_err(|e| FetchError::InvalidUrl(e.to_string()))?;
-    let fetch = Fetch::Request(request);
-    let mut resp = match signal {
-        Some(s) => fetch.send_with_signal(&worker::AbortSignal::from(s)).await,
-        None => fetch.send().await,
-    }
-    .map_err(network)?;
-    let status = resp.status_code();
-    let retry_after = resp.headers().get("retry-after").ok().flatten();
-    let content_type = resp.headers().get("content-type").ok().flatten();
-    let location = resp.headers().get("location").ok().flatten();
-    let body = match resp.stream() {
-        Ok(s) => s.map(|c| c.map_err(network)).boxed_local(),
-        // No body at all (204, HEAD): an empty stream.
-        Err(_) => futures::stream::empty().boxed_local(),
+    init.set_redirect(web_sys::RequestRedirect::Manual);
+    init.set_signal(signal.as_ref());
+    let request = web_sys::Request::new_with_str_and_init(url.as_str(), &init)
+        .map_err(|e| FetchError::InvalidUrl(js_text(&e)))?;
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let resp: web_sys::Response =
+        JsFuture::from(global.fetch_with_request(&request)).await.map_err(js_network)?.unchecked_into();
+    let status = resp.status();
+    let h = resp.headers();
+    let header = |name: &str| h.get(name).ok().flatten();
+    let (retry_after, content_type, location) = (header("retry-after"), header("content-type"), header("location"));
+    let declared = header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
+    let body = match declared {
+        // No body to read.
+        _ if method == Method::Head => futures::stream::empty().boxed_local(),
+        // A body whose declared length is within the cap is read whole, in
+        // one call: the runtime cannot deliver more than it declared, and
+        // one `arrayBuffer()` costs the isolate far less than a stream
+        // reader's `read()` per chunk (BENCHMARKS.md, the isolate's CPU).
+        Some(len) if len <= max_body => {
+            let whole = resp.array_buffer().map_err(js_network)?;
+            futures::stream::once(async move {
+                let buf = JsFuture::from(whole).await.map_err(js_network)?;
+                Ok(js_sys::Uint8Array::new(&buf).to_vec())
+            })
+            .boxed_local()
+        }
+        // Unknown or too long: streamed, so the cap can stop the download.
+        _ => match resp.body() {
+            Some(b) => chunks(b),
+            // No body at all (204): an empty stream.
+            None => futures::stream::empty().boxed_local(),
+        },
     };
     Ok(Upstream { url, status, retry_after, content_type, location, body })
+}
+
+/// A body's chunks, read with one reader until it is done.
+///
+/// `worker`'s `ByteStream` (wasm-streams) does the same with more machinery
+/// and releases its reader's lock when dropped; that `releaseLock` call was
+/// among the largest costs in the isolate's profile. This reader is never
+/// released: the body is read to its end, or the download is aborted
+/// through the request's controller, and the reader goes with it.
+fn chunks(body: web_sys::ReadableStream) -> LocalBoxStream<'static, Result<Vec<u8>, FetchError>> {
+    let reader: web_sys::ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+    futures::stream::unfold(Some(reader), |reader| async move {
+        let reader = reader?;
+        match JsFuture::from(reader.read()).await {
+            Err(e) => Some((Err(js_network(e)), None)),
+            Ok(v) => {
+                let read: web_sys::ReadableStreamReadResult = v.unchecked_into();
+                if read.get_done().unwrap_or(true) {
+                    return None;
+                }
+                Some((Ok(js_sys::Uint8Array::new(&read.get_value()).to_vec()), Some(reader)))
+            }
+        }
+    })
+    .boxed_local()
+}
+
+/// A JS exception's message, or its string form.
+fn js_text(e: &JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+fn js_network(e: JsValue) -> FetchError {
+    FetchError::Network(js_text(&e))
 }
 
 async fn fetch_demo(url: Url, attempt: u32, robots_status: u16) -> Upstream {
@@ -174,6 +229,7 @@ async fn fetch_following(
     policy: &TargetPolicy,
     signal: Option<web_sys::AbortSignal>,
     robots_status: u16,
+    max_body: u64,
 ) -> Result<Upstream, FetchError> {
     let mut current = url;
     let mut seen = HashSet::from([current.to_string()]);
@@ -182,7 +238,7 @@ async fn fetch_following(
         let up = if is_own_demo_url(&current, Some(own)) {
             fetch_demo(current.clone(), attempt, robots_status).await
         } else {
-            fetch_upstream(current.clone(), Method::Get, attempt, signal.clone()).await?
+            fetch_upstream(current.clone(), Method::Get, attempt, signal.clone(), max_body).await?
         };
         let Some(location) = up.location.as_deref().filter(|_| is_redirect(up.status)) else { return Ok(up) };
         hops += 1;
@@ -262,7 +318,7 @@ pub async fn fetch_text(
     if !is_own_demo_url(&url, Some(own)) {
         policy.check(&url)?;
     }
-    let mut up = fetch_following(url, 1, own, policy, None, robots_status).await?;
+    let mut up = fetch_following(url, 1, own, policy, None, robots_status, max_bytes).await?;
     let mut body = Vec::new();
     up.read_body(max_bytes, None, |c| body.extend_from_slice(c)).await?;
     Ok((up.status, String::from_utf8_lossy(&body).into_owned()))
@@ -284,7 +340,7 @@ impl Fetcher for EdgeFetcher {
                 return Err(FetchError::Network("the client went away".into()));
             }
             let url = Url::parse(&url).map_err(|e| FetchError::InvalidUrl(e.to_string()))?;
-            let mut up = fetch_following(url, attempt, &own, &policy, ctl.signal, robots_status).await?;
+            let mut up = fetch_following(url, attempt, &own, &policy, ctl.signal, robots_status, max).await?;
             if want_text {
                 // robots.txt: the text itself, its first 512 KiB at most.
                 let text = up.read_prefix(MAX_TEXT_BYTES.min(max), ctl.controller.as_ref()).await?;
@@ -381,7 +437,7 @@ impl Probe for EdgeProbe {
                 fetch_demo(url, 1, robots).await
             } else {
                 let m = if method == LoadMethod::Head { Method::Head } else { Method::Get };
-                fetch_upstream(url, m, 1, ctl.signal).await?
+                fetch_upstream(url, m, 1, ctl.signal, max).await?
             };
             let bytes =
                 if method == LoadMethod::Get { up.read_body(max, ctl.controller.as_ref(), |_| {}).await? } else { 0 };

@@ -26,7 +26,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use lol_html::html_content::{Element, TextChunk};
-use lol_html::{ElementContentHandlers, HandlerResult, HtmlRewriter, MemorySettings, Selector, Settings, doc_text};
+use lol_html::{ElementContentHandlers, HandlerResult, HtmlRewriter, MemorySettings, Selector, Settings};
 use serde_json::Value;
 
 use crate::wire::protocol::{Field, Price, Product, Source};
@@ -477,20 +477,25 @@ impl Extractor {
                 Ok(())
             }),
         ]);
-        let mut settings = Settings::new()
-            .with_memory_settings(MemorySettings::new().with_max_allowed_memory_usage(4 * 1024 * 1024))
-            .append_document_content_handler(doc_text!(move |t: &mut TextChunk| {
-                let mut s = s6.borrow_mut();
-                if !s.collectors.is_empty() {
-                    let chunk = t.as_str();
-                    for c in &mut s.collectors {
-                        if c.buf.len() + chunk.len() <= MAX_TEXT_VALUE {
-                            c.buf.push_str(chunk);
-                        }
+        // A microdata value's text: only while an `[itemprop]` element is
+        // open (a collector exists only then). lol_html calls a text handler
+        // once per chunk however many of its elements are open, and decodes
+        // no text outside them; a document-wide handler made it decode every
+        // text node of every page (BENCHMARKS.md, the isolate's CPU).
+        handlers.push(on_text("[itemprop]", move |t: &mut TextChunk| {
+            let mut s = s6.borrow_mut();
+            if !s.collectors.is_empty() {
+                let chunk = t.as_str();
+                for c in &mut s.collectors {
+                    if c.buf.len() + chunk.len() <= MAX_TEXT_VALUE {
+                        c.buf.push_str(chunk);
                     }
                 }
-                Ok(())
-            }));
+            }
+            Ok(())
+        }));
+        let mut settings =
+            Settings::new().with_memory_settings(MemorySettings::new().with_max_allowed_memory_usage(4 * 1024 * 1024));
         for h in handlers {
             settings = settings.append_element_content_handler(h);
         }

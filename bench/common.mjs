@@ -55,13 +55,19 @@ export function rssOf(procs) {
 }
 
 /**
- * The `n` functions with the most self time (ms) in a CDP CPU profile, most
- * first. Each sample counts as one tick of the sampler (its median
- * interval), not as its own time delta: workerd's isolate is sampled only
- * while its thread is inside V8, so a delta also holds the wait before it.
+ * The time (ms) one sample of a CDP CPU profile stands for: the sampler's
+ * real period, its median interval. Not each sample's own time delta:
+ * workerd's isolate is sampled only while its thread is inside V8, so a
+ * delta also holds the wait before it, and summing deltas counts waiting
+ * as work.
  */
+export function sampleTick(profile) {
+  return median(profile.timeDeltas) / 1000;
+}
+
+/** The `n` functions with the most self time (ms) in a CDP CPU profile, most first (see `sampleTick`). */
 export function selfTimes(profile, n) {
-  const tick = median(profile.timeDeltas) / 1000;
+  const tick = sampleTick(profile);
   const self = new Map();
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   profile.samples.forEach((id) => {

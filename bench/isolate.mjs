@@ -15,7 +15,7 @@
 // --experimental-websocket (scripts/bench.sh passes it). Bounded throughout.
 import { spawn } from 'node:child_process';
 import os from 'node:os';
-import { cpuOf, median, selfTimes, startUpstream, writeSection } from './common.mjs';
+import { cpuOf, sampleTick, selfTimes, startUpstream, writeSection } from './common.mjs';
 
 const PORT = Number(process.env.FANOUT_ISOLATE_PORT ?? 8791);
 const INSPECT = PORT + 1000;
@@ -64,12 +64,7 @@ function kinds(profile) {
     const f = n.callFrame.functionName;
     return [n.id, f === '(idle)' ? 'idle' : f === '(program)' ? 'program' : f === '(garbage collector)' ? 'gc' : f === '(root)' ? 'program' : 'script'];
   }));
-  // The sampler takes a sample only while the thread is inside the
-  // isolate: a sample's time delta also holds the wait before it (up to the
-  // upstream's latency), so summing deltas counts waiting as work. Each
-  // sample stands for one tick instead: the median delta, the sampler's
-  // real period.
-  const tick = median(profile.timeDeltas) / 1000;
+  const tick = sampleTick(profile);
   const out = { idle: 0, program: 0, gc: 0, script: 0, tick };
   profile.samples.forEach((s) => { out[kind.get(s)] += tick; });
   return out;

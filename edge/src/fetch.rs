@@ -340,10 +340,13 @@ impl Fetcher for EdgeFetcher {
                 return Err(FetchError::Network("the client went away".into()));
             }
             let url = Url::parse(&url).map_err(|e| FetchError::InvalidUrl(e.to_string()))?;
-            let mut up = fetch_following(url, attempt, &own, &policy, ctl.signal, robots_status, max).await?;
+            // robots.txt: the text itself, its first 512 KiB at most; the
+            // fetch is told the cap that will be read, so a longer body is
+            // streamed and stopped there rather than downloaded whole.
+            let cap = if want_text { MAX_TEXT_BYTES.min(max) } else { max };
+            let mut up = fetch_following(url, attempt, &own, &policy, ctl.signal, robots_status, cap).await?;
             if want_text {
-                // robots.txt: the text itself, its first 512 KiB at most.
-                let text = up.read_prefix(MAX_TEXT_BYTES.min(max), ctl.controller.as_ref()).await?;
+                let text = up.read_prefix(cap, ctl.controller.as_ref()).await?;
                 let bytes = text.len() as u64;
                 let text = Some(String::from_utf8_lossy(&text).into_owned());
                 return Ok(Response { status: up.status, bytes, text, ..Response::default() });

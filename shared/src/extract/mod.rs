@@ -303,6 +303,20 @@ fn selector(css: &'static str) -> Cow<'static, Selector> {
     })
 }
 
+/// Most memory lol_html may use for one page's parsing state.
+const MAX_PARSER_MEMORY: usize = 4 * 1024 * 1024;
+
+/// A rewriter running `handlers`, within [`MAX_PARSER_MEMORY`], whose output
+/// is discarded (only the handlers' findings matter).
+fn rewriter<'h>(handlers: Vec<(Cow<'static, Selector>, ElementContentHandlers<'h>)>) -> HtmlRewriter<'h, Sink> {
+    let mut settings =
+        Settings::new().with_memory_settings(MemorySettings::new().with_max_allowed_memory_usage(MAX_PARSER_MEMORY));
+    for h in handlers {
+        settings = settings.append_element_content_handler(h);
+    }
+    HtmlRewriter::new(settings, discard as Sink)
+}
+
 /// An element handler on a selector parsed once (see [`selector`]).
 fn on_element<'h>(
     css: &'static str,
@@ -370,13 +384,7 @@ impl Extractor {
             }));
         }
         if !products {
-            let mut settings = Settings::new()
-                .with_memory_settings(MemorySettings::new().with_max_allowed_memory_usage(4 * 1024 * 1024));
-            for h in handlers {
-                settings = settings.append_element_content_handler(h);
-            }
-            let rewriter = HtmlRewriter::new(settings, discard as Sink);
-            return Self { rewriter: Some(rewriter), state, error: None, products: false };
+            return Self { rewriter: Some(rewriter(handlers)), state, error: None, products: false };
         }
         handlers.extend([
             on_element("script", move |el: &mut Element| {
@@ -494,13 +502,7 @@ impl Extractor {
             }
             Ok(())
         }));
-        let mut settings =
-            Settings::new().with_memory_settings(MemorySettings::new().with_max_allowed_memory_usage(4 * 1024 * 1024));
-        for h in handlers {
-            settings = settings.append_element_content_handler(h);
-        }
-        let rewriter = HtmlRewriter::new(settings, discard as Sink);
-        Self { rewriter: Some(rewriter), state, error: None, products: true }
+        Self { rewriter: Some(rewriter(handlers)), state, error: None, products: true }
     }
 
     /// Feed the next piece of the body. Parse errors stop the parsing (what

@@ -27,6 +27,10 @@ const fanout :Workerd.Worker = (
     (name = "MAX_CONCURRENCY", text = "200"),
     (name = "MAX_LOAD_REQUESTS", text = "10000"),
     (name = "MAX_LOAD_CONCURRENCY", text = "200"),
+    (name = "SHARD", durableObjectNamespace = "ShardObject"),
   ],
+  # The shards a run fans out to (they keep no state).
+  durableObjectNamespaces = [(className = "ShardObject", uniqueKey = "fanout-shard", enableSql = true)],
+  durableObjectStorage = (inMemory = void),
   globalOutbound = "internet",
 );

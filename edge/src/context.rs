@@ -5,9 +5,10 @@
 //! Settings are limits from `wrangler.toml` `[vars]` and the optional API
 //! token secret.
 
-use fanout_shared::wire::config::Limits;
+use fanout_shared::engine::gate::Gate;
+use fanout_shared::wire::config::{DEFAULT_MAX_REQUEST_BYTES, Limits};
 use fanout_shared::wire::protocol::ApiError;
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use worker::{Env, Headers, Request, Response, Result};
 
 /// Everything a request handler needs to know about the deployment.
@@ -30,6 +31,11 @@ pub struct Settings {
     /// Largest `POST /api/v1/jobs` body (`MAX_JOB_REQUEST_BYTES`): a list of
     /// 100,000 URLs is several megabytes.
     pub max_job_request_bytes: u64,
+    /// This invocation's connections (`CONNECTIONS_PER_INVOCATION`): every
+    /// subrequest it makes holds one until its headers arrive. Settings are
+    /// read once per invocation (a request, an alarm, a queue batch), so
+    /// the gate is that invocation's.
+    pub gate: Gate,
 }
 
 fn var(env: &Env, name: &str) -> Option<String> {
@@ -65,6 +71,8 @@ impl Settings {
             job_batch_size: num(env, "JOB_BATCH_SIZE", d.job_batch_size).clamp(1, 100),
             min_watch_minutes: num(env, "MIN_WATCH_MINUTES", d.min_watch_minutes).max(1),
             max_watches: num(env, "MAX_WATCHES", d.max_watches),
+            connections_per_invocation: num(env, "CONNECTIONS_PER_INVOCATION", d.connections_per_invocation),
+            subrequests_per_invocation: num(env, "SUBREQUESTS_PER_INVOCATION", d.subrequests_per_invocation),
             allow_private_targets: var(env, "ALLOW_PRIVATE_TARGETS")
                 .is_some_and(|v| matches!(v.trim(), "true" | "1" | "yes")),
             allowed_hosts: var(env, "ALLOWED_HOSTS")
@@ -72,7 +80,9 @@ impl Settings {
                 .unwrap_or_default(),
         };
         let token = env.secret("API_TOKEN").ok().map(|s| s.to_string()).filter(|s| !s.is_empty());
+        let gate = Gate::new(limits.connections_per_invocation);
         Self {
+            gate,
             limits,
             token,
             // At least the run being saved, and at least a day.
@@ -154,4 +164,49 @@ pub fn error_response(err: &ApiError) -> Result<Response> {
         resp.headers().set("www-authenticate", "Bearer")?;
     }
     Ok(resp)
+}
+
+/// A streamed NDJSON answer: each item of `chunks` is one or more whole lines.
+pub fn ndjson_response(chunks: impl Stream<Item = String> + 'static) -> std::result::Result<Response, ApiError> {
+    let internal = |e: worker::Error| ApiError::new(500, "internal", e.to_string());
+    let headers = Headers::new();
+    let set = |k: &str, v: &str| headers.set(k, v).map_err(internal);
+    set("content-type", "application/x-ndjson; charset=utf-8")?;
+    set("cache-control", "no-store")?;
+    set("x-content-type-options", "nosniff")?;
+    let body = chunks.map(|c| Ok::<Vec<u8>, worker::Error>(c.into_bytes()));
+    Ok(Response::from_stream(body).map_err(internal)?.with_headers(headers))
+}
+
+/// A POSTed API request, authorised and read within the body limit.
+pub struct Posted {
+    /// The edge's own origin.
+    pub own_origin: url::Url,
+    /// The request's `Content-Type`.
+    pub content_type: Option<String>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// What `POST /api/v1/runs` and `POST /api/v1/load` do before parsing:
+/// check the token, then read the body within `MAX_REQUEST_BYTES`.
+pub async fn accept(req: &mut Request, settings: &Settings) -> std::result::Result<Posted, ApiError> {
+    accept_within(req, settings, settings.limits.max_request_bytes).await
+}
+
+/// [`accept`] with a body limit of `max_bytes` (a job's list is bigger).
+pub async fn accept_within(
+    req: &mut Request,
+    settings: &Settings,
+    max_bytes: u64,
+) -> std::result::Result<Posted, ApiError> {
+    authorize(req, settings)?;
+    let own_origin = req.url().map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
+    let cap = match max_bytes {
+        0 => DEFAULT_MAX_REQUEST_BYTES,
+        n => n,
+    };
+    let body = read_body(req, cap).await?;
+    let content_type = req.headers().get("content-type").ok().flatten();
+    Ok(Posted { own_origin, content_type, body })
 }

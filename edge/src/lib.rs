@@ -28,24 +28,19 @@
 //! and its events are streamed back as NDJSON lines. Static assets (the
 //! dashboard) are served by Workers static assets before this code runs.
 
-use fanout_shared::jobs::protocol::BatchMessage;
 use fanout_shared::wire::protocol::ApiError;
-use worker::{Context, Env, MessageBatch, Method, Request, Response, Result, ScheduleContext, ScheduledEvent, event};
+use worker::{Context, Env, Method, Request, Response, Result, ScheduleContext, ScheduledEvent, event};
 
-mod alerts;
-mod api;
-mod clock;
-mod consumer;
 mod context;
-mod demo;
-mod fetch;
-mod history;
-mod job_object;
-mod jobs;
-mod watch_store;
-mod watches;
+mod objects;
+mod platform;
+mod routes;
+mod store;
 
-pub use job_object::JobObject;
+pub use objects::job::JobObject;
+pub use objects::shard::ShardObject;
+
+use routes::{demo, history, jobs, load, meta, runs, sitemap, watches};
 
 use context::{Settings, error_response};
 
@@ -55,11 +50,11 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let path = req.path();
     let method = req.method();
     match (method.clone(), path.as_str()) {
-        (Method::Get, "/api/v1/health") => api::health(),
-        (Method::Get, "/api/v1/config") => api::config(&settings),
+        (Method::Get, "/api/v1/health") => meta::health(),
+        (Method::Get, "/api/v1/config") => meta::config(&settings),
         (Method::Post, "/api/v1/runs") => {
-            let store = history::Store::open(&env, &settings);
-            api::runs(req, &settings, store).await
+            let store = store::history::Store::open(&env, &settings);
+            runs::runs(req, &env, &settings, store).await
         }
         (_, p) if p == "/api/v1/history" || p == "/api/v1/runs" || p.starts_with("/api/v1/runs/") => {
             history::route(&req, &env, &settings, p).await
@@ -68,8 +63,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         (_, p) if p == "/api/v1/watches" || p.starts_with("/api/v1/watches/") => {
             watches::route(req, &env, &settings, p).await
         }
-        (Method::Get, "/api/v1/sitemap") => api::sitemap(&req, &settings).await,
-        (Method::Post, "/api/v1/load") => api::load(req, &settings).await,
+        (Method::Get, "/api/v1/sitemap") => sitemap::sitemap(&req, &settings).await,
+        (Method::Post, "/api/v1/load") => load::load(req, &env, &settings).await,
         (_, "/api/v1/health" | "/api/v1/config" | "/api/v1/sitemap" | "/api/v1/load") => {
             error_response(&ApiError::new(405, "method_not_allowed", format!("{method:?} is not allowed on {path}")))
         }
@@ -85,16 +80,10 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
                 .flatten()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(1);
-            demo::reply(&url, attempt, clock::unix_ms(), settings.demo_robots_status).await.into_response()
+            demo::reply(&url, attempt, platform::clock::unix_ms(), settings.demo_robots_status).await.into_response()
         }
         _ => Response::error("Not Found", 404),
     }
-}
-
-/// The jobs queue's consumer: each message is one batch of a job.
-#[event(queue)]
-async fn queue(batch: MessageBatch<BatchMessage>, env: Env, _ctx: Context) -> Result<()> {
-    consumer::consume(batch, env).await
 }
 
 /// The Cron Trigger (`[triggers] crons`): start the watches that are due at

@@ -151,6 +151,7 @@ pub fn App() -> impl IntoView {
             save: Some(save.get_untracked()),
             per_host_interval_ms: None,
             crawl: None,
+            fan_out: None,
         };
         // Keep the configuration in the address bar (the default demo list
         // is implied, so links stay short).

@@ -16,7 +16,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use fanout_shared::engine::retry::SplitMix64;
-use fanout_shared::engine::runner::{Clock, Fetcher, Runner};
+use fanout_shared::engine::runner::{Clock, Fetcher, Progress, Runner};
 use fanout_shared::engine::scheduler::{Action, AttemptRequest, AttemptResult, Response, Scheduler};
 use fanout_shared::input::Job;
 use fanout_shared::wire::protocol::{Millis, RunOptions};
@@ -43,7 +43,7 @@ struct Instant0;
 impl Fetcher for Instant0 {
     type Attempt = Ready<AttemptResult>;
     type Abort = ();
-    fn start(&self, _req: &AttemptRequest) -> (Self::Attempt, ()) {
+    fn start(&self, _req: &AttemptRequest, _progress: Progress) -> (Self::Attempt, ()) {
         (ready(ok()), ())
     }
 }

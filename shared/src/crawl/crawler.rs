@@ -28,7 +28,7 @@ use crate::crawl::canonical::canonical_key;
 use crate::crawl::robots::RobotsRules;
 use crate::crawl::scope::in_scope;
 use crate::engine::retry::is_success;
-use crate::engine::scheduler::{Action, AttemptResult, INTERNAL_ID_BASE, Machine, Scheduler};
+use crate::engine::scheduler::{Action, AttemptResult, INTERNAL_ID_BASE, Machine, Note, Scheduler};
 use crate::input::Job;
 use crate::input::pattern::UrlPatterns;
 use crate::input::target::TargetPolicy;
@@ -334,6 +334,11 @@ impl Machine for Crawler {
                 self.consider(id, link);
             }
         }
+        self.pump();
+    }
+
+    fn on_note(&mut self, now: Millis, id: u32, attempt: u32, note: Note) {
+        self.sched.on_note(now, id, attempt, note);
         self.pump();
     }
 

@@ -4,6 +4,10 @@
 //! (the jobs it runs) and [`crate::view::stats`] (the fold its summary is
 //! made of, the same one clients use).
 //!
+//! - [`gate`]: one invocation's connection slots (the platform's six
+//!   subrequests waiting for headers), kept by the edge and simulated by tests.
+//! - [`lanes`]: one run spread over several invocations (shards), and
+//!   what the entry and a shard say to each other.
 //! - [`retry`]: what is worth retrying, and full-jitter backoff with `Retry-After`.
 //! - [`scheduler`]: the sans-IO state machine: global and per-host caps,
 //!   fairness, retries, timeouts, deadline, cancel. Time is an input.
@@ -12,6 +16,8 @@
 //! - `sim` (tests only): a virtual clock and scripted fetcher that run the
 //!   real runner deterministically, never sleeping.
 
+pub mod gate;
+pub mod lanes;
 pub mod retry;
 pub mod runner;
 pub mod scheduler;

@@ -11,17 +11,19 @@
 //! went away) aborts every attempt still in flight, so nothing keeps running
 //! for nobody.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
 
 use futures::channel::oneshot;
 use futures::future::{AbortHandle, Abortable, Aborted, LocalBoxFuture};
 use futures::stream::{FuturesUnordered, Stream};
 use futures::{FutureExt, StreamExt};
 
-use crate::engine::scheduler::{Action, AttemptRequest, AttemptResult, Machine, Scheduler};
+use crate::engine::scheduler::{Action, AttemptRequest, AttemptResult, Machine, Note, Scheduler};
 use crate::wire::protocol::{Event, Millis};
 
 /// Aborts one attempt's underlying request (for example an
@@ -37,14 +39,62 @@ impl AbortAttempt for () {
     fn abort(self) {}
 }
 
+/// How a fetcher tells the run about an attempt before its result: when
+/// the request really went out ([`Note::Sent`]: it had a connection, its
+/// timeout starts) and when its response headers came ([`Note::Headers`]:
+/// its connection is free while the body is read). A fetcher that says
+/// nothing is timed from its start and holds its connection to the end.
+#[derive(Clone, Default)]
+pub struct Progress(Option<Rc<dyn Fn(Note)>>);
+
+impl Progress {
+    /// Notes go to `f`.
+    pub fn new(f: impl Fn(Note) + 'static) -> Self {
+        Self(Some(Rc::new(f)))
+    }
+
+    /// Report `note`.
+    pub fn note(&self, note: Note) {
+        if let Some(f) = &self.0 {
+            f(note);
+        }
+    }
+}
+
+impl core::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Progress")
+    }
+}
+
 /// "Fetch this": starts one attempt.
 pub trait Fetcher {
     /// The attempt's future: resolves once headers and body are in (or failed).
     type Attempt: Future<Output = AttemptResult> + 'static;
     /// The handle that aborts it.
     type Abort: AbortAttempt;
-    /// Start `req` now.
-    fn start(&self, req: &AttemptRequest) -> (Self::Attempt, Self::Abort);
+    /// Start `req` now, reporting its progress through `progress`.
+    fn start(&self, req: &AttemptRequest, progress: Progress) -> (Self::Attempt, Self::Abort);
+}
+
+/// Notes from attempts in flight, waiting for the runner's next turn.
+#[derive(Default)]
+struct Inbox {
+    notes: RefCell<VecDeque<(u32, u32, Note)>>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl Inbox {
+    fn progress(self: &Rc<Self>, id: u32, attempt: u32) -> Progress {
+        let inbox = Rc::downgrade(self);
+        Progress::new(move |note| {
+            let Some(inbox) = inbox.upgrade() else { return };
+            inbox.notes.borrow_mut().push_back((id, attempt, note));
+            if let Some(w) = inbox.waker.borrow_mut().take() {
+                w.wake();
+            }
+        })
+    }
 }
 
 /// "What time is it, and wake me at": the run's clock, in milliseconds since
@@ -94,6 +144,7 @@ pub struct Runner<F: Fetcher, C: Clock, M: Machine = Scheduler> {
     aborts: HashMap<(u32, u32), (F::Abort, AbortHandle)>,
     sleep: Option<(Millis, Pin<Box<C::Sleep>>)>,
     cancel: Option<oneshot::Receiver<()>>,
+    inbox: Rc<Inbox>,
     kicked: bool,
 }
 
@@ -108,6 +159,7 @@ impl<F: Fetcher, C: Clock, M: Machine> Runner<F, C, M> {
             aborts: HashMap::new(),
             sleep: None,
             cancel: None,
+            inbox: Rc::default(),
             kicked: false,
         }
     }
@@ -133,7 +185,8 @@ impl<F: Fetcher, C: Clock, M: Machine> Runner<F, C, M> {
         while let Some(action) = self.sched.poll_action() {
             match action {
                 Action::Start(req) => {
-                    let (fut, abort) = self.fetcher.start(&req);
+                    let progress = self.inbox.progress(req.id, req.attempt);
+                    let (fut, abort) = self.fetcher.start(&req, progress);
                     let (handle, reg) = AbortHandle::new_pair();
                     let (id, attempt) = (req.id, req.attempt);
                     let tagged = fut.map(move |r| (id, attempt, r)).boxed_local();
@@ -169,6 +222,18 @@ impl<F: Fetcher, C: Clock, M: Machine> Stream for Runner<F, C, M> {
             }
             if this.sched.is_finished() {
                 return Poll::Ready(None);
+            }
+            let note = this.inbox.notes.borrow_mut().pop_front();
+            if let Some((id, attempt, note)) = note {
+                this.sched.on_note(this.clock.now(), id, attempt, note);
+                this.apply_actions();
+                continue;
+            }
+            {
+                let mut waker = this.inbox.waker.borrow_mut();
+                if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    *waker = Some(cx.waker().clone());
+                }
             }
             if let Some(rx) = this.cancel.as_mut() {
                 match rx.poll_unpin(cx) {

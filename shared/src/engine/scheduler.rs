@@ -20,7 +20,14 @@
 //! - no attempt starts after the run deadline or after cancel;
 //! - with pacing on, request starts on one host are spaced by its interval
 //!   (randomised 0.5–1.5×), a host that answers 429 or 503 backs off alone,
-//!   and a host waiting for its turn never holds back another host.
+//!   and a host waiting for its turn never holds back another host;
+//! - with a connection limit ([`Scheduler::limit_connections`], the
+//!   platform's six per invocation), at most that many attempts wait for
+//!   their response headers at once: an attempt holds a connection from its
+//!   start until the shell reports its headers ([`Note::Headers`]), and
+//!   reading a body holds none. An attempt's timeout runs from when its
+//!   request really went out ([`Note::Sent`]), not from when it was asked
+//!   for.
 //!
 //! A crawl (`crate::crawl`) drives the same scheduler: it [adds](Scheduler::add)
 //! jobs while the run goes, keeps the run [open](Scheduler::set_open) until it
@@ -30,6 +37,8 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
+use serde::{Deserialize, Serialize};
+
 use crate::engine::retry::{Backoff, Decision, Rng, is_retryable_status, is_success};
 use crate::input::Job;
 use crate::input::target::check_url;
@@ -38,21 +47,26 @@ use crate::wire::error::{ErrorKind, FetchError};
 use crate::wire::protocol::{Event, EventError, Millis, Product, RunOptions, Summary};
 
 /// What a finished attempt produced: a response whose body has been read.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Response {
     /// HTTP status.
     pub status: u16,
     /// Body bytes read.
     pub bytes: u64,
     /// A parsed `Retry-After`, in milliseconds from now.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,
     /// Product data, when extraction ran and found some.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub product: Option<Product>,
     /// The page's links, absolute, when [`AttemptRequest::links`] asked for
     /// them and the answer was HTML (at most
     /// [`crate::wire::config::MAX_LINKS_PER_PAGE`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<String>,
     /// The body as text, when [`AttemptRequest::text`] asked for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
 }
 
@@ -81,6 +95,18 @@ pub const INTERNAL_ID_BASE: u32 = 1 << 31;
 /// A request's pacing backs off from at least this after a 429 or 503.
 pub const PACE_BACKOFF_MIN_MS: u64 = 250;
 
+/// What the shell reports about an attempt before its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Note {
+    /// The request really went out: it had a connection. Its timeout runs
+    /// from here (a runtime that queues requests beyond its connection
+    /// limit must not eat into it).
+    Sent,
+    /// Its response headers arrived: it no longer holds a connection,
+    /// though its body may still be streaming in.
+    Headers,
+}
+
 /// What drives a run: the [`Scheduler`] itself, or something built around it
 /// (a crawl). The [`crate::engine::runner::Runner`] drives any of them.
 pub trait Machine {
@@ -88,6 +114,8 @@ pub trait Machine {
     fn handle_timeout(&mut self, now: Millis);
     /// An attempt finished.
     fn on_result(&mut self, now: Millis, id: u32, attempt: u32, result: AttemptResult);
+    /// The shell reports an attempt's progress.
+    fn on_note(&mut self, now: Millis, id: u32, attempt: u32, note: Note);
     /// Stop the run.
     fn cancel(&mut self, now: Millis);
     /// The next action for the shell.
@@ -125,7 +153,10 @@ enum State {
     Idle,
     InFlight {
         attempt: u32,
+        /// When it went out: its timeout and latency count from here.
         started: Millis,
+        /// It holds a connection until its headers come.
+        awaiting: bool,
     },
     Waiting {
         until: Millis,
@@ -163,6 +194,9 @@ struct Host {
     next_start: Millis,
     /// A wake-up is set for `next_start`.
     timer: Option<Millis>,
+    /// Its own in-flight cap, when it has one (a job's batch gets a share of
+    /// each host's cap); otherwise the run's `per_host`.
+    cap: Option<u32>,
 }
 
 /// The scheduler of one run. See the module docs.
@@ -194,6 +228,11 @@ pub struct Scheduler {
     stats: Stats,
     in_flight: u32,
     peak_in_flight: u32,
+    /// Most attempts waiting for headers at once (`None`: no limit).
+    connections: Option<u32>,
+    /// Attempts waiting for their headers now.
+    awaiting: u32,
+    peak_awaiting: u32,
     unfinished: usize,
     retries: u32,
     counts: [u32; 3],
@@ -242,6 +281,9 @@ impl Scheduler {
             stats: Stats::new(),
             in_flight: 0,
             peak_in_flight: 0,
+            connections: None,
+            awaiting: 0,
+            peak_awaiting: 0,
             unfinished: 0,
             retries: 0,
             counts: [0; 3],
@@ -266,7 +308,11 @@ impl Scheduler {
 
     /// The index of `url`'s host, made on first sight.
     fn host_of(&mut self, url: &str) -> usize {
-        let name = host_key(url);
+        self.host_index(host_key(url))
+    }
+
+    /// The index of the host named `name` (a [`host_key`]), made on first sight.
+    fn host_index(&mut self, name: String) -> usize {
         if let Some(&h) = self.host_ids.get(&name) {
             return h;
         }
@@ -358,6 +404,58 @@ impl Scheduler {
     /// backs off (doubling, at most `cap_ms`) until its answers succeed again.
     pub fn pace_hosts(&mut self, cap_ms: u64) {
         self.pace_cap_ms = Some(cap_ms);
+    }
+
+    /// Give the host named `host` (a [`host_key`]) an in-flight cap of its
+    /// own, instead of the run's `per_host` (a job's batch holds a share of
+    /// each host's cap).
+    pub fn cap_host(&mut self, host: &str, cap: u32) {
+        let h = self.host_index(host.to_owned());
+        self.hosts[h].cap = Some(cap);
+    }
+
+    /// Keep at most `per_invocation` attempts waiting for their response
+    /// headers at once (0: no limit), as the Workers runtime does for one
+    /// invocation's subrequests. The shell must then report
+    /// [`Note::Headers`]; until it does, an attempt holds its connection.
+    pub fn limit_connections(&mut self, per_invocation: u32) {
+        self.connections = (per_invocation > 0).then_some(per_invocation);
+    }
+
+    /// Attempts waiting for their headers now.
+    pub fn awaiting_headers(&self) -> u32 {
+        self.awaiting
+    }
+
+    /// Most attempts that waited for their headers at once.
+    pub fn peak_awaiting_headers(&self) -> u32 {
+        self.peak_awaiting
+    }
+
+    /// The shell reports an attempt's progress (see [`Note`]). Notes about
+    /// attempts no longer in flight are ignored.
+    pub fn on_note(&mut self, now: Millis, id: u32, attempt: u32, note: Note) {
+        self.advance(now);
+        let Some(&idx) = self.index.get(&id) else { return };
+        let State::InFlight { attempt: current, started, awaiting } = self.slots[idx].state else { return };
+        if current != attempt {
+            return;
+        }
+        match note {
+            Note::Sent => {
+                // The timeout restarts from now: time queued before the
+                // request went out is not the upstream's.
+                self.timers.remove(&(started + self.opts.timeout_ms, idx));
+                self.timers.insert((self.now + self.opts.timeout_ms, idx));
+                self.slots[idx].state = State::InFlight { attempt, started: self.now, awaiting };
+            }
+            Note::Headers if awaiting => {
+                self.awaiting -= 1;
+                self.slots[idx].state = State::InFlight { attempt, started, awaiting: false };
+                self.step(self.now);
+            }
+            Note::Headers => {}
+        }
     }
 
     /// Never start two requests on `url`'s host closer than `ms` apart (a
@@ -457,7 +555,7 @@ impl Scheduler {
         let Some(&idx) = self.index.get(&id) else {
             return;
         };
-        let State::InFlight { attempt: current, started } = self.slots[idx].state else {
+        let State::InFlight { attempt: current, started, .. } = self.slots[idx].state else {
             return;
         };
         if current != attempt {
@@ -597,6 +695,7 @@ impl Scheduler {
                 stats: self.stats.report(self.now),
                 saved: None,
                 crawl: None,
+                invocations: None,
             };
             self.events.push_back(Event::Summary(Box::new(summary)));
         }
@@ -641,7 +740,7 @@ impl Scheduler {
     }
 
     fn abort_if_in_flight(&mut self, idx: usize) {
-        if let State::InFlight { attempt, started } = self.slots[idx].state {
+        if let State::InFlight { attempt, started, .. } = self.slots[idx].state {
             self.timers.remove(&(started + self.opts.timeout_ms, idx));
             self.actions.push_back(Action::Abort { id: self.slots[idx].id, attempt });
             self.release(idx);
@@ -651,6 +750,9 @@ impl Scheduler {
     /// Free the slot held by an in-flight attempt.
     fn release(&mut self, idx: usize) {
         let host = self.slots[idx].host;
+        if let State::InFlight { awaiting: true, .. } = self.slots[idx].state {
+            self.awaiting -= 1;
+        }
         self.in_flight -= 1;
         self.hosts[host].in_flight -= 1;
         self.slots[idx].state = State::Idle;
@@ -795,7 +897,7 @@ impl Scheduler {
     /// Whether `host` has work and a free slot (paced or not).
     fn has_room(&self, host: usize) -> bool {
         let h = &self.hosts[host];
-        !h.queue.is_empty() && h.in_flight < self.opts.per_host.max(1)
+        !h.queue.is_empty() && h.in_flight < h.cap.unwrap_or(self.opts.per_host).max(1)
     }
 
     fn startable(&self, host: usize) -> bool {
@@ -824,7 +926,7 @@ impl Scheduler {
         if self.cancelled || self.now >= self.opts.deadline_ms {
             return;
         }
-        while self.in_flight < self.opts.concurrency.max(1) {
+        while self.in_flight < self.opts.concurrency.max(1) && self.connections.is_none_or(|c| self.awaiting < c) {
             let Some(host) = self.ring.pop_front() else {
                 break;
             };
@@ -857,10 +959,12 @@ impl Scheduler {
         let slot = &mut self.slots[idx];
         slot.attempts += 1;
         let attempt = slot.attempts;
-        slot.state = State::InFlight { attempt, started: self.now };
+        slot.state = State::InFlight { attempt, started: self.now, awaiting: true };
         self.hosts[slot.host].in_flight += 1;
         self.in_flight += 1;
         self.peak_in_flight = self.peak_in_flight.max(self.in_flight);
+        self.awaiting += 1;
+        self.peak_awaiting = self.peak_awaiting.max(self.awaiting);
         let req =
             AttemptRequest { id: slot.id, attempt, url: slot.url.clone(), links: slot.links, text: slot.internal };
         let internal = slot.internal;
@@ -879,6 +983,9 @@ impl Machine for Scheduler {
     }
     fn on_result(&mut self, now: Millis, id: u32, attempt: u32, result: AttemptResult) {
         Scheduler::on_result(self, now, id, attempt, result);
+    }
+    fn on_note(&mut self, now: Millis, id: u32, attempt: u32, note: Note) {
+        Scheduler::on_note(self, now, id, attempt, note);
     }
     fn cancel(&mut self, now: Millis) {
         Scheduler::cancel(self, now);
@@ -911,7 +1018,9 @@ mod tests {
     use crate::engine::retry::{Rng as _, SplitMix64};
     use std::rc::Rc;
 
-    use crate::engine::sim::{Outcome, Script, jobs, simulate, simulate_machine, simulate_with};
+    use crate::engine::sim::{
+        Outcome, Platform, RequestScript, Script, jobs, simulate, simulate_machine, simulate_on, simulate_with,
+    };
 
     fn opts(concurrency: u32, per_host: u32) -> RunOptions {
         RunOptions {
@@ -1264,6 +1373,30 @@ mod tests {
         }
 
         #[test]
+        fn the_connection_model_holds_under_random_faults(
+            n in 0u32..40, hosts in 1u32..4, concurrency in 1u32..20, connections in 1u32..7,
+            seed in any::<u64>(), cancel in proptest::option::of(0u64..3000),
+        ) {
+            // The runtime has the same limit as the model: if the scheduler
+            // ever let a 7th wait for headers, the runtime would queue it and
+            // its request would go out later than it started.
+            let o = RunOptions { timeout_ms: 400, max_attempts: 3, base_ms: 50, max_ms: 500, ..opts(concurrency, concurrency) };
+            let mut s = Scheduler::new(jobs(n, hosts), o, Box::new(SplitMix64::new(seed)));
+            s.limit_connections(connections);
+            let script: RequestScript = Rc::new(move |r: &AttemptRequest| match SplitMix64::new(seed ^ u64::from(r.id) << 8 ^ u64::from(r.attempt)).up_to(5) {
+                0 => Script::Slow { headers: 30, body: 300, status: 200 },
+                _ => scripted(seed, r.id, r.attempt),
+            });
+            let out = simulate_on(s, script, Platform { connections, notes: true }, cancel, None);
+            prop_assert!(out.log.max_awaiting <= connections);
+            prop_assert_eq!(out.log.awaiting, 0);
+            let starts: HashMap<(u32, u32), Millis> = out.log.starts.iter().map(|&(i, a, t)| ((i, a), t)).collect();
+            prop_assert!(out.log.sent.iter().all(|&(i, a, t)| starts[&(i, a)] == t), "nothing waited in the runtime");
+            let sum = out.summary();
+            prop_assert_eq!(sum.done + sum.failed + sum.cancelled, n);
+        }
+
+        #[test]
         fn makespan_is_ideal_without_faults(n in 1u32..300, c in 1u32..64, l in 1u64..500) {
             let out = simulate(jobs(n, 1), opts(c, c), Box::new(ZeroRng), move |_, _| Script::ok(l), None);
             prop_assert_eq!(out.summary().elapsed_ms, u64::from(n.div_ceil(c)) * l);
@@ -1472,5 +1605,115 @@ mod tests {
             Some(Event::Summary(sum)) => assert_eq!((sum.total, sum.failed, sum.cancelled), (2, 1, 1)),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// A run at concurrency `c` on one host through a platform that lets
+    /// `platform.connections` requests wait for headers at once.
+    fn limited(n: u32, c: u32, model: u32, platform: Platform, script: Script, timeout_ms: Millis) -> Outcome {
+        let o = RunOptions { timeout_ms, max_attempts: 1, ..opts(c, c) };
+        let mut s = Scheduler::new(jobs(n, 1), o, Box::new(ZeroRng));
+        s.limit_connections(model);
+        simulate_on(s, Rc::new(move |_: &AttemptRequest| script.clone()), platform, None, None)
+    }
+
+    fn failed_by_timeout(out: &Outcome) -> usize {
+        out.events
+            .iter()
+            .filter(|e| matches!(e, Event::Failed { error, .. } if error.kind == ErrorKind::Timeout))
+            .count()
+    }
+
+    #[test]
+    fn a_runtime_queue_eats_the_timeout_of_attempts_timed_from_their_start() {
+        // The flaw the connection limit exposes: 50 fetches started at once,
+        // a runtime that sends 6 at a time, an upstream that answers in
+        // 1.9 s and a 10 s budget timed from the start. Five waves (30 URLs)
+        // end by 9.5 s; the other 20 time out while queued in the runtime
+        // (or just after going out), though the upstream would have
+        // answered every one of them in 1.9 s.
+        let runtime = Platform { connections: 6, notes: false };
+        let out = limited(50, 50, 0, runtime, Script::ok(1900), 10_000);
+        assert_eq!(failed_by_timeout(&out), 20);
+        assert_eq!(out.log.max_awaiting, 6);
+    }
+
+    #[test]
+    fn an_attempt_queued_in_the_runtime_keeps_its_whole_timeout_once_it_goes_out() {
+        // Two URLs, a runtime with one connection, 600 ms answers and a
+        // 1,000 ms timeout: the second goes out at 600 ms. Timed from its
+        // start it would time out at 1,000; timed from when it went out, it
+        // is done at 1,200 with a latency of 600.
+        let queued = |notes| limited(2, 2, 0, Platform { connections: 1, notes }, Script::ok(600), 1000);
+        assert_eq!(failed_by_timeout(&queued(false)), 1);
+        let out = queued(true);
+        assert_eq!(failed_by_timeout(&out), 0);
+        assert_eq!(out.log.sent, vec![(0, 1, 0), (1, 1, 600)]);
+        match out.terminal(1) {
+            Event::Done { ms, t, .. } => assert_eq!((*ms, *t), (600, 1200)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_scheduler_keeps_six_waiting_for_headers_and_starts_the_rest_when_headers_come() {
+        // The model in the scheduler itself: it starts no 7th attempt while
+        // six wait for their headers, so nothing waits in the runtime's
+        // queue (the runtime's own limit is never reached), and an attempt
+        // starts the moment a connection frees.
+        let platform = Platform { connections: 0, notes: true };
+        let out = limited(50, 50, 6, platform, Script::ok(2000), 10_000);
+        assert_eq!(failed_by_timeout(&out), 0);
+        assert_eq!(out.log.max_awaiting, 6);
+        assert_eq!(out.summary().peak_in_flight, 6);
+        let waves: Vec<Millis> = (0..50).map(|id| starts_of(&out, id)[0].1).collect();
+        assert_eq!(waves, (0..50).map(|i| (i / 6) * 2000).collect::<Vec<_>>());
+        assert_eq!(out.end, 18_000);
+    }
+
+    #[test]
+    fn reading_a_body_holds_no_connection() {
+        // Headers after 100 ms, then 900 ms of body: six go out every
+        // 100 ms while the earlier ones still read, so 30 are in flight at
+        // once with never more than 6 waiting for headers.
+        let platform = Platform { connections: 6, notes: true };
+        let out = limited(30, 30, 6, platform, Script::Slow { headers: 100, body: 900, status: 200 }, 10_000);
+        assert_eq!(out.summary().done, 30);
+        assert_eq!(out.log.max_awaiting, 6);
+        assert_eq!(out.summary().peak_in_flight, 30);
+        assert_eq!(out.end, 400 + 1000);
+    }
+
+    #[test]
+    fn an_attempt_that_times_out_or_is_aborted_gives_its_connection_back() {
+        let o = RunOptions { timeout_ms: 1000, max_attempts: 1, ..opts(4, 4) };
+        let mut s = Scheduler::new(jobs(4, 1), o, Box::new(ZeroRng));
+        s.limit_connections(2);
+        let platform = Platform { connections: 0, notes: true };
+        let script: RequestScript = Rc::new(|r: &AttemptRequest| if r.id < 2 { Script::Hang } else { Script::ok(100) });
+        let out = simulate_on(s, script, platform, None, None);
+        assert_eq!(failed_by_timeout(&out), 2);
+        assert_eq!(starts_of(&out, 2), vec![(1, 1000)]);
+        assert_eq!(starts_of(&out, 3), vec![(1, 1000)]);
+        assert_eq!(out.end, 1100);
+        // Cancelled while waiting for headers: the count goes back to zero.
+        let mut s = Scheduler::new(jobs(3, 1), opts(3, 3), Box::new(ZeroRng));
+        s.limit_connections(1);
+        s.handle_timeout(0);
+        assert_eq!(s.awaiting_headers(), 1);
+        s.cancel(10);
+        assert_eq!(s.awaiting_headers(), 0);
+    }
+
+    #[test]
+    fn notes_about_attempts_no_longer_in_flight_change_nothing() {
+        let mut s = Scheduler::new(jobs(2, 1), opts(2, 2), Box::new(ZeroRng));
+        s.limit_connections(1);
+        s.handle_timeout(0);
+        s.on_note(5, 0, 1, Note::Headers);
+        s.on_note(6, 0, 1, Note::Headers);
+        assert_eq!(s.awaiting_headers(), 1, "the second attempt started, the repeat note ignored");
+        s.on_note(7, 0, 2, Note::Sent);
+        s.on_note(8, 9, 1, Note::Sent);
+        assert_eq!(s.peak_awaiting_headers(), 1);
     }
 }

@@ -17,9 +17,10 @@ use futures::executor::LocalPool;
 use futures::future::LocalBoxFuture;
 use futures::task::LocalSpawnExt;
 
+use crate::engine::gate::Gate;
 use crate::engine::retry::Rng;
-use crate::engine::runner::{AbortAttempt, Clock, Fetcher, Runner};
-use crate::engine::scheduler::{AttemptRequest, AttemptResult, Machine, Response, Scheduler};
+use crate::engine::runner::{AbortAttempt, Clock, Fetcher, Progress, Runner};
+use crate::engine::scheduler::{AttemptRequest, AttemptResult, Machine, Note, Response, Scheduler};
 use crate::input::Job;
 use crate::view::stats::host_key;
 use crate::wire::error::FetchError;
@@ -97,6 +98,9 @@ pub(crate) enum Script {
     /// Answer with `status` after `after` ms, with these links (a crawl's
     /// page) or this body text (robots.txt).
     Page { after: Millis, status: u16, links: Vec<String>, text: Option<String> },
+    /// Headers (`status`) after `headers` ms, then a body that takes `body`
+    /// ms more.
+    Slow { headers: Millis, body: Millis, status: u16 },
 }
 
 impl Script {
@@ -121,6 +125,12 @@ pub(crate) struct Log {
     pub max_live: u32,
     pub live_per_host: HashMap<String, u32>,
     pub max_live_per_host: u32,
+    /// (id, attempt, time) each request really went out (through the
+    /// simulated runtime's connection limit, when there is one).
+    pub sent: Vec<(u32, u32, Millis)>,
+    /// Requests out and waiting for their headers, now and at most.
+    pub awaiting: u32,
+    pub max_awaiting: u32,
 }
 
 type ScriptFn = Rc<dyn Fn(u32, u32) -> Script>;
@@ -131,6 +141,36 @@ struct FakeFetcher {
     clock: VClock,
     log: Rc<RefCell<Log>>,
     script: RequestScript,
+    /// The simulated runtime's connection limit: requests beyond it wait
+    /// inside the "runtime", as the Workers runtime makes a 7th fetch wait.
+    runtime: Option<Gate>,
+    /// Whether the fetcher reports [`Note`]s (a shell that does not is
+    /// timed from its start).
+    notes: bool,
+}
+
+/// Counts a request as waiting for its headers until they come, or it ends.
+struct Awaiting(Rc<RefCell<Log>>, bool);
+
+impl Awaiting {
+    fn new(log: &Rc<RefCell<Log>>) -> Self {
+        let mut l = log.borrow_mut();
+        l.awaiting += 1;
+        l.max_awaiting = l.max_awaiting.max(l.awaiting);
+        Self(log.clone(), true)
+    }
+
+    fn end(&mut self) {
+        if std::mem::replace(&mut self.1, false) {
+            self.0.borrow_mut().awaiting -= 1;
+        }
+    }
+}
+
+impl Drop for Awaiting {
+    fn drop(&mut self) {
+        self.end();
+    }
 }
 
 /// Counts an attempt as live until it completes, is dropped or is aborted.
@@ -179,7 +219,7 @@ impl Fetcher for FakeFetcher {
     type Attempt = LocalBoxFuture<'static, AttemptResult>;
     type Abort = FakeAbort;
 
-    fn start(&self, req: &AttemptRequest) -> (Self::Attempt, FakeAbort) {
+    fn start(&self, req: &AttemptRequest, progress: Progress) -> (Self::Attempt, FakeAbort) {
         let host = host_key(&req.url);
         let counted = Rc::new(Cell::new(true));
         {
@@ -196,11 +236,31 @@ impl Fetcher for FakeFetcher {
         let live = Live { log: self.log.clone(), host: host.clone(), counted: counted.clone() };
         let script = (self.script)(req);
         let clock = self.clock.clone();
+        let (runtime, log, notes) = (self.runtime.clone(), self.log.clone(), self.notes);
+        let (id, attempt) = (req.id, req.attempt);
+        let note = move |n: Note| {
+            if notes {
+                progress.note(n);
+            }
+        };
         let fut = async move {
             let _live = live;
+            let permit = match &runtime {
+                Some(gate) => Some(gate.acquire().await),
+                None => None,
+            };
+            log.borrow_mut().sent.push((id, attempt, clock.now()));
+            note(Note::Sent);
+            let mut awaiting = Awaiting::new(&log);
+            let headers = move || {
+                awaiting.end();
+                drop(permit);
+                note(Note::Headers);
+            };
             match script {
                 Script::Respond { after, status, retry_after_ms } => {
                     clock.sleep_until(clock.now() + after).await;
+                    headers();
                     Ok(Response { status, bytes: 1000, retry_after_ms, ..Response::default() })
                 }
                 Script::Error { after, error } => {
@@ -210,7 +270,14 @@ impl Fetcher for FakeFetcher {
                 Script::Hang => futures::future::pending().await,
                 Script::Page { after, status, links, text } => {
                     clock.sleep_until(clock.now() + after).await;
+                    headers();
                     Ok(Response { status, bytes: 1000, links, text, ..Response::default() })
+                }
+                Script::Slow { headers: h, body, status } => {
+                    clock.sleep_until(clock.now() + h).await;
+                    headers();
+                    clock.sleep_until(clock.now() + body).await;
+                    Ok(Response { status, bytes: 1000, ..Response::default() })
                 }
             }
         };
@@ -292,9 +359,32 @@ pub(crate) fn simulate_machine<M: Machine + 'static>(
     cancel_at: Option<Millis>,
     drop_at: Option<Millis>,
 ) -> Outcome {
+    simulate_on(machine, script, Platform::default(), cancel_at, drop_at)
+}
+
+/// The simulated platform a run's requests go through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Platform {
+    /// Requests waiting for headers at once; more wait inside the runtime
+    /// (0: no limit, as under `wrangler dev`).
+    pub connections: u32,
+    /// Whether the shell reports when a request went out and when its
+    /// headers came (the edge does).
+    pub notes: bool,
+}
+
+/// [`simulate_machine`] through a simulated runtime.
+pub(crate) fn simulate_on<M: Machine + 'static>(
+    machine: M,
+    script: RequestScript,
+    platform: Platform,
+    cancel_at: Option<Millis>,
+    drop_at: Option<Millis>,
+) -> Outcome {
     let clock = VClock::default();
     let log = Rc::new(RefCell::new(Log::default()));
-    let fetcher = FakeFetcher { clock: clock.clone(), log: log.clone(), script };
+    let runtime = (platform.connections > 0).then(|| Gate::new(platform.connections));
+    let fetcher = FakeFetcher { clock: clock.clone(), log: log.clone(), script, runtime, notes: platform.notes };
     let mut runner = Runner::new(machine, fetcher, clock.clone());
     let mut handle = runner.cancel_handle();
     let events = Rc::new(RefCell::new(Vec::new()));

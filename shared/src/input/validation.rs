@@ -42,6 +42,8 @@ pub struct ValidRun {
     pub save: bool,
     /// Crawl from the jobs (the start pages), when asked.
     pub crawl: Option<CrawlOptions>,
+    /// Spread the fetching over invocations (`fan_out`, default true).
+    pub fan_out: bool,
 }
 
 pub(crate) fn in_range<T: PartialOrd + core::fmt::Display + Copy>(
@@ -182,6 +184,7 @@ pub fn validate(req: RunRequest, limits: &Limits, own_origin: Option<&url::Url>)
         run_id,
         run_offset: req.run_offset.unwrap_or(0),
         save: req.save.unwrap_or(true),
+        fan_out: req.fan_out.unwrap_or(true),
         crawl,
         jobs,
         options: RunOptions {

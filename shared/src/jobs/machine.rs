@@ -4,10 +4,14 @@
 //! (any [`JobStore`]); the shell feeds it the time, consumers' claims and
 //! reports, alarms and cancels, and sends out the batches it hands out.
 //!
-//! - **Caps across consumers.** URLs out with consumers (leased) never
-//!   number more than the job's `concurrency`, nor more than `per_host` on
-//!   one host, however many consumers run at once: a consumer runs only
-//!   what it was handed, so what is in flight is bounded by what is leased.
+//! - **Caps across shards.** Each batch goes to a lane, one shard
+//!   invocation with its own connections, with a [`Grant`]: its concurrency
+//!   (at most the invocation's connections) and its share of each host's
+//!   cap. Over all open batches the grants never add up to more than the
+//!   job's `concurrency`, nor more than `per_host` on one host, and a shard
+//!   runs its batch within its grant, so what is in flight never exceeds the
+//!   job's caps however many shards run at once. A batch holds several
+//!   waves of URLs (`batch_size`), so the lanes keep busy between hand-outs.
 //! - **Exactly one outcome per URL.** An outcome is recorded the first time
 //!   a report carries it and never again (a duplicate delivery, a late
 //!   consumer); a batch whose consumer vanished is handed out again when its
@@ -33,7 +37,7 @@ use crate::input::pattern::UrlPatterns;
 use crate::input::target::TargetPolicy;
 use crate::input::validation::is_own_demo_url;
 use crate::jobs::consumer::worst_case_ms;
-use crate::jobs::protocol::{BatchMessage, BatchReport, BatchUrl, ClaimAnswer, RobotsFetch};
+use crate::jobs::protocol::{BatchMessage, BatchReport, BatchUrl, ClaimAnswer, Grant, HostCap, RobotsFetch};
 use crate::jobs::store::{BatchRow, Candidate, JobMeta, JobSpec, JobStore, RobotsRow, UrlRow, UrlState, full_hosts};
 use crate::view::stats::{Stats, host_key};
 use crate::wire::config::MAX_LINKS_PER_PAGE;
@@ -44,6 +48,12 @@ use crate::wire::protocol::{CrawlReport, Event, EventError, Millis, RobotsMode, 
 /// A URL (or a robots.txt) handed out this often without a report ends.
 pub const MAX_HANDOUTS: u32 = 3;
 
+/// Batches open on one lane at once: the one its shard runs, and the next,
+/// waiting at the shard so that it starts the moment the first ends (the
+/// shard runs a lane's batches one after another, within the lane's one
+/// grant).
+pub const LANE_DEPTH: u32 = 2;
+
 fn origin_of(url: &Url) -> String {
     url.origin().ascii_serialization()
 }
@@ -52,9 +62,13 @@ fn origin_of(url: &Url) -> String {
 pub struct JobMachine<S: JobStore> {
     store: S,
     meta: JobMeta,
-    /// Leased URLs per host (robots.txt fetches count on their host).
-    leased: HashMap<String, u32>,
-    leased_total: u32,
+    /// Busy lanes' host caps, added up per host.
+    granted: HashMap<String, u32>,
+    /// Busy lanes' concurrency, added up.
+    granted_total: u32,
+    /// Lanes with open batches: the lane's grant, and how many of its
+    /// batches are open (at most [`LANE_DEPTH`]).
+    busy_lanes: std::collections::BTreeMap<u32, (Grant, u32)>,
     include: UrlPatterns,
     exclude: UrlPatterns,
     rules: HashMap<String, RobotsRules>,
@@ -136,17 +150,12 @@ impl<S: JobStore> JobMachine<S> {
     pub fn load(store: S) -> Option<Self> {
         let meta = store.load_meta()?;
         let mut m = Self::with(store, meta);
-        m.leased = m.store.leased_per_host().into_iter().collect();
-        m.leased_total = m.leased.values().sum();
+        for b in m.store.open_batches() {
+            m.hold(&b.grant);
+        }
         for r in &m.meta.robots.clone() {
             if let Some(RobotsRow::Known(f)) = m.store.robots(&r.origin) {
                 m.rules.insert(r.origin.clone(), RobotsRules::from_fetch(&r.origin, &result_of(&f)));
-            }
-        }
-        // Robots.txt fetches out count on their host too.
-        for origin in m.store.robots_pending() {
-            if let Some(RobotsRow::Asked(..)) = m.store.robots(&origin) {
-                m.lease(&host_key(&origin));
             }
         }
         Some(m)
@@ -163,8 +172,9 @@ impl<S: JobStore> JobMachine<S> {
         Self {
             store,
             meta,
-            leased: HashMap::new(),
-            leased_total: 0,
+            granted: HashMap::new(),
+            granted_total: 0,
+            busy_lanes: Default::default(),
             include,
             exclude,
             rules: HashMap::new(),
@@ -205,9 +215,9 @@ impl<S: JobStore> JobMachine<S> {
         self.meta.created_at
     }
 
-    /// URLs out with consumers now.
-    pub fn leased(&self) -> u32 {
-        self.leased_total
+    /// Concurrency granted to open batches now.
+    pub fn granted(&self) -> u32 {
+        self.granted_total
     }
 
     fn t(&self, now: u64) -> Millis {
@@ -224,76 +234,148 @@ impl<S: JobStore> JobMachine<S> {
         }
     }
 
-    fn lease(&mut self, host: &str) {
-        *self.leased.entry(host.to_owned()).or_default() += 1;
-        self.leased_total += 1;
+    /// A batch opened on its lane: the lane's grant counts against the caps
+    /// from its first open batch on (a lane's batches run one after
+    /// another, so they share it).
+    fn hold(&mut self, g: &Grant) {
+        if let Some((_, open)) = self.busy_lanes.get_mut(&g.lane) {
+            *open += 1;
+            return;
+        }
+        self.granted_total += g.concurrency;
+        for h in &g.hosts {
+            *self.granted.entry(h.host.clone()).or_default() += h.cap;
+        }
+        self.busy_lanes.insert(g.lane, (g.clone(), 1));
     }
 
-    fn unlease(&mut self, host: &str) {
-        if let Some(n) = self.leased.get_mut(host) {
-            *n = n.saturating_sub(1);
+    /// A batch closed: with its lane's last open batch, the lane's grant is
+    /// free again.
+    fn release(&mut self, g: &Grant) {
+        let Some((lane, open)) = self.busy_lanes.get_mut(&g.lane) else { return };
+        *open -= 1;
+        if *open > 0 {
+            return;
         }
-        self.leased_total = self.leased_total.saturating_sub(1);
+        let lane = lane.clone();
+        self.busy_lanes.remove(&g.lane);
+        self.granted_total = self.granted_total.saturating_sub(lane.concurrency);
+        for h in &lane.hosts {
+            if let Some(n) = self.granted.get_mut(&h.host) {
+                *n = n.saturating_sub(h.cap);
+            }
+        }
+    }
+
+    /// Connections one lane's invocation has (no limit: as many as the job's
+    /// concurrency).
+    fn per_lane(&self) -> u32 {
+        match self.meta.spec.connections {
+            0 => self.meta.spec.options.concurrency.max(1),
+            n => n,
+        }
+    }
+
+    /// A lane with no open batch, if the job's lanes have one.
+    fn free_lane(&self) -> Option<u32> {
+        let lanes = crate::engine::lanes::lanes_for(self.meta.spec.options.concurrency, self.per_lane());
+        (0..lanes).find(|l| !self.busy_lanes.contains_key(l))
+    }
+
+    /// Take up to `size` pending URLs for batch `batch` of hosts in `hosts`
+    /// (their shares fixed), adding new hosts while the shares add up to
+    /// less than `k` when `grow`.
+    fn take_pending(&mut self, batch: u64, size: usize, k: u32, hosts: &mut Vec<HostCap>, grow: bool) -> Vec<UrlRow> {
+        let per_host = self.meta.spec.options.per_host.max(1);
+        let skip = if grow { full_hosts(&self.granted, per_host) } else { Default::default() };
+        let mut shared: u32 = hosts.iter().map(|h| h.cap).sum();
+        let mut taken = Vec::new();
+        for mut row in self.store.pending(&skip, size * 4) {
+            if taken.len() >= size {
+                break;
+            }
+            if !hosts.iter().any(|h| h.host == row.host) {
+                let left = per_host.saturating_sub(self.granted.get(&row.host).copied().unwrap_or(0));
+                let share = left.min(k.saturating_sub(shared));
+                if !grow || share == 0 {
+                    continue;
+                }
+                shared += share;
+                hosts.push(HostCap { host: row.host.clone(), cap: share });
+            }
+            row.state = UrlState::Leased(batch);
+            row.handouts += 1;
+            taken.push(row);
+        }
+        taken
+    }
+
+    /// Hand out `taken` as batch `batch` under `grant`.
+    fn send_batch(&mut self, now: u64, taken: Vec<UrlRow>, grant: Grant, out: &mut Vec<BatchMessage>) {
+        let batch = self.new_batch(now, Vec::new(), grant.clone());
+        self.meta.counts.pending -= taken.len() as u32;
+        self.meta.counts.in_flight += taken.len() as u32;
+        self.store.put_urls(&taken);
+        let max_depth = self.meta.spec.crawl.as_ref().map_or(0, |c| c.max_depth);
+        let urls = taken.into_iter().map(|r| BatchUrl { id: r.id, links: r.depth < max_depth, url: r.url }).collect();
+        out.push(self.message(batch, urls, Vec::new(), grant));
     }
 
     /// Hand out what the caps allow now: robots.txt files first, then
-    /// pending URLs in id order, in batches of at most `batch_size`.
+    /// pending URLs in id order, each batch to a free lane with a grant of
+    /// at most one invocation's connections, holding about `batch_size`
+    /// URLs (whole waves of its concurrency).
     pub fn dispatch(&mut self, now: u64) -> Vec<BatchMessage> {
         if self.meta.state.is_final() {
             return Vec::new();
         }
         let o = self.meta.spec.options.clone();
+        let (cap, per_host) = (o.concurrency.max(1), o.per_host.max(1));
         let mut out = Vec::new();
         for origin in self.store.robots_needed() {
-            if self.leased_total >= o.concurrency.max(1) {
+            if self.granted_total >= cap {
                 break;
             }
             let host = host_key(&origin);
-            if self.leased.get(&host).copied().unwrap_or(0) >= o.per_host.max(1) {
+            if self.granted.get(&host).copied().unwrap_or(0) >= per_host {
                 continue;
             }
+            let Some(lane) = self.free_lane() else { break };
             let Some(RobotsRow::Needed(lost)) = self.store.robots(&origin) else { continue };
-            let batch = self.new_batch(now, vec![origin.clone()]);
+            let grant = Grant { lane, concurrency: 1, hosts: vec![HostCap { host, cap: 1 }] };
+            let batch = self.new_batch(now, vec![origin.clone()], grant.clone());
             self.store.put_robots(&origin, &RobotsRow::Asked(batch, lost));
-            self.lease(&host);
-            out.push(self.message(batch, Vec::new(), vec![origin]));
+            out.push(self.message(batch, Vec::new(), vec![origin], grant));
         }
-        // At least four batches can be out at once, so that a report frees
-        // room for the next batch while the others still run.
-        let size = self.meta.spec.batch_size.min(o.concurrency.max(1).div_ceil(4)).max(1) as usize;
+        let waves = (self.meta.spec.batch_size / self.per_lane()).max(1);
+        // Free lanes first, each with a grant of its own.
         loop {
-            let room = o.concurrency.max(1).saturating_sub(self.leased_total) as usize;
-            if room == 0 {
-                break;
-            }
-            let skip = full_hosts(&self.leased, o.per_host);
-            let candidates = self.store.pending(&skip, room.min(size) * 4);
-            if candidates.is_empty() {
-                break;
-            }
-            let batch = self.meta.next_batch;
-            let mut taken = Vec::new();
-            for mut row in candidates {
-                let on_host = self.leased.get(&row.host).copied().unwrap_or(0);
-                if taken.len() >= size || self.leased_total >= o.concurrency.max(1) || on_host >= o.per_host.max(1) {
-                    continue;
-                }
-                self.lease(&row.host);
-                row.state = UrlState::Leased(batch);
-                row.handouts += 1;
-                taken.push(row);
-            }
+            let room = cap.saturating_sub(self.granted_total);
+            let Some(lane) = self.free_lane().filter(|_| room > 0) else { break };
+            let k = room.min(self.per_lane());
+            let mut hosts = Vec::new();
+            let taken = self.take_pending(self.meta.next_batch, (k * waves) as usize, k, &mut hosts, true);
             if taken.is_empty() {
                 break;
             }
-            self.new_batch(now, Vec::new());
-            self.meta.counts.pending -= taken.len() as u32;
-            self.meta.counts.in_flight += taken.len() as u32;
-            self.store.put_urls(&taken);
-            let max_depth = self.meta.spec.crawl.as_ref().map_or(0, |c| c.max_depth);
-            let urls =
-                taken.into_iter().map(|r| BatchUrl { id: r.id, links: r.depth < max_depth, url: r.url }).collect();
-            out.push(self.message(batch, urls, Vec::new()));
+            let concurrency = hosts.iter().map(|h| h.cap).sum::<u32>().min(k);
+            self.send_batch(now, taken, Grant { lane, concurrency, hosts }, &mut out);
+        }
+        // Then each busy lane's next batch, under the lane's grant, from the
+        // hosts it has shares of, so it waits at the shard and starts the
+        // moment the one before ends.
+        let lanes: Vec<(Grant, u32)> = self.busy_lanes.values().cloned().collect();
+        for (grant, open) in lanes {
+            if open >= LANE_DEPTH || grant.hosts.is_empty() {
+                continue;
+            }
+            let size = (grant.concurrency * waves) as usize;
+            let mut hosts = grant.hosts.clone();
+            let taken = self.take_pending(self.meta.next_batch, size, grant.concurrency, &mut hosts, false);
+            if taken.is_empty() {
+                break;
+            }
+            self.send_batch(now, taken, grant, &mut out);
         }
         if !out.is_empty() && self.meta.state == JobState::Queued {
             self.meta.state = JobState::Running;
@@ -303,15 +385,17 @@ impl<S: JobStore> JobMachine<S> {
         out
     }
 
-    fn new_batch(&mut self, now: u64, robots: Vec<String>) -> u64 {
+    fn new_batch(&mut self, now: u64, robots: Vec<String>, grant: Grant) -> u64 {
         let id = self.meta.next_batch;
         self.meta.next_batch += 1;
-        let row = BatchRow { id, lease_until: now + self.lease_ms(), robots, claimed: false, closed: false };
+        self.hold(&grant);
+        let lease_until = now + self.lease_ms();
+        let row = BatchRow { id, lease_until, robots, claimed: false, closed: false, grant };
         self.store.put_batch(&row);
         id
     }
 
-    fn message(&self, batch: u64, urls: Vec<BatchUrl>, robots: Vec<String>) -> BatchMessage {
+    fn message(&self, batch: u64, urls: Vec<BatchUrl>, robots: Vec<String>, grant: Grant) -> BatchMessage {
         BatchMessage {
             job_id: self.meta.id.clone(),
             batch,
@@ -319,6 +403,17 @@ impl<S: JobStore> JobMachine<S> {
             robots,
             options: self.meta.spec.options.clone(),
             own_origin: self.meta.spec.own_origin.clone(),
+            grant,
+            connections: self.meta.spec.connections,
+        }
+    }
+
+    /// Close batch `b` (reported or expired), freeing its grant.
+    fn close(&mut self, mut b: BatchRow) {
+        if !b.closed {
+            b.closed = true;
+            self.store.put_batch(&b);
+            self.release(&b.grant);
         }
     }
 
@@ -340,10 +435,23 @@ impl<S: JobStore> JobMachine<S> {
         }
     }
 
-    /// Whether a consumer running `batch` should go on (it asks while it runs).
-    pub fn alive(&self, batch: u64) -> ClaimAnswer {
+    /// Whether a shard running `batch` should go on (it asks every second
+    /// while it runs). Its asking keeps the lease: a batch of several waves
+    /// may take longer than one URL's worst case, and a shard that stops
+    /// asking (it died) loses its batch one worst case after its last word.
+    pub fn alive(&mut self, batch: u64, now: u64) -> ClaimAnswer {
         let cancelled = self.meta.state == JobState::Cancelled;
-        let open = self.store.batch(batch).is_some_and(|b| !b.closed);
+        let lease = self.lease_ms();
+        let open = match self.store.batch(batch) {
+            Some(mut b) if !b.closed => {
+                if b.claimed && !cancelled {
+                    b.lease_until = b.lease_until.max(now + lease);
+                    self.store.put_batch(&b);
+                }
+                true
+            }
+            _ => false,
+        };
         ClaimAnswer { go: open && !cancelled, cancelled }
     }
 
@@ -352,14 +460,11 @@ impl<S: JobStore> JobMachine<S> {
     /// batch it did not end go back to pending.
     pub fn report(&mut self, now: u64, report: BatchReport) {
         let shift = report.started_unix_ms.saturating_sub(self.meta.created_at);
-        if let Some(mut b) = self.store.batch(report.batch)
-            && !b.closed
-        {
-            b.closed = true;
-            self.store.put_batch(&b);
+        if let Some(b) = self.store.batch(report.batch) {
+            self.close(b);
         }
         for f in report.robots {
-            self.on_robots(now, f, Some(report.batch));
+            self.on_robots(now, f);
         }
         let mut events = Vec::new();
         let mut finished = Vec::new();
@@ -371,7 +476,6 @@ impl<S: JobStore> JobMachine<S> {
             }
             let Some(last) = u.events.iter().rev().find(|e| e.is_terminal()).cloned() else { continue };
             if let UrlState::Leased(_) = row.state {
-                self.unlease(&row.host);
                 self.meta.counts.in_flight -= 1;
             } else {
                 self.meta.counts.pending -= 1;
@@ -423,7 +527,6 @@ impl<S: JobStore> JobMachine<S> {
         let t = self.t(now);
         for mut row in rows {
             if let UrlState::Leased(_) = row.state {
-                self.unlease(&row.host);
                 self.meta.counts.in_flight -= 1;
             }
             if row.handouts >= MAX_HANDOUTS {
@@ -451,11 +554,10 @@ impl<S: JobStore> JobMachine<S> {
     }
 
     /// An origin's robots.txt came in: remember it and decide on what waited.
-    fn on_robots(&mut self, now: u64, f: RobotsFetch, batch: Option<u64>) {
+    fn on_robots(&mut self, now: u64, f: RobotsFetch) {
         let origin = f.origin.clone();
         match self.store.robots(&origin) {
             Some(RobotsRow::Known(_)) | None => return,
-            Some(RobotsRow::Asked(b, _)) if Some(b) == batch => self.unlease(&host_key(&origin)),
             Some(RobotsRow::Asked(..) | RobotsRow::Needed(_)) => {}
         }
         let rules = RobotsRules::from_fetch(&origin, &result_of(&f));
@@ -582,14 +684,12 @@ impl<S: JobStore> JobMachine<S> {
 
     /// Leases that ended without a report: their work goes out again.
     pub fn expire(&mut self, now: u64) {
-        for mut b in self.store.expired(now) {
-            b.closed = true;
-            self.store.put_batch(&b);
+        for b in self.store.expired(now) {
+            self.close(b.clone());
             for origin in &b.robots {
                 if let Some(RobotsRow::Asked(batch, lost)) = self.store.robots(origin)
                     && batch == b.id
                 {
-                    self.unlease(&host_key(origin));
                     if lost + 1 >= MAX_HANDOUTS {
                         let f = RobotsFetch {
                             origin: origin.clone(),
@@ -597,7 +697,7 @@ impl<S: JobStore> JobMachine<S> {
                             ..RobotsFetch::default()
                         };
                         self.store.put_robots(origin, &RobotsRow::Asked(0, lost + 1));
-                        self.on_robots(now, f, None);
+                        self.on_robots(now, f);
                     } else {
                         self.store.put_robots(origin, &RobotsRow::Needed(lost + 1));
                     }
@@ -653,8 +753,9 @@ impl<S: JobStore> JobMachine<S> {
         }
         self.meta.counts.pending = 0;
         self.meta.counts.in_flight = 0;
-        self.leased.clear();
-        self.leased_total = 0;
+        for b in self.store.open_batches() {
+            self.close(b);
+        }
         self.store.put_urls(&put);
         self.store.append_events(&events);
         self.meta.state = JobState::Cancelled;
@@ -706,6 +807,7 @@ impl<S: JobStore> JobMachine<S> {
             stats: stats.report(elapsed),
             saved: None,
             crawl,
+            invocations: None,
         };
         self.store.append_events(&[Event::Summary(Box::new(summary))]);
     }
@@ -786,7 +888,8 @@ mod tests {
             own_origin: None,
             allow_private: true,
             allowed_hosts: Vec::new(),
-            batch_size: 5,
+            batch_size: 6,
+            connections: 3,
             lease_margin_ms: 2000,
             kind: "list".into(),
             watch_id: None,
@@ -821,7 +924,10 @@ mod tests {
         job: JobMachine<MemStore>,
         /// Messages and whether each is a redelivery.
         queue: VecDeque<(BatchMessage, bool)>,
-        running: Vec<(u64, BatchMessage)>,
+        /// (start, end, batch): a lane's shard runs its batches one after another.
+        running: Vec<(u64, u64, BatchMessage)>,
+        /// When each lane's shard is free again.
+        lane_free: HashMap<u32, u64>,
         now: u64,
         web: Web,
         latency: u64,
@@ -837,6 +943,7 @@ mod tests {
                 job,
                 queue: VecDeque::new(),
                 running: Vec::new(),
+                lane_free: HashMap::new(),
                 now: 1_000_000,
                 web,
                 latency: 100,
@@ -847,18 +954,26 @@ mod tests {
             }
         }
 
+        /// Requests a running batch can have in flight at once: as many as
+        /// its grant lets it (its concurrency, each host's cap; a shard's
+        /// scheduler keeps to them), and no more than it holds.
         fn live(&self) -> (u32, u32) {
             let mut per: HashMap<String, u32> = HashMap::new();
             let mut all = 0;
-            for (_, m) in &self.running {
-                for u in &m.urls {
-                    *per.entry(host_key(&u.url)).or_default() += 1;
-                    all += 1;
+            for (_, _, m) in self.running.iter().filter(|(start, end, _)| *start <= self.now && self.now < *end) {
+                let mut mine: HashMap<String, u32> = HashMap::new();
+                for host in m.urls.iter().map(|u| host_key(&u.url)).chain(m.robots.iter().map(|o| host_key(o))) {
+                    *mine.entry(host).or_default() += 1;
                 }
-                for o in &m.robots {
-                    *per.entry(host_key(o)).or_default() += 1;
-                    all += 1;
+                let mut total = 0;
+                for (host, count) in mine {
+                    let cap = m.grant.hosts.iter().find(|h| h.host == host).map_or(0, |h| h.cap);
+                    assert!(cap > 0, "a batch holds URLs of a host it has no share of");
+                    let n = count.min(cap);
+                    *per.entry(host).or_default() += n;
+                    total += n;
                 }
+                all += total.min(m.grant.concurrency);
             }
             (all, per.values().copied().max().unwrap_or(0))
         }
@@ -941,15 +1056,15 @@ mod tests {
                 self.max_live = self.max_live.max(live);
                 self.max_live_host = self.max_live_host.max(host);
                 // Time moves to the next report or lease end.
-                let next_report = self.running.iter().map(|(t, _)| *t).min();
+                let next_report = self.running.iter().map(|(_, t, _)| *t).min();
                 let next = match (next_report, self.job.next_alarm()) {
                     (Some(a), Some(b)) => a.min(b),
                     (a, b) => a.or(b).unwrap_or(self.now + 1),
                 };
                 self.now = self.now.max(next);
                 let due: Vec<BatchMessage> =
-                    self.running.iter().filter(|(t, _)| *t <= self.now).map(|(_, m)| m.clone()).collect();
-                self.running.retain(|(t, _)| *t > self.now);
+                    self.running.iter().filter(|(_, t, _)| *t <= self.now).map(|(_, _, m)| m.clone()).collect();
+                self.running.retain(|(_, t, _)| *t > self.now);
                 for m in due {
                     let report = self.report_of(&m, self.now - self.latency);
                     self.job.report(self.now, report);
@@ -963,7 +1078,13 @@ mod tests {
 
         fn start(&mut self, m: BatchMessage) {
             if self.job.claim(m.batch, self.now).go {
-                self.running.push((self.now + self.latency, m));
+                // Its waves, one after another, after the lane's earlier batches.
+                let n = (m.urls.len() + m.robots.len()) as u64;
+                let waves = n.div_ceil(u64::from(m.grant.concurrency.max(1)));
+                let start = self.lane_free.get(&m.grant.lane).copied().unwrap_or(0).max(self.now);
+                let end = start + self.latency * waves;
+                self.lane_free.insert(m.grant.lane, end);
+                self.running.push((start, end, m));
             }
         }
 
@@ -1055,7 +1176,7 @@ mod tests {
         job.expire(1_000_000 + 10_000);
         let again = job.dispatch(1_000_000 + 10_000);
         assert_eq!(again.len(), 1);
-        assert!(!job.alive(first.batch).go, "the first consumer is told to stop");
+        assert!(!job.alive(first.batch, 1_000_000 + 10_000).go, "the first consumer is told to stop");
         let mut w = World::new(job, Web::default(), |_| Fate::Run);
         let late = w.report_of(&first, 1_000_000);
         w.job.report(1_000_000 + 10_050, late);
@@ -1158,12 +1279,19 @@ mod tests {
         let mut store = MemStore::default();
         let mut job = JobMachine::create(std::mem::take(&mut store), "j8", spec(2, 1, None), urls(6, 2), 1_000_000);
         let out = job.dispatch(1_000_000);
-        assert_eq!(job.leased(), 2);
+        assert_eq!(job.granted(), 2);
         let JobMachine { store, .. } = job;
         let mut back = JobMachine::load(store).expect("saved");
-        assert_eq!(back.leased(), 2, "leases are counted again from the store");
+        assert_eq!(back.granted(), 2, "grants are counted again from the store");
         assert_eq!(back.dispatch(1_000_000), Vec::new(), "and the caps still hold");
-        assert_eq!(out.iter().map(|m| m.urls.len()).sum::<usize>(), 2);
+        // Two hosts with a cap of 1 each, in one lane of 3 connections: a
+        // batch with both hosts' shares, two waves of its concurrency of 2
+        // (batch_size 6 is two waves of a lane's 3), and the lane's next
+        // batch, under the same grant, with the last two URLs.
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].grant, out[1].grant);
+        assert_eq!(out[0].grant.concurrency, 2);
+        assert_eq!((out[0].urls.len(), out[1].urls.len()), (4, 2));
     }
 
     proptest! {
@@ -1173,11 +1301,12 @@ mod tests {
         /// what live consumers fetch never exceeds the caps.
         #[test]
         fn every_url_ends_once_and_the_caps_hold(
-            n in 0u32..60, hosts in 1u32..4, concurrency in 1u32..8, per_host in 1u32..8, batch in 1u32..6,
-            seed in any::<u64>(), cancel in proptest::option::of(0u64..20_000),
+            n in 0u32..60, hosts in 1u32..4, concurrency in 1u32..8, per_host in 1u32..8, batch in 1u32..12,
+            connections in 0u32..4, seed in any::<u64>(), cancel in proptest::option::of(0u64..20_000),
         ) {
             let mut sp = spec(concurrency, per_host, None);
             sp.batch_size = batch;
+            sp.connections = connections;
             let job = JobMachine::create(MemStore::default(), "p", sp, urls(n, hosts), 1_000_000);
             let mut rng = SplitMix64::new(seed);
             let mut w = World::new(job, Web::default(), move |_| match rng.up_to(9) {

@@ -1,17 +1,14 @@
-//! What the parts of a background job say to each other: the queue message
-//! that hands a batch of URLs to a consumer, the consumer's claim on it, and
-//! its report back to the job.
-//!
-//! Queue message bodies pass through `serde_wasm_bindgen`, which turns maps
-//! into JS `Map`s (and they arrive as `{}`), so [`BatchMessage`] holds
-//! structs and vectors only. Claims and reports go to the job's Durable
-//! Object as JSON over HTTP.
+//! What the parts of a background job say to each other: the message that
+//! hands a batch of URLs to a shard (a Durable Object invocation of its own,
+//! on the batch's lane), the shard's claim on it, and its report back to the
+//! job. All of it goes between Durable Objects as JSON over HTTP; it holds
+//! structs and vectors only.
 
 use serde::{Deserialize, Serialize};
 
 use crate::wire::protocol::{Event, RunOptions};
 
-/// One batch of a job's work, sent as one queue message.
+/// One batch of a job's work, handed to the shard of its lane.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchMessage {
     /// The job.
@@ -27,6 +24,12 @@ pub struct BatchMessage {
     /// The edge's own origin when the job was made: its demo pages are
     /// served in-process.
     pub own_origin: Option<String>,
+    /// Its lane, concurrency and per-host caps: its share of the job's caps.
+    #[serde(default)]
+    pub grant: Grant,
+    /// Connections the invocation running it keeps waiting for headers.
+    #[serde(default)]
+    pub connections: u32,
 }
 
 /// One URL of a batch.
@@ -86,4 +89,24 @@ pub struct RobotsFetch {
     pub text: Option<String>,
     /// Why there was no answer.
     pub error: Option<String>,
+}
+
+/// An open batch's share of the job's caps, and the lane it runs on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// The lane (one shard invocation at a time per lane).
+    pub lane: u32,
+    /// Requests in flight at once.
+    pub concurrency: u32,
+    /// Requests in flight at once per host.
+    pub hosts: Vec<HostCap>,
+}
+
+/// One host's cap within a batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostCap {
+    /// The host (`host[:port]`).
+    pub host: String,
+    /// Its cap.
+    pub cap: u32,
 }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::jobs::protocol::Grant;
 use crate::wire::jobs::{JobCounts, JobState};
 use crate::wire::protocol::{CrawlOptions, Event, Refusals, RobotsReport, RunOptions};
 
@@ -22,8 +23,13 @@ pub struct JobSpec {
     pub allow_private: bool,
     /// When not empty, the only hosts that may be fetched.
     pub allowed_hosts: Vec<String>,
-    /// URLs per queue message.
+    /// About how many URLs one batch holds (a multiple of its concurrency).
     pub batch_size: u32,
+    /// Connections one invocation keeps waiting for headers (the platform's
+    /// six): a batch runs on one shard, so its concurrency is at most this.
+    /// 0: no limit (a batch runs all its URLs at once).
+    #[serde(default = "default_connections")]
+    pub connections: u32,
     /// Added to a batch's worst case (every attempt timing out, every wait
     /// at its cap) for its lease.
     pub lease_margin_ms: u64,
@@ -32,6 +38,10 @@ pub struct JobSpec {
     /// The watch this job is a run of, when it is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watch_id: Option<String>,
+}
+
+fn default_connections() -> u32 {
+    crate::wire::config::DEFAULT_CONNECTIONS_PER_INVOCATION
 }
 
 /// Everything about a job but its URLs, batches and events.
@@ -107,6 +117,11 @@ pub struct BatchRow {
     pub claimed: bool,
     /// Whether it is over (reported or expired).
     pub closed: bool,
+    /// What it may use while open: its lane, its concurrency and its share
+    /// of each host's cap. The job's caps hold because these shares, over
+    /// all open batches, never add up to more than them.
+    #[serde(default)]
+    pub grant: Grant,
 }
 
 /// An origin's robots.txt in a crawl job.
@@ -151,8 +166,8 @@ pub trait JobStore {
     fn leased_by(&self, batch: u64) -> Vec<UrlRow>;
     /// Every URL without its outcome.
     fn unfinished(&self) -> Vec<UrlRow>;
-    /// Leased URLs per host.
-    fn leased_per_host(&self) -> Vec<(String, u32)>;
+    /// Batches not yet closed.
+    fn open_batches(&self) -> Vec<BatchRow>;
     /// Insert or replace a batch.
     fn put_batch(&mut self, batch: &BatchRow);
     /// One batch.
@@ -225,12 +240,8 @@ impl JobStore for MemStore {
     fn unfinished(&self) -> Vec<UrlRow> {
         self.urls.values().filter(|r| r.state != UrlState::Final).cloned().collect()
     }
-    fn leased_per_host(&self) -> Vec<(String, u32)> {
-        let mut m: HashMap<String, u32> = HashMap::new();
-        for r in self.urls.values().filter(|r| matches!(r.state, UrlState::Leased(_))) {
-            *m.entry(r.host.clone()).or_default() += 1;
-        }
-        m.into_iter().collect()
+    fn open_batches(&self) -> Vec<BatchRow> {
+        self.batches.values().filter(|b| !b.closed).cloned().collect()
     }
     fn put_batch(&mut self, batch: &BatchRow) {
         self.batches.insert(batch.id, batch.clone());
@@ -279,6 +290,6 @@ impl JobStore for MemStore {
 }
 
 /// Hosts at or over their cap, for [`JobStore::pending`].
-pub fn full_hosts(leased: &HashMap<String, u32>, per_host: u32) -> HashSet<String> {
-    leased.iter().filter(|(_, n)| **n >= per_host.max(1)).map(|(h, _)| h.clone()).collect()
+pub fn full_hosts(granted: &HashMap<String, u32>, per_host: u32) -> HashSet<String> {
+    granted.iter().filter(|(_, n)| **n >= per_host.max(1)).map(|(h, _)| h.clone()).collect()
 }

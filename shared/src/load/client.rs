@@ -165,6 +165,7 @@ pub fn next_segment(
         duration_ms: None,
         concurrency: Some(lane.concurrency),
         timeout_ms: Some(form.timeout_ms),
+        fan_out: None,
     };
     match (requests_left, time_left_ms) {
         (Some(0), _) | (_, Some(0)) => None,

@@ -120,6 +120,11 @@ pub enum ProbeOutcome {
         status: u16,
         /// Body bytes read.
         bytes: u64,
+        /// The latency as the probe timed it itself, from its request going
+        /// out to the end of its body, when the engine's own clock would
+        /// add time that is not the target's (the hop from a shard, or a
+        /// wait for one of the invocation's connections).
+        latency_us: Option<Micros>,
     },
     /// No answer.
     Failed(ErrorKind),
@@ -210,8 +215,8 @@ impl LoadEngine {
         let Some(started) = self.in_flight.remove(&id) else { return };
         self.counts.completed += 1;
         match outcome {
-            ProbeOutcome::Answered { status, bytes } => {
-                let latency = now.saturating_sub(started);
+            ProbeOutcome::Answered { status, bytes, latency_us } => {
+                let latency = latency_us.unwrap_or_else(|| now.saturating_sub(started));
                 self.all.record(latency);
                 self.delta.record(latency);
                 self.counts.bytes += bytes;
@@ -495,6 +500,7 @@ mod tests {
             duration_ms: None,
             concurrency: c,
             timeout_ms: 1_000,
+            fan_out: false,
         }
     }
 
@@ -536,7 +542,11 @@ mod tests {
                 match after {
                     Some(ms) => {
                         clock.sleep_until(clock.now() + ms).await;
-                        Ok(ProbeOutcome::Answered { status: if id % 10 == 9 { 503 } else { 200 }, bytes: 100 })
+                        Ok(ProbeOutcome::Answered {
+                            status: if id % 10 == 9 { 503 } else { 200 },
+                            bytes: 100,
+                            latency_us: None,
+                        })
                     }
                     None => futures::future::pending().await,
                 }

@@ -22,6 +22,8 @@ pub struct LoadPlan {
     pub concurrency: u32,
     /// Per-request deadline.
     pub timeout_ms: u64,
+    /// Spread the requests over invocations (`fan_out`, default true).
+    pub fan_out: bool,
 }
 
 /// Check a load request's raw body against `limits`.
@@ -71,7 +73,15 @@ pub fn validate_load(req: LoadRequest, limits: &Limits, own_origin: Option<&url:
     let concurrency =
         in_range("concurrency", req.concurrency.unwrap_or(DEFAULT_LOAD_CONCURRENCY), 1, limits.max_load_concurrency)?;
     let timeout_ms = in_range("timeout_ms", req.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS), 1, limits.max_timeout_ms)?;
-    Ok(LoadPlan { url, method: req.method.unwrap_or_default(), max_requests, duration_ms, concurrency, timeout_ms })
+    Ok(LoadPlan {
+        url,
+        method: req.method.unwrap_or_default(),
+        max_requests,
+        duration_ms,
+        concurrency,
+        timeout_ms,
+        fan_out: req.fan_out.unwrap_or(true),
+    })
 }
 
 #[cfg(test)]

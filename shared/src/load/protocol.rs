@@ -64,6 +64,11 @@ pub struct LoadRequest {
     /// Per-request deadline. Default [`crate::wire::config::DEFAULT_TIMEOUT_MS`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+    /// Send the requests from as many invocations as the concurrency needs
+    /// (six connections each). Default true; false sends them all from the
+    /// one invocation serving the test, six at a time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fan_out: Option<bool>,
 }
 
 /// Latency percentiles, in microseconds (all zero when nothing was recorded).

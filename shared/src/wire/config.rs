@@ -78,6 +78,15 @@ pub const DEFAULT_JOB_BATCH_SIZE: u32 = 25;
 pub const DEFAULT_MIN_WATCH_MINUTES: u32 = 5;
 /// Fallback for the edge's `MAX_WATCHES`: most watches a deployment keeps.
 pub const DEFAULT_MAX_WATCHES: u32 = 100;
+/// Fallback for the edge's `CONNECTIONS_PER_INVOCATION`: production's
+/// limit of subrequests waiting for headers in one Worker invocation (Durable
+/// Object requests and alarms are invocations of their own).
+pub const DEFAULT_CONNECTIONS_PER_INVOCATION: u32 = 6;
+/// Fallback for the edge's `SUBREQUESTS_PER_INVOCATION`: the Paid plan's
+/// default is 10,000 per invocation; 1,000 keeps a shard's CPU well within
+/// its 30 s. The Free plan allows 50 (and 10 ms of CPU, about 25 pages
+/// with extraction).
+pub const DEFAULT_SUBREQUESTS_PER_INVOCATION: u32 = 1_000;
 /// How deep a crawl follows links when `crawl.max_depth` is left out: start
 /// pages are depth 0. Three reaches every product of a typical shop from its
 /// home page (home → category → its later pages → product).
@@ -164,6 +173,24 @@ pub struct Limits {
     /// Most watches kept.
     #[serde(default = "default_max_watches")]
     pub max_watches: u32,
+    /// Subrequests one invocation keeps waiting for their response headers
+    /// at once (production's limit is 6; 0 switches Fanout's own keeping of
+    /// it off, which is not how production behaves).
+    #[serde(default = "default_connections_per_invocation")]
+    pub connections_per_invocation: u32,
+    /// Upstream requests one shard invocation makes before its lane moves on
+    /// to a fresh invocation (the plan's subrequests per invocation; on the
+    /// Free plan also what its 10 ms of CPU allows). 0: no limit.
+    #[serde(default = "default_subrequests_per_invocation")]
+    pub subrequests_per_invocation: u32,
+}
+
+fn default_connections_per_invocation() -> u32 {
+    DEFAULT_CONNECTIONS_PER_INVOCATION
+}
+
+fn default_subrequests_per_invocation() -> u32 {
+    DEFAULT_SUBREQUESTS_PER_INVOCATION
 }
 
 fn default_min_watch_minutes() -> u32 {
@@ -221,6 +248,8 @@ impl Default for Limits {
             job_batch_size: DEFAULT_JOB_BATCH_SIZE,
             min_watch_minutes: DEFAULT_MIN_WATCH_MINUTES,
             max_watches: DEFAULT_MAX_WATCHES,
+            connections_per_invocation: DEFAULT_CONNECTIONS_PER_INVOCATION,
+            subrequests_per_invocation: DEFAULT_SUBREQUESTS_PER_INVOCATION,
         }
     }
 }

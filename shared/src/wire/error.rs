@@ -96,8 +96,10 @@ impl fmt::Display for ErrorKind {
 ///
 /// Shells (the edge's fetcher, the test fakes) produce these; the scheduler
 /// asks [`FetchError::is_retryable`] and never inspects the variants itself, so
-/// classification lives in one place (the lychee model).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// classification lives in one place (the lychee model). Serialisable, for
+/// a shard that fetched on another invocation's behalf
+/// (`crate::engine::lanes`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum FetchError {
     /// The connection failed or was reset.

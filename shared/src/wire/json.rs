@@ -21,8 +21,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::wire::config::{
-    DEFAULT_JOB_BATCH_SIZE, DEFAULT_MAX_ACTIVE_JOBS, DEFAULT_MAX_CRAWL_PAGES, DEFAULT_MAX_HOST_INTERVAL_MS,
-    DEFAULT_MAX_JOB_URLS, DEFAULT_MAX_WATCHES, DEFAULT_MIN_WATCH_MINUTES, Limits,
+    DEFAULT_CONNECTIONS_PER_INVOCATION, DEFAULT_JOB_BATCH_SIZE, DEFAULT_MAX_ACTIVE_JOBS, DEFAULT_MAX_CRAWL_PAGES,
+    DEFAULT_MAX_HOST_INTERVAL_MS, DEFAULT_MAX_JOB_URLS, DEFAULT_MAX_WATCHES, DEFAULT_MIN_WATCH_MINUTES,
+    DEFAULT_SUBREQUESTS_PER_INVOCATION, Limits,
 };
 use crate::wire::error::ErrorKind;
 use crate::wire::jobs::{JobCounts, JobList, JobState, JobStatus};
@@ -349,6 +350,7 @@ impl Summary {
                 })
             })?,
             crawl: if J::DETAIL { opt_obj(v, "crawl", CrawlReport::from_json)? } else { None },
+            invocations: opt(v, "invocations", narrow::<J, u32>, SMALL)?,
         })
     }
 }
@@ -541,6 +543,10 @@ impl Limits {
             l.job_batch_size = small("job_batch_size")?.unwrap_or(DEFAULT_JOB_BATCH_SIZE);
             l.min_watch_minutes = small("min_watch_minutes")?.unwrap_or(DEFAULT_MIN_WATCH_MINUTES);
             l.max_watches = small("max_watches")?.unwrap_or(DEFAULT_MAX_WATCHES);
+            l.connections_per_invocation =
+                small("connections_per_invocation")?.unwrap_or(DEFAULT_CONNECTIONS_PER_INVOCATION);
+            l.subrequests_per_invocation =
+                small("subrequests_per_invocation")?.unwrap_or(DEFAULT_SUBREQUESTS_PER_INVOCATION);
         }
         Ok(l)
     }
@@ -681,6 +687,7 @@ mod tests {
                     },
                 ],
             }),
+            invocations: Some(9),
         }));
         let discovered = Event::Discovered { id: 7, url: "http://a/p".into(), parent: 2, depth: 1, t: 44 };
         for ev in [done, summary, discovered] {

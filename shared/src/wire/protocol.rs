@@ -62,6 +62,11 @@ pub struct RunRequest {
     /// Crawl from `urls` (the start pages) instead of fetching only them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crawl: Option<CrawlRequest>,
+    /// Spread the fetching over as many invocations as the concurrency
+    /// needs (six connections each). Default true; false keeps the whole
+    /// run in the one invocation that serves it, with its six.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fan_out: Option<bool>,
 }
 
 /// The `crawl` object of a run request: follow links from the start pages.
@@ -576,6 +581,10 @@ pub struct Summary {
     /// A crawl's discoveries and refusals (absent for a list).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crawl: Option<CrawlReport>,
+    /// Invocations the run's fetching was spread over (shards opened;
+    /// absent when it ran in the invocation that served it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invocations: Option<u32>,
 }
 
 /// What a crawl found and what it left alone, in its summary.

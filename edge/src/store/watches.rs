@@ -11,7 +11,7 @@ use fanout_shared::wire::watches::{
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 
-use crate::history::{Store, db_error, js, num};
+use crate::store::history::{Store, db_error, js, num};
 
 /// What a watch's `spec` column holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]

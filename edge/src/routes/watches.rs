@@ -1,7 +1,7 @@
 //! `/api/v1/watches`: watches, and the Cron Trigger's tick that starts the
-//! due ones. A watch's run is a background job (`crate::jobs::start`) that
+//! due ones. A watch's run is a background job (`crate::routes::jobs::start`) that
 //! knows its watch; when it finishes, its Durable Object evaluates the rules
-//! and delivers the alerts (`crate::alerts`).
+//! and delivers the alerts (`crate::objects::alerts`).
 
 use fanout_shared::input::job::{JobBody, job_limits, read_job};
 use fanout_shared::input::target::TargetPolicy;
@@ -17,12 +17,12 @@ use url::Url;
 use wasm_bindgen::JsCast;
 use worker::{Env, Method, Request, Response, Result, console_error, console_log};
 
-use crate::api::accept_within;
-use crate::clock::unix_ms;
+use crate::context::accept_within;
 use crate::context::{Settings, answer, authorize, json_response};
-use crate::history::{Store, new_run_id};
-use crate::jobs;
-use crate::watch_store::StoredWatch;
+use crate::platform::clock::unix_ms;
+use crate::routes::jobs;
+use crate::store::history::{Store, new_run_id};
+use crate::store::watches::StoredWatch;
 
 /// Runs a watch's page lists, newest first.
 const RUNS_SHOWN: u32 = 100;

@@ -13,7 +13,7 @@ use futures::stream::{self, LocalBoxStream};
 use url::Url;
 use worker::{Headers, Response, Result};
 
-use crate::clock::Sleep;
+use crate::platform::clock::Sleep;
 
 /// How long a hanging page hangs: long enough to outlast any attempt timeout,
 /// short enough that nothing lingers for ever.

@@ -13,9 +13,9 @@ use fanout_shared::wire::watches::{PayloadRun, PayloadWatch};
 use futures::FutureExt;
 use worker::{Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, console_error};
 
-use crate::clock::{Sleep, unix_ms};
 use crate::context::Settings;
-use crate::history::Store;
+use crate::platform::clock::{Sleep, unix_ms};
+use crate::store::history::Store;
 
 /// The `User-Agent` of deliveries.
 const USER_AGENT: &str = "Fanout-Webhook/1";

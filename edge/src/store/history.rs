@@ -1,24 +1,25 @@
 //! Run history in D1 (binding `DB`, schema in `migrations/`): saving a run's
-//! results while it streams, and the `/api/v1/runs/{id}…` and
-//! `/api/v1/history` handlers. The comparison logic is
-//! `fanout_shared::history`; this file is SQL and glue.
+//! results while it streams, reading saved runs back, and the job list. The
+//! comparison logic is `fanout_shared::history`; this file is SQL and glue
+//! (the HTTP handlers are `crate::routes::history`).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use fanout_shared::Event;
-use fanout_shared::history::{PricePoint, Recorder, RunRecord, SavedProduct, SavedResult, Timeline, diff, results_csv};
-use fanout_shared::input::validation::{check_run_id, make_run_id, parse_page};
+use fanout_shared::engine::gate::Gate;
+use fanout_shared::history::{PricePoint, Recorder, RunRecord, SavedProduct, SavedResult, Timeline};
+use fanout_shared::input::validation::make_run_id;
 use fanout_shared::wire::jobs::{JobCounts, JobState, JobStatus};
-use fanout_shared::wire::protocol::{ApiError, SaveReport};
+use fanout_shared::wire::protocol::SaveReport;
 use futures::channel::oneshot;
 use futures::future::LocalBoxFuture;
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement, Env, Request, Response, Result};
+use worker::{D1Database, D1PreparedStatement, Env, Result};
 
-use crate::clock::unix_ms;
-use crate::context::{Settings, authorize, error_response, json_response};
+use crate::context::Settings;
+use crate::platform::clock::unix_ms;
 
 /// Rows written per D1 batch while a run streams.
 const SAVE_BATCH: usize = 250;
@@ -52,6 +53,28 @@ pub struct Store {
     db: Rc<D1Database>,
     max_runs: u32,
     max_age_days: u32,
+    /// The invocation's connections: every D1 call holds one while it waits
+    /// for its answer, as production counts it.
+    gate: Gate,
+}
+
+/// A prepared D1 statement whose call waits for one of the invocation's
+/// connections.
+pub(crate) struct Stmt {
+    inner: D1PreparedStatement,
+    gate: Gate,
+}
+
+impl Stmt {
+    pub(crate) async fn all(&self) -> Result<worker::D1Result> {
+        let _held = self.gate.acquire().await;
+        self.inner.all().await
+    }
+
+    pub(crate) async fn first<T: for<'de> Deserialize<'de>>(&self, column: Option<&str>) -> Result<Option<T>> {
+        let _held = self.gate.acquire().await;
+        self.inner.first::<T>(column).await
+    }
 }
 
 pub(crate) fn js(s: &str) -> JsValue {
@@ -118,14 +141,22 @@ impl Store {
     /// The store of this deployment, or `None` without a `DB` binding.
     pub fn open(env: &Env, settings: &Settings) -> Option<Self> {
         let db = env.d1("DB").ok()?;
-        Some(Self { db: Rc::new(db), max_runs: settings.history_max_runs, max_age_days: settings.history_max_age_days })
+        Some(Self {
+            db: Rc::new(db),
+            max_runs: settings.history_max_runs,
+            max_age_days: settings.history_max_age_days,
+            gate: settings.gate.clone(),
+        })
     }
 
-    pub(crate) fn stmt(&self, sql: &str, args: &[JsValue]) -> std::result::Result<D1PreparedStatement, String> {
-        self.db.prepare(sql).bind(args).map_err(db_error)
+    pub(crate) fn stmt(&self, sql: &str, args: &[JsValue]) -> std::result::Result<Stmt, String> {
+        let inner = self.db.prepare(sql).bind(args).map_err(db_error)?;
+        Ok(Stmt { inner, gate: self.gate.clone() })
     }
 
-    pub(crate) async fn batch(&self, stmts: Vec<D1PreparedStatement>) -> std::result::Result<(), String> {
+    pub(crate) async fn batch(&self, stmts: Vec<Stmt>) -> std::result::Result<(), String> {
+        let stmts = stmts.into_iter().map(|s| s.inner).collect();
+        let _held = self.gate.acquire().await;
         let results = self.db.batch(stmts).await.map_err(db_error)?;
         match results.iter().find_map(worker::D1Result::error) {
             Some(e) => Err(db_error(e)),
@@ -133,13 +164,7 @@ impl Store {
         }
     }
 
-    fn upsert_run(
-        &self,
-        id: &str,
-        started: u64,
-        now: u64,
-        options: &str,
-    ) -> std::result::Result<D1PreparedStatement, String> {
+    fn upsert_run(&self, id: &str, started: u64, now: u64, options: &str) -> std::result::Result<Stmt, String> {
         self.stmt(
             "INSERT INTO runs (id, created_at, updated_at, options) VALUES (?1, ?2, ?3, ?4) \
              ON CONFLICT(id) DO UPDATE SET created_at = min(created_at, excluded.created_at), \
@@ -237,7 +262,7 @@ impl Store {
         .await
     }
 
-    async fn runs(&self, limit: u32, offset: u32) -> std::result::Result<(Vec<RunRecord>, u64), String> {
+    pub async fn runs(&self, limit: u32, offset: u32) -> std::result::Result<(Vec<RunRecord>, u64), String> {
         let list = self
             .stmt(
                 &format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY created_at DESC, id DESC LIMIT ?1 OFFSET ?2"),
@@ -261,7 +286,7 @@ impl Store {
         Ok((list, total))
     }
 
-    async fn run(&self, id: &str) -> std::result::Result<Option<RunRecord>, String> {
+    pub async fn run(&self, id: &str) -> std::result::Result<Option<RunRecord>, String> {
         self.stmt(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"), &[js(id)])?
             .first::<RunRecord>(None)
             .await
@@ -291,7 +316,7 @@ impl Store {
         Ok(rows.into_iter().map(SavedResult::from).collect())
     }
 
-    async fn previous(&self, run: &RunRecord) -> std::result::Result<Option<RunRecord>, String> {
+    pub async fn previous(&self, run: &RunRecord) -> std::result::Result<Option<RunRecord>, String> {
         self.stmt(
             &format!(
                 "SELECT {RUN_COLUMNS} FROM runs WHERE created_at < ?1 OR (created_at = ?1 AND id < ?2) \
@@ -398,7 +423,7 @@ impl Store {
         self.delete(id).await
     }
 
-    async fn delete(&self, id: &str) -> std::result::Result<(), String> {
+    pub async fn delete(&self, id: &str) -> std::result::Result<(), String> {
         self.batch(vec![
             self.stmt("DELETE FROM products WHERE run_id = ?1", &[js(id)])?,
             self.stmt("DELETE FROM results WHERE run_id = ?1", &[js(id)])?,
@@ -407,7 +432,7 @@ impl Store {
         .await
     }
 
-    async fn price_history(&self, url: &str) -> std::result::Result<Vec<PricePoint>, String> {
+    pub async fn price_history(&self, url: &str) -> std::result::Result<Vec<PricePoint>, String> {
         self.stmt(
             "SELECT r.run_id, runs.created_at AS at, r.outcome, p.price, p.currency, p.availability \
              FROM results r JOIN runs ON runs.id = r.run_id \
@@ -548,104 +573,4 @@ impl Saver {
 /// A new run id: `r`, the time in hex and 32 random bits.
 pub fn new_run_id() -> String {
     make_run_id(unix_ms(), (js_sys::Math::random() * f64::from(u32::MAX)) as u32)
-}
-
-fn unavailable() -> ApiError {
-    ApiError::new(503, "history_unavailable", "this deployment keeps no run history (no D1 binding `DB`)")
-}
-
-fn internal(e: String) -> ApiError {
-    ApiError::new(500, "history_error", e)
-}
-
-fn not_found(id: &str) -> ApiError {
-    ApiError::new(404, "run_not_found", format!("no saved run {id:?} (it may have been deleted or expired)"))
-}
-
-fn respond(r: std::result::Result<Response, ApiError>) -> Result<Response> {
-    r.or_else(|e| error_response(&e))
-}
-
-/// Everything under `/api/v1/runs/…` except `POST /api/v1/runs`, and
-/// `GET /api/v1/history`.
-pub async fn route(req: &Request, env: &Env, settings: &Settings, path: &str) -> Result<Response> {
-    respond(route_inner(req, env, settings, path).await)
-}
-
-async fn route_inner(
-    req: &Request,
-    env: &Env,
-    settings: &Settings,
-    path: &str,
-) -> std::result::Result<Response, ApiError> {
-    authorize(req, settings)?;
-    let store = Store::open(env, settings).ok_or_else(unavailable)?;
-    let url = req.url().map_err(|e| internal(e.to_string()))?;
-    let query = url.query().unwrap_or("");
-    let method = req.method();
-    let json = |v: &serde_json::Value| json_response(200, v).map_err(|e| internal(e.to_string()));
-    if path == "/api/v1/history" {
-        let Some(target) = url.query_pairs().find(|(k, _)| k == "url").map(|(_, v)| v.into_owned()) else {
-            return Err(ApiError::bad_request("no_url", "give the page as ?url=https://…"));
-        };
-        let points = store.price_history(&target).await.map_err(internal)?;
-        return json(&serde_json::json!({ "url": target, "points": points }));
-    }
-    let rest = path.trim_start_matches("/api/v1/runs").trim_start_matches('/');
-    if rest.is_empty() {
-        if method != worker::Method::Get {
-            return Err(ApiError::new(405, "method_not_allowed", "use GET to list runs, POST to start one"));
-        }
-        let (limit, offset) = parse_page(query)?;
-        let (runs, total) = store.runs(limit, offset).await.map_err(internal)?;
-        return json(&serde_json::json!({ "runs": runs, "total": total, "limit": limit, "offset": offset }));
-    }
-    let (id, tail) = rest.split_once('/').unwrap_or((rest, ""));
-    let id = check_run_id(id)?;
-    match (method, tail) {
-        (worker::Method::Get, "") => {
-            let run = store.run(id).await.map_err(internal)?.ok_or_else(|| not_found(id))?;
-            let results = store.results(id, true).await.map_err(internal)?;
-            json(&serde_json::json!({ "run": run, "results": results }))
-        }
-        (worker::Method::Delete, "") => {
-            store.run(id).await.map_err(internal)?.ok_or_else(|| not_found(id))?;
-            store.delete(id).await.map_err(internal)?;
-            json(&serde_json::json!({ "deleted": id }))
-        }
-        (worker::Method::Get, "export.csv") => {
-            store.run(id).await.map_err(internal)?.ok_or_else(|| not_found(id))?;
-            let csv = results_csv(&store.results(id, false).await.map_err(internal)?);
-            let mut resp = Response::ok(csv).map_err(|e| internal(e.to_string()))?;
-            let h = resp.headers_mut();
-            let _ = h.set("content-type", "text/csv; charset=utf-8");
-            let _ = h.set("content-disposition", &format!("attachment; filename=\"fanout-{id}.csv\""));
-            Ok(resp)
-        }
-        (worker::Method::Get, "diff") => {
-            let run = store.run(id).await.map_err(internal)?.ok_or_else(|| not_found(id))?;
-            let against = url.query_pairs().find(|(k, _)| k == "against").map_or("previous".into(), |(_, v)| v);
-            let other = if against == "previous" {
-                store.previous(&run).await.map_err(internal)?.ok_or_else(|| {
-                    ApiError::new(
-                        404,
-                        "no_previous_run",
-                        format!("run {id} is the oldest saved run; nothing to compare with"),
-                    )
-                })?
-            } else {
-                let other = check_run_id(&against)?;
-                store.run(other).await.map_err(internal)?.ok_or_else(|| not_found(other))?
-            };
-            let (old, new) = (
-                store.results(&other.id, false).await.map_err(internal)?,
-                store.results(id, false).await.map_err(internal)?,
-            );
-            json(&serde_json::json!({ "run": run, "against": other, "diff": diff(&old, &new) }))
-        }
-        (_, "" | "export.csv" | "diff") => {
-            Err(ApiError::new(405, "method_not_allowed", format!("{:?} is not allowed on {path}", req.method())))
-        }
-        _ => Err(ApiError::new(404, "not_found", format!("no API endpoint at {path}"))),
-    }
 }

@@ -21,7 +21,7 @@ use std::collections::HashSet;
 
 use fanout_shared::engine::retry::SplitMix64;
 use fanout_shared::jobs::machine::JobMachine;
-use fanout_shared::jobs::protocol::BatchReport;
+use fanout_shared::jobs::protocol::{BatchMessage, BatchReport};
 use fanout_shared::jobs::store::{BatchRow, Candidate, JobMeta, JobSpec, JobStore, RobotsRow, UrlRow, UrlState};
 use fanout_shared::watch::delivery::Delivery;
 use fanout_shared::wire::jobs::JobLine;
@@ -32,11 +32,11 @@ use worker::{
     DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State, console_error, durable_object,
 };
 
-use crate::alerts;
-use crate::api::ndjson_response;
-use crate::clock::{Sleep, unix_ms};
+use crate::context::ndjson_response;
 use crate::context::{Settings, answer, json_response};
-use crate::history::Store;
+use crate::objects::alerts;
+use crate::platform::clock::{Sleep, unix_ms};
+use crate::store::history::Store;
 
 /// The job's tables, made on first use.
 const SCHEMA: &str = "
@@ -46,7 +46,7 @@ CREATE TABLE IF NOT EXISTS urls (id INTEGER PRIMARY KEY, url TEXT NOT NULL, host
 CREATE INDEX IF NOT EXISTS urls_pending ON urls (state, id);
 CREATE INDEX IF NOT EXISTS urls_batch ON urls (batch, state);
 CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY, lease_until INTEGER NOT NULL, robots TEXT NOT NULL,
-  claimed INTEGER NOT NULL, closed INTEGER NOT NULL);
+  claimed INTEGER NOT NULL, closed INTEGER NOT NULL, grant_json TEXT NOT NULL DEFAULT '{}');
 CREATE INDEX IF NOT EXISTS batches_open ON batches (closed, lease_until);
 CREATE TABLE IF NOT EXISTS seen (k TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS robots (origin TEXT PRIMARY KEY, row TEXT NOT NULL);
@@ -111,6 +111,7 @@ struct BatchSql {
     robots: String,
     claimed: u8,
     closed: u8,
+    grant_json: String,
 }
 
 impl From<BatchSql> for BatchRow {
@@ -121,9 +122,12 @@ impl From<BatchSql> for BatchRow {
             robots: serde_json::from_str(&b.robots).unwrap_or_default(),
             claimed: b.claimed != 0,
             closed: b.closed != 0,
+            grant: serde_json::from_str(&b.grant_json).unwrap_or_default(),
         }
     }
 }
+
+const BATCH_COLUMNS: &str = "id, lease_until, robots, claimed, closed, grant_json";
 
 #[derive(Deserialize)]
 struct Text {
@@ -159,6 +163,9 @@ impl SqlStore {
         for stmt in SCHEMA.split(';').map(str::trim).filter(|s| !s.is_empty()) {
             log_err("schema", sql.exec(stmt, None));
         }
+        // A job made before batches carried grants: its table gets the
+        // column (an error here means it has it already).
+        let _ = sql.exec("ALTER TABLE batches ADD COLUMN grant_json TEXT NOT NULL DEFAULT '{}'", None);
         Self { sql }
     }
 
@@ -267,27 +274,23 @@ impl JobStore for SqlStore {
         rows.into_iter().map(UrlRow::from).collect()
     }
 
-    fn leased_per_host(&self) -> Vec<(String, u32)> {
-        #[derive(Deserialize)]
-        struct H {
-            host: String,
-            c: u32,
-        }
-        let rows: Vec<H> =
-            self.rows("per host", "SELECT host, count(*) AS c FROM urls WHERE state = 1 GROUP BY host", Vec::new());
-        rows.into_iter().map(|h| (h.host, h.c)).collect()
+    fn open_batches(&self) -> Vec<BatchRow> {
+        let rows: Vec<BatchSql> =
+            self.rows("open batches", &format!("SELECT {BATCH_COLUMNS} FROM batches WHERE closed = 0"), Vec::new());
+        rows.into_iter().map(BatchRow::from).collect()
     }
 
     fn put_batch(&mut self, b: &BatchRow) {
         self.run(
             "batch",
-            "INSERT OR REPLACE INTO batches (id, lease_until, robots, claimed, closed) VALUES (?, ?, ?, ?, ?)",
+            &format!("INSERT OR REPLACE INTO batches ({BATCH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"),
             vec![
                 n(i64::try_from(b.id).unwrap_or(0)),
                 n(i64::try_from(b.lease_until).unwrap_or(i64::MAX)),
                 s(serde_json::to_string(&b.robots).unwrap_or_default()),
                 n(i64::from(b.claimed)),
                 n(i64::from(b.closed)),
+                s(serde_json::to_string(&b.grant).unwrap_or_default()),
             ],
         );
     }
@@ -295,7 +298,7 @@ impl JobStore for SqlStore {
     fn batch(&self, id: u64) -> Option<BatchRow> {
         let rows: Vec<BatchSql> = self.rows(
             "batch",
-            "SELECT id, lease_until, robots, claimed, closed FROM batches WHERE id = ?",
+            &format!("SELECT {BATCH_COLUMNS} FROM batches WHERE id = ?"),
             vec![n(i64::try_from(id).unwrap_or(0))],
         );
         rows.into_iter().next().map(BatchRow::from)
@@ -304,7 +307,7 @@ impl JobStore for SqlStore {
     fn expired(&self, now: u64) -> Vec<BatchRow> {
         let rows: Vec<BatchSql> = self.rows(
             "expired",
-            "SELECT id, lease_until, robots, claimed, closed FROM batches WHERE closed = 0 AND lease_until <= ?",
+            &format!("SELECT {BATCH_COLUMNS} FROM batches WHERE closed = 0 AND lease_until <= ?"),
             vec![n(i64::try_from(now).unwrap_or(i64::MAX))],
         );
         rows.into_iter().map(BatchRow::from).collect()
@@ -408,6 +411,26 @@ impl SqlStore {
     }
 }
 
+/// Give batch `msg` to the shard of its lane (named after the job and the
+/// lane, so a lane's batches meet one object; each runs in an alarm, an
+/// invocation of its own).
+async fn hand_out(env: &Env, settings: &Settings, msg: &BatchMessage) -> std::result::Result<(), String> {
+    let err = |e: worker::Error| e.to_string();
+    let ns = env.durable_object("SHARD").map_err(err)?;
+    let stub =
+        ns.id_from_name(&format!("{}/lane/{}", msg.job_id, msg.grant.lane)).map_err(err)?.get_stub().map_err(err)?;
+    let body = serde_json::to_string(msg).map_err(|e| e.to_string())?;
+    let mut init = worker::RequestInit::new();
+    init.with_method(worker::Method::Post).with_body(Some(body.into()));
+    let req = Request::new_with_init("https://shard/batch", &init).map_err(err)?;
+    let _held = settings.gate.acquire().await;
+    let resp = stub.fetch_with_request(req).await.map_err(err)?;
+    if resp.status_code() >= 300 {
+        return Err(format!("the shard answered {}", resp.status_code()));
+    }
+    Ok(())
+}
+
 /// What `POST /init` carries: the job's id, spec and URLs.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct InitJob {
@@ -472,23 +495,16 @@ impl JobObject {
             return;
         };
         let mut retry_soon = false;
-        if !batches.is_empty() {
-            match self.env.queue("JOBS") {
-                Ok(queue) => {
-                    for chunk in batches.chunks(50) {
-                        if let Err(e) = queue.send_batch(chunk.to_vec()).await {
-                            console_error!("job {id}: sending {} batches failed: {e}", chunk.len());
-                            retry_soon = true;
-                        }
-                    }
-                }
-                Err(e) => {
-                    console_error!("job {id}: no JOBS queue: {e}");
-                    retry_soon = true;
-                }
+        let settings = self.settings();
+        // Each batch to its lane's shard, side by side (each a subrequest of
+        // this invocation until the shard has taken it).
+        let sends = batches.iter().map(|b| hand_out(&self.env, &settings, b));
+        for (b, sent) in batches.iter().zip(futures::future::join_all(sends).await) {
+            if let Err(e) = sent {
+                // Its lease hands it out again.
+                console_error!("job {id}: handing batch {} to lane {} failed: {e}", b.batch, b.grant.lane);
             }
         }
-        let settings = self.settings();
         if let Some(store) = Store::open(&self.env, &settings) {
             if !results.is_empty()
                 && let Err(e) = store.save_rows(&id, created, &options, &results).await
@@ -590,7 +606,7 @@ impl JobObject {
             }
             "/alive" => {
                 let batch = param("batch").unwrap_or(0);
-                let answer = self.with_job(|job| job.alive(batch)).ok_or_else(not_found)?;
+                let answer = self.with_job(|job| job.alive(batch, now)).ok_or_else(not_found)?;
                 json_response(200, &answer).map_err(internal)
             }
             "/report" => {

@@ -13,9 +13,10 @@ use std::rc::Rc;
 
 use fanout_shared::FetchError;
 use fanout_shared::demo::ATTEMPT_HEADER;
+use fanout_shared::engine::gate::Gate;
 use fanout_shared::engine::retry::{is_success, parse_retry_after};
-use fanout_shared::engine::runner::{AbortAttempt, Fetcher};
-use fanout_shared::engine::scheduler::{AttemptRequest, AttemptResult, Response};
+use fanout_shared::engine::runner::{AbortAttempt, Fetcher, Progress};
+use fanout_shared::engine::scheduler::{AttemptRequest, AttemptResult, Note, Response};
 use fanout_shared::extract::Extractor;
 use fanout_shared::input::target::TargetPolicy;
 use fanout_shared::input::validation::is_own_demo_url;
@@ -30,8 +31,8 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use worker::Method;
 
-use crate::clock::unix_ms;
-use crate::demo;
+use crate::platform::clock::unix_ms;
+use crate::routes::demo;
 
 /// Sent with every upstream request, so site owners can see who is calling.
 pub const USER_AGENT: &str = concat!("Fanout/", env!("CARGO_PKG_VERSION"), " (concurrent page fetcher)");
@@ -71,6 +72,23 @@ impl InFlight {
     }
 }
 
+/// Call `on_gone` when the client of this request disconnects.
+///
+/// Dropping the response stream would stop a run through its runner, but
+/// a disconnected client stops pulling the stream without it being dropped
+/// promptly, so the request's own `AbortSignal` (compatibility flag
+/// `enable_request_signal`) is watched instead. `on_gone` should hold only
+/// weak handles: a finished run is not kept alive by its watcher.
+pub fn watch_disconnect(signal: web_sys::AbortSignal, on_gone: impl FnOnce() + 'static) {
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+        let _ = signal.add_event_listener_with_callback("abort", &resolve);
+    });
+    wasm_bindgen_futures::spawn_local(async move {
+        let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+        on_gone();
+    });
+}
+
 /// Aborts one attempt's upstream request.
 pub struct EdgeAbort {
     key: Option<u64>,
@@ -100,6 +118,8 @@ pub struct EdgeFetcher {
     pub policy: TargetPolicy,
     /// What the demo shop's `/robots.txt` answers (`DEMO_ROBOTS_STATUS`).
     pub demo_robots_status: u16,
+    /// The invocation's connections.
+    pub gate: Gate,
 }
 
 /// Most of a text answer (robots.txt) read: RFC 9309 asks crawlers to
@@ -121,12 +141,17 @@ struct Upstream {
     body: LocalBoxStream<'static, Result<Vec<u8>, FetchError>>,
 }
 
+/// Request `url` and wait for its headers, holding one of the invocation's
+/// connections (`gate`) meanwhile; `sent` is called once the request has
+/// its connection and goes out.
 async fn fetch_upstream(
     url: Url,
     method: Method,
     attempt: u32,
     signal: Option<web_sys::AbortSignal>,
     max_body: u64,
+    gate: &Gate,
+    sent: &dyn Fn(),
 ) -> Result<Upstream, FetchError> {
     let headers = web_sys::Headers::new().map_err(js_network)?;
     // Only these headers: no cookies, no Authorization, no client IP.
@@ -142,8 +167,12 @@ async fn fetch_upstream(
     let request = web_sys::Request::new_with_str_and_init(url.as_str(), &init)
         .map_err(|e| FetchError::InvalidUrl(js_text(&e)))?;
     let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    // Held until the headers come: reading the body holds no connection.
+    let permit = gate.acquire().await;
+    sent();
     let resp: web_sys::Response =
         JsFuture::from(global.fetch_with_request(&request)).await.map_err(js_network)?.unchecked_into();
+    permit.release();
     let status = resp.status();
     let h = resp.headers();
     let header = |name: &str| h.get(name).ok().flatten();
@@ -218,27 +247,46 @@ async fn fetch_demo(url: Url, attempt: u32, robots_status: u16) -> Upstream {
     Upstream { url, status: reply.status, retry_after, content_type, location, body: reply.body.map(Ok).boxed_local() }
 }
 
+/// Where an upstream request goes and under which rules: the edge's own
+/// origin (its demo pages are served in-process, exempt from the target
+/// rules and holding no connection), the rules checked at every hop, the
+/// invocation's connections, and what the demo shop's robots.txt answers.
+struct Route<'a> {
+    own: &'a Url,
+    policy: &'a TargetPolicy,
+    gate: &'a Gate,
+    robots_status: u16,
+}
+
 /// Fetch `url`, following redirects here rather than in the runtime, so
-/// that every hop is checked against `policy` (the edge's own demo pages are
-/// served in-process and exempt). A loop or more than [`MAX_REDIRECTS`] hops
-/// is an error.
+/// that every hop is checked against the route's policy (the edge's own demo
+/// pages are served in-process and exempt). A loop or more than
+/// [`MAX_REDIRECTS`] hops is an error. `sent` is called once, when the first
+/// request goes out.
 async fn fetch_following(
     url: Url,
     attempt: u32,
-    own: &Url,
-    policy: &TargetPolicy,
+    route: &Route<'_>,
     signal: Option<web_sys::AbortSignal>,
-    robots_status: u16,
     max_body: u64,
+    sent: &dyn Fn(),
 ) -> Result<Upstream, FetchError> {
+    let (own, policy) = (route.own, route.policy);
     let mut current = url;
     let mut seen = HashSet::from([current.to_string()]);
     let mut hops = 0;
+    let first = Cell::new(true);
+    let once = || {
+        if first.replace(false) {
+            sent();
+        }
+    };
     loop {
         let up = if is_own_demo_url(&current, Some(own)) {
-            fetch_demo(current.clone(), attempt, robots_status).await
+            once();
+            fetch_demo(current.clone(), attempt, route.robots_status).await
         } else {
-            fetch_upstream(current.clone(), Method::Get, attempt, signal.clone(), max_body).await?
+            fetch_upstream(current.clone(), Method::Get, attempt, signal.clone(), max_body, route.gate, &once).await?
         };
         let Some(location) = up.location.as_deref().filter(|_| is_redirect(up.status)) else { return Ok(up) };
         hops += 1;
@@ -314,11 +362,13 @@ pub async fn fetch_text(
     policy: &TargetPolicy,
     max_bytes: u64,
     robots_status: u16,
+    gate: &Gate,
 ) -> Result<(u16, String), FetchError> {
     if !is_own_demo_url(&url, Some(own)) {
         policy.check(&url)?;
     }
-    let mut up = fetch_following(url, 1, own, policy, None, robots_status, max_bytes).await?;
+    let route = Route { own, policy, gate, robots_status };
+    let mut up = fetch_following(url, 1, &route, None, max_bytes, &|| ()).await?;
     let mut body = Vec::new();
     up.read_body(max_bytes, None, |c| body.extend_from_slice(c)).await?;
     Ok((up.status, String::from_utf8_lossy(&body).into_owned()))
@@ -328,9 +378,10 @@ impl Fetcher for EdgeFetcher {
     type Attempt = LocalBoxFuture<'static, AttemptResult>;
     type Abort = EdgeAbort;
 
-    fn start(&self, req: &AttemptRequest) -> (Self::Attempt, EdgeAbort) {
+    fn start(&self, req: &AttemptRequest, progress: Progress) -> (Self::Attempt, EdgeAbort) {
         let own = self.own_origin.clone();
         let policy = self.policy.clone();
+        let gate = self.gate.clone();
         let max = self.max_body_bytes;
         let want_product = self.extract;
         let robots_status = self.demo_robots_status;
@@ -344,7 +395,10 @@ impl Fetcher for EdgeFetcher {
             // fetch is told the cap that will be read, so a longer body is
             // streamed and stopped there rather than downloaded whole.
             let cap = if want_text { MAX_TEXT_BYTES.min(max) } else { max };
-            let mut up = fetch_following(url, attempt, &own, &policy, ctl.signal, robots_status, cap).await?;
+            let route = Route { own: &own, policy: &policy, gate: &gate, robots_status };
+            let sent = || progress.note(Note::Sent);
+            let mut up = fetch_following(url, attempt, &route, ctl.signal, cap, &sent).await?;
+            progress.note(Note::Headers);
             if want_text {
                 let text = up.read_prefix(cap, ctl.controller.as_ref()).await?;
                 let bytes = text.len() as u64;
@@ -423,6 +477,8 @@ pub struct EdgeProbe {
     pub in_flight: Rc<InFlight>,
     /// What the demo shop's `/robots.txt` answers (`DEMO_ROBOTS_STATUS`).
     pub demo_robots_status: u16,
+    /// The invocation's connections.
+    pub gate: Gate,
 }
 
 impl Probe for EdgeProbe {
@@ -432,19 +488,25 @@ impl Probe for EdgeProbe {
     fn start(&self, _id: u64) -> (Self::Fut, EdgeAbort) {
         let (url, method, max, robots) = (self.url.clone(), self.method, self.max_body_bytes, self.demo_robots_status);
         let demo = is_own_demo_url(&url, Some(&self.own_origin));
+        let gate = self.gate.clone();
         tracked(&self.in_flight, move |ctl| async move {
             if ctl.gone {
                 return Err(FetchError::Network("the client went away".into()));
             }
+            // Timed from when the request goes out: a wait for one of the
+            // invocation's connections is not the target's latency.
+            let went_out = Cell::new(js_sys::Date::now());
+            let sent = || went_out.set(js_sys::Date::now());
             let mut up = if demo {
                 fetch_demo(url, 1, robots).await
             } else {
                 let m = if method == LoadMethod::Head { Method::Head } else { Method::Get };
-                fetch_upstream(url, m, 1, ctl.signal, max).await?
+                fetch_upstream(url, m, 1, ctl.signal, max, &gate, &sent).await?
             };
             let bytes =
                 if method == LoadMethod::Get { up.read_body(max, ctl.controller.as_ref(), |_| {}).await? } else { 0 };
-            Ok(ProbeOutcome::Answered { status: up.status, bytes })
+            let latency_us = ((js_sys::Date::now() - went_out.get()).max(0.0) * 1000.0) as u64;
+            Ok(ProbeOutcome::Answered { status: up.status, bytes, latency_us: Some(latency_us) })
         })
     }
 }

@@ -1,7 +1,8 @@
 //! `/api/v1/jobs`: background jobs. These handlers check what comes in and
-//! pass it to the job's Durable Object (`crate::job_object`), which does
+//! pass it to the job's Durable Object (`crate::objects::job`), which does
 //! the rest; the job list comes from D1.
 
+use fanout_shared::engine::gate::Gate;
 use fanout_shared::input::job::{JOB_EXAMPLE, JobBody, job_limits, read_job};
 use fanout_shared::input::validation::{check_run_id, decode_json, parse_page, validate};
 use fanout_shared::jobs::store::JobSpec;
@@ -11,10 +12,11 @@ use fanout_shared::wire::protocol::ApiError;
 use url::Url;
 use worker::{Env, Method, Request, RequestInit, Response, Result, Stub};
 
-use crate::api::{accept_within, read_sitemap};
+use crate::context::accept_within;
 use crate::context::{Settings, answer, authorize, json_response};
-use crate::history::{Store, new_run_id};
-use crate::job_object::InitJob;
+use crate::objects::job::InitJob;
+use crate::routes::sitemap::read_sitemap;
+use crate::store::history::{Store, new_run_id};
 
 /// The Durable Object of job `id`.
 pub fn stub(env: &Env, id: &str) -> std::result::Result<Stub, ApiError> {
@@ -26,6 +28,7 @@ pub fn stub(env: &Env, id: &str) -> std::result::Result<Stub, ApiError> {
 /// Ask job `id`'s object `path` (`/status`, `/cancel?…`), with `body` as JSON.
 pub async fn ask(
     env: &Env,
+    gate: &Gate,
     id: &str,
     method: Method,
     path: &str,
@@ -38,7 +41,11 @@ pub async fn ask(
         init.with_body(Some(b.into()));
     }
     let req = Request::new_with_init(&format!("https://job{path}"), &init).map_err(internal)?;
-    stub(env, id)?.fetch_with_request(req).await.map_err(internal)
+    let stub = stub(env, id)?;
+    // A Durable Object request is a subrequest: one of the invocation's
+    // connections until its answer's headers arrive.
+    let _held = gate.acquire().await;
+    stub.fetch_with_request(req).await.map_err(internal)
 }
 
 /// Route `/api/v1/jobs…`.
@@ -74,10 +81,10 @@ async fn route_inner(
                 )
             })?;
             match (method.clone(), tail) {
-                (Method::Get, []) => ask(env, id, Method::Get, "/status", None).await,
-                (Method::Post, ["cancel"]) => ask(env, id, Method::Post, "/cancel", None).await,
+                (Method::Get, []) => ask(env, &settings.gate, id, Method::Get, "/status", None).await,
+                (Method::Post, ["cancel"]) => ask(env, &settings.gate, id, Method::Post, "/cancel", None).await,
                 (Method::Delete, []) => {
-                    let resp = ask(env, id, Method::Post, "/delete", None).await?;
+                    let resp = ask(env, &settings.gate, id, Method::Post, "/delete", None).await?;
                     if resp.status_code() == 200
                         && let Some(store) = Store::open(env, settings)
                     {
@@ -96,7 +103,7 @@ async fn route_inner(
                             )
                         })?,
                     };
-                    ask(env, id, Method::Get, &format!("/events?after={after}"), None).await
+                    ask(env, &settings.gate, id, Method::Get, &format!("/events?after={after}"), None).await
                 }
                 (_, [] | ["cancel"] | ["events"]) => {
                     Err(ApiError::new(405, "method_not_allowed", format!("{method:?} is not allowed on {path}")))
@@ -169,13 +176,14 @@ pub async fn start(
         allow_private: limits.allow_private_targets,
         allowed_hosts: limits.allowed_hosts.clone(),
         batch_size: limits.job_batch_size.clamp(1, MAX_LINKS_PER_PAGE as u32),
+        connections: limits.connections_per_invocation,
         lease_margin_ms: settings.job_lease_margin_ms,
         kind: kind.into(),
         watch_id,
     };
     let init = InitJob { id: id.clone(), spec, urls: valid.jobs.into_iter().map(|j| j.url).collect() };
     let body = serde_json::to_string(&init).map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
-    let mut resp = ask(env, &id, Method::Post, "/init", Some(body)).await?;
+    let mut resp = ask(env, &settings.gate, &id, Method::Post, "/init", Some(body)).await?;
     if resp.status_code() != 201 {
         let err = resp.json::<fanout_shared::wire::protocol::ApiErrorBody>().await.map_err(internal)?;
         return Err(ApiError { status: resp.status_code(), ..err.error });

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Everything `make test` (and CI) runs, in order, stopping at the first failure:
 #   setup → fmt → clippy (native + wasm32) → native tests → wasm32 build of shared
-#   → build both artefacts → the bundle's size budget → wrangler dev on a
-#   loopback port → integration tests
+#   → build both artefacts → the bundle's size budget → the deploy dry run
+#   and its size → wrangler dev on a loopback port → integration tests
 #   → browser end-to-end tests.
 # It stops what it started (by PID, on success and on failure) and exits non-zero
 # on any failure.
@@ -55,12 +55,17 @@ make --no-print-directory build
 step "bundle budget: a first visit (the dashboard) downloads at most 150 KB gzip"
 node bench/bundle.mjs --check
 
+step "deploy, checked offline: wrangler deploy --dry-run, its size within the Free plan's 3 MiB, every Durable Object migrated"
+node scripts/deploy-check.mjs
+
 step "start wrangler dev"
 PORT=${FANOUT_TEST_PORT:-8799}
 mkdir -p tests/artifacts
 # Fresh local state (the run history's D1) for every test run.
 rm -rf target/wrangler-test tests/artifacts/wrangler-*.log
-FANOUT_NO_BUILD=1 FANOUT_PERSIST=target/wrangler-test setsid scripts/wrangler-dev.sh "$PORT" > tests/artifacts/wrangler.log 2>&1 &
+# TEST_FAULTS lets a test make a shard die mid-run (objects/shard.rs).
+FANOUT_NO_BUILD=1 FANOUT_PERSIST=target/wrangler-test setsid scripts/wrangler-dev.sh "$PORT" --var TEST_FAULTS:true \
+  > tests/artifacts/wrangler.log 2>&1 &
 PIDS+=($!)
 export FANOUT_URL="http://127.0.0.1:$PORT"
 # A second, locked-down edge as production runs it: private targets refused,

@@ -26,10 +26,6 @@ use leptos::task::spawn_local;
 
 use crate::api::{self, ChunkError};
 
-/// Most URLs the browser puts in one request, whatever the edge allows:
-/// several smaller requests keep several edge invocations busy at once.
-pub const MAX_CHUNK_URLS: u32 = 50;
-
 /// One row of the task table: its own signal, so an event re-renders only
 /// its row.
 #[derive(Clone, Copy)]
@@ -153,7 +149,10 @@ impl RunStore {
         }
         self.begin(&urls, &mut options);
 
-        let size = limits.max_urls_per_request.clamp(1, MAX_CHUNK_URLS) as usize;
+        // One request when the list fits the edge's limit (the edge spreads
+        // it over as many invocations as the concurrency needs); a longer
+        // list in chunks of that limit, `parallel` at once.
+        let size = limits.max_urls_per_request.max(1) as usize;
         let chunks: Vec<(u32, Vec<String>)> = urls
             .chunks(size)
             .enumerate()

@@ -1,6 +1,6 @@
-// Background jobs through a real `wrangler dev` with local Queues, Durable
-// Objects and D1: a 10,000-URL job, the caps held across consumers (seen at
-// two loopback upstreams), a crash (SIGKILL) and resume on the same local
+// Background jobs through a real `wrangler dev` with local Durable Objects
+// (the job's, and its lanes' shards) and D1: a 10,000-URL job, the caps held
+// across lanes (seen at two loopback upstreams), a crash (SIGKILL) and resume on the same local
 // state, resumable event streams, cancel, and bad input. This file starts
 // its own wrangler dev (by PID, its own state, short leases); every wait is
 // bounded.
@@ -142,7 +142,7 @@ test('a 10,000-URL job on the demo shop completes with 10,000 outcomes in D1, no
   assert.ok(list.json.jobs.some((j) => j.job_id === id && j.state === 'done'));
 });
 
-test('the global and per-host caps hold across consumers, at the upstreams', async () => {
+test('the global and per-host caps hold across lanes, at the upstreams', async () => {
   const a = await upstream('127.0.0.1', 60);
   const b = await upstream('127.0.0.2', 60);
   try {

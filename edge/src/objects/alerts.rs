@@ -116,11 +116,16 @@ async fn send(d: &Delivery, secret: &str, settings: &Settings) -> Answer {
     let controller = web_sys::AbortController::new().ok();
     let signal = controller.as_ref().map(|c| worker::AbortSignal::from(c.signal()));
     let fetch = Fetch::Request(request);
+    // One of the invocation's connections, from here until the answer's
+    // headers: the timeout counts from when the request goes out.
+    let held = std::cell::Cell::new(Some(settings.gate.acquire().await));
     let send = async {
-        match &signal {
+        let r = match &signal {
             Some(s) => fetch.send_with_signal(s).await,
             None => fetch.send().await,
-        }
+        };
+        held.take();
+        r
     };
     futures::select! {
         r = send.fuse() => match r {

@@ -21,7 +21,7 @@ use std::collections::HashSet;
 
 use fanout_shared::engine::retry::SplitMix64;
 use fanout_shared::jobs::machine::JobMachine;
-use fanout_shared::jobs::protocol::{BatchMessage, BatchReport};
+use fanout_shared::jobs::protocol::{BatchMessage, BatchReport, LaneWake};
 use fanout_shared::jobs::store::{BatchRow, Candidate, JobMeta, JobSpec, JobStore, RobotsRow, UrlRow, UrlState};
 use fanout_shared::watch::delivery::Delivery;
 use fanout_shared::wire::jobs::JobLine;
@@ -411,24 +411,41 @@ impl SqlStore {
     }
 }
 
-/// Give batch `msg` to the shard of its lane (named after the job and the
-/// lane, so a lane's batches meet one object; each runs in an alarm, an
-/// invocation of its own).
-async fn hand_out(env: &Env, settings: &Settings, msg: &BatchMessage) -> std::result::Result<(), String> {
+/// Tell lane `lane`'s shard of job `job_id` (named after the job and the
+/// lane, so the lane's work meets one object) to `/wake` (it asks the job
+/// for batches in an alarm of its own, an invocation with its own
+/// connections) or to `/stop` (the job was cancelled).
+async fn tell_lane(
+    env: &Env,
+    settings: &Settings,
+    job_id: &str,
+    lane: u32,
+    what: &str,
+) -> std::result::Result<(), String> {
     let err = |e: worker::Error| e.to_string();
     let ns = env.durable_object("SHARD").map_err(err)?;
-    let stub =
-        ns.id_from_name(&format!("{}/lane/{}", msg.job_id, msg.grant.lane)).map_err(err)?.get_stub().map_err(err)?;
-    let body = serde_json::to_string(msg).map_err(|e| e.to_string())?;
+    let stub = ns.id_from_name(&format!("{job_id}/lane/{lane}")).map_err(err)?.get_stub().map_err(err)?;
+    let body = serde_json::to_string(&LaneWake { job_id: job_id.to_owned(), lane }).map_err(|e| e.to_string())?;
     let mut init = worker::RequestInit::new();
     init.with_method(worker::Method::Post).with_body(Some(body.into()));
-    let req = Request::new_with_init("https://shard/batch", &init).map_err(err)?;
+    let req = Request::new_with_init(&format!("https://shard{what}"), &init).map_err(err)?;
     let _held = settings.gate.acquire().await;
     let resp = stub.fetch_with_request(req).await.map_err(err)?;
     if resp.status_code() >= 300 {
         return Err(format!("the shard answered {}", resp.status_code()));
     }
     Ok(())
+}
+
+/// A handle on the set of working lanes, for a wake that failed.
+struct AwakeHandle(std::rc::Weak<RefCell<HashSet<u32>>>);
+
+impl AwakeHandle {
+    fn remove(&self, lane: u32) {
+        if let Some(set) = self.0.upgrade() {
+            set.borrow_mut().remove(&lane);
+        }
+    }
 }
 
 /// What `POST /init` carries: the job's id, spec and URLs.
@@ -450,6 +467,10 @@ pub struct JobObject {
     job: RefCell<Option<JobMachine<SqlStore>>>,
     /// When the job list in D1 was last brought up to date (Unix ms).
     listed_at: std::cell::Cell<u64>,
+    /// Lanes whose shard is working (asking for batches); the others are
+    /// woken when the job has a batch for them. Not kept in storage: after a
+    /// restart every lane with work is woken again (a wake is idempotent).
+    awake: std::rc::Rc<RefCell<HashSet<u32>>>,
 }
 
 fn bad(e: impl std::fmt::Display) -> ApiError {
@@ -478,11 +499,11 @@ impl JobObject {
     /// alarm, write results and the job list.
     async fn after_change(&self) {
         let now = unix_ms();
-        let Some((batches, alarm, results, status, id, created, options, watch)) = self.with_job(|job| {
+        let Some((lanes, alarm, results, status, id, created, options, watch)) = self.with_job(|job| {
             job.expire(now);
-            let batches = job.dispatch(now);
+            job.dispatch(now);
             (
-                batches,
+                job.lanes_waiting(),
                 job.next_alarm(),
                 job.take_results(),
                 job.status(now),
@@ -496,14 +517,26 @@ impl JobObject {
         };
         let mut retry_soon = false;
         let settings = self.settings();
-        // Each batch to its lane's shard, side by side (each a subrequest of
-        // this invocation until the shard has taken it).
-        let sends = batches.iter().map(|b| hand_out(&self.env, &settings, b));
-        for (b, sent) in batches.iter().zip(futures::future::join_all(sends).await) {
-            if let Err(e) = sent {
-                // Its lease hands it out again.
-                console_error!("job {id}: handing batch {} to lane {} failed: {e}", b.batch, b.grant.lane);
-            }
+        // Lanes with new work whose shard is not working are woken; a
+        // working shard asks for its next batch by itself. The job waits on
+        // no shard: under `wrangler dev` (workerd), while this object had a
+        // request to another Durable Object out, requests from outside (a
+        // client's status or events) were not delivered to it, and a job
+        // that handed every batch to its shard kept its clients waiting for
+        // seconds. A wake that fails is made again at the next change.
+        let sleeping: Vec<u32> = {
+            let mut awake = self.awake.borrow_mut();
+            lanes.into_iter().filter(|l| awake.insert(*l)).collect()
+        };
+        for lane in sleeping {
+            let (env, settings, job_id) = (self.env.clone(), settings.clone(), id.clone());
+            let awake = AwakeHandle(std::rc::Rc::downgrade(&self.awake));
+            self.state.wait_until(async move {
+                if let Err(e) = tell_lane(&env, &settings, &job_id, lane, "/wake").await {
+                    console_error!("job {job_id}: waking lane {lane} failed: {e}");
+                    awake.remove(lane);
+                }
+            });
         }
         if let Some(store) = Store::open(&self.env, &settings) {
             if !results.is_empty()
@@ -566,6 +599,34 @@ impl JobObject {
         }
     }
 
+    /// Lane `lane`'s next batch, claimed, for its shard (`None` inside: no
+    /// work for it now). A lane whose shard holds nothing more is asleep
+    /// from here: the job wakes it when it has work for it again.
+    fn next_for(&self, lane: u32, now: u64) -> Option<Option<BatchMessage>> {
+        self.with_job(|job| {
+            let next = job.next_for_lane(lane, now);
+            if next.is_none() && !job.lane_holds(lane) {
+                self.awake.borrow_mut().remove(&lane);
+            }
+            next
+        })
+    }
+
+    /// Tell the shards of `lanes` to stop their running batches now (the job
+    /// was cancelled), rather than at their next asking.
+    fn stop_lanes(&self, lanes: Vec<u32>) {
+        let Some(job_id) = self.with_job(|job| job.id().to_owned()) else { return };
+        let settings = self.settings();
+        for lane in lanes {
+            let (env, settings, job_id) = (self.env.clone(), settings.clone(), job_id.clone());
+            self.state.wait_until(async move {
+                if let Err(e) = tell_lane(&env, &settings, &job_id, lane, "/stop").await {
+                    console_error!("job {job_id}: stopping lane {lane} failed: {e}");
+                }
+            });
+        }
+    }
+
     /// The watch delivery's next attempt, when one is due.
     async fn deliver(&self) {
         let kv = SqlStore::open(&self.state);
@@ -599,10 +660,10 @@ impl JobObject {
                 self.after_change().await;
                 json_response(201, &status).map_err(internal)
             }
-            "/claim" => {
-                let batch = param("batch").unwrap_or(0);
-                let answer = self.with_job(|job| job.claim(batch, now)).ok_or_else(not_found)?;
-                json_response(200, &answer).map_err(internal)
+            "/next" => {
+                let lane = u32::try_from(param("lane").unwrap_or(0)).unwrap_or(0);
+                let next = self.next_for(lane, now).ok_or_else(not_found)?;
+                json_response(200, &next).map_err(internal)
             }
             "/alive" => {
                 let batch = param("batch").unwrap_or(0);
@@ -610,10 +671,13 @@ impl JobObject {
                 json_response(200, &answer).map_err(internal)
             }
             "/report" => {
+                // The answer is the lane's next batch, when there is one.
+                let lane = u32::try_from(param("lane").unwrap_or(0)).unwrap_or(0);
                 let report: BatchReport = req.json().await.map_err(bad)?;
                 self.with_job(|job| job.report(now, report)).ok_or_else(not_found)?;
                 self.after_change().await;
-                json_response(200, &serde_json::json!({"ok": true})).map_err(internal)
+                let next = self.next_for(lane, unix_ms()).ok_or_else(not_found)?;
+                json_response(200, &next).map_err(internal)
             }
             "/status" => {
                 let status = self.with_job(|job| job.status(now)).ok_or_else(not_found)?;
@@ -622,15 +686,24 @@ impl JobObject {
             "/cancel" => {
                 let status = self
                     .with_job(|job| {
+                        let lanes = job.lanes_busy();
                         job.cancel(now);
-                        job.status(now)
+                        (lanes, job.status(now))
                     })
                     .ok_or_else(not_found)?;
+                self.stop_lanes(status.0);
                 self.after_change().await;
-                json_response(200, &status).map_err(internal)
+                json_response(200, &status.1).map_err(internal)
             }
             "/delete" => {
-                self.with_job(|job| job.cancel(now)).ok_or_else(not_found)?;
+                let lanes = self
+                    .with_job(|job| {
+                        let lanes = job.lanes_busy();
+                        job.cancel(now);
+                        lanes
+                    })
+                    .ok_or_else(not_found)?;
+                self.stop_lanes(lanes);
                 self.after_change().await;
                 *self.job.borrow_mut() = None;
                 SqlStore::open(&self.state).wipe();
@@ -691,7 +764,7 @@ impl JobObject {
 
 impl DurableObject for JobObject {
     fn new(state: State, env: Env) -> Self {
-        Self { state, env, job: RefCell::new(None), listed_at: std::cell::Cell::new(0) }
+        Self { state, env, job: RefCell::new(None), listed_at: std::cell::Cell::new(0), awake: Default::default() }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {

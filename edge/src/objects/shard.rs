@@ -16,12 +16,14 @@
 //! that one URL instead.
 //!
 //! For a background job, one shard per lane of the job (named after the job
-//! and the lane) takes its batches: `POST /batch` keeps the batch in the
-//! object's storage and sets its alarm, and the alarm (an invocation of its
-//! own) claims each batch from the job, runs it within its grant on the
+//! and the lane) runs its batches: `POST /wake` (from the job, when it has
+//! work for a lane whose shard is not working) sets the alarm, and the alarm
+//! (an invocation of its own) asks the job for the lane's batches one after
+//! another (`/next`, claiming each), runs each within its grant on the
 //! shared runner, asks every second whether to go on (which keeps its
-//! lease), and reports every outcome in one request. The job's lease hands
-//! out again whatever a shard never reported.
+//! lease), and reports every outcome in one request, whose answer may carry
+//! the lane's next batch. The job's lease hands out again whatever a shard
+//! never reported.
 //!
 //! Fault injection for the tests: with `[vars] TEST_FAULTS = "true"`, the
 //! first attempt at a URL whose query holds `fanout_fault=shard_dies` makes
@@ -32,16 +34,16 @@
 #![allow(missing_docs, reason = "the durable_object macro's generated methods carry no docs")]
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
 use fanout_shared::engine::lanes::{FromShard, ToShard};
 use fanout_shared::engine::retry::SplitMix64;
-use fanout_shared::engine::runner::{AbortAttempt, Fetcher, Progress, Runner};
+use fanout_shared::engine::runner::{AbortAttempt, CancelHandle, Fetcher, Progress, Runner};
 use fanout_shared::engine::scheduler::{AttemptRequest, Note};
 use fanout_shared::input::target::{TargetPolicy, check_url};
 use fanout_shared::jobs::consumer::BatchRun;
-use fanout_shared::jobs::protocol::{BatchMessage, ClaimAnswer};
+use fanout_shared::jobs::protocol::{BatchMessage, ClaimAnswer, LaneWake};
 use fanout_shared::load::engine::{Probe, ProbeOutcome};
 use fanout_shared::load::protocol::LoadMethod;
 use futures::future::LocalBoxFuture;
@@ -63,37 +65,53 @@ use crate::routes::jobs::ask;
 pub struct ShardObject {
     state: State,
     env: Env,
+    /// The cancel handles of the batches its alarm is running (a job's
+    /// lane), for `/stop`.
+    running: Running,
+    /// The job was cancelled: batches in hand are not started.
+    stopped: std::cell::Cell<bool>,
 }
 
-/// Batches waiting for the alarm: (batch id, message as JSON).
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY, msg TEXT NOT NULL)";
+/// Cancel handles of running batches, shared with `/stop`.
+type Running = Rc<RefCell<Vec<std::rc::Weak<RefCell<CancelHandle>>>>>;
+
+/// What the lane keeps for its alarm: the wake (which job, which lane), and
+/// batches it claimed but had no budget left to run.
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS held (k TEXT PRIMARY KEY, msg TEXT NOT NULL)";
 
 impl DurableObject for ShardObject {
     fn new(state: State, env: Env) -> Self {
-        Self { state, env }
+        Self { state, env, running: Running::default(), stopped: std::cell::Cell::new(false) }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let url = req.url()?;
-        if url.path() == "/batch" {
-            let msg: BatchMessage = req.json().await?;
+        if url.path() == "/stop" {
+            // The job was cancelled: its running batches stop now (their
+            // fetches are aborted and their URLs reported cancelled), not at
+            // their next asking.
+            self.stopped.set(true);
+            for handle in self.running.borrow_mut().drain(..) {
+                if let Some(h) = handle.upgrade() {
+                    h.borrow_mut().cancel();
+                }
+            }
+            return Response::ok("stopped");
+        }
+        if url.path() == "/wake" {
+            let wake: LaneWake = req.json().await?;
+            self.stopped.set(false);
             let sql = self.state.storage().sql();
             sql.exec(SCHEMA, None)?;
-            let json = serde_json::to_string(&msg).map_err(|e| worker::Error::RustError(e.to_string()))?;
+            let json = serde_json::to_string(&wake).map_err(|e| worker::Error::RustError(e.to_string()))?;
             sql.exec(
-                "INSERT OR REPLACE INTO batches (id, msg) VALUES (?, ?)",
-                Some(vec![
-                    SqlStorageValue::Integer(i64::try_from(msg.batch).unwrap_or(0)),
-                    SqlStorageValue::String(json),
-                ]),
+                "INSERT OR REPLACE INTO held (k, msg) VALUES ('wake', ?)",
+                Some(vec![SqlStorageValue::String(json)]),
             )?;
-            // Now: the batch runs in the alarm's invocation, with its own
-            // connections, not in this request's (the job's hand-out).
-            let storage = self.state.storage();
-            if storage.get_alarm().await?.is_none() {
-                storage.set_alarm(1).await?;
-            }
-            return Response::ok("queued");
+            // The lane works in the alarm's invocation, with its own
+            // connections, not in this request's (the job's).
+            self.state.storage().set_alarm(1).await?;
+            return Response::ok("awake");
         }
         if url.path() != "/lane" {
             return Response::error("no such shard route", 404);
@@ -147,59 +165,111 @@ impl DurableObject for ShardObject {
         };
         let sql = self.state.storage().sql();
         sql.exec(SCHEMA, None)?;
+        let Some(wake) = take::<LaneWake>(&sql, "wake")? else { return Response::ok("idle") };
+        // Batches claimed by an earlier invocation that spent its budget.
+        let mut queue: VecDeque<BatchMessage> = take::<Vec<BatchMessage>>(&sql, "queue")?.unwrap_or_default().into();
+        if queue.is_empty() {
+            queue.extend(next(&self.env, &settings, &wake).await);
+        }
         // The lane's batches one after another (they share the lane's
-        // grant), each report sent while the next batch already runs; past
-        // the invocation's budget, the rest wait for a fresh invocation.
+        // grant). While one runs, the next is asked for, and the report of
+        // the one before goes out (its answer may carry the next too), so a
+        // batch starts the moment the one before ends.
         let mut used = 0usize;
-        let mut reports: Vec<LocalBoxFuture<'_, ()>> = Vec::new();
-        while let Some(msg) = next_batch(&sql)? {
+        let mut reports: Vec<LocalBoxFuture<'_, Option<BatchMessage>>> = Vec::new();
+        while let Some(msg) = queue.pop_front() {
+            if self.stopped.get() {
+                // Cancelled: what is in hand ends with the job's cancel.
+                break;
+            }
+            // A turn of the event loop between batches (a timer, not a
+            // microtask), so requests from outside get their turn too.
+            Sleep::new(0).await;
             used += msg.urls.len() + msg.robots.len();
+            let ahead = async { if queue.is_empty() { next(&self.env, &settings, &wake).await } else { None } };
             let earlier = futures::future::join_all(std::mem::take(&mut reports));
-            let (report, _) = futures::join!(run_batch(msg, &self.env, &settings), earlier);
+            let run = run_batch(msg, &self.env, &settings, &self.running);
+            let (report, ahead, answers) = futures::join!(run, ahead, earlier);
+            queue.extend(ahead);
+            queue.extend(answers.into_iter().flatten());
             if let Some((msg, body)) = report {
                 reports.push(send_report(msg, body, &self.env, &settings).boxed_local());
             }
-            if used >= budget {
+            if queue.is_empty() {
+                // Nothing in hand: the last report's answer may bring the next.
+                queue.extend(futures::future::join_all(std::mem::take(&mut reports)).await.into_iter().flatten());
+            }
+            if used >= budget && !queue.is_empty() {
+                // The rest in a fresh invocation, with a fresh budget: what
+                // it holds, and what the reports still out bring.
+                queue.extend(futures::future::join_all(std::mem::take(&mut reports)).await.into_iter().flatten());
+                let held: Vec<BatchMessage> = queue.drain(..).collect();
+                put(&sql, "queue", &held)?;
+                put(&sql, "wake", &wake)?;
                 self.state.storage().set_alarm(1).await?;
                 break;
             }
         }
-        futures::future::join_all(reports).await;
+        // Reports still out: an answer that brings a batch (claimed) is kept
+        // for the next alarm rather than lost until its lease ends.
+        let late: Vec<BatchMessage> = futures::future::join_all(reports).await.into_iter().flatten().collect();
+        if !late.is_empty() {
+            let mut held: Vec<BatchMessage> = take::<Vec<BatchMessage>>(&sql, "queue")?.unwrap_or_default();
+            held.extend(late);
+            put(&sql, "queue", &held)?;
+            put(&sql, "wake", &wake)?;
+            self.state.storage().set_alarm(1).await?;
+        }
         Response::ok("ran")
     }
 }
 
-/// The lane's oldest waiting batch, taken out of storage.
-fn next_batch(sql: &SqlStorage) -> Result<Option<BatchMessage>> {
+/// Take the value kept under `k` out of storage.
+fn take<T: serde::de::DeserializeOwned>(sql: &SqlStorage, k: &str) -> Result<Option<T>> {
     #[derive(serde::Deserialize)]
     struct Row {
-        id: i64,
         msg: String,
     }
-    let rows: Vec<Row> = sql.exec("SELECT id, msg FROM batches ORDER BY id LIMIT 1", None)?.to_array()?;
-    let Some(row) = rows.into_iter().next() else { return Ok(None) };
-    sql.exec("DELETE FROM batches WHERE id = ?", Some(vec![SqlStorageValue::Integer(row.id)]))?;
-    Ok(serde_json::from_str(&row.msg).ok())
+    let key = || vec![SqlStorageValue::String(k.to_owned())];
+    let rows: Vec<Row> = sql.exec("SELECT msg FROM held WHERE k = ?", Some(key()))?.to_array()?;
+    sql.exec("DELETE FROM held WHERE k = ?", Some(key()))?;
+    Ok(rows.into_iter().next().and_then(|r| serde_json::from_str(&r.msg).ok()))
+}
+
+/// Keep `value` under `k` in storage.
+fn put<T: serde::Serialize>(sql: &SqlStorage, k: &str, value: &T) -> Result<()> {
+    let json = serde_json::to_string(value).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    sql.exec(
+        "INSERT OR REPLACE INTO held (k, msg) VALUES (?, ?)",
+        Some(vec![SqlStorageValue::String(k.to_owned()), SqlStorageValue::String(json)]),
+    )?;
+    Ok(())
+}
+
+/// The lane's next batch from its job, claimed, if it has one.
+async fn next(env: &Env, settings: &Settings, wake: &LaneWake) -> Option<BatchMessage> {
+    let path = format!("/next?lane={}", wake.lane);
+    let mut resp = ask(env, &settings.gate, &wake.job_id, Method::Get, &path, None).await.ok()?;
+    resp.json::<Option<BatchMessage>>().await.ok().flatten()
 }
 
 /// How often a running batch asks whether to go on.
 const ALIVE_EVERY_MS: u64 = 1000;
 
-async fn claim(env: &Env, settings: &Settings, msg: &BatchMessage, path: &str, method: Method) -> Option<ClaimAnswer> {
-    let mut resp =
-        ask(env, &settings.gate, &msg.job_id, method, &format!("{path}?batch={}", msg.batch), None).await.ok()?;
+/// Whether batch `msg` should go on (the asking keeps its lease).
+async fn alive(env: &Env, settings: &Settings, msg: &BatchMessage) -> Option<ClaimAnswer> {
+    let path = format!("/alive?batch={}", msg.batch);
+    let mut resp = ask(env, &settings.gate, &msg.job_id, Method::Get, &path, None).await.ok()?;
     resp.json::<ClaimAnswer>().await.ok()
 }
 
-/// Claim `msg` from its job and run it within its grant: its report, to send.
-async fn run_batch(msg: BatchMessage, env: &Env, settings: &Settings) -> Option<(BatchMessage, String)> {
-    let Some(answer) = claim(env, settings, &msg, "/claim", Method::Post).await else {
-        console_error!("job {}: batch {} could not be claimed", msg.job_id, msg.batch);
-        return None;
-    };
-    if !answer.go {
-        return None;
-    }
+/// Run `msg` (claimed) within its grant: its report, to send.
+async fn run_batch(
+    msg: BatchMessage,
+    env: &Env,
+    settings: &Settings,
+    running: &Running,
+) -> Option<(BatchMessage, String)> {
     let own_origin = msg.own_origin.as_deref().and_then(|o| url::Url::parse(o).ok())?;
     let fetcher = EdgeFetcher {
         own_origin,
@@ -213,15 +283,16 @@ async fn run_batch(msg: BatchMessage, env: &Env, settings: &Settings) -> Option<
     let seed = (js_sys::Math::random() * (u64::MAX as f64)) as u64;
     let started = unix_ms();
     let mut runner = Runner::new(BatchRun::new(&msg, Box::new(SplitMix64::new(seed))), fetcher, EdgeClock::start());
-    let mut cancel = runner.cancel_handle();
+    let cancel = Rc::new(RefCell::new(runner.cancel_handle()));
+    running.borrow_mut().push(Rc::downgrade(&cancel));
     {
         let drive = async { while runner.next().await.is_some() {} };
         let watch = async {
             loop {
                 Sleep::new(ALIVE_EVERY_MS).await;
-                match claim(env, settings, &msg, "/alive", Method::Get).await {
+                match alive(env, settings, &msg).await {
                     Some(a) if !a.go => {
-                        cancel.cancel();
+                        cancel.borrow_mut().cancel();
                         break;
                     }
                     _ => {}
@@ -245,10 +316,16 @@ async fn run_batch(msg: BatchMessage, env: &Env, settings: &Settings) -> Option<
 }
 
 /// Report batch `msg` to its job (a report that never arrives costs the
-/// batch's lease, not its URLs).
-async fn send_report(msg: BatchMessage, body: String, env: &Env, settings: &Settings) {
-    if let Err(e) = ask(env, &settings.gate, &msg.job_id, Method::Post, "/report", Some(body)).await {
-        console_error!("job {}: batch {} report failed: {}", msg.job_id, msg.batch, e.message);
+/// batch's lease, not its URLs); the answer is the lane's next batch, if
+/// the job has one for it.
+async fn send_report(msg: BatchMessage, body: String, env: &Env, settings: &Settings) -> Option<BatchMessage> {
+    let path = format!("/report?lane={}", msg.grant.lane);
+    match ask(env, &settings.gate, &msg.job_id, Method::Post, &path, Some(body)).await {
+        Ok(mut resp) => resp.json::<Option<BatchMessage>>().await.ok().flatten(),
+        Err(e) => {
+            console_error!("job {}: batch {} report failed: {}", msg.job_id, msg.batch, e.message);
+            None
+        }
     }
 }
 
@@ -259,13 +336,13 @@ enum Work {
 }
 
 /// An attempt or probe in flight, by its key, with what aborts it.
-type Running = RefCell<HashMap<(u64, u32), EdgeAbort>>;
+type Fetching = RefCell<HashMap<(u64, u32), EdgeAbort>>;
 
 /// One lane's socket and its work in flight.
 struct Lane {
     ws: WebSocket,
     work: Work,
-    running: Running,
+    running: Fetching,
     in_flight: Rc<InFlight>,
     faults: bool,
     dead: std::cell::Cell<bool>,

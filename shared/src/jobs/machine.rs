@@ -435,6 +435,51 @@ impl<S: JobStore> JobMachine<S> {
         }
     }
 
+    /// The next batch for `lane`'s shard, claimed (its lease restarts):
+    /// the lane's oldest open batch no shard has claimed yet. The shard of a
+    /// lane asks for its work, so the job never waits on a shard.
+    pub fn next_for_lane(&mut self, lane: u32, now: u64) -> Option<BatchMessage> {
+        if self.meta.state.is_final() {
+            return None;
+        }
+        let b = self
+            .store
+            .open_batches()
+            .into_iter()
+            .filter(|b| b.grant.lane == lane && !b.claimed)
+            .min_by_key(|b| b.id)?;
+        if !self.claim(b.id, now).go {
+            return None;
+        }
+        let max_depth = self.meta.spec.crawl.as_ref().map_or(0, |c| c.max_depth);
+        let urls = self
+            .store
+            .leased_by(b.id)
+            .into_iter()
+            .map(|r| BatchUrl { id: r.id, links: r.depth < max_depth, url: r.url })
+            .collect();
+        Some(self.message(b.id, urls, b.robots, b.grant))
+    }
+
+    /// Lanes with open batches.
+    pub fn lanes_busy(&self) -> Vec<u32> {
+        self.busy_lanes.keys().copied().collect()
+    }
+
+    /// Whether `lane`'s shard holds a batch (one it claimed, still open).
+    pub fn lane_holds(&self, lane: u32) -> bool {
+        self.store.open_batches().iter().any(|b| b.claimed && b.grant.lane == lane)
+    }
+
+    /// Lanes with a batch that no shard has claimed yet.
+    pub fn lanes_waiting(&self) -> Vec<u32> {
+        let mut lanes: Vec<u32> =
+            self.store.open_batches().iter().filter(|b| !b.claimed).map(|b| b.grant.lane).collect();
+        lanes.sort_unstable();
+        lanes.dedup();
+        lanes
+    }
+
     /// Whether a shard running `batch` should go on (it asks every second
     /// while it runs). Its asking keeps the lease: a batch of several waves
     /// may take longer than one URL's worst case, and a shard that stops
@@ -442,17 +487,20 @@ impl<S: JobStore> JobMachine<S> {
     pub fn alive(&mut self, batch: u64, now: u64) -> ClaimAnswer {
         let cancelled = self.meta.state == JobState::Cancelled;
         let lease = self.lease_ms();
-        let open = match self.store.batch(batch) {
-            Some(mut b) if !b.closed => {
-                if b.claimed && !cancelled {
-                    b.lease_until = b.lease_until.max(now + lease);
-                    self.store.put_batch(&b);
-                }
-                true
-            }
-            _ => false,
+        let Some(b) = self.store.batch(batch).filter(|b| !b.closed) else {
+            return ClaimAnswer { go: false, cancelled };
         };
-        ClaimAnswer { go: open && !cancelled, cancelled }
+        // Every batch the lane's shard holds (the one it runs, and the next
+        // it has claimed) keeps its lease while it asks.
+        if !cancelled {
+            for mut held in self.store.open_batches() {
+                if held.claimed && held.grant.lane == b.grant.lane {
+                    held.lease_until = held.lease_until.max(now + lease);
+                    self.store.put_batch(&held);
+                }
+            }
+        }
+        ClaimAnswer { go: !cancelled, cancelled }
     }
 
     /// A consumer's report: record each URL's outcome once, append its
@@ -1292,6 +1340,30 @@ mod tests {
         assert_eq!(out[0].grant, out[1].grant);
         assert_eq!(out[0].grant.concurrency, 2);
         assert_eq!((out[0].urls.len(), out[1].urls.len()), (4, 2));
+    }
+
+    #[test]
+    fn a_lane_s_shard_asks_for_its_batches_in_order_and_its_asking_keeps_both_leases() {
+        // Concurrency 3 on one lane of 3: two batches of 6 (two waves each) out.
+        let mut job = JobMachine::create(MemStore::default(), "j9", spec(3, 3, None), urls(20, 1), 1_000_000);
+        let out = job.dispatch(1_000_000);
+        assert_eq!(out.len(), 2);
+        assert_eq!(job.lanes_waiting(), vec![0]);
+        let first = job.next_for_lane(0, 1_000_000).expect("the lane's first batch");
+        assert_eq!(first.batch, out[0].batch);
+        assert_eq!(first.urls, out[0].urls);
+        let second = job.next_for_lane(0, 1_000_010).expect("and its next");
+        assert_eq!(second.batch, out[1].batch);
+        assert_eq!(job.next_for_lane(0, 1_000_020), None, "nothing more until a report");
+        assert_eq!(job.lanes_waiting(), Vec::<u32>::new());
+        assert_eq!(job.next_for_lane(1, 1_000_020), None, "no such lane");
+        // The shard asks while it runs the first: both leases move on.
+        let lease = 1000 + 2000;
+        assert!(job.alive(first.batch, 1_002_500).go);
+        job.expire(1_000_010 + lease + 100);
+        assert_eq!(job.store().open_batches().len(), 2, "neither lease ended");
+        job.cancel(1_003_000);
+        assert_eq!(job.next_for_lane(0, 1_003_000), None);
     }
 
     proptest! {

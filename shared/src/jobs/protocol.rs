@@ -43,6 +43,17 @@ pub struct BatchUrl {
     pub links: bool,
 }
 
+/// The job wakes a lane's shard: from then on it asks the job for the
+/// lane's batches (`/next`, and the answer to each `/report`) until there
+/// are none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaneWake {
+    /// The job.
+    pub job_id: String,
+    /// The lane.
+    pub lane: u32,
+}
+
 /// A consumer asks to run a batch: the answer says whether it should.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClaimAnswer {

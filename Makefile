@@ -9,7 +9,8 @@
 #               make bench-jobs a 10,000-URL background job vs the ideal and aiohttp,
 #               make bench-click the long tasks when Run is pressed on the dashboard,
 #               make bench-dev wrangler dev (make dev) against plain workerd and aiohttp,
-#               make bench-isolate the isolate's own CPU per URL (V8's profiler)
+#               make bench-isolate the isolate's own CPU per URL (V8's profiler),
+#               make bench-production the figures under production's connection limit
 #
 # Every tool comes from crates.io or npm (scripts/setup.sh). The variables
 # below stop worker-build and trunk from downloading their own binaries.
@@ -28,7 +29,7 @@ EDGE_SRC := $(SHARED_SRC) edge/Cargo.toml $(shell find edge/src -name '*.rs')
 FRONTEND_SRC := $(SHARED_SRC) frontend/Cargo.toml frontend/index.html frontend/style.css Trunk.toml \
 	$(shell find frontend/src -name '*.rs')
 
-.PHONY: setup setup-test build dev test bench bench-load bench-history bench-native bench-crawl bench-jobs bench-click bench-dev bench-isolate clean
+.PHONY: setup setup-test build dev test bench bench-load bench-history bench-native bench-crawl bench-jobs bench-click bench-dev bench-isolate bench-production clean
 
 setup:
 	@scripts/setup.sh
@@ -78,6 +79,9 @@ bench-dev: setup build
 
 bench-isolate: setup build
 	@scripts/bench.sh isolate
+
+bench-production: setup build
+	@scripts/bench.sh production
 
 clean:
 	rm -rf dist edge/build target/wasm32-unknown-unknown

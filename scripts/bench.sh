@@ -5,8 +5,9 @@
 # figures with extraction inside workerd, then the demo shop crawled against the
 # same pages as a list, then background jobs against the ideal and aiohttp,
 # then the long tasks when Run is pressed, then wrangler dev against plain
-# workerd, then the isolate's own CPU per URL
-# (`scripts/bench.sh fanout|load|history|native|crawl|jobs|click|dev|isolate` runs one). Starts (and stops, by PID) its own
+# workerd, then the isolate's own CPU per URL; first of all the figures under
+# production's connection limit (production.mjs)
+# (`scripts/bench.sh production|fanout|load|history|native|crawl|jobs|click|dev|isolate` runs one). Starts (and stops, by PID) its own
 # wrangler dev with limits raised so one request can carry all 200 URLs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -67,5 +68,6 @@ case "${1:-all}" in
   click) node bench/click.mjs ;;
   dev) start_plain; node bench/dev.mjs ;;
   isolate) node --experimental-websocket bench/isolate.mjs ;;
-  *) start_plain; node bench/run.mjs && node bench/bundle.mjs && node bench/load.mjs && node bench/history.mjs && node bench/native.mjs && node bench/crawl.mjs && node bench/jobs.mjs && node bench/click.mjs && node bench/dev.mjs && node --experimental-websocket bench/isolate.mjs ;;
+  production) node bench/production.mjs ;;
+  *) start_plain; node bench/production.mjs && node bench/run.mjs && node bench/bundle.mjs && node bench/load.mjs && node bench/history.mjs && node bench/native.mjs && node bench/crawl.mjs && node bench/jobs.mjs && node bench/click.mjs && node bench/dev.mjs && node --experimental-websocket bench/isolate.mjs ;;
 esac

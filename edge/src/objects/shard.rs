@@ -6,7 +6,7 @@
 //! sends it attempts ([`ToShard`]); the shard fetches each with the same
 //! fetcher a one-invocation run uses (redirects checked hop by hop, the body
 //! cap, extraction, links), under its own connection gate, and answers with
-//! when the request went out and what came back ([`FromShard`]). It decides
+//! what came back ([`FromShard`]). It decides
 //! nothing: the entry's scheduler holds the caps, retries and timeouts.
 //! When the socket closes (the run ended, was cancelled, or its client went
 //! away), everything still in flight is aborted.
@@ -40,7 +40,7 @@ use std::rc::Rc;
 use fanout_shared::engine::lanes::{FromShard, ToShard};
 use fanout_shared::engine::retry::SplitMix64;
 use fanout_shared::engine::runner::{AbortAttempt, CancelHandle, Fetcher, Progress, Runner};
-use fanout_shared::engine::scheduler::{AttemptRequest, Note};
+use fanout_shared::engine::scheduler::AttemptRequest;
 use fanout_shared::input::target::{TargetPolicy, check_url};
 use fanout_shared::jobs::consumer::BatchRun;
 use fanout_shared::jobs::protocol::{BatchMessage, ClaimAnswer, LaneWake};
@@ -411,12 +411,10 @@ impl Lane {
                     return;
                 }
                 let req = AttemptRequest { id, attempt, url, links, text };
-                let weak = Rc::downgrade(&self);
-                let progress = Progress::new(move |note| {
-                    if let (Note::Sent, Some(lane)) = (note, weak.upgrade()) {
-                        lane.send(&FromShard::Sent { id, attempt });
-                    }
-                });
+                // No notes back: the entry keeps at most six of this lane's
+                // attempts out at once, so none waits here for a connection,
+                // and the entry times each from when it sent it.
+                let progress = Progress::default();
                 let (fut, abort) = fetcher.start(&req, progress);
                 self.running.borrow_mut().insert((u64::from(id), attempt), abort);
                 let lane = self.clone();

@@ -49,7 +49,7 @@ const PROBE: u32 = u32::MAX;
 /// One shard's open socket and what waits on it.
 struct Conn {
     ws: WebSocket,
-    waiting: RefCell<HashMap<Key, (oneshot::Sender<Reply>, Progress)>>,
+    waiting: RefCell<HashMap<Key, oneshot::Sender<Reply>>>,
     closed: Cell<bool>,
     /// No new requests go here (its budget is spent, or the run is over):
     /// close once nothing waits.
@@ -73,7 +73,7 @@ impl Conn {
 
     fn fail_all(&self, why: &str) {
         let waiting: Vec<_> = self.waiting.borrow_mut().drain().collect();
-        for (_, (tx, _)) in waiting {
+        for (_, tx) in waiting {
             let _ = tx.send(Reply::Attempt(Box::new(Err(FetchError::Network(why.to_owned())))));
         }
     }
@@ -203,11 +203,15 @@ impl Pool {
                 }
             };
             let (tx, rx) = oneshot::channel();
-            conn.waiting.borrow_mut().insert(key, (tx, progress));
+            conn.waiting.borrow_mut().insert(key, tx);
             if !conn.send(&msg) {
                 conn.waiting.borrow_mut().remove(&key);
                 return Reply::Attempt(Box::new(Err(FetchError::Network("the shard's socket is closed".into()))));
             }
+            // It goes out now (the shard never holds it back: its lane has
+            // at most its connections out), so its timeout starts now, not
+            // when it waited for the shard to open.
+            progress.note(Note::Sent);
             let reply =
                 rx.await.unwrap_or_else(|_| Reply::Attempt(Box::new(Err(FetchError::Network("shard gone".into())))));
             conn.close_if_idle();
@@ -289,21 +293,16 @@ fn listen(conn: &Rc<Conn>, pool: Weak<PoolInner>, pick: Pick) -> worker::Result<
             let (Some(conn), Some(text)) = (conn.upgrade(), e.data().as_string()) else { return };
             let Ok(msg) = serde_json::from_str::<FromShard>(&text) else { return };
             match msg {
-                FromShard::Sent { id, attempt } => {
-                    if let Some((_, progress)) = conn.waiting.borrow().get(&(u64::from(id), attempt)) {
-                        progress.note(Note::Sent);
-                    }
-                }
                 FromShard::Result { id, attempt, result } => {
                     let waiter = conn.waiting.borrow_mut().remove(&(u64::from(id), attempt));
-                    if let Some((tx, _)) = waiter {
+                    if let Some(tx) = waiter {
                         let _ = tx.send(Reply::Attempt(result));
                     }
                 }
                 probed @ FromShard::Probed { .. } => {
                     let FromShard::Probed { n, .. } = probed else { return };
                     let waiter = conn.waiting.borrow_mut().remove(&(n, PROBE));
-                    if let Some((tx, _)) = waiter {
+                    if let Some(tx) = waiter {
                         let _ = tx.send(Reply::Probe(Box::new(probed)));
                     }
                 }

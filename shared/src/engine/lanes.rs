@@ -179,13 +179,6 @@ pub enum ToShard {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum FromShard {
-    /// The attempt's request went out (the shard had a connection for it).
-    Sent {
-        /// The URL's id.
-        id: u32,
-        /// The attempt.
-        attempt: u32,
-    },
     /// The attempt ended.
     Result {
         /// The URL's id.
@@ -302,7 +295,6 @@ mod tests {
             assert_eq!(serde_json::from_str::<ToShard>(&s).expect("decode"), m);
         }
         let back = vec![
-            FromShard::Sent { id: 1, attempt: 1 },
             FromShard::Result {
                 id: 1,
                 attempt: 1,

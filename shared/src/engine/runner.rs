@@ -267,13 +267,25 @@ impl<F: Fetcher, C: Clock, M: Machine> Stream for Runner<F, C, M> {
                 this.apply_actions();
                 continue;
             }
-            if this.sleep.as_ref().is_none_or(|(t, _)| *t != at) {
+            // A timer already set for no later than `at` is kept: it wakes
+            // the run, which then sets the next one. Replacing the timer
+            // whenever the earliest deadline moved (every attempt that ends
+            // moves it) cost a setTimeout and a clearTimeout per event.
+            let fresh = this.sleep.as_ref().is_none_or(|(t, _)| *t > at);
+            if fresh {
                 this.sleep = Some((at, Box::pin(this.clock.sleep_until(at))));
             }
             if let Some((_, sleep)) = this.sleep.as_mut()
                 && sleep.as_mut().poll(cx).is_ready()
             {
                 this.sleep = None;
+                if fresh {
+                    // A timer that is done before it was ever waited on (the
+                    // runtime would not set it): act as if its time had come,
+                    // rather than set it again and again without yielding.
+                    this.sched.handle_timeout(at);
+                    this.apply_actions();
+                }
                 continue;
             }
             return Poll::Pending;
@@ -325,8 +337,9 @@ impl<S: Stream<Item = Event> + Unpin, C: Clock + Unpin> Stream for WithHeartbeat
         }
         match this.events.poll_next_unpin(cx) {
             Poll::Ready(Some(ev)) => {
+                // The timer stays: when it fires, it is set again from the
+                // last event (one timer per quiet gap, not one per event).
                 this.last = this.clock.now();
-                this.sleep = None;
                 return Poll::Ready(Some(ev));
             }
             Poll::Ready(None) => {
@@ -338,14 +351,23 @@ impl<S: Stream<Item = Event> + Unpin, C: Clock + Unpin> Stream for WithHeartbeat
         }
         let due = this.last + this.every;
         let sleep = this.sleep.get_or_insert_with(|| Box::pin(this.clock.sleep_until(due)));
-        match sleep.as_mut().poll(cx) {
-            Poll::Ready(()) => {
-                this.sleep = None;
-                this.last = this.clock.now();
-                Poll::Ready(Some(Event::Heartbeat { t: this.last }))
-            }
-            Poll::Pending => Poll::Pending,
+        if sleep.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
         }
+        this.sleep = None;
+        let now = this.clock.now();
+        if now < due {
+            // Something was sent since the timer was set: wait out the rest.
+            let mut rest = Box::pin(this.clock.sleep_until(due));
+            if rest.as_mut().poll(cx).is_pending() {
+                this.sleep = Some(rest);
+                return Poll::Pending;
+            }
+            // A timer done before it was waited on (the runtime would not
+            // set it): beat now rather than set it again and again.
+        }
+        this.last = now;
+        Poll::Ready(Some(Event::Heartbeat { t: now }))
     }
 }
 

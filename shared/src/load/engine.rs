@@ -456,7 +456,8 @@ impl<P: Probe, C: Clock + Clone + 'static> Stream for LoadRunner<P, C> {
                 this.engine.handle_timeout(now);
                 continue;
             }
-            if this.sleep.as_ref().is_none_or(|(t, _)| *t != at) {
+            let fresh = this.sleep.as_ref().is_none_or(|(t, _)| *t != at);
+            if fresh {
                 // Timers tick in milliseconds; round up so they never fire early.
                 this.sleep = Some((at, Box::pin(this.clock.sleep_until(at.div_ceil(1000)))));
             }
@@ -464,6 +465,12 @@ impl<P: Probe, C: Clock + Clone + 'static> Stream for LoadRunner<P, C> {
                 && sleep.as_mut().poll(cx).is_ready()
             {
                 this.sleep = None;
+                if fresh {
+                    // Done before it was waited on (the runtime would not
+                    // set it): act as if its time had come, rather than
+                    // set it again and again without yielding.
+                    this.engine.handle_timeout(at);
+                }
                 continue;
             }
             return Poll::Pending;

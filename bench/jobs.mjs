@@ -15,11 +15,13 @@
 //   Jobs always save their results to the run history, so the streamed run
 //   saves too.
 // - CPU per URL: the utime+stime of the workerd process that wrangler dev
-//   runs (it hosts the Worker, the queue, the Durable Object and D1; found by
-//   its session, FANOUT_BENCH_SID) over each job and each streamed run,
-//   divided by N. The upstream and this driver are other processes.
-// - Memory: workerd's resident set sampled every 100 ms while one job of
-//   1,000, 10,000 and 100,000 URLs (latency 0) is created and while it runs.
+//   runs (it hosts the Worker, the job's Durable Object, its lanes' shards
+//   and D1; found by its session, FANOUT_BENCH_SID) over each job and each
+//   streamed run, divided by N. The upstream and this driver are other
+//   processes.
+// - Memory: workerd's resident set, and the isolate's wasm memory (from
+//   /api/v1/health), sampled every 100 ms while one job of 1,000, 10,000 and
+//   100,000 URLs (latency 0) is created and while it runs.
 // Every loop here is bounded in count and time.
 import os from 'node:os';
 import { cpuOf, median, rssOf, runAiohttp, sessionProcesses, startUpstream, writeSection } from './common.mjs';
@@ -37,6 +39,15 @@ const SIZES = (process.env.BENCH_JOB_SIZES ?? '1000,10000,100000').split(',').ma
 const PROCS = sessionProcesses(SID, 'workerd');
 const cpuMs = () => cpuOf(PROCS).all;
 const rssMb = () => rssOf(PROCS);
+// The isolate's wasm memory (MB): under wrangler dev the Worker, the job's
+// object and every shard share one isolate, so this is all of them at once.
+let wasmMb = 0;
+const wasm = async () => {
+  try {
+    const h = await (await fetch(`${BASE}/api/v1/health`, { signal: AbortSignal.timeout(5000) })).json();
+    wasmMb = Math.max(wasmMb, (h.wasm_memory_bytes ?? 0) / 1024 / 1024);
+  } catch { /* busy: the next sample */ }
+};
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -131,18 +142,21 @@ async function main() {
     for (const n of SIZES) {
       const base = rssMb();
       const peak = { create: base, run: base };
-      const sample = (phase) => { peak[phase] = Math.max(peak[phase], rssMb()); };
+      const sample = (phase) => { peak[phase] = Math.max(peak[phase], rssMb()); void wasm(); };
       const list = Array.from({ length: n }, (_, i) => `${up.origin}/p/${i + 1}?ms=0`);
+      wasmMb = 0;
+      await wasm();
+      const wasmBase = wasmMb;
       const j = await job(list, { limitMs: 1_800_000, sample });
-      const row = { n, base, create: peak.create, run: peak.run, ms: j.ms };
+      const row = { n, base, create: peak.create, run: peak.run, ms: j.ms, wasmBase, wasm: wasmMb };
       mem.push(row);
-      console.log(`memory, ${n} URLs: workerd ${base.toFixed(0)} MB before, peak ${peak.create.toFixed(0)} MB while created, ${peak.run.toFixed(0)} MB while running (${j.ms} ms)`);
+      console.log(`memory, ${n} URLs: workerd ${base.toFixed(0)} MB before, peak ${peak.create.toFixed(0)} MB while created, ${peak.run.toFixed(0)} MB while running, wasm ${wasmBase.toFixed(0)} → ${wasmMb.toFixed(0)} MB (${j.ms} ms)`);
     }
 
     const f = (x, d = 0) => x.toFixed(d);
     const date = new Date().toISOString().slice(0, 10);
     let md = '<!-- bench:jobs:start -->\n## Background jobs: a 10,000-URL job against the ideal and aiohttp\n\n';
-    md += `Reproduce: \`make bench-jobs\` (${date}; ${os.cpus().length} cores; wrangler dev on loopback, with its local queue, Durable Object and D1). `;
+    md += `Reproduce: \`make bench-jobs\` (${date}; ${os.cpus().length} cores; wrangler dev on loopback, keeping six connections per invocation, with its local Durable Objects (the job's, and its lanes' shards) and D1). `;
     md += `N=${N} pages of ~10 KB at L=${L} ms from one loopback upstream, concurrency ${C} (per-host cap ${C}) everywhere; `;
     md += `a job (created, then its status polled every 250 ms; time from the POST to its \`finished_at\`), the asyncio+aiohttp crawler, and the same URLs as one streamed run, interleaved, ${ROUNDS} rounds after a warm-up, medians. `;
     md += 'Jobs save every result to the run history, so the streamed run saves too.\n\n';
@@ -152,13 +166,13 @@ async function main() {
     md += `| Fanout job | ${f(med.job)} ms | ${f(med.job / ideal, 2)}× | ${f(med.job / med.aio, 2)}× | ${f(med.jobCpu / N, 3)} ms |\n`;
     md += `| Fanout streamed run | ${f(med.run)} ms | ${f(med.run / ideal, 2)}× | ${f(med.run / med.aio, 2)}× | ${f(med.runCpu / N, 3)} ms |\n\n`;
     md += `Most requests in flight at the upstream during a job: ${r.maxInFlight.join(', ')} (cap ${C}). `;
-    md += 'CPU is the workerd process\'s user+system time over the whole job or run, divided by N: under wrangler dev it hosts the Worker, the queue, the Durable Object and D1 alike, so a job\'s figure includes its queue messages, its object\'s SQLite and the D1 writes; wrangler\'s own node process (the HTTP proxy in front) is not counted.\n\n';
+    md += 'CPU is the workerd process\'s user+system time over the whole job or run, divided by N: under wrangler dev it hosts the Worker, the job\'s object, the shards and D1 alike, so a job\'s figure includes its object\'s SQLite, the hand-outs and reports between it and its lanes, and the D1 writes; wrangler\'s own node process (the HTTP proxy in front) is not counted.\n\n';
     md += '### Memory as a job grows\n\nworkerd\'s resident set, sampled every 100 ms, around one job per size (upstream latency 0, same options):\n\n';
-    md += '| URLs | before | peak while created | peak while running | running − before | job time |\n|---|---|---|---|---|---|\n';
+    md += '| URLs | workerd before | peak while created | peak while running | running − before | the isolate\'s wasm memory, before → peak | job time |\n|---|---|---|---|---|---|---|\n';
     for (const m of mem) {
-      md += `| ${m.n.toLocaleString('en')} | ${f(m.base)} MB | ${f(m.create)} MB | ${f(m.run)} MB | ${f(m.run - m.base)} MB | ${f(m.ms / 1000, 1)} s |\n`;
+      md += `| ${m.n.toLocaleString('en')} | ${f(m.base)} MB | ${f(m.create)} MB | ${f(m.run)} MB | ${f(m.run - m.base)} MB | ${f(m.wasmBase)} → ${f(m.wasm)} MB | ${f(m.ms / 1000, 1)} s |\n`;
     }
-    md += '\nCreating a job holds its list (the request body, parsed and checked, then written to the object\'s SQLite) once; while it runs the object keeps only its caps and leases in memory and reads pending URLs from SQLite a batch at a time, and a consumer holds only its batch. Memory is not flat as N grows (the goal was flat): the growth while running was not traced to its owner. workerd here also holds the local D1 (the run history gets every result) and the object\'s SQLite, whose page caches grow with their files, and V8 keeps its heap\'s high-water mark; a deployed job, where D1 is another service and each object and consumer has its own isolate, was not measured.\n<!-- bench:jobs:end -->\n';
+    md += '\nworkerd\'s resident set holds everything this machine runs for the edge: under wrangler dev the Worker, the job\'s object, its lanes\' shards, the local D1 (the run history gets every result) and the objects\' SQLite, whose page caches grow with their files, in one process, with V8 keeping its heap\'s high-water mark. The wasm memory is the Rust heap of the one isolate they share here; deployed, each of them is an isolate of its own with its own 128 MB, so the local figure is an upper bound for each. Creating a job holds its list once (the request body, parsed and checked, then written to the object\'s SQLite); while it runs, the object keeps its caps, grants and leases in memory and reads pending URLs from SQLite a batch at a time, and a shard holds its lane\'s batch and the next.\n<!-- bench:jobs:end -->\n';
     writeSection('jobs', md);
     console.log('wrote the jobs section of BENCHMARKS.md');
   } finally {

@@ -20,10 +20,15 @@ const C = Number(process.env.BENCH_LOAD_C ?? 50);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const ENDPOINTS = [20, 0];
 
+// Requests in flight at the upstream now and at most (reset per run).
+const seen = { inFlight: 0, max: 0 };
+
 async function startUpstream() {
   const server = http.createServer((req, res) => {
     const ms = Number(new URL(req.url, 'http://x').searchParams.get('ms') ?? 0);
-    const send = () => { res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '2' }); res.end('ok'); };
+    seen.inFlight += 1;
+    seen.max = Math.max(seen.max, seen.inFlight);
+    const send = () => { seen.inFlight -= 1; res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '2' }); res.end('ok'); };
     if (ms > 0) setTimeout(send, ms); else send();
   });
   server.keepAliveTimeout = 30_000;
@@ -57,6 +62,7 @@ function runOha(url) {
 const PLAIN = process.env.FANOUT_PLAIN_URL;
 
 async function runFanout(url, base = BASE) {
+  seen.max = 0;
   const resp = await fetch(`${base}/api/v1/load`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -67,7 +73,7 @@ async function runFanout(url, base = BASE) {
   const lines = (await resp.text()).trim().split('\n').map((l) => JSON.parse(l));
   const s = lines.at(-1);
   if (s.type !== 'load_summary') throw new Error(`no summary: ${JSON.stringify(s).slice(0, 200)}`);
-  return { rps: s.rps, p50: s.latency.p50_us / 1000, p99: s.latency.p99_us / 1000, ok: s.statuses['200'] ?? 0 };
+  return { rps: s.rps, p50: s.latency.p50_us / 1000, p99: s.latency.p99_us / 1000, ok: s.statuses['200'] ?? 0, max: seen.max };
 }
 
 const f1 = (x) => x.toFixed(1);
@@ -94,7 +100,7 @@ async function main() {
       }
       for (const x of [...oha, ...fan, ...plain]) if (x.ok !== N) throw new Error(`a run answered ${x.ok} of ${N} with 200`);
       const m = (xs, k) => median(xs.map((x) => x[k]));
-      rows.push({ ms, oha: { rps: m(oha, 'rps'), p50: m(oha, 'p50'), p99: m(oha, 'p99') }, fan: { rps: m(fan, 'rps'), p50: m(fan, 'p50'), p99: m(fan, 'p99') }, plain: PLAIN ? { rps: m(plain, 'rps'), p50: m(plain, 'p50'), p99: m(plain, 'p99') } : undefined });
+      rows.push({ ms, maxSeen: fan.map((x) => x.max), oha: { rps: m(oha, 'rps'), p50: m(oha, 'p50'), p99: m(oha, 'p99') }, fan: { rps: m(fan, 'rps'), p50: m(fan, 'p50'), p99: m(fan, 'p99') }, plain: PLAIN ? { rps: m(plain, 'rps'), p50: m(plain, 'p50'), p99: m(plain, 'p99') } : undefined });
     }
   } finally {
     up.server.closeAllConnections();
@@ -102,7 +108,7 @@ async function main() {
   }
   let md = `<!-- bench:load:start -->\n## Load-test mode: Fanout vs oha\n\n`;
   md += `Reproduce: \`make bench-load\` (or \`make bench\`, which runs it after the fan-out benchmark). `;
-  md += `N=${N} requests at C=${C} to one loopback endpoint that answers "ok" after a fixed delay; oha ${await ohaVersion()} and Fanout's \`POST /api/v1/load\` (one edge request under wrangler dev) alternate, ${RUNS} runs each after a warm-up, medians shown. `;
+  md += `N=${N} requests at C=${C} to one loopback endpoint that answers "ok" after a fixed delay; oha ${await ohaVersion()} and Fanout's \`POST /api/v1/load\` (one edge request under wrangler dev, fanned out over ceil(C/6) shards, six connections each; the upstream counts what it has in flight) alternate, ${RUNS} runs each after a warm-up, medians shown. `;
   md += `Machine: ${os.cpus().length} cores, ${new Date().toISOString().slice(0, 10)}. Only the ratios are meant to be compared.\n\n`;
   md += `| endpoint | oha rps | Fanout rps | rps ratio | oha p50 | Fanout p50 | p50 ratio | oha p99 | Fanout p99 | p99 ratio |\n|---|---|---|---|---|---|---|---|---|---|\n`;
   for (const r of rows) {
@@ -117,8 +123,9 @@ async function main() {
   }
   const fixed = rows.find((r) => r.ms > 0);
   const within = fixed && Math.abs(fixed.fan.p50 / fixed.oha.p50 - 1) <= 0.10;
+  md += `\nMost requests in flight at the upstream during Fanout's runs (C=${C}): ${rows.map((r) => `${r.ms} ms endpoint ${r.maxSeen.join(', ')}`).join('; ')}.\n`;
   md += `\nTarget: p50 within 10% of oha's on the fixed-latency endpoint: ${within ? '**met**' : '**missed**'} (ratio ${fixed ? f2(fixed.fan.p50 / fixed.oha.p50) : 'n/a'} under wrangler dev${fixed && fixed.plain ? `, ${f2(fixed.plain.p50 / fixed.oha.p50)} on plain workerd` : ''}).\n`;
-  md += `Fanout's latency is timed inside the Worker, from the start of the subrequest to the end of its body, with the clock the Workers runtime exposes (it advances only on I/O and has millisecond resolution in workerd), so sub-millisecond latencies read as 0 or 1 ms. oha times each request in its own process with a microsecond clock.\n<!-- bench:load:end -->\n`;
+  md += `Fanout's latency is timed inside the shard that sent the request, from when it went out to the end of its body, with the clock the Workers runtime exposes (it advances only on I/O and has millisecond resolution in workerd), so sub-millisecond latencies read as 0 or 1 ms. oha times each request in its own process with a microsecond clock.\n<!-- bench:load:end -->\n`;
   writeSection('load', md);
   console.log(md);
 }

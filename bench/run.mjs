@@ -138,7 +138,7 @@ try {
   table += `| click Run → all done, N=${e.n} demo pages, L=${e.latency} ms, concurrency ${e.c} (median of ${e.runs.length}) | ${e.median_ms} ms; ideal ${e.ideal} ms; actual/ideal ${(e.median_ms / e.ideal).toFixed(2)} |\n`;
   const ltRuns = lt.per_run.length, ltClean = lt.per_run.filter((c) => c === 0).length;
   table += `| main-thread long tasks (> 50 ms) while ${lt.n} URLs (L=${lt.latency} ms) stream in, per run of ${ltRuns} | ${lt.per_run.join(', ')} (longest ${lt.max_ms} ms; runs took ${lt.total_ms.join(', ')} ms${lt.busy_ms ? `, main thread busy ${lt.busy_ms.join(', ')} ms of them` : ''}) — target 0: ${ltClean === ltRuns ? 'met in every run' : `met in ${ltClean} of ${ltRuns} runs`} |\n`;
-  table += `\nThe browser figure includes the page's own work and four chunk requests over HTTP/1.1 sharing the concurrency (13+13+12+12), each through wrangler dev.\n<!-- bench:fanout:end -->\n`;
+  table += `\nThe browser figure includes the page's own work and its one run request through wrangler dev, which the edge fans out over shards.\n<!-- bench:fanout:end -->\n`;
   writeSection('fanout', table);
   console.log('wrote BENCHMARKS.md and bench/fanout-vs-aiohttp.svg');
 } finally {

@@ -346,19 +346,38 @@ struct Lane {
     in_flight: Rc<InFlight>,
     faults: bool,
     dead: std::cell::Cell<bool>,
+    /// Answers not yet sent: they go out together, a moment after the first
+    /// (answers of one wave come close together, and each frame costs both
+    /// isolates a message event).
+    outbox: RefCell<Vec<FromShard>>,
 }
+
+/// How long a shard holds an answer back to send it with others: well
+/// under a page's latency, long enough to gather a wave's answers.
+const ANSWER_WINDOW_MS: u64 = 2;
 
 impl Lane {
     /// Answer the socket's messages until it closes.
     fn serve(ws: WebSocket, work: Work, in_flight: Rc<InFlight>, faults: bool) -> Result<()> {
-        let lane = Rc::new(Lane { ws, work, running: RefCell::default(), in_flight, faults, dead: Default::default() });
+        let lane = Rc::new(Lane {
+            ws,
+            work,
+            running: RefCell::default(),
+            in_flight,
+            faults,
+            dead: Default::default(),
+            outbox: RefCell::default(),
+        });
         let socket: &web_sys::WebSocket = lane.ws.as_ref();
         let on_message = {
             let lane = Rc::downgrade(&lane);
             Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
                 let (Some(lane), Some(text)) = (lane.upgrade(), e.data().as_string()) else { return };
-                if let Ok(msg) = serde_json::from_str::<ToShard>(&text) {
-                    lane.on(msg);
+                // A frame holds every message the entry had for this lane at once.
+                if let Ok(msgs) = serde_json::from_str::<Vec<ToShard>>(&text) {
+                    for msg in msgs {
+                        lane.clone().on(msg);
+                    }
                 }
             })
         };
@@ -382,11 +401,29 @@ impl Lane {
         Ok(())
     }
 
-    fn send(&self, msg: &FromShard) {
+    fn send(self: &Rc<Self>, msg: FromShard) {
         if self.dead.get() {
             return;
         }
-        if let Ok(text) = serde_json::to_string(msg) {
+        let mut outbox = self.outbox.borrow_mut();
+        if outbox.is_empty() {
+            let lane = Rc::downgrade(self);
+            wasm_bindgen_futures::spawn_local(async move {
+                Sleep::new(ANSWER_WINDOW_MS).await;
+                if let Some(lane) = lane.upgrade() {
+                    lane.flush();
+                }
+            });
+        }
+        outbox.push(msg);
+    }
+
+    fn flush(&self) {
+        let msgs = std::mem::take(&mut *self.outbox.borrow_mut());
+        if msgs.is_empty() || self.dead.get() {
+            return;
+        }
+        if let Ok(text) = serde_json::to_string(&msgs) {
             let _ = self.ws.send_with_str(text);
         }
     }
@@ -421,7 +458,7 @@ impl Lane {
                 wasm_bindgen_futures::spawn_local(async move {
                     let result = fut.await;
                     if lane.running.borrow_mut().remove(&(u64::from(id), attempt)).is_some() {
-                        lane.send(&FromShard::Result { id, attempt, result: Box::new(result) });
+                        lane.send(FromShard::Result { id, attempt, result: Box::new(result) });
                     }
                 });
             }
@@ -452,7 +489,7 @@ impl Lane {
                         }
                         Err(e) => FromShard::Probed { n, status: None, bytes: 0, latency_us: 0, error: Some(e.kind()) },
                     };
-                    lane.send(&msg);
+                    lane.send(msg);
                 });
             }
             (ToShard::AbortProbe { n }, _) => {

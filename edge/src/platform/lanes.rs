@@ -54,14 +54,38 @@ struct Conn {
     /// No new requests go here (its budget is spent, or the run is over):
     /// close once nothing waits.
     retired: Cell<bool>,
+    /// Messages for the shard, sent together once the current turn is over:
+    /// the attempts a scheduler starts at once go in one frame.
+    outbox: RefCell<Vec<ToShard>>,
 }
 
 impl Conn {
-    fn send(&self, msg: &ToShard) -> bool {
+    /// Queue `msg` for the shard; the frame goes out at the end of this turn.
+    fn send(self: &Rc<Self>, msg: ToShard) -> bool {
         if self.closed.get() {
             return false;
         }
-        serde_json::to_string(msg).is_ok_and(|t| self.ws.send_with_str(t).is_ok())
+        let mut outbox = self.outbox.borrow_mut();
+        if outbox.is_empty() {
+            let conn = Rc::downgrade(self);
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Some(conn) = conn.upgrade() {
+                    conn.flush();
+                }
+            });
+        }
+        outbox.push(msg);
+        true
+    }
+
+    fn flush(&self) {
+        let msgs = std::mem::take(&mut *self.outbox.borrow_mut());
+        if msgs.is_empty() || self.closed.get() {
+            return;
+        }
+        if let Ok(text) = serde_json::to_string(&msgs) {
+            let _ = self.ws.send_with_str(text);
+        }
     }
 
     fn close(&self) {
@@ -204,7 +228,7 @@ impl Pool {
             };
             let (tx, rx) = oneshot::channel();
             conn.waiting.borrow_mut().insert(key, tx);
-            if !conn.send(&msg) {
+            if !conn.send(msg) {
                 conn.waiting.borrow_mut().remove(&key);
                 return Reply::Attempt(Box::new(Err(FetchError::Network("the shard's socket is closed".into()))));
             }
@@ -223,7 +247,7 @@ impl Pool {
     fn abort(&self, pick: Pick, key: Key, msg: ToShard) {
         if let Some(Some(Ok(conn))) = self.0.conns.borrow().get(&(pick.lane, pick.generation)).map(Shared::peek) {
             if conn.waiting.borrow_mut().remove(&key).is_some() {
-                conn.send(&msg);
+                conn.send(msg);
             }
             conn.close_if_idle();
         }
@@ -278,7 +302,13 @@ async fn open(pool: Weak<PoolInner>, pick: Pick) -> Result<Rc<Conn>, String> {
     };
     let ws = resp.websocket().ok_or("the shard did not accept")?;
     ws.accept().map_err(err)?;
-    let conn = Rc::new(Conn { ws, waiting: RefCell::default(), closed: Cell::new(false), retired: Cell::new(false) });
+    let conn = Rc::new(Conn {
+        ws,
+        waiting: RefCell::default(),
+        closed: Cell::new(false),
+        retired: Cell::new(false),
+        outbox: RefCell::default(),
+    });
     listen(&conn, pool, pick).map_err(err)?;
     Ok(conn)
 }
@@ -291,19 +321,22 @@ fn listen(conn: &Rc<Conn>, pool: Weak<PoolInner>, pick: Pick) -> worker::Result<
         let conn = Rc::downgrade(conn);
         Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
             let (Some(conn), Some(text)) = (conn.upgrade(), e.data().as_string()) else { return };
-            let Ok(msg) = serde_json::from_str::<FromShard>(&text) else { return };
-            match msg {
-                FromShard::Result { id, attempt, result } => {
-                    let waiter = conn.waiting.borrow_mut().remove(&(u64::from(id), attempt));
-                    if let Some(tx) = waiter {
-                        let _ = tx.send(Reply::Attempt(result));
+            // A frame holds every answer the shard had ready at once.
+            let Ok(msgs) = serde_json::from_str::<Vec<FromShard>>(&text) else { return };
+            for msg in msgs {
+                match msg {
+                    FromShard::Result { id, attempt, result } => {
+                        let waiter = conn.waiting.borrow_mut().remove(&(u64::from(id), attempt));
+                        if let Some(tx) = waiter {
+                            let _ = tx.send(Reply::Attempt(result));
+                        }
                     }
-                }
-                probed @ FromShard::Probed { .. } => {
-                    let FromShard::Probed { n, .. } = probed else { return };
-                    let waiter = conn.waiting.borrow_mut().remove(&(n, PROBE));
-                    if let Some(tx) = waiter {
-                        let _ = tx.send(Reply::Probe(Box::new(probed)));
+                    probed @ FromShard::Probed { .. } => {
+                        let FromShard::Probed { n, .. } = probed else { continue };
+                        let waiter = conn.waiting.borrow_mut().remove(&(n, PROBE));
+                        if let Some(tx) = waiter {
+                            let _ = tx.send(Reply::Probe(Box::new(probed)));
+                        }
                     }
                 }
             }

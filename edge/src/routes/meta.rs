@@ -1,13 +1,22 @@
 //! `GET /api/v1/health` and `GET /api/v1/config`.
 
 use fanout_shared::wire::protocol::{ConfigResponse, RunOptions};
+use wasm_bindgen::JsCast;
 use worker::{Response, Result};
 
 use crate::context::{Settings, json_response};
 
 /// `GET /api/v1/health`.
 pub fn health() -> Result<Response> {
-    json_response(200, &serde_json::json!({"ok": true, "version": env!("CARGO_PKG_VERSION")}))
+    // The isolate's wasm memory (its Rust heap): what a deployment's
+    // invocations hold in it can be watched against the 128 MB an isolate
+    // gets (the job memory benchmark samples it).
+    let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
+    let wasm_bytes = js_sys::ArrayBuffer::from(memory.buffer()).byte_length();
+    json_response(
+        200,
+        &serde_json::json!({"ok": true, "version": env!("CARGO_PKG_VERSION"), "wasm_memory_bytes": wasm_bytes}),
+    )
 }
 
 /// `GET /api/v1/config`: limits and defaults in force.

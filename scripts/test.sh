@@ -78,16 +78,9 @@ FANOUT_NO_BUILD=1 FANOUT_LOCKED=1 FANOUT_PERSIST=target/wrangler-locked FANOUT_M
   --var API_TOKEN:test-token-7f3a --var MAX_REQUEST_BYTES:4096 > tests/artifacts/wrangler-locked.log 2>&1 &
 PIDS+=($!)
 export FANOUT_LOCKED_URL="http://127.0.0.1:$LOCKED_PORT" FANOUT_LOCKED_TOKEN=test-token-7f3a
-# A third, without the page's static assets, for the Cron handler: wrangler
-# 4.86's local dev cannot pass scheduled events to a Worker with assets
-# (scripts/wrangler-dev.sh). The watches tests tick it.
-CRON_PORT=${FANOUT_CRON_PORT:-8794}
-rm -rf target/wrangler-cron
-FANOUT_NO_BUILD=1 FANOUT_NO_ASSETS=1 FANOUT_PERSIST=target/wrangler-cron setsid scripts/wrangler-dev.sh "$CRON_PORT" \
-  > tests/artifacts/wrangler-cron.log 2>&1 &
-PIDS+=($!)
-export FANOUT_CRON_URL="http://127.0.0.1:$CRON_PORT"
-for url in "$FANOUT_URL" "$FANOUT_LOCKED_URL" "$FANOUT_CRON_URL"; do
+# The watches tests start (and restart) an edge of their own, on
+# FANOUT_RESTART_PORT (8794), with its own local state.
+for url in "$FANOUT_URL" "$FANOUT_LOCKED_URL"; do
   for i in $(seq 1 120); do
     if curl -sf "$url/api/v1/health" > /dev/null; then break; fi
     for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null || { echo "a wrangler dev exited"; exit 1; }; done

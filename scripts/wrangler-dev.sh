@@ -4,12 +4,7 @@
 # Env: FANOUT_LOCKED=1 (production's target rules), FANOUT_PERSIST=DIR (local
 # state directory), FANOUT_MIGRATE=0 (leave the local D1 unmigrated),
 # FANOUT_NO_BUILD=1 (serve what `make build` built, with no build step and no
-# file watcher: what the tests and benchmarks use), FANOUT_NO_ASSETS=1 (with
-# FANOUT_NO_BUILD: the Worker without the page's static assets, so that
-# /cdn-cgi/handler/scheduled reaches its Cron handler: wrangler 4.86's local
-# dev routes scheduled events of a Worker with assets through an RPC proxy
-# that cannot pass them on, workers-sdk issue 9882, fixed in releases that
-# need Node 22), FANOUT_INSPECTOR=1 (keep
+# file watcher: what the tests and benchmarks use), FANOUT_INSPECTOR=1 (keep
 # wrangler's DevTools inspector proxy, off by default: see below).
 # Private targets are allowed here, explicitly: local upstreams live on loopback.
 # FANOUT_LOCKED=1 keeps production's rule instead (the tests' locked-down edge).
@@ -47,11 +42,11 @@ CONFIG=()
 if [[ "${FANOUT_NO_BUILD:-0}" == 1 ]]; then
   mkdir -p target
   awk '
-    /^\[/ { skip = ($0 == "[build]" || (noassets && $0 == "[assets]")) }
+    /^\[/ { skip = ($0 == "[build]") }
     skip { next }
     /^main = "/ || /^directory = "/ || /^migrations_dir = "/ { sub(/= "/, "= \"../") }
     { print }
-  ' noassets="${FANOUT_NO_ASSETS:-0}" wrangler.toml > "target/wrangler.nobuild.$PORT.toml"
+  ' wrangler.toml > "target/wrangler.nobuild.$PORT.toml"
   CONFIG=(--config "target/wrangler.nobuild.$PORT.toml")
 fi
 # The run history's schema (migrations/) is applied to the local D1 first;

@@ -38,6 +38,7 @@ mod routes;
 mod store;
 
 pub use objects::job::JobObject;
+pub use objects::scheduler::SchedulerObject;
 pub use objects::shard::ShardObject;
 
 use routes::{demo, history, jobs, load, meta, runs, sitemap, watches};
@@ -86,15 +87,11 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     }
 }
 
-/// The Cron Trigger (`[triggers] crons`): start the watches that are due at
-/// the scheduled time.
+/// The Cron Trigger (`[triggers] crons`), deployed: a backstop that makes
+/// sure the watches' scheduler has its alarm. It never starts a run itself
+/// (the scheduler's alarm does, `objects::scheduler`).
 #[event(scheduled)]
-async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let settings = Settings::from_env(&env);
-    // The scheduled time, not the wall clock: a tick that starts late still
-    // handles the minute it was for.
-    let now = event.schedule().max(0.0) as u64;
-    if let Err(e) = watches::tick(&env, &settings, now).await {
-        worker::console_error!("watches tick failed: {}", e.message);
-    }
+    objects::scheduler::arm(&env, &settings, None).await;
 }

@@ -33,6 +33,20 @@ fn when(ms: u64) -> String {
     String::from(d.to_locale_string("en-GB", &wasm_bindgen::JsValue::UNDEFINED))
 }
 
+/// How long until `at` (Unix ms) from `now`, as a countdown: `4:05`, `1 h 02 min`, or `due`.
+fn countdown(at: u64, now: f64) -> String {
+    let left = (at as f64 - now) / 1000.0;
+    if left <= 0.0 {
+        return "due now".into();
+    }
+    let s = left.ceil() as u64;
+    if s >= 3600 {
+        format!("in {} h {:02} min", s / 3600, (s % 3600) / 60)
+    } else {
+        format!("in {}:{:02}", s / 60, s % 60)
+    }
+}
+
 fn schedule_text(w: &Watch) -> String {
     let s = w.schedule;
     let every = if s.every_minutes.is_multiple_of(60) && s.every_minutes >= 60 {
@@ -153,6 +167,14 @@ pub fn WatchesPage() -> impl IntoView {
     let secret = RwSignal::new(None::<String>);
     let opened = RwSignal::new(page_param("watch"));
     let creating = RwSignal::new(false);
+    // The clock the countdowns read, once a second (for a day at most).
+    let now = RwSignal::new(js_sys::Date::now());
+    spawn_local(async move {
+        for _ in 0..86_400 {
+            sleep_ms(1000).await;
+            now.set(js_sys::Date::now());
+        }
+    });
 
     // The form.
     let name = RwSignal::new(String::new());
@@ -183,7 +205,9 @@ pub fn WatchesPage() -> impl IntoView {
             }
         });
     };
-    // One watch, and again every 1.5 s while a run of it is going on.
+    // One watch, and again every 1.5 s while a run of it is going on, or is
+    // due within ten minutes (the scheduler starts it by itself: the page
+    // shows it when it does).
     let load_one = move |id: String| {
         spawn_local(async move {
             for _ in 0..2_000 {
@@ -198,6 +222,7 @@ pub fn WatchesPage() -> impl IntoView {
                     }
                 };
                 let busy = d.runs.first().is_some_and(|r| active(r.state) || !r.evaluated);
+                let next_in = d.watch.next_run_at.map(|t| t as f64 - js_sys::Date::now());
                 let hook = d.watch.webhook_url.is_some();
                 // The newest run that found something, and when it ended.
                 let newest = d
@@ -221,11 +246,18 @@ pub fn WatchesPage() -> impl IntoView {
                     (Some(a), Some((run, _))) if a.run_id == *run => a.outcome == "retrying",
                     _ => expect,
                 });
-                if !busy && !delivering {
-                    load_list(); // the list's last run, now ended
-                    return;
+                if busy || delivering {
+                    sleep_ms(1500).await;
+                    continue;
                 }
-                sleep_ms(1500).await;
+                load_list(); // the list's last run, now ended
+                match next_in {
+                    // Due (the scheduler is about to start it): look again soon.
+                    Some(ms) if ms <= 0.0 => sleep_ms(1500).await,
+                    // Due within ten minutes: look again just after.
+                    Some(ms) if ms <= 600_000.0 => sleep_ms((ms as u32).saturating_add(1000)).await,
+                    _ => return,
+                }
             }
         });
     };
@@ -329,7 +361,7 @@ pub fn WatchesPage() -> impl IntoView {
         <main>
             <section class="panel" aria-label="New watch">
                 <h2>"Watch pages for changes"</h2>
-                <p class="note">"A watch runs its URLs as a background job on a schedule (the edge's Cron Trigger), compares each run with the one before, and tells a webhook what your rules found, signed with HMAC-SHA256."</p>
+                <p class="note">"A watch runs its URLs as a background job on a schedule (by itself: the edge's scheduler, a Durable Object alarm), compares each run with the one before, and tells a webhook what your rules found, signed with HMAC-SHA256."</p>
                 <label class="urls"><span>"URLs to watch, one per line"</span>
                     <textarea rows="4" spellcheck="false" aria-label="URLs to watch" prop:value=move || urls.get()
                         on:input=move |ev| urls.set(event_target_value(&ev))></textarea></label>
@@ -384,7 +416,8 @@ pub fn WatchesPage() -> impl IntoView {
                                         {w.name.clone().unwrap_or_else(|| id.clone())}</button></td>
                                     <td>{urls_text(&w)}</td>
                                     <td>{schedule_text(&w)}</td>
-                                    <td>{w.next_run_at.map_or("—".into(), when)}</td>
+                                    <td>{w.next_run_at.map_or("—".into(), when)}
+                                        {w.next_run_at.map(|t| view! { <span class="note">" · "{move || countdown(t, now.get())}</span> })}</td>
                                     <td>{last.as_ref().map_or("never".into(), |r| format!("{} · {}", when(r.started_at), r.state.as_str()))}
                                         {w.last_skip.as_ref().map(|s| view! { <span class="note skip" title=s.reason.clone()>" · skipped "{when(s.at)}</span> })}</td>
                                     <td class="num">{last.map_or(0, |r| r.alerts.len())}</td>
@@ -410,6 +443,9 @@ pub fn WatchesPage() -> impl IntoView {
                         <p data-testid="watch-summary">{format!("{} · {} · {} rule(s) · {} run(s){}",
                             urls_text(&w), schedule_text(&w), w.rules.len(), w.runs,
                             w.next_run_at.map_or(String::new(), |t| format!(" · next {}", when(t))))}</p>
+                        {w.next_run_at.map(|t| view! {
+                            <p class="countdown" data-testid="countdown">"Next run "<strong>{move || countdown(t, now.get())}</strong></p>
+                        })}
                         <p class="note">{w.webhook_url.clone().map_or("No webhook: alerts are listed here only.".to_owned(), |u| format!("Alerts go to {u}"))}</p>
                         {w.last_skip.clone().map(|s| view! { <p class="note" data-testid="skip">{format!("Skipped {}: {}", when(s.at), s.reason)}</p> })}
                         <div class="actions">

@@ -1,7 +1,8 @@
 // Watches in headless Chromium against the real edge: "Watch these URLs"
 // on the dashboard hands its list to the watches page; the form makes a
-// watch with a webhook (a loopback receiver that checks the signature);
-// two "Run now" runs a day apart in the demo shop (`day_s`) show the
+// watch with a webhook (a loopback receiver that checks the signature); its
+// first run appears on the page by itself (the scheduler's alarm), and a
+// "Run now" a day later in the demo shop (`day_s`) shows the
 // alerts, the signed delivery and one price chart per product; the watch
 // is deleted from its page. Every wait is bounded.
 import { test } from 'node:test';
@@ -27,7 +28,7 @@ async function until(id, pred, ms = 60_000) {
   }
 }
 
-test('watch the dashboard URLs, run twice, see the alerts, the delivery and the price charts', async () => {
+test('watch the dashboard URLs, see the first run appear by itself, run again, see the alerts, the delivery and the price charts', async () => {
   const receiver = await webhookReceiver();
   const { got } = receiver;
   const hook = receiver.url;
@@ -59,11 +60,13 @@ test('watch the dashboard URLs, run twice, see the alerts, the delivery and the 
     await panel.getByTestId('watch-summary').filter({ hasText: '8 URLs · every 30 min' }).waitFor({ timeout: 15_000 });
     await page.getByTestId('watches').locator(`tr[data-watch="${id}"]`, { hasText: 'Shop prices (browser test)' }).waitFor({ timeout: 15_000 });
 
-    // Run 1, then (the shop's day having rolled) run 2.
+    // Run 1 starts by itself (due at creation, started by the scheduler's
+    // alarm) and appears on the page with nothing pressed; then, the shop's
+    // day having rolled, run 2 by hand.
+    await page.getByTestId('watch-runs').locator('tbody tr[data-state=done]').first().waitFor({ timeout: 30_000 });
+    const first = await until(id, (d) => d.runs.length === 1 && d.runs[0].evaluated);
+    assert.equal(first.runs[0].trigger, 'schedule', 'the first run was the schedule\'s');
     const runNow = panel.getByRole('button', { name: 'Run now' });
-    await runNow.click();
-    await until(id, (d) => d.runs.length === 1 && d.runs[0].evaluated);
-    await page.getByTestId('watch-runs').locator('tbody tr[data-state=done]').first().waitFor({ timeout: 15_000 });
     await sleep(2500);
     await page.waitForFunction(() => [...document.querySelectorAll('button')].some((b) => b.textContent === 'Run now' && !b.disabled && b.closest('[aria-label=Watch]')), null, { timeout: 15_000 });
     await runNow.click();

@@ -1,20 +1,18 @@
-// Watches through a real `wrangler dev`: runs started by scheduled events
-// (GET /cdn-cgi/handler/scheduled with the tick's time), rules evaluated on
-// the demo shop's rolling prices (`day_s`), signed webhook deliveries to a
-// loopback receiver that checks the signature, a retried delivery, a skipped
-// tick, manual runs, pause, and bad input. The expected alerts are computed
-// here, independently, from the two runs' saved results. Every wait is
-// bounded.
+// Watches through a real `wrangler dev` with the page's static assets (the
+// config people run): first runs started by the scheduler's Durable Object
+// alarm, with no tick and no request; rules evaluated on the demo shop's
+// rolling prices (`day_s`); signed webhook deliveries to a loopback receiver
+// that checks the signature, a retried delivery, manual runs, pause, and bad
+// input; and, on an edge of its own that this file starts and restarts, a
+// scheduled run after a restart and a slot skipped while the last run goes
+// on. The expected alerts are computed here, independently, from the two
+// runs' saved results. Every wait is bounded.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { BASE as EDGE, receiver } from './helpers.mjs';
-
-// The Cron handler needs an edge without static assets: wrangler 4.86's local
-// dev cannot pass a scheduled event to a Worker with assets (workers-sdk
-// issue 9882). The test command starts one (FANOUT_CRON_URL); the Worker is
-// the same build.
-const BASE = process.env.FANOUT_CRON_URL ?? EDGE;
+import { BASE, receiver } from './helpers.mjs';
 
 const LOCKED = process.env.FANOUT_LOCKED_URL;
 const TOKEN = process.env.FANOUT_LOCKED_TOKEN;
@@ -35,19 +33,13 @@ async function call(method, path, body, base = BASE, headers = {}) {
   return { status: resp.status, json };
 }
 
-/** One Cron Trigger tick, at `time` (Unix ms). */
-async function tick(time) {
-  const resp = await fetch(`${BASE}/cdn-cgi/handler/scheduled?cron=*+*+*+*+*&time=${time}`, { signal: AbortSignal.timeout(60_000) });
-  assert.equal(resp.status, 200, await resp.text());
-}
-
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Poll `GET /api/v1/watches/{id}` until `pred` holds (bounded). */
-async function until(id, pred, ms = 60_000) {
+async function until(id, pred, ms = 60_000, base = BASE) {
   const end = Date.now() + ms;
   for (;;) {
-    const { json } = await call('GET', `/api/v1/watches/${id}`);
+    const { json } = await call('GET', `/api/v1/watches/${id}`, undefined, base);
     if (pred(json)) return json;
     assert.ok(Date.now() < end, `watch ${id} did not get there within ${ms} ms: ${JSON.stringify(json).slice(0, 600)}`);
     await sleep(250);
@@ -94,10 +86,10 @@ function expected(rules, a, b) {
   return out;
 }
 
-async function createWatch(body) {
-  const r = await call('POST', '/api/v1/watches', body);
+async function createWatch(body, base = BASE) {
+  const r = await call('POST', '/api/v1/watches', body, base);
   assert.equal(r.status, 201, JSON.stringify(r.json));
-  made.push(r.json.watch.watch_id);
+  if (base === BASE) made.push(r.json.watch.watch_id);
   return r.json;
 }
 
@@ -106,14 +98,14 @@ before(async () => {
   assert.equal(health.status, 200);
 });
 
-/** Delete this file's watches, so that no later tick (here or in the browser tests) runs them. */
+/** Delete this file's watches, so that no later alarm (here or in the browser tests) runs them. */
 async function cleanup() {
   while (made.length) await call('DELETE', `/api/v1/watches/${made.pop()}`).catch(() => {});
 }
 
 after(cleanup);
 
-test('two scheduled runs deliver exactly the expected changes, signed, after one retry', async () => {
+test('a watch runs by itself (an alarm, no tick); its next run delivers exactly the expected changes, signed, after one retry', async () => {
   const hook = await receiver([503]);
   try {
     const urls = Array.from({ length: 40 }, (_, i) => `${BASE}/demo/products/${i + 1}?day_s=3`);
@@ -130,22 +122,21 @@ test('two scheduled runs deliver exactly the expected changes, signed, after one
     assert.equal((await call('GET', `/api/v1/watches/${w.watch_id}`)).json.watch.secret, undefined, 'and never again');
     assert.equal(w.next_run_at, w.created_at, 'without jitter the first run is due at once');
 
-    // Tick 1: the first run (nothing to compare with, nothing sent).
-    await tick(w.created_at + 1000);
+    // The first run, started by the scheduler's alarm: nobody ticks or
+    // presses anything (nothing to compare with, nothing sent).
     const one = await until(w.watch_id, (d) => d.runs.length === 1 && d.runs[0].evaluated);
     assert.equal(one.runs[0].state, 'done');
-    assert.equal(one.runs[0].trigger, 'schedule');
+    assert.equal(one.runs[0].trigger, 'schedule', 'started by the schedule');
+    assert.ok(one.runs[0].started_at >= w.next_run_at, 'not before it was due');
     assert.equal(one.runs[0].compared_with, undefined);
     assert.deepEqual(one.runs[0].alerts, []);
     assert.equal(one.watch.next_run_at, w.created_at + 5 * MINUTE, 'the next slot');
+    assert.equal(one.runs.length, 1, 'the slot ran once');
 
-    // A tick before that slot starts nothing.
-    await tick(w.created_at + 2 * MINUTE);
-    assert.equal((await call('GET', `/api/v1/watches/${w.watch_id}`)).json.runs.length, 1);
-
-    // The shop's day rolls every 3 s: wait for the next, then tick 2.
+    // The shop's day rolls every 3 s: wait for the next, then run 2 (by
+    // hand: the next slot is five minutes away).
     await sleep(3500);
-    await tick(w.created_at + 5 * MINUTE + 1000);
+    assert.equal((await call('POST', `/api/v1/watches/${w.watch_id}/run`)).status, 201);
     const two = await until(w.watch_id, (d) => d.runs.length === 2 && d.runs[0].evaluated);
     const [newer, older] = two.runs;
     assert.equal(newer.compared_with, older.job_id);
@@ -195,30 +186,22 @@ test('two scheduled runs deliver exactly the expected changes, signed, after one
   }
 });
 
-test('a run with no matches sends nothing; a tick while the last run goes on skips it', async () => {
+test('a run with no matches sends nothing; a busy watch refuses a manual run', async () => {
   const hook = await receiver();
   try {
     // Fixed day: nothing changes between runs.
     const urls = [`${BASE}/demo/products/7?day=3`, `${BASE}/demo/products/8?day=3`];
     const { watch: w } = await createWatch({ job: { urls }, schedule: { every_minutes: 10 }, rules: [{ kind: 'price_change' }], webhook: { url: hook.url, secret: SECRET } });
-    await tick(w.created_at + 1000);
     await until(w.watch_id, (d) => d.runs[0]?.evaluated);
-    await tick(w.created_at + 10 * MINUTE + 1000);
+    assert.equal((await call('POST', `/api/v1/watches/${w.watch_id}/run`)).status, 201);
     const d = await until(w.watch_id, (x) => x.runs.length === 2 && x.runs[0].evaluated);
     assert.deepEqual(d.runs[0].alerts, []);
     await sleep(1000);
     assert.equal(hook.got.length, 0, 'no alerts, no delivery');
 
-    // A slow watch: its first run is still going at the next slot.
+    // A slow watch: while its first run goes on, a manual run is refused.
     const slow = (await createWatch({ job: { urls: [`${BASE}/demo/products/1?latency_ms=8000`] }, schedule: { every_minutes: 5 } })).watch;
-    await tick(slow.created_at + 1000);
     const running = await until(slow.watch_id, (x) => x.runs.length === 1);
-    await tick(slow.created_at + 5 * MINUTE + 1000);
-    const skipped = await until(slow.watch_id, (x) => x.watch.last_skip);
-    assert.equal(skipped.runs.length, 1, 'no second run');
-    assert.match(skipped.watch.last_skip.reason, /still going/);
-    assert.equal(skipped.watch.next_run_at, slow.created_at + 10 * MINUTE, 'the skipped slot is not made up');
-    // A manual run is refused too, until the job ends.
     const busy = await call('POST', `/api/v1/watches/${slow.watch_id}/run`);
     assert.equal(busy.status, 409);
     assert.equal(busy.json.error.kind, 'watch_busy');
@@ -229,7 +212,7 @@ test('a run with no matches sends nothing; a tick while the last run goes on ski
     assert.equal(manual.status, 201, JSON.stringify(manual.json));
     const after = await until(slow.watch_id, (x) => x.runs.length === 2);
     assert.equal(after.runs[0].trigger, 'manual');
-    assert.equal(after.watch.next_run_at, slow.created_at + 10 * MINUTE, 'a manual run leaves the schedule as it was');
+    assert.equal(after.watch.next_run_at, slow.created_at + 5 * MINUTE, 'a manual run leaves the schedule as it was');
     await call('POST', `/api/v1/jobs/${manual.json.job_id}/cancel`);
   } finally {
     await cleanup();
@@ -243,7 +226,11 @@ test('pause, resume and edit a watch', async () => {
   const paused = await call('PATCH', `/api/v1/watches/${w.watch_id}`, { schedule: { every_minutes: 60, paused: true } });
   assert.equal(paused.status, 200, JSON.stringify(paused.json));
   assert.equal(paused.json.watch.next_run_at, undefined, 'a paused watch is not due');
-  await tick(w.created_at + 3 * 60 * MINUTE);
+  // Created paused: never due, so its alarm never starts it.
+  const idle = (await createWatch({ job: { urls: [`${BASE}/demo/products/3`] }, schedule: { every_minutes: 5, paused: true } })).watch;
+  assert.equal(idle.next_run_at, undefined);
+  await sleep(2000);
+  assert.equal((await call('GET', `/api/v1/watches/${idle.watch_id}`)).json.runs.length, 0, 'a paused watch does not run');
   assert.equal((await call('GET', `/api/v1/watches/${w.watch_id}`)).json.runs.length, 0);
   const edited = await call('PATCH', `/api/v1/watches/${w.watch_id}`, {
     name: 'Renamed', schedule: { every_minutes: 30 }, rules: [{ kind: 'price_at_or_below', target: '19.99', currency: 'eur' }],
@@ -293,4 +280,78 @@ test('in production, webhooks obey the target rules and the token applies', { sk
   assert.equal(r.status, 400, JSON.stringify(r.json));
   assert.equal(r.json.error.kind, 'blocked_target');
   assert.equal((await call('GET', '/api/v1/watches', undefined, LOCKED)).status, 401);
+});
+
+/**
+ * An edge of this test's own (the same build, with assets, its own local
+ * state and `MIN_WATCH_MINUTES` 1), started in its own process group so
+ * that it can be stopped and started again over the same state.
+ */
+async function ownEdge(port, state) {
+  const child = spawn('scripts/wrangler-dev.sh', [String(port), '--var', 'MIN_WATCH_MINUTES:1'], {
+    env: { ...process.env, FANOUT_NO_BUILD: '1', FANOUT_PERSIST: state },
+    detached: true,
+    stdio: 'ignore',
+  });
+  const base = `http://127.0.0.1:${port}`;
+  const end = Date.now() + 120_000;
+  for (;;) {
+    const ok = await fetch(`${base}/api/v1/health`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
+    if (ok) break;
+    assert.ok(Date.now() < end && child.exitCode === null, `the test's own edge on ${port} did not start`);
+    await sleep(500);
+  }
+  return {
+    base,
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      try { process.kill(-child.pid, 'SIGTERM'); } catch { /* already gone */ }
+      await Promise.race([exited, sleep(10_000)]);
+      try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ }
+    },
+  };
+}
+
+test('after a restart the next slot still runs by itself; a slot whose last run goes on is skipped, not made up', { timeout: 300_000 }, async () => {
+  const port = Number(process.env.FANOUT_RESTART_PORT ?? 8794);
+  const state = 'target/wrangler-watch-restart';
+  rmSync(state, { recursive: true, force: true });
+  let edge = await ownEdge(port, state);
+  try {
+    const shop = `${edge.base}/demo/products`;
+    const quick = (await createWatch({ job: { urls: [`${shop}/1`, `${shop}/2`] }, schedule: { every_minutes: 1 } }, edge.base)).watch;
+    // Each attempt waits 30 s for a page that answers after 60; four attempts
+    // keep its first run going well past the next slot, a minute on.
+    const slow = (await createWatch({ job: { urls: [`${shop}/3?latency_ms=60000`], timeout_ms: 30000, retry: { max_attempts: 4 } }, schedule: { every_minutes: 1 } }, edge.base)).watch;
+    const q1 = await until(quick.watch_id, (d) => d.runs.length === 1 && d.runs[0].evaluated, 60_000, edge.base);
+    assert.equal(q1.runs[0].trigger, 'schedule');
+    const s1 = await until(slow.watch_id, (d) => d.runs.length === 1, 60_000, edge.base);
+    assert.equal(s1.runs[0].state === 'queued' || s1.runs[0].state === 'running', true, JSON.stringify(s1.runs[0]));
+
+    // Stopped and started again over the same state, and left alone: no
+    // request touches the watches until the next slot has had its time.
+    await edge.stop();
+    edge = await ownEdge(port, state);
+    const wait = quick.created_at + MINUTE + 15_000 - Date.now();
+    await sleep(Math.max(0, wait));
+    const touched = Date.now();
+
+    const q2 = await until(quick.watch_id, (d) => d.runs.length >= 2, 60_000, edge.base);
+    assert.ok(q2.runs[0].started_at < touched, 'it started by itself, before any request touched the watches');
+    assert.equal(q2.runs.length, 2, 'the slot after the restart ran, once');
+    assert.equal(q2.runs[0].trigger, 'schedule');
+    assert.ok(q2.runs[0].started_at >= quick.created_at + MINUTE, 'at its slot, not before');
+    assert.equal(q2.watch.next_run_at, quick.created_at + 2 * MINUTE);
+
+    const s2 = await until(slow.watch_id, (d) => d.watch.last_skip, 30_000, edge.base);
+    assert.equal(s2.runs.length, 1, 'no second run while the first goes on');
+    assert.match(s2.watch.last_skip.reason, /still going/);
+    assert.ok(s2.watch.last_skip.at >= slow.created_at + MINUTE);
+    assert.equal(s2.watch.next_run_at, slow.created_at + 2 * MINUTE, 'the skipped slot is not made up');
+    await call('POST', `/api/v1/jobs/${s1.runs[0].job_id}/cancel`, undefined, edge.base);
+    for (const w of [quick, slow]) await call('DELETE', `/api/v1/watches/${w.watch_id}`, undefined, edge.base);
+  } finally {
+    await edge.stop();
+  }
 });

@@ -2,4 +2,5 @@
 
 pub mod alerts;
 pub mod job;
+pub mod scheduler;
 pub mod shard;

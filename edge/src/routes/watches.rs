@@ -1,26 +1,28 @@
-//! `/api/v1/watches`: watches, and the Cron Trigger's tick that starts the
-//! due ones. A watch's run is a background job (`crate::routes::jobs::start`) that
+//! `/api/v1/watches`: watches. Their scheduler (`crate::objects::scheduler`)
+//! starts each run on its schedule, from a Durable Object alarm; every
+//! request here also asks it to keep that alarm (set again if it was lost).
+//! A watch's run is a background job (`crate::routes::jobs::start`) that
 //! knows its watch; when it finishes, its Durable Object evaluates the rules
 //! and delivers the alerts (`crate::objects::alerts`).
 
-use fanout_shared::input::job::{JobBody, job_limits, read_job};
+use fanout_shared::input::job::{job_limits, read_job};
 use fanout_shared::input::target::TargetPolicy;
 use fanout_shared::input::validation::{check_run_id, decode_json, parse_page};
 use fanout_shared::watch::check::{check_job, check_name, check_rules, check_schedule, check_webhook};
 use fanout_shared::watch::schedule::{first_due, next_due};
-use fanout_shared::wire::jobs::{JobCreated, JobRequest, JobState};
+use fanout_shared::wire::jobs::JobRequest;
 use fanout_shared::wire::protocol::ApiError;
 use fanout_shared::wire::watches::{
     DeliveryLog, Watch, WatchCreated, WatchDetail, WatchList, WatchPatch, WatchPrices, WatchRequest, Webhook,
 };
 use url::Url;
 use wasm_bindgen::JsCast;
-use worker::{Env, Method, Request, Response, Result, console_error, console_log};
+use worker::{Env, Method, Request, Response, Result};
 
 use crate::context::accept_within;
 use crate::context::{Settings, answer, authorize, json_response};
+use crate::objects::scheduler::{arm, start_run, still_running};
 use crate::platform::clock::unix_ms;
-use crate::routes::jobs;
 use crate::store::history::{Store, new_run_id};
 use crate::store::watches::StoredWatch;
 
@@ -30,8 +32,6 @@ const RUNS_SHOWN: u32 = 100;
 const DELIVERIES_SHOWN: u32 = 200;
 /// Products a price chart draws at most.
 const SERIES_SHOWN: usize = 200;
-/// Watches one tick looks at.
-const DUE_PER_TICK: u32 = 100;
 
 const EXAMPLE: &str = r#"{"job": {"urls": ["https://…"]}, "schedule": {"every_minutes": 60}, "rules": [{"kind": "price_drop", "percent": 10}], "webhook": {"url": "https://…"}}"#;
 
@@ -72,11 +72,6 @@ fn job_from(
     Ok(JobRequest { run: job.run, sitemap: job.sitemap })
 }
 
-/// A stored job request, as a job body to start.
-fn job_body(job: &JobRequest) -> std::result::Result<JobBody, ApiError> {
-    read_job(serde_json::to_value(job).map_err(internal)?)
-}
-
 /// Parse `body` as `T` after `job` has been read strictly on its own: the
 /// watch's fields refuse unknown ones, and so does its job.
 fn read_with_job<T: serde::de::DeserializeOwned>(
@@ -108,8 +103,13 @@ async fn route_inner(
     let method = req.method();
     authorize(&req, settings)?;
     let store = Store::open(env, settings).ok_or_else(no_history)?;
+    // Any touch of the watches makes sure the scheduler has its alarm (one
+    // lost across a restart is set again); a change of due time moves it.
+    if !matches!(method, Method::Post | Method::Patch) {
+        arm(env, settings, None).await;
+    }
     match (method.clone(), parts.as_slice()) {
-        (Method::Post, []) => create(&mut req, settings, &store).await,
+        (Method::Post, []) => create(&mut req, env, settings, &store).await,
         (Method::Get, []) => {
             let url = req.url().map_err(internal)?;
             let (limit, offset) = parse_page(url.query().unwrap_or(""))?;
@@ -130,7 +130,7 @@ async fn route_inner(
                     let runs = store.watch_runs(id, RUNS_SHOWN).await.map_err(d1)?;
                     json_response(200, &WatchDetail { watch: w.watch, runs }).map_err(internal)
                 }
-                (Method::Patch, []) => patch(&mut req, settings, &store, id).await,
+                (Method::Patch, []) => patch(&mut req, env, settings, &store, id).await,
                 (Method::Delete, []) => {
                     store.watch(id).await.map_err(d1)?.ok_or_else(not_found)?;
                     store.delete_watch(id).await.map_err(d1)?;
@@ -145,7 +145,8 @@ async fn route_inner(
                             format!("its previous run, job {busy}, is still going; cancel it or wait"),
                         ));
                     }
-                    let created = start_run(env, settings, &store, &w, "manual", unix_ms()).await?;
+                    // A manual run leaves the schedule as it was.
+                    let created = start_run(env, settings, &store, &w, "manual", w.watch.next_run_at).await?;
                     json_response(201, &created).map_err(internal)
                 }
                 (Method::Get, ["deliveries"]) => {
@@ -179,7 +180,12 @@ fn webhook(w: &Webhook, settings: &Settings) -> std::result::Result<(String, Str
 }
 
 /// `POST /api/v1/watches`.
-async fn create(req: &mut Request, settings: &Settings, store: &Store) -> std::result::Result<Response, ApiError> {
+async fn create(
+    req: &mut Request,
+    env: &Env,
+    settings: &Settings,
+    store: &Store,
+) -> std::result::Result<Response, ApiError> {
     let posted = accept_within(req, settings, settings.max_job_request_bytes).await?;
     let limits = job_limits(&settings.limits, settings.max_job_request_bytes);
     let mut body: serde_json::Value =
@@ -226,6 +232,7 @@ async fn create(req: &mut Request, settings: &Settings, store: &Store) -> std::r
         last_job_id: None,
     };
     store.put_watch(&stored).await.map_err(d1)?;
+    arm(env, settings, stored.watch.next_run_at).await;
     let secret = stored.secret.clone();
     json_response(201, &WatchCreated { watch: stored.watch, secret }).map_err(internal)
 }
@@ -233,6 +240,7 @@ async fn create(req: &mut Request, settings: &Settings, store: &Store) -> std::r
 /// `PATCH /api/v1/watches/{id}`.
 async fn patch(
     req: &mut Request,
+    env: &Env,
     settings: &Settings,
     store: &Store,
     id: &str,
@@ -283,82 +291,6 @@ async fn patch(
     }
     w.watch.updated_at = now;
     store.put_watch(&w).await.map_err(d1)?;
+    arm(env, settings, w.watch.next_run_at).await;
     json_response(200, &WatchCreated { watch: w.watch, secret: shown_secret }).map_err(internal)
-}
-
-/// The watch's previous job, when it is still queued or running.
-async fn still_running(store: &Store, w: &StoredWatch) -> std::result::Result<Option<String>, ApiError> {
-    let Some(last) = &w.last_job_id else { return Ok(None) };
-    let state = store.job_state(last).await.map_err(d1)?;
-    Ok(matches!(state, Some(JobState::Queued | JobState::Running)).then(|| last.clone()))
-}
-
-/// Start a run of `w` now, as a job that knows its watch.
-async fn start_run(
-    env: &Env,
-    settings: &Settings,
-    store: &Store,
-    w: &StoredWatch,
-    trigger: &str,
-    now: u64,
-) -> std::result::Result<JobCreated, ApiError> {
-    let own_origin = Url::parse(&w.own_origin).map_err(internal)?;
-    let body = job_body(&w.watch.job)?;
-    let id = &w.watch.watch_id;
-    let created = jobs::start(env, settings, body, &own_origin, Some(id.clone())).await?;
-    // A manual run leaves the schedule as it was.
-    let next = if trigger == "schedule" {
-        next_due(id, w.watch.created_at, &w.watch.schedule, now)
-    } else {
-        w.watch.next_run_at
-    };
-    store.record_start(id, &created.job_id, unix_ms(), trigger, next).await.map_err(d1)?;
-    Ok(created)
-}
-
-/// What one tick did.
-#[derive(Debug, Default, serde::Serialize)]
-pub struct Tick {
-    /// Watches due.
-    pub due: u32,
-    /// Runs started.
-    pub started: u32,
-    /// Due runs that did not start.
-    pub skipped: u32,
-}
-
-/// The Cron Trigger's tick at `now`: start the due watches' runs (as many
-/// as `MAX_ACTIVE_JOBS` allows), skip those whose previous run is still
-/// going, and record when each is due next.
-pub async fn tick(env: &Env, settings: &Settings, now: u64) -> std::result::Result<Tick, ApiError> {
-    let store = Store::open(env, settings).ok_or_else(no_history)?;
-    let due = store.due_watches(now, DUE_PER_TICK).await.map_err(d1)?;
-    let mut t = Tick { due: u32::try_from(due.len()).unwrap_or(u32::MAX), ..Tick::default() };
-    for w in due {
-        let id = w.watch.watch_id.clone();
-        let next = next_due(&id, w.watch.created_at, &w.watch.schedule, now);
-        if let Some(busy) = still_running(&store, &w).await? {
-            let reason = format!("the previous run (job {busy}) was still going");
-            store.record_skip(&id, now, &reason, next).await.map_err(d1)?;
-            t.skipped += 1;
-            continue;
-        }
-        match start_run(env, settings, &store, &w, "schedule", now).await {
-            Ok(_) => t.started += 1,
-            Err(e) => {
-                t.skipped += 1;
-                // Too many jobs: due again at the next tick. Anything else
-                // (a sitemap that cannot be read, say) waits for the next slot.
-                let (reason, next) = if e.kind == "too_many_jobs" {
-                    (format!("{} (tried again at the next tick)", e.message), w.watch.next_run_at)
-                } else {
-                    (format!("the run could not start: {}", e.message), next)
-                };
-                console_error!("watch {id}: {reason}");
-                store.record_skip(&id, now, &reason, next).await.map_err(d1)?;
-            }
-        }
-    }
-    console_log!("watches tick at {now}: {} due, {} started, {} skipped", t.due, t.started, t.skipped);
-    Ok(t)
 }

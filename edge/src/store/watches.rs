@@ -246,6 +246,36 @@ impl Store {
             .collect())
     }
 
+    /// The earliest due time of all watches (`None`: none is ever due).
+    pub async fn earliest_due(&self) -> R<Option<u64>> {
+        #[derive(Deserialize)]
+        struct Row {
+            n: Option<u64>,
+        }
+        Ok(self
+            .stmt("SELECT min(next_run_at) AS n FROM watches", &[])?
+            .first::<Row>(None)
+            .await
+            .map_err(db_error)?
+            .and_then(|r| r.n))
+    }
+
+    /// Claim watch `id`'s slot due at `seen`: move its due time to `next`,
+    /// only if it is still `seen`. `false`: something else handled it first.
+    pub async fn claim_slot(&self, id: &str, seen: Option<u64>, next: Option<u64>) -> R<bool> {
+        let Some(seen) = seen else { return Ok(false) };
+        let result = self
+            .stmt(
+                "UPDATE watches SET next_run_at = ?3 WHERE id = ?1 AND next_run_at = ?2",
+                &[js(id), num(seen as f64), opt(next)],
+            )?
+            .all()
+            .await
+            .map_err(db_error)?;
+        let changes = result.meta().map_err(db_error)?.and_then(|m| m.changes).unwrap_or(0);
+        Ok(changes == 1)
+    }
+
     /// Forget watch `id`: it, its list of runs and its deliveries (the runs
     /// themselves stay in the history).
     pub async fn delete_watch(&self, id: &str) -> R<()> {

@@ -71,7 +71,13 @@ pub enum SlotAction {
 /// time after that. A slot is handled once: the caller stores the returned
 /// due time only if the stored one is still the one it read (a claim), so two
 /// schedulers that raced (an alarm and a backstop) cannot both start it.
-pub fn handle_due(id: &str, created_at: u64, s: &Schedule, now: u64, running: Option<&str>) -> (SlotAction, Option<u64>) {
+pub fn handle_due(
+    id: &str,
+    created_at: u64,
+    s: &Schedule,
+    now: u64,
+    running: Option<&str>,
+) -> (SlotAction, Option<u64>) {
     let next = next_due(id, created_at, s, now);
     match running {
         Some(job) => (SlotAction::Skip { reason: format!("the previous run (job {job}) was still going") }, next),
@@ -200,7 +206,7 @@ mod tests {
                 continue;
             }
             for (i, w) in ws.iter_mut().enumerate() {
-                if !w.next.is_some_and(|d| d <= now) {
+                if w.next.is_none_or(|d| d > now) {
                     continue;
                 }
                 let running = (w.busy_until > now).then_some("j");

@@ -8,7 +8,7 @@
 use fanout_shared::wire::jobs::JobState;
 use fanout_shared::wire::protocol::RunRequest;
 use fanout_shared::wire::watches::{
-    DeliveryAttempt, DeliveryLog, PriceSeries, Watch, WatchCreated, WatchDetail, WatchList, WatchPrices,
+    DeliveryAttempt, DeliveryLog, PriceSeries, TestSent, Watch, WatchCreated, WatchDetail, WatchList, WatchPrices,
 };
 use gloo_net::http::Request;
 use leptos::prelude::*;
@@ -182,6 +182,10 @@ pub fn WatchesPage() -> impl IntoView {
     let every = RwSignal::new("60".to_owned());
     let jitter = RwSignal::new("0".to_owned());
     let hook = RwSignal::new(String::new());
+    let slack = RwSignal::new(String::new());
+    let discord = RwSignal::new(String::new());
+    // A test send's answer, per channel: (channel, text, delivered).
+    let tested = RwSignal::new(Vec::<(String, String, bool)>::new());
     let rules = RuleForm::new();
     let handed = RwSignal::new(None::<RunRequest>);
     if page_param("new").is_some() {
@@ -315,6 +319,14 @@ pub fn WatchesPage() -> impl IntoView {
         if !h.trim().is_empty() {
             body["webhook"] = json!({"url": h.trim()});
         }
+        let channels: Vec<serde_json::Value> = [("slack", slack.get_untracked()), ("discord", discord.get_untracked())]
+            .into_iter()
+            .filter(|(_, u)| !u.trim().is_empty())
+            .map(|(kind, u)| json!({"kind": kind, "url": u.trim()}))
+            .collect();
+        if !channels.is_empty() {
+            body["channels"] = json!(channels);
+        }
         creating.set(true);
         spawn_local(async move {
             let got = post_json("/api/v1/watches", "POST", &body).await;
@@ -327,6 +339,31 @@ pub fn WatchesPage() -> impl IntoView {
                 }
                 Err(e) => error.set(Some(e)),
             }
+        });
+    };
+    // "Send a test" to one channel: one attempt of a sample alert; its
+    // answer is shown beside the channel, and the log reloads.
+    let test_channel = move |id: String, channel: String| {
+        error.set(None);
+        tested.update(|t| t.retain(|(c, _, _)| *c != channel));
+        spawn_local(async move {
+            let got = post_json(&format!("/api/v1/watches/{id}/test"), "POST", &json!({ "channel": channel })).await;
+            let shown = match got.and_then(|v| serde_json::from_value::<TestSent>(v).map_err(|e| e.to_string())) {
+                Ok(t) => match t.attempts.first() {
+                    Some(a) => {
+                        let status = a.status.map_or("no answer".to_owned(), |s| format!("answered {s}"));
+                        let text = match &a.error {
+                            Some(e) if a.outcome != "delivered" => format!("{status}: {e} ({} ms)", a.ms),
+                            _ => format!("{status}, {} ({} ms)", a.outcome, a.ms),
+                        };
+                        (channel, text, a.outcome == "delivered")
+                    }
+                    None => (channel, "nothing was sent".into(), false),
+                },
+                Err(e) => (channel, e, false),
+            };
+            tested.update(|t| t.push(shown));
+            load_one(id);
         });
     };
     let act = move |id: String, what: &'static str| {
@@ -361,7 +398,7 @@ pub fn WatchesPage() -> impl IntoView {
         <main>
             <section class="panel" aria-label="New watch">
                 <h2>"Watch pages for changes"</h2>
-                <p class="note">"A watch runs its URLs as a background job on a schedule (by itself: the edge's scheduler, a Durable Object alarm), compares each run with the one before, and tells a webhook what your rules found, signed with HMAC-SHA256."</p>
+                <p class="note">"A watch runs its URLs as a background job on a schedule (by itself: the edge's scheduler, a Durable Object alarm), compares each run with the one before, and tells a webhook (signed with HMAC-SHA256), Slack or Discord what your rules found."</p>
                 <label class="urls"><span>"URLs to watch, one per line"</span>
                     <textarea rows="4" spellcheck="false" aria-label="URLs to watch" prop:value=move || urls.get()
                         on:input=move |ev| urls.set(event_target_value(&ev))></textarea></label>
@@ -374,6 +411,10 @@ pub fn WatchesPage() -> impl IntoView {
                         on:input=move |ev| jitter.set(event_target_value(&ev))/></label>
                     <label class="field wide"><span>"Webhook URL (optional)"</span><input type="url" aria-label="Webhook URL" placeholder="https://…" prop:value=move || hook.get()
                         on:input=move |ev| hook.set(event_target_value(&ev))/></label>
+                    <label class="field wide"><span>"Slack webhook (optional)"</span><input type="url" aria-label="Slack webhook URL" placeholder="https://hooks.slack.com/services/…" prop:value=move || slack.get()
+                        on:input=move |ev| slack.set(event_target_value(&ev))/></label>
+                    <label class="field wide"><span>"Discord webhook (optional)"</span><input type="url" aria-label="Discord webhook URL" placeholder="https://discord.com/api/webhooks/…" prop:value=move || discord.get()
+                        on:input=move |ev| discord.set(event_target_value(&ev))/></label>
                 </div>
                 <fieldset class="rules">
                     <legend>"Alert when"</legend>
@@ -446,7 +487,11 @@ pub fn WatchesPage() -> impl IntoView {
                         {w.next_run_at.map(|t| view! {
                             <p class="countdown" data-testid="countdown">"Next run "<strong>{move || countdown(t, now.get())}</strong></p>
                         })}
-                        <p class="note">{w.webhook_url.clone().map_or("No webhook: alerts are listed here only.".to_owned(), |u| format!("Alerts go to {u}"))}</p>
+                        <p class="note">{match (w.webhook_url.is_some(), w.channels.len()) {
+                            (false, 0) => "No webhook or channel: alerts are listed here only.".to_owned(),
+                            (hook, n) => format!("Alerts go to {}{}", if hook { "a webhook" } else { "" },
+                                if n > 0 { format!("{}{n} chat channel(s)", if hook { " and " } else { "" }) } else { String::new() }),
+                        }}</p>
                         {w.last_skip.clone().map(|s| view! { <p class="note" data-testid="skip">{format!("Skipped {}: {}", when(s.at), s.reason)}</p> })}
                         <div class="actions">
                             <button class="primary" on:click=move |_| act(id1.clone(), "run") disabled=busy>"Run now"</button>
@@ -502,16 +547,50 @@ pub fn WatchesPage() -> impl IntoView {
                 }
             })}
 
+            {move || detail.get().map(|d| {
+                let w = d.watch;
+                let mut channels: Vec<(String, String)> =
+                    w.webhook_url.iter().map(|u| ("webhook".to_owned(), u.clone())).collect();
+                channels.extend(w.channels.iter().map(|c| (c.kind.as_str().to_owned(), c.url.clone())));
+                let id = w.watch_id.clone();
+                view! {
+                    <section class="panel" aria-label="Channels">
+                        <h2>"Where alerts go"</h2>
+                        {channels.is_empty().then(|| view! { <p class="note">"No channel: alerts are listed here only. Add a webhook, Slack or Discord URL to a watch to be told."</p> })}
+                        <ul class="channels" data-testid="channels">
+                            {channels.into_iter().map(|(kind, url)| {
+                                let (k1, k2, k3) = (kind.clone(), kind.clone(), kind.clone());
+                                let id = id.clone();
+                                let last = move || deliveries.with(|l| l.iter().find(|a| a.channel == k1).map(|a| format!("last: {} · {}{}", when(a.at), a.outcome, a.status.map(|s| format!(" ({s})")).unwrap_or_default())));
+                                let answer = move || tested.with(|t| t.iter().find(|(c, _, _)| *c == k2).cloned());
+                                view! {
+                                    <li data-channel=kind.clone()>
+                                        <b>{match kind.as_str() { "slack" => "Slack", "discord" => "Discord", _ => "Webhook (signed JSON)" }}</b>
+                                        " "<span class="mono url">{url}</span>
+                                        " "<span class="note">{move || last().unwrap_or_else(|| "never delivered".into())}</span>
+                                        " "<button on:click=move |_| test_channel(id.clone(), k3.clone())>"Send a test"</button>
+                                        {move || answer().map(|(_, text, ok)| view! {
+                                            <span class={if ok { "test ok" } else { "test bad" }} data-testid="test-answer">{text}</span>
+                                        })}
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                    </section>
+                }
+            })}
+
             {move || opened.get().is_some().then(|| view! {
                 <section class="panel" aria-label="Deliveries">
-                    <h2>"Webhook deliveries"</h2>
+                    <h2>"Deliveries"</h2>
                     <div class="table-scroll">
                     <table data-testid="deliveries">
-                        <thead><tr><th>"At"</th><th>"Run"</th><th>"Attempt"</th><th>"Status"</th><th>"Outcome"</th><th>"Took"</th><th>"Error"</th></tr></thead>
+                        <thead><tr><th>"At"</th><th>"Channel"</th><th>"Run"</th><th>"Attempt"</th><th>"Status"</th><th>"Outcome"</th><th>"Took"</th><th>"Error"</th></tr></thead>
                         <tbody>
                             {move || deliveries.get().into_iter().map(|a| view! {
-                                <tr data-outcome=a.outcome.clone()>
+                                <tr data-outcome=a.outcome.clone() data-channel=a.channel.clone()>
                                     <td>{when(a.at)}</td>
+                                    <td>{a.channel.clone()}</td>
                                     <td class="mono">{a.run_id.clone()}</td>
                                     <td class="num">{a.attempt}</td>
                                     <td class="num">{a.status.map_or("—".into(), |s| s.to_string())}</td>
@@ -523,7 +602,7 @@ pub fn WatchesPage() -> impl IntoView {
                         </tbody>
                     </table>
                     </div>
-                    {move || deliveries.with(Vec::is_empty).then(|| view! { <p class="note">"Nothing delivered yet: a run with alerts and a webhook sends one."</p> })}
+                    {move || deliveries.with(Vec::is_empty).then(|| view! { <p class="note">"Nothing delivered yet: a run with alerts sends one to each channel."</p> })}
                 </section>
                 <section class="panel" aria-label="Prices">
                     <h2>"Prices over the runs"</h2>

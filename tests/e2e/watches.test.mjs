@@ -30,6 +30,7 @@ async function until(id, pred, ms = 60_000) {
 
 test('watch the dashboard URLs, see the first run appear by itself, run again, see the alerts, the delivery and the price charts', async () => {
   const receiver = await webhookReceiver();
+  const slack = await webhookReceiver();
   const { got } = receiver;
   const hook = receiver.url;
   const urls = Array.from({ length: 8 }, (_, i) => `${BASE}/demo/products/${i + 1}?day_s=2`);
@@ -49,7 +50,8 @@ test('watch the dashboard URLs, see the first run appear by itself, run again, s
 
     await page.getByLabel('Name', { exact: true }).fill('Shop prices (browser test)');
     await page.getByLabel('Every (minutes)').fill('30');
-    await page.getByLabel('Webhook URL').fill(hook);
+    await page.getByLabel('Webhook URL', { exact: true }).fill(hook);
+    await page.getByLabel('Slack webhook URL').fill(slack.url);
     await page.getByLabel('any price change').check();
     await page.getByRole('button', { name: 'Create watch' }).click();
     const secret = (await page.getByTestId('secret').locator('code').textContent({ timeout: 15_000 })).trim();
@@ -88,11 +90,23 @@ test('watch the dashboard URLs, see the first run appear by itself, run again, s
     await page.waitForFunction(() => document.querySelectorAll('[data-testid=price-charts] svg[data-points="2"]').length === 8, null, { timeout: 15_000 });
 
     // The webhook got one signed delivery, logged on the page.
-    await page.getByTestId('deliveries').locator('tr[data-outcome=delivered]').waitFor({ timeout: 30_000 });
+    await page.getByTestId('deliveries').locator('tr[data-channel=webhook][data-outcome=delivered]').waitFor({ timeout: 30_000 });
     assert.equal(got.length, 1);
     const sig = Object.fromEntries(got[0].headers['fanout-signature'].split(',').map((p) => p.split('=')));
     assert.equal(sig.v1, createHmac('sha256', secret).update(`${sig.t}.${got[0].body}`).digest('hex'));
     assert.equal(JSON.parse(got[0].body).alerts.length, d.runs[0].alerts.length);
+
+    // Slack got the same alerts as a message; "Send a test" sends it a
+    // sample and shows the answer beside the channel.
+    const channel = page.getByTestId('channels').locator('li[data-channel=slack]');
+    await channel.filter({ hasText: 'delivered' }).waitFor({ timeout: 30_000 });
+    assert.equal(slack.got.length, 1);
+    assert.equal(JSON.parse(slack.got[0].body).text, `Shop prices (browser test): ${d.runs[0].alerts.length} alert${d.runs[0].alerts.length === 1 ? '' : 's'}`);
+    await channel.getByRole('button', { name: 'Send a test' }).click();
+    await channel.getByTestId('test-answer').filter({ hasText: 'answered 200, delivered' }).waitFor({ timeout: 15_000 });
+    assert.equal(slack.got.length, 2);
+    assert.match(slack.got[1].body, /a test alert/);
+    await page.getByTestId('deliveries').locator('tr[data-channel=slack][data-outcome=delivered]').nth(1).waitFor({ timeout: 15_000 });
 
     await page.screenshot({ path: `${ARTIFACTS}/watch.png`, fullPage: true });
 
@@ -106,5 +120,6 @@ test('watch the dashboard URLs, see the first run appear by itself, run again, s
     if (id) await fetch(`${BASE}/api/v1/watches/${id}`, { method: 'DELETE' }).catch(() => {});
     await browser.close();
     await receiver.close();
+    await slack.close();
   }
 });

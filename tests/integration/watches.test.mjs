@@ -220,6 +220,98 @@ test('a run with no matches sends nothing; a busy watch refuses a manual run', a
   }
 });
 
+test('Slack and Discord channels get the same alerts in their own formats; "send a test" delivers a sample and shows the answer', async () => {
+  const slack = await receiver();
+  const discord = await receiver([429]);
+  const refusing = await receiver([500, 500, 500]);
+  try {
+    const urls = Array.from({ length: 30 }, (_, i) => `${BASE}/demo/products/${i + 1}?day_s=3`);
+    const created = await createWatch({
+      name: 'Chat channels',
+      job: { urls, concurrency: 20 },
+      schedule: { every_minutes: 5 },
+      rules: [{ kind: 'price_change' }],
+      channels: [{ kind: 'slack', url: slack.url }, { kind: 'discord', url: discord.url }],
+    });
+    const w = created.watch;
+    assert.equal(created.secret, undefined, 'no webhook, no secret');
+    assert.deepEqual(w.channels.map((c) => c.kind), ['slack', 'discord']);
+    await until(w.watch_id, (d) => d.runs.length === 1 && d.runs[0].evaluated);
+    await sleep(3500);
+    assert.equal((await call('POST', `/api/v1/watches/${w.watch_id}/run`)).status, 201);
+    const d = await until(w.watch_id, (x) => x.runs.length === 2 && x.runs[0].evaluated);
+    const alerts = d.runs[0].alerts;
+    assert.ok(alerts.length > 0, 'a day later some prices moved');
+
+    // Slack: one message, a header, one line per alert (at most 20) with the product's link.
+    const end = Date.now() + 30_000;
+    while ((slack.got.length < 1 || discord.got.length < 2) && Date.now() < end) await sleep(200);
+    assert.equal(slack.got.length, 1);
+    assert.equal(slack.got[0].headers['content-type'], 'application/json');
+    assert.equal(slack.got[0].headers['fanout-signature'], undefined, 'chat channels are not signed');
+    const sm = JSON.parse(slack.got[0].body);
+    assert.equal(sm.text, `Chat channels: ${alerts.length} alert${alerts.length === 1 ? '' : 's'}`);
+    assert.equal(sm.blocks[0].type, 'header');
+    const lines = sm.blocks.filter((b) => b.type === 'section').flatMap((b) => b.text.text.trim().split('\n'));
+    assert.equal(lines.length, Math.min(alerts.length, 20));
+    for (const a of alerts.slice(0, 20)) {
+      const line = lines.find((l) => l.includes(`<${a.url}|`));
+      assert.ok(line, `a line for ${a.url}`);
+      assert.ok(line.includes(`→ ${a.new_price}`), `old → new price: ${line}`);
+    }
+    assert.match(sm.blocks.at(-1).elements[0].text, /open the watch/);
+
+    // Discord: a 429 first, retried; then content and one embed listing the same alerts.
+    assert.equal(discord.got.length, 2, 'one retry after the 429');
+    assert.equal(discord.got[0].body, discord.got[1].body);
+    const dm = JSON.parse(discord.got[1].body);
+    assert.equal(dm.content, sm.text);
+    assert.deepEqual(dm.allowed_mentions, { parse: [] });
+    const described = dm.embeds[0].description;
+    for (const a of alerts.slice(0, 20)) assert.ok(described.includes(`](${a.url})`), `Discord lists ${a.url}`);
+
+    // The log names each channel.
+    const log = (await call('GET', `/api/v1/watches/${w.watch_id}/deliveries`)).json.deliveries;
+    assert.deepEqual(log.filter((a) => a.channel === 'slack').map((a) => a.outcome), ['delivered']);
+    assert.deepEqual(log.filter((a) => a.channel === 'discord').map((a) => [a.attempt, a.status, a.outcome]).reverse(), [[1, 429, 'retrying'], [2, 200, 'delivered']]);
+
+    // Send a test: one sample alert, one attempt, the answer returned and logged.
+    const t = await call('POST', `/api/v1/watches/${w.watch_id}/test`, { channel: 'slack' });
+    assert.equal(t.status, 200, JSON.stringify(t.json));
+    assert.deepEqual(t.json.attempts.map((a) => [a.channel, a.status, a.outcome]), [['slack', 200, 'delivered']]);
+    assert.equal(slack.got.length, 2);
+    assert.match(JSON.parse(slack.got[1].body).blocks[1].text.text, /a test alert/);
+    const all = await call('POST', `/api/v1/watches/${w.watch_id}/test`);
+    assert.deepEqual(all.json.attempts.map((a) => a.channel), ['slack', 'discord'], 'no channel named: every one');
+    const none = await call('POST', `/api/v1/watches/${w.watch_id}/test`, { channel: 'webhook' });
+    assert.equal(none.status, 400);
+    assert.equal(none.json.error.kind, 'invalid_channel');
+
+    // A channel that refuses: the test says so, once, with no retry.
+    const patched = await call('PATCH', `/api/v1/watches/${w.watch_id}`, { channels: [{ kind: 'discord', url: refusing.url }] });
+    assert.equal(patched.status, 200, JSON.stringify(patched.json));
+    const bad = await call('POST', `/api/v1/watches/${w.watch_id}/test`, { channel: 'discord' });
+    assert.deepEqual(bad.json.attempts.map((a) => [a.status, a.outcome]), [[500, 'failed']]);
+    assert.match(bad.json.attempts[0].error, /500/);
+    await sleep(1500);
+    assert.equal(refusing.got.length, 1, 'a test is not retried');
+
+    // Bad channels are refused like bad webhooks.
+    const job = { urls: [`${BASE}/demo/products/1`] };
+    const refuse = async (channels, kind) => {
+      const r = await call('POST', '/api/v1/watches', { job, schedule: { every_minutes: 10 }, channels });
+      assert.equal(r.status, 400, JSON.stringify(r.json));
+      assert.equal(r.json.error.kind, kind);
+    };
+    await refuse([{ kind: 'teams', url: slack.url }], 'malformed_json');
+    await refuse([{ kind: 'slack', url: 'ftp://hooks/' }], 'invalid_channel');
+    await refuse([{ kind: 'slack', url: slack.url }, { kind: 'slack', url: slack.url }], 'invalid_channel');
+  } finally {
+    await cleanup();
+    await Promise.all([slack.close(), discord.close(), refusing.close()]);
+  }
+});
+
 test('pause, resume and edit a watch', async () => {
   const { watch: w } = await createWatch({ job: { urls: [`${BASE}/demo/products/2`] }, schedule: { every_minutes: 60, jitter_minutes: 30 } });
   assert.ok(w.next_run_at >= w.created_at && w.next_run_at <= w.created_at + 30 * MINUTE, 'jitter within its bound');
@@ -279,6 +371,10 @@ test('in production, webhooks obey the target rules and the token applies', { sk
   const r = await call('POST', '/api/v1/watches', body, LOCKED, auth);
   assert.equal(r.status, 400, JSON.stringify(r.json));
   assert.equal(r.json.error.kind, 'blocked_target');
+  const chat = { ...body, webhook: undefined, channels: [{ kind: 'slack', url: 'http://127.0.0.1:9/hook' }] };
+  const c = await call('POST', '/api/v1/watches', chat, LOCKED, auth);
+  assert.equal(c.status, 400, JSON.stringify(c.json));
+  assert.equal(c.json.error.kind, 'blocked_target', 'channels obey the target rules too');
   assert.equal((await call('GET', '/api/v1/watches', undefined, LOCKED)).status, 401);
 });
 

@@ -1,28 +1,45 @@
 //! A watch's run finished: its rules evaluated against the watch's previous
-//! run, and the alerts delivered to its webhook, signed and retried. The
-//! job's Durable Object calls these and keeps the delivery between attempts
-//! (its alarm wakes for each), so a delivery survives a restart of the edge.
+//! run, and the alerts delivered to its webhook (signed) and to its Slack
+//! and Discord channels (each in its own format), every one retried alike.
+//! The job's Durable Object calls these and keeps the deliveries between
+//! attempts (its alarm wakes for each), so a delivery survives a restart of
+//! the edge. A channel's "send a test" makes one attempt with a sample alert.
 
 use fanout_shared::engine::retry::{Rng, parse_retry_after};
 use fanout_shared::input::target::{TargetPolicy, check_url};
-use fanout_shared::watch::delivery::{Answer, DELIVERY_TIMEOUT_MS, Delivery, payload};
+use fanout_shared::watch::delivery::{Answer, DELIVERY_TIMEOUT_MS, Delivery, payload, sample};
 use fanout_shared::watch::rules::evaluate;
 use fanout_shared::watch::sign::{SIGNATURE_HEADER, signature};
 use fanout_shared::wire::jobs::{JobState, JobStatus};
-use fanout_shared::wire::watches::{PayloadRun, PayloadWatch};
+use fanout_shared::wire::watches::{AlertPayload, DeliveryAttempt, PayloadRun, PayloadWatch};
 use futures::FutureExt;
 use worker::{Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, console_error};
 
 use crate::context::Settings;
 use crate::platform::clock::{Sleep, unix_ms};
 use crate::store::history::Store;
+use crate::store::watches::StoredWatch;
 
 /// The `User-Agent` of deliveries.
 const USER_AGENT: &str = "Fanout-Webhook/1";
 
+/// The watch's page on its edge, for the chat messages' link.
+fn link(w: &StoredWatch) -> String {
+    format!("{}/?mode=watches&watch={}", w.own_origin, w.watch.watch_id)
+}
+
+/// `p`'s deliveries to every channel of `w`, due at `now`: its webhook
+/// first, then its chat channels.
+fn deliveries_of(w: &StoredWatch, p: &AlertPayload, now: u64) -> Vec<Delivery> {
+    let link = link(w);
+    let mut out: Vec<Delivery> = w.watch.webhook_url.iter().map(|url| Delivery::new(p, url, now)).collect();
+    out.extend(w.watch.channels.iter().map(|c| Delivery::to_channel(p, c, Some(&link), now)));
+    out
+}
+
 /// Evaluate run `job` of watch `watch` (its job's final `status`): record
-/// what its rules matched, and return the delivery to make, if any: only
-/// when something matched and the watch has a webhook.
+/// what its rules matched, and return the deliveries to make: one per
+/// channel (webhook, Slack, Discord), only when something matched.
 pub async fn evaluate_run(
     env: &Env,
     settings: &Settings,
@@ -30,10 +47,10 @@ pub async fn evaluate_run(
     job: &str,
     status: &JobStatus,
     now: u64,
-) -> Result<Option<Delivery>, String> {
+) -> Result<Vec<Delivery>, String> {
     let store = Store::open(env, settings).ok_or("no D1 database (DB)")?;
     let Some(w) = store.watch(watch).await? else {
-        return Ok(None); // deleted meanwhile
+        return Ok(Vec::new()); // deleted meanwhile
     };
     // Only a run that finished is compared; a cancelled one is recorded.
     let previous = match status.state {
@@ -50,8 +67,8 @@ pub async fn evaluate_run(
     };
     let finished = status.finished_at.unwrap_or(now);
     store.finish_watch_run(watch, job, finished, status.state, previous.as_deref(), &alerts).await?;
-    let (Some(url), Some(prev), false) = (&w.watch.webhook_url, previous, alerts.is_empty()) else {
-        return Ok(None);
+    let (Some(prev), false) = (previous, alerts.is_empty()) else {
+        return Ok(Vec::new());
     };
     let p = payload(
         PayloadWatch { watch_id: watch.to_owned(), name: w.watch.name.clone() },
@@ -64,7 +81,7 @@ pub async fn evaluate_run(
         },
         alerts,
     );
-    Ok(Some(Delivery::new(&p, url, now)))
+    Ok(deliveries_of(&w, &p, now))
 }
 
 /// One attempt of `d`: sign it with the watch's current secret, `POST` it,
@@ -76,15 +93,49 @@ pub async fn attempt(env: &Env, settings: &Settings, d: &mut Delivery, rng: &mut
         return Ok(());
     };
     let started = unix_ms();
-    let answer = match w.secret {
-        Some(secret) => send(d, &secret, settings).await,
-        None => Answer::Error("the watch has no webhook secret".into()),
+    let answer = match (d.signed(), w.secret) {
+        (false, _) => send(d, None, settings).await,
+        (true, Some(secret)) => send(d, Some(&secret), settings).await,
+        (true, None) => Answer::Error("the watch has no webhook secret".into()),
     };
     let log = d.record(started, unix_ms(), &answer, rng);
     store.log_attempt(&d.watch_id, &log).await
 }
 
-async fn send(d: &Delivery, secret: &str, settings: &Settings) -> Answer {
+/// "Send a test": one attempt of a sample alert to each of `w`'s channels
+/// (or only `only`: `webhook`, `slack` or `discord`), logged like any other.
+pub async fn test_send(
+    env: &Env,
+    settings: &Settings,
+    w: &StoredWatch,
+    only: Option<&str>,
+    rng: &mut dyn Rng,
+) -> Result<Vec<DeliveryAttempt>, String> {
+    let store = Store::open(env, settings).ok_or("no D1 database (DB)")?;
+    let now = unix_ms();
+    let p = sample(PayloadWatch { watch_id: w.watch.watch_id.clone(), name: w.watch.name.clone() }, now);
+    let mut out = Vec::new();
+    for mut d in deliveries_of(w, &p, now).into_iter().filter(|d| only.is_none_or(|c| c == d.channel)) {
+        let started = unix_ms();
+        let answer = match (d.signed(), &w.secret) {
+            (false, _) => send(&d, None, settings).await,
+            (true, Some(secret)) => send(&d, Some(secret), settings).await,
+            (true, None) => Answer::Error("the watch has no webhook secret".into()),
+        };
+        let mut log = d.record(started, unix_ms(), &answer, rng);
+        // One attempt: a test is not retried.
+        if log.outcome == "retrying" {
+            log.outcome = "failed".into();
+            log.next_at = None;
+        }
+        store.log_attempt(&d.watch_id, &log).await?;
+        out.push(log);
+    }
+    Ok(out)
+}
+
+/// `POST` `d`'s body; signed with `secret` when it goes to the webhook.
+async fn send(d: &Delivery, secret: Option<&str>, settings: &Settings) -> Answer {
     // The target rules again: the deployment's rules may have changed.
     let url = match check_url(&d.url) {
         Ok(u) => u,
@@ -98,10 +149,12 @@ async fn send(d: &Delivery, secret: &str, settings: &Settings) -> Answer {
         let headers = Headers::new();
         headers.set("content-type", "application/json")?;
         headers.set("user-agent", USER_AGENT)?;
-        headers.set(SIGNATURE_HEADER, &signature(secret, t, &d.body))?;
-        headers.set("fanout-delivery", &d.delivery_id)?;
-        headers.set("fanout-event", "watch.alerts")?;
-        headers.set("fanout-attempt", &(d.attempts + 1).to_string())?;
+        if let Some(secret) = secret {
+            headers.set(SIGNATURE_HEADER, &signature(secret, t, &d.body))?;
+            headers.set("fanout-delivery", &d.delivery_id)?;
+            headers.set("fanout-event", if d.run_id == "test" { "watch.test" } else { "watch.alerts" })?;
+            headers.set("fanout-attempt", &(d.attempts + 1).to_string())?;
+        }
         let mut init = RequestInit::new();
         init.with_method(Method::Post)
             .with_headers(headers)

@@ -459,6 +459,15 @@ pub struct InitJob {
     pub urls: Vec<String>,
 }
 
+/// The watch run's deliveries kept between attempts (one per channel; a job
+/// made by an older version kept one, under `delivery`).
+fn deliveries(kv: &SqlStore) -> Vec<Delivery> {
+    if let Some(all) = kv.kv_get("deliveries").and_then(|d| serde_json::from_str::<Vec<Delivery>>(&d).ok()) {
+        return all;
+    }
+    kv.kv_get("delivery").and_then(|d| serde_json::from_str::<Delivery>(&d).ok()).into_iter().collect()
+}
+
 /// One background job. See the module docs.
 #[durable_object]
 pub struct JobObject {
@@ -556,18 +565,18 @@ impl JobObject {
                 }
             }
         }
-        // A watch's run, finished: its rules evaluated once, and a delivery
-        // kept for the alarm to make.
+        // A watch's run, finished: its rules evaluated once, and its
+        // deliveries (one per channel) kept for the alarm to make.
         let kv = SqlStore::open(&self.state);
         if let Some(watch) = watch.filter(|_| status.state.is_final())
             && kv.kv_get("watch").is_none()
         {
             kv.kv_put("watch", "evaluating");
             match alerts::evaluate_run(&self.env, &settings, &watch, &id, &status, now).await {
-                Ok(delivery) => {
+                Ok(deliveries) => {
                     kv.kv_put("watch", "evaluated");
-                    if let Some(d) = delivery {
-                        kv.kv_put("delivery", &serde_json::to_string(&d).unwrap_or_default());
+                    if !deliveries.is_empty() {
+                        kv.kv_put("deliveries", &serde_json::to_string(&deliveries).unwrap_or_default());
                     }
                 }
                 Err(e) => {
@@ -577,8 +586,7 @@ impl JobObject {
                 }
             }
         }
-        let delivery_at =
-            kv.kv_get("delivery").and_then(|d| serde_json::from_str::<Delivery>(&d).ok()).and_then(|d| d.next_at);
+        let delivery_at = deliveries(&kv).iter().filter_map(|d| d.next_at).min();
         let storage = self.state.storage();
         // A lost send is retried in a second; otherwise wake at the next
         // lease's end, or for the next delivery attempt.
@@ -627,20 +635,22 @@ impl JobObject {
         }
     }
 
-    /// The watch delivery's next attempt, when one is due.
+    /// The watch deliveries' next attempts, those that are due, one after
+    /// another.
     async fn deliver(&self) {
         let kv = SqlStore::open(&self.state);
-        let Some(mut d) = kv.kv_get("delivery").and_then(|d| serde_json::from_str::<Delivery>(&d).ok()) else {
-            return;
-        };
-        if !d.due(unix_ms()) {
+        let mut all = deliveries(&kv);
+        let now = unix_ms();
+        if !all.iter().any(|d| d.due(now)) {
             return;
         }
         let mut rng = SplitMix64::new((js_sys::Math::random() * 9_007_199_254_740_992.0) as u64);
-        if let Err(e) = alerts::attempt(&self.env, &self.settings(), &mut d, &mut rng).await {
-            console_error!("delivery {}: {e}", d.delivery_id);
+        for d in all.iter_mut().filter(|d| d.due(now)) {
+            if let Err(e) = alerts::attempt(&self.env, &self.settings(), d, &mut rng).await {
+                console_error!("delivery {}: {e}", d.delivery_id);
+            }
         }
-        kv.kv_put("delivery", &serde_json::to_string(&d).unwrap_or_default());
+        kv.kv_put("deliveries", &serde_json::to_string(&all).unwrap_or_default());
     }
 
     async fn route(&self, mut req: Request) -> std::result::Result<Response, ApiError> {

@@ -5,15 +5,17 @@
 //! knows its watch; when it finishes, its Durable Object evaluates the rules
 //! and delivers the alerts (`crate::objects::alerts`).
 
+use fanout_shared::engine::retry::SplitMix64;
 use fanout_shared::input::job::{job_limits, read_job};
 use fanout_shared::input::target::TargetPolicy;
 use fanout_shared::input::validation::{check_run_id, decode_json, parse_page};
-use fanout_shared::watch::check::{check_job, check_name, check_rules, check_schedule, check_webhook};
+use fanout_shared::watch::check::{check_channels, check_job, check_name, check_rules, check_schedule, check_webhook};
 use fanout_shared::watch::schedule::{first_due, next_due};
 use fanout_shared::wire::jobs::JobRequest;
 use fanout_shared::wire::protocol::ApiError;
 use fanout_shared::wire::watches::{
-    DeliveryLog, Watch, WatchCreated, WatchDetail, WatchList, WatchPatch, WatchPrices, WatchRequest, Webhook,
+    DeliveryLog, TestRequest, TestSent, Watch, WatchCreated, WatchDetail, WatchList, WatchPatch, WatchPrices,
+    WatchRequest, Webhook,
 };
 use url::Url;
 use wasm_bindgen::JsCast;
@@ -21,6 +23,7 @@ use worker::{Env, Method, Request, Response, Result};
 
 use crate::context::accept_within;
 use crate::context::{Settings, answer, authorize, json_response};
+use crate::objects::alerts::test_send;
 use crate::objects::scheduler::{arm, start_run, still_running};
 use crate::platform::clock::unix_ms;
 use crate::store::history::{Store, new_run_id};
@@ -33,7 +36,7 @@ const DELIVERIES_SHOWN: u32 = 200;
 /// Products a price chart draws at most.
 const SERIES_SHOWN: usize = 200;
 
-const EXAMPLE: &str = r#"{"job": {"urls": ["https://…"]}, "schedule": {"every_minutes": 60}, "rules": [{"kind": "price_drop", "percent": 10}], "webhook": {"url": "https://…"}}"#;
+const EXAMPLE: &str = r#"{"job": {"urls": ["https://…"]}, "schedule": {"every_minutes": 60}, "rules": [{"kind": "price_drop", "percent": 10}], "webhook": {"url": "https://…"}, "channels": [{"kind": "slack", "url": "https://hooks.slack.com/services/…"}]}"#;
 
 fn no_history() -> ApiError {
     ApiError::new(503, "history_unavailable", "this deployment has no D1 database (DB), which watches need")
@@ -154,12 +157,45 @@ async fn route_inner(
                     let deliveries = store.deliveries(id, DELIVERIES_SHOWN).await.map_err(d1)?;
                     json_response(200, &DeliveryLog { deliveries }).map_err(internal)
                 }
+                (Method::Post, ["test"]) => {
+                    let w = store.watch(id).await.map_err(d1)?.ok_or_else(not_found)?;
+                    let posted = accept_within(&mut req, settings, settings.limits.max_request_bytes).await?;
+                    let t: TestRequest = if posted.body.iter().all(u8::is_ascii_whitespace) {
+                        TestRequest::default()
+                    } else {
+                        serde_json::from_slice(&posted.body).map_err(|e| {
+                            ApiError::bad_request(
+                                "malformed_json",
+                                format!("the body is not a test request: {e}. Expected {{\"channel\": \"slack\"}} or nothing"),
+                            )
+                        })?
+                    };
+                    let has = |c: &str| {
+                        (c == "webhook" && w.watch.webhook_url.is_some())
+                            || w.watch.channels.iter().any(|x| x.kind.as_str() == c)
+                    };
+                    if let Some(c) = t.channel.as_deref().filter(|c| !has(c)) {
+                        return Err(ApiError::bad_request(
+                            "invalid_channel",
+                            format!("this watch has no {c:?} channel (webhook, slack or discord)"),
+                        ));
+                    }
+                    if w.watch.webhook_url.is_none() && w.watch.channels.is_empty() {
+                        return Err(ApiError::bad_request(
+                            "invalid_channel",
+                            "this watch has no webhook and no channel to send a test to",
+                        ));
+                    }
+                    let mut rng = SplitMix64::new((js_sys::Math::random() * 9_007_199_254_740_992.0) as u64);
+                    let attempts = test_send(env, settings, &w, t.channel.as_deref(), &mut rng).await.map_err(d1)?;
+                    json_response(200, &TestSent { attempts }).map_err(internal)
+                }
                 (Method::Get, ["prices"]) => {
                     store.watch(id).await.map_err(d1)?.ok_or_else(not_found)?;
                     let series = store.watch_prices(id, SERIES_SHOWN).await.map_err(d1)?;
                     json_response(200, &WatchPrices { series }).map_err(internal)
                 }
-                (method, [] | ["run"] | ["deliveries"] | ["prices"]) => {
+                (method, [] | ["run"] | ["deliveries"] | ["prices"] | ["test"]) => {
                     Err(ApiError::new(405, "method_not_allowed", format!("{method:?} is not allowed on {path}")))
                 }
                 _ => Err(ApiError::new(404, "not_found", format!("no API endpoint at {path}"))),
@@ -199,6 +235,7 @@ async fn create(
     check_schedule(&w.schedule, settings.limits.min_watch_minutes)?;
     check_rules(&mut w.rules)?;
     let hook = w.webhook.as_ref().map(|h| webhook(h, settings)).transpose()?;
+    check_channels(&w.channels, &TargetPolicy::from_limits(&settings.limits))?;
     let count = store.count_watches().await.map_err(d1)?;
     if count >= u64::from(settings.limits.max_watches) {
         return Err(ApiError::new(
@@ -220,6 +257,7 @@ async fn create(
             schedule: w.schedule,
             rules: w.rules,
             webhook_url: hook.as_ref().map(|(u, _)| u.clone()),
+            channels: w.channels,
             created_at: now,
             updated_at: now,
             next_run_at: first_due(&id, now, &w.schedule),
@@ -274,6 +312,10 @@ async fn patch(
     if let Some(mut rules) = p.rules.take() {
         check_rules(&mut rules)?;
         w.watch.rules = rules;
+    }
+    if let Some(channels) = p.channels.take() {
+        check_channels(&channels, &TargetPolicy::from_limits(&settings.limits))?;
+        w.watch.channels = channels;
     }
     let mut shown_secret = None;
     match p.webhook.take() {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use fanout_shared::wire::jobs::{JobRequest, JobState};
 use fanout_shared::wire::watches::{
-    Alert, DeliveryAttempt, PriceSeries, Rule, Schedule, SeriesPoint, Skip, Watch, WatchRun,
+    Alert, Channel, DeliveryAttempt, PriceSeries, Rule, Schedule, SeriesPoint, Skip, Watch, WatchRun,
 };
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
@@ -25,6 +25,9 @@ pub struct Spec {
     /// Where alerts go.
     #[serde(default)]
     pub webhook_url: Option<String>,
+    /// Slack and Discord channels.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<Channel>,
 }
 
 /// A watch as stored: its view, and what the view does not show.
@@ -48,6 +51,7 @@ impl StoredWatch {
             schedule: self.watch.schedule,
             rules: self.watch.rules.clone(),
             webhook_url: self.watch.webhook_url.clone(),
+            channels: self.watch.channels.clone(),
         }
     }
 }
@@ -83,6 +87,7 @@ impl WatchRow {
                 schedule: spec.schedule,
                 rules: spec.rules,
                 webhook_url: spec.webhook_url,
+                channels: spec.channels,
                 created_at: self.created_at,
                 updated_at: self.updated_at,
                 next_run_at: self.next_run_at,
@@ -389,8 +394,8 @@ impl Store {
     pub async fn log_attempt(&self, id: &str, a: &DeliveryAttempt) -> R<()> {
         self.batch(vec![self.stmt(
             "INSERT OR REPLACE INTO deliveries \
-             (watch_id, delivery_id, run_id, attempt, at, status, error, ms, outcome, next_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+             (watch_id, delivery_id, run_id, attempt, at, status, error, ms, outcome, next_at, channel) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             &[
                 js(id),
                 js(&a.delivery_id),
@@ -402,15 +407,16 @@ impl Store {
                 num(a.ms as f64),
                 js(&a.outcome),
                 opt(a.next_at),
+                js(&a.channel),
             ],
         )?])
         .await
     }
 
-    /// Watch `id`'s delivery attempts, newest first.
+    /// Watch `id`'s delivery attempts, newest first (a test send's too).
     pub async fn deliveries(&self, id: &str, limit: u32) -> R<Vec<DeliveryAttempt>> {
         self.stmt(
-            "SELECT delivery_id, run_id, attempt, at, status, error, ms, outcome, next_at FROM deliveries \
+            "SELECT delivery_id, channel, run_id, attempt, at, status, error, ms, outcome, next_at FROM deliveries \
              WHERE watch_id = ?1 ORDER BY at DESC, attempt DESC LIMIT ?2",
             &[js(id), num(limit)],
         )?

@@ -11,7 +11,7 @@ use crate::input::target::{TargetPolicy, check_url};
 use crate::input::validation::{is_own_demo_url, validate};
 use crate::wire::config::Limits;
 use crate::wire::protocol::ApiError;
-use crate::wire::watches::{Rule, Schedule, Webhook};
+use crate::wire::watches::{Channel, Rule, Schedule, Webhook};
 
 /// Longest interval between runs: 30 days.
 pub const MAX_EVERY_MINUTES: u32 = 30 * 24 * 60;
@@ -130,6 +130,34 @@ pub fn check_webhook(w: &Webhook, policy: &TargetPolicy) -> Result<Url, ApiError
         }
     }
     Ok(url)
+}
+
+/// Most chat channels a watch has.
+pub const MAX_CHANNELS: usize = 5;
+
+/// A watch's Slack and Discord channels: at most [`MAX_CHANNELS`], each an
+/// `http(s)` URL the deployment's target rules allow, none twice.
+pub fn check_channels(channels: &[Channel], policy: &TargetPolicy) -> Result<(), ApiError> {
+    if channels.len() > MAX_CHANNELS {
+        return Err(bad("invalid_channel", format!("{} channels; a watch has at most {MAX_CHANNELS}", channels.len())));
+    }
+    for (i, c) in channels.iter().enumerate() {
+        let url =
+            check_url(&c.url).map_err(|e| bad("invalid_channel", format!("channels[{i}].url = {:?}: {e}", c.url)))?;
+        policy.check(&url).map_err(|e| {
+            bad(
+                "blocked_target",
+                format!(
+                    "channels[{i}].url: {e}. Channels obey the same target rules as fetched URLs \
+                     (ALLOW_PRIVATE_TARGETS, ALLOWED_HOSTS)"
+                ),
+            )
+        })?;
+        if channels[..i].iter().any(|o| o.kind == c.kind && o.url == c.url) {
+            return Err(bad("invalid_channel", format!("channels[{i}] is given twice")));
+        }
+    }
+    Ok(())
 }
 
 /// A name of at most [`MAX_NAME_CHARS`].

@@ -8,7 +8,15 @@
 use serde::{Deserialize, Serialize};
 
 use crate::engine::retry::{Backoff, Decision, Rng, is_retryable_status};
-use crate::wire::watches::{Alert, AlertPayload, DeliveryAttempt, PayloadRun, PayloadWatch};
+use crate::watch::notify::render;
+use crate::wire::watches::{Alert, AlertPayload, Channel, DeliveryAttempt, PayloadRun, PayloadWatch};
+
+/// The signed JSON webhook's channel name.
+pub const WEBHOOK: &str = "webhook";
+
+fn webhook() -> String {
+    WEBHOOK.into()
+}
 
 /// Attempts and their backoff: five in all, waits from up to 1 s doubling
 /// to at most 60 s (about two minutes in the worst case).
@@ -33,6 +41,38 @@ pub fn payload(watch: PayloadWatch, run: PayloadRun, alerts: Vec<Alert>) -> Aler
     }
 }
 
+/// A made-up alert for a channel's "send a test": one product of the demo
+/// shop whose price fell, as a real run would report it. Its run is `test`.
+pub fn sample(watch: PayloadWatch, now: u64) -> AlertPayload {
+    let alert = Alert {
+        rule: 0,
+        rule_label: "price_drop ≥ 10%".into(),
+        url: "https://fanout.example/demo/products/1".into(),
+        name: Some("Aero Kettle 101 (a test alert)".into()),
+        old_price: Some("104.92".into()),
+        new_price: Some("89.99".into()),
+        old_currency: Some("GBP".into()),
+        currency: Some("GBP".into()),
+        change: Some("-14.93".into()),
+        percent: Some(-14.23),
+        old_availability: Some("in_stock".into()),
+        new_availability: Some("in_stock".into()),
+    };
+    AlertPayload {
+        event: "watch.test".into(),
+        delivery_id: format!("{}.test-{now}", watch.watch_id),
+        watch,
+        run: PayloadRun {
+            run_id: "test".into(),
+            compared_with: "test".into(),
+            started_at: now,
+            finished_at: now,
+            urls: 1,
+        },
+        alerts: vec![alert],
+    }
+}
+
 /// What one attempt got.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
@@ -51,8 +91,12 @@ pub enum Answer {
 /// A delivery between attempts, as its job's object keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delivery {
-    /// The payload's `delivery_id`.
+    /// The payload's `delivery_id` (with the channel's name after it, for a
+    /// chat channel).
     pub delivery_id: String,
+    /// `webhook` (signed JSON), `slack` or `discord`.
+    #[serde(default = "webhook")]
+    pub channel: String,
     /// The watch.
     pub watch_id: String,
     /// The run.
@@ -68,9 +112,27 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    /// A delivery of `p` to `url`, due at `now`.
+    /// A delivery of `p` to the chat channel `c`, due at `now`, rendered
+    /// in its format (`link`: the watch's page).
+    pub fn to_channel(p: &AlertPayload, c: &Channel, link: Option<&str>, now: u64) -> Self {
+        Self {
+            delivery_id: format!("{}.{}", p.delivery_id, c.kind.as_str()),
+            channel: c.kind.as_str().into(),
+            url: c.url.clone(),
+            body: render(c.kind, p, link),
+            ..Self::new(p, &c.url, now)
+        }
+    }
+
+    /// Whether it goes to the signed webhook (signed with the watch's secret).
+    pub fn signed(&self) -> bool {
+        self.channel == WEBHOOK
+    }
+
+    /// A delivery of `p` to the signed webhook `url`, due at `now`.
     pub fn new(p: &AlertPayload, url: &str, now: u64) -> Self {
         Self {
+            channel: webhook(),
             delivery_id: p.delivery_id.clone(),
             watch_id: p.watch.watch_id.clone(),
             run_id: p.run.run_id.clone(),
@@ -111,6 +173,7 @@ impl Delivery {
         self.next_at = next_at;
         DeliveryAttempt {
             delivery_id: self.delivery_id.clone(),
+            channel: self.channel.clone(),
             run_id: self.run_id.clone(),
             attempt: self.attempts,
             at: started,
@@ -151,6 +214,21 @@ mod tests {
             ("watch.alerts", Some("Shoes"), "r8")
         );
         assert!(d.due(1_000) && !d.due(999));
+    }
+
+    #[test]
+    fn a_chat_channel_gets_its_own_format_and_delivery_id_with_the_same_retries() {
+        use crate::wire::watches::ChannelKind;
+        let p: AlertPayload = serde_json::from_str(&delivery().body).expect("payload");
+        let c = Channel { kind: ChannelKind::Discord, url: "https://discord.example/api/webhooks/1/x".into() };
+        let mut d = Delivery::to_channel(&p, &c, None, 5);
+        assert_eq!((d.delivery_id.as_str(), d.channel.as_str(), d.signed()), ("w1.r9.discord", "discord", false));
+        let body: serde_json::Value = serde_json::from_str(&d.body).expect("json");
+        assert_eq!(body["content"], "Shoes: 1 alert");
+        assert!(delivery().signed());
+        let a = d.record(5, 6, &Answer::Status { status: 429, retry_after_ms: Some(2_000) }, &mut ZeroRng);
+        assert_eq!((a.channel.as_str(), a.outcome.as_str(), a.next_at), ("discord", "retrying", Some(2_006)));
+        assert_eq!(d.record(2_006, 2_010, &status(204), &mut ZeroRng).outcome, "delivered", "Discord answers 204");
     }
 
     #[test]

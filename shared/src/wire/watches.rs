@@ -90,6 +90,56 @@ pub struct Webhook {
     pub secret: Option<String>,
 }
 
+/// Where a channel's alerts go, in its own format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelKind {
+    /// A Slack incoming webhook (`https://hooks.slack.com/services/…`):
+    /// a message with `text` and Block Kit `blocks`.
+    Slack,
+    /// A Discord webhook (`https://discord.com/api/webhooks/…`): a message
+    /// with `content` and `embeds`.
+    Discord,
+}
+
+impl ChannelKind {
+    /// Its name on the wire and in the delivery log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Slack => "slack",
+            Self::Discord => "discord",
+        }
+    }
+}
+
+/// A chat channel that gets a watch's alerts, besides its signed webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Channel {
+    /// Slack or Discord.
+    pub kind: ChannelKind,
+    /// The channel's incoming-webhook URL (it obeys the same target rules
+    /// as fetched URLs).
+    pub url: String,
+}
+
+/// `POST /api/v1/watches/{id}/test`: send a sample alert to one of the
+/// watch's channels (`webhook`, `slack` or `discord`), or to all of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestRequest {
+    /// The channel; all when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+}
+
+/// What a test send got: one attempt per channel (no retries), as logged.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TestSent {
+    /// One attempt per channel.
+    pub attempts: Vec<DeliveryAttempt>,
+}
+
 /// The body of `POST /api/v1/watches`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -108,6 +158,9 @@ pub struct WatchRequest {
     /// Where alerts go; none: alerts are only listed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<Webhook>,
+    /// Slack and Discord channels that also get the alerts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<Channel>,
 }
 
 /// The body of `PATCH /api/v1/watches/{id}`: what to change.
@@ -129,6 +182,9 @@ pub struct WatchPatch {
     /// A new webhook; `null` removes it.
     #[serde(default, with = "double_option", skip_serializing_if = "Option::is_none")]
     pub webhook: Option<Option<Webhook>>,
+    /// The channels, all of them (`[]` removes every one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<Channel>>,
 }
 
 /// `Option<Option<T>>` that tells a missing field from `null`.
@@ -164,6 +220,9 @@ pub struct Watch {
     /// The webhook's URL (its secret is not shown).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_url: Option<String>,
+    /// Slack and Discord channels.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<Channel>,
     /// Unix ms.
     pub created_at: u64,
     /// Unix ms of the last change.
@@ -304,11 +363,18 @@ pub struct PayloadRun {
     pub urls: u32,
 }
 
+fn webhook_channel() -> String {
+    "webhook".into()
+}
+
 /// One attempt to deliver a run's alerts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeliveryAttempt {
     /// The payload's `delivery_id`.
     pub delivery_id: String,
+    /// Which channel: `webhook`, `slack` or `discord`.
+    #[serde(default = "webhook_channel")]
+    pub channel: String,
     /// The run.
     pub run_id: String,
     /// 1 for the first attempt.

@@ -10,7 +10,8 @@
 #               make bench-click the long tasks when Run is pressed on the dashboard,
 #               make bench-dev wrangler dev (make dev) against plain workerd and aiohttp,
 #               make bench-isolate the isolate's own CPU per URL (V8's profiler),
-#               make bench-production the figures under production's connection limit
+#               make bench-production the figures under production's connection limit,
+#               make bench-watches watches started by the scheduler's alarm (one due now, 1,000 in a minute)
 #
 # Every tool comes from crates.io or npm (scripts/setup.sh). The variables
 # below stop worker-build and trunk from downloading their own binaries.
@@ -29,7 +30,7 @@ EDGE_SRC := $(SHARED_SRC) edge/Cargo.toml $(shell find edge/src -name '*.rs')
 FRONTEND_SRC := $(SHARED_SRC) frontend/Cargo.toml frontend/index.html frontend/style.css Trunk.toml \
 	$(shell find frontend/src -name '*.rs')
 
-.PHONY: setup setup-test build dev test bench bench-load bench-history bench-native bench-crawl bench-jobs bench-click bench-dev bench-isolate bench-production clean
+.PHONY: setup setup-test build dev test bench bench-load bench-history bench-native bench-crawl bench-jobs bench-click bench-dev bench-isolate bench-production bench-watches clean
 
 setup:
 	@scripts/setup.sh
@@ -82,6 +83,9 @@ bench-isolate: setup build
 
 bench-production: setup build
 	@scripts/bench.sh production
+
+bench-watches: setup build
+	@scripts/bench.sh watches
 
 clean:
 	rm -rf dist edge/build target/wasm32-unknown-unknown

@@ -5,9 +5,9 @@
 # figures with extraction inside workerd, then the demo shop crawled against the
 # same pages as a list, then background jobs against the ideal and aiohttp,
 # then the long tasks when Run is pressed, then wrangler dev against plain
-# workerd, then the isolate's own CPU per URL; first of all the figures under
+# workerd, then the isolate's own CPU per URL, then watches on their alarms; first of all the figures under
 # production's connection limit (production.mjs)
-# (`scripts/bench.sh production|fanout|load|history|native|crawl|jobs|click|dev|isolate` runs one). Starts (and stops, by PID) its own
+# (`scripts/bench.sh production|fanout|load|history|native|crawl|jobs|click|dev|isolate|watches` runs one). Starts (and stops, by PID) its own
 # wrangler dev with limits raised so one request can carry all 200 URLs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +29,7 @@ PORT=${FANOUT_BENCH_PORT:-8798}
 # Its own local state (the run history's D1), fresh each time.
 rm -rf target/wrangler-bench
 FANOUT_NO_BUILD=1 FANOUT_PERSIST=target/wrangler-bench setsid scripts/wrangler-dev.sh "$PORT" --var MAX_URLS_PER_REQUEST:10000 --var MAX_REQUEST_BYTES:4194304 --var MAX_CONCURRENCY:200 \
-  --var MAX_LOAD_REQUESTS:10000 --var MAX_LOAD_CONCURRENCY:200 > bench/wrangler.log 2>&1 &
+  --var MAX_LOAD_REQUESTS:10000 --var MAX_LOAD_CONCURRENCY:200 --var MAX_WATCHES:1000 > bench/wrangler.log 2>&1 &
 PID=$!
 # jobs.mjs reads the CPU time and memory of this session's workerd.
 export FANOUT_BENCH_SID=$PID
@@ -69,5 +69,6 @@ case "${1:-all}" in
   dev) start_plain; node bench/dev.mjs ;;
   isolate) node --experimental-websocket bench/isolate.mjs ;;
   production) node bench/production.mjs ;;
-  *) start_plain; node bench/production.mjs && node bench/run.mjs && node bench/bundle.mjs && node bench/load.mjs && node bench/history.mjs && node bench/native.mjs && node bench/crawl.mjs && node bench/jobs.mjs && node bench/click.mjs && node bench/dev.mjs && node --experimental-websocket bench/isolate.mjs ;;
+  watches) node bench/watches.mjs ;;
+  *) start_plain; node bench/production.mjs && node bench/run.mjs && node bench/bundle.mjs && node bench/load.mjs && node bench/history.mjs && node bench/native.mjs && node bench/crawl.mjs && node bench/jobs.mjs && node bench/click.mjs && node bench/dev.mjs && node --experimental-websocket bench/isolate.mjs && node bench/watches.mjs ;;
 esac

@@ -61,9 +61,8 @@ use leptos::prelude::*;
 use page::{Page, Shell};
 
 fn mount<V: IntoView + 'static>(page: Page, view: fn() -> V) {
-    // A panic's message in the console (what console_error_panic_hook
-    // adds, a JS stack of wasm frames, costs the first visit 0.5 KB).
-    std::panic::set_hook(Box::new(|info| web_sys::console::error_1(&info.to_string().into())));
+    // A panic's message and its JS stack in the browser console.
+    console_error_panic_hook::set_once();
     leptos::mount::mount_to_body(move || view! { <Shell page=page>{view()}</Shell> });
 }
 

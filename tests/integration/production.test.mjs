@@ -70,8 +70,11 @@ test('an upstream that answers in 2 s causes no timeout at a 10 s budget, even s
   const f = finals(r.events);
   assert.equal(f.filter((e) => e.type === 'done').length, 50, JSON.stringify(f.filter((e) => e.type !== 'done').slice(0, 2)));
   assert.equal(up.state.groups.get('slow').max, 6);
-  // Each URL's latency is the upstream's, not its wait for a connection.
-  assert.ok(f.every((e) => e.ms >= 2000 && e.ms < 3500), `latencies ${f.map((e) => e.ms)}`);
+  // Each URL's latency is the upstream's, not its wait for a connection
+  // (which would add multiples of 2 s). The edge times from when it handed
+  // the request to the runtime, a few ms apart from when the upstream's own
+  // timer started, so the lower bound leaves room for that.
+  assert.ok(f.every((e) => e.ms >= 1900 && e.ms < 3500), `latencies ${f.map((e) => e.ms)}`);
   // Fanned out, the same run takes one wave.
   const fanned = await run({
     urls: urls(up.origin, 50, 'ms=2000&g=slowfan'),

@@ -4,14 +4,14 @@
 // `node bench/bundle.mjs` (after `make build`; `make bench` runs it) rewrites
 // the "bundle" section of BENCHMARKS.md; `--print` only prints it; `--check`
 // (run by the README's test command) fails when a first visit, the
-// dashboard, downloads more than the 150 KB gzip budget. Sizes, not times:
+// dashboard, downloads more than the 160 KB gzip budget (150 until console_error_panic_hook came back, #27). Sizes, not times:
 // the same sources and tools give the same bytes on any machine.
 import { readdirSync, readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { writeSection } from './common.mjs';
 
-export const TARGET_KB = 150;
+export const TARGET_KB = 160;
 
 export function bundleSizes(dist = 'dist') {
   const files = readdirSync(dist);
@@ -48,7 +48,7 @@ export function bundleSection(pages = bundleSizes()) {
   md += `Reproduce: \`make build && node bench/bundle.mjs\` (${new Date().toISOString().slice(0, 10)}). `;
   md += 'Each page is its own wasm binary, and a visit downloads only its own: index.html, the stylesheet, the JS glue and the wasm, sizes with gzip -9. ';
   md += 'The HTML and the stylesheet are shared, so a visit to a second page costs its JS and wasm only.\n\n';
-  md += '| page | wasm gzip | JS gzip | CSS + HTML gzip | **total gzip** | total raw | target ≤ 150 KB gzip |\n|---|---|---|---|---|---|---|\n';
+  md += '| page | wasm gzip | JS gzip | CSS + HTML gzip | **total gzip** | total raw | target ≤ 160 KB gzip |\n|---|---|---|---|---|---|---|\n';
   for (const p of pages) {
     const verdict = p.gz / 1024 <= TARGET_KB ? 'met' : `missed by ${kb(p.gz - TARGET_KB * 1024)} KB`;
     md += `| ${p.name} | ${kb(p.bin.gz)} KB | ${kb(p.glue.gz)} KB | ${kb(p.css.gz + p.html.gz)} KB | **${kb(p.gz)} KB** | ${kb(p.raw)} KB | ${verdict} |\n`;

@@ -82,6 +82,13 @@ test('watch the dashboard URLs, see the first run appear by itself, run again, s
     assert.equal(await alerts.count(), d.runs[0].alerts.length);
     assert.match(await alerts.first().textContent(), /%/, 'a change in percent');
 
+    // The run's changed / unchanged / failed counts, as the API has them.
+    const row = page.getByTestId('watch-runs').locator('tbody tr').first();
+    for (const k of ['changed', 'unchanged', 'failed']) {
+      assert.equal(await row.locator(`td[data-count=${k}]`).textContent(), String(d.runs[0].counts[k]), k);
+    }
+    assert.equal(d.runs[0].counts.changed + d.runs[0].counts.unchanged + d.runs[0].counts.failed, urls.length);
+
     // The list shows the ended run and its alert count.
     await page.getByTestId('watches').locator(`tr[data-watch="${id}"]`, { hasText: '· done' })
       .filter({ hasText: String(d.runs[0].alerts.length) }).waitFor({ timeout: 15_000 });

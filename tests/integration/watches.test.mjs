@@ -150,6 +150,20 @@ test('a watch runs by itself (an alarm, no tick); its next run delivers exactly 
     assert.ok(want.length > 0, 'a day later some prices moved');
     const got = newer.alerts.map((x) => `${x.rule} ${x.url}`).sort();
     assert.deepEqual(got, want, 'the alerts are exactly the changes');
+    // The run's counts, against the same oracle: every URL changed,
+    // unchanged or failed.
+    const before = new Map(a.map((r) => [r.url, r]));
+    const same = (o, n) => JSON.stringify([o.product?.price, o.product?.currency, o.product?.availability]) === JSON.stringify([n.product?.price, n.product?.currency, n.product?.availability]);
+    const counts = { changed: 0, unchanged: 0, failed: 0 };
+    for (const n of b) {
+      const o = before.get(n.url);
+      if (n.outcome !== 'done') counts.failed += 1;
+      else if (o && o.outcome === 'done' && same(o, n)) counts.unchanged += 1;
+      else counts.changed += 1;
+    }
+    assert.deepEqual(newer.counts, counts, 'changed, unchanged and failed, URL by URL');
+    assert.ok(counts.changed > 0 && counts.unchanged > 0, JSON.stringify(counts));
+    assert.equal(older.counts, undefined, 'a first run is compared with nothing');
     for (const x of newer.alerts.filter((x) => x.rule === 0)) {
       assert.ok(x.percent <= -5, `a drop of at least 5%: ${JSON.stringify(x)}`);
       assert.equal(Math.round((Number(x.new_price) - Number(x.old_price)) * 100), Math.round(Number(x.change) * 100), 'the change, exact to the cent');

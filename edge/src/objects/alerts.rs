@@ -8,7 +8,7 @@
 use fanout_shared::engine::retry::{Rng, parse_retry_after};
 use fanout_shared::input::target::{TargetPolicy, check_url};
 use fanout_shared::watch::delivery::{Answer, DELIVERY_TIMEOUT_MS, Delivery, payload, sample};
-use fanout_shared::watch::rules::evaluate;
+use fanout_shared::watch::rules::{compare, evaluate};
 use fanout_shared::watch::sign::{SIGNATURE_HEADER, signature};
 use fanout_shared::wire::jobs::{JobState, JobStatus};
 use fanout_shared::wire::watches::{AlertPayload, DeliveryAttempt, PayloadRun, PayloadWatch};
@@ -18,7 +18,7 @@ use worker::{Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect,
 use crate::context::Settings;
 use crate::platform::clock::{Sleep, unix_ms};
 use crate::store::history::Store;
-use crate::store::watches::StoredWatch;
+use crate::store::watches::{Found, StoredWatch};
 
 /// The `User-Agent` of deliveries.
 const USER_AGENT: &str = "Fanout-Webhook/1";
@@ -57,16 +57,17 @@ pub async fn evaluate_run(
         JobState::Done => store.previous_watch_run(watch, job).await?,
         _ => None,
     };
-    let alerts = match &previous {
+    let (alerts, counts) = match &previous {
         Some(prev) => {
             let old = store.results(prev, false).await?;
             let new = store.results(job, false).await?;
-            evaluate(&w.watch.rules, &old, &new)
+            (evaluate(&w.watch.rules, &old, &new), Some(compare(&old, &new)))
         }
-        None => Vec::new(),
+        None => (Vec::new(), None),
     };
     let finished = status.finished_at.unwrap_or(now);
-    store.finish_watch_run(watch, job, finished, status.state, previous.as_deref(), &alerts).await?;
+    let found = Found { compared_with: previous.as_deref(), alerts: &alerts, counts };
+    store.finish_watch_run(watch, job, finished, status.state, &found).await?;
     let (Some(prev), false) = (previous, alerts.is_empty()) else {
         return Ok(Vec::new());
     };

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use fanout_shared::wire::jobs::{JobRequest, JobState};
 use fanout_shared::wire::watches::{
-    Alert, Channel, DeliveryAttempt, PriceSeries, Rule, Schedule, SeriesPoint, Skip, Watch, WatchRun,
+    Alert, Channel, DeliveryAttempt, PriceSeries, Rule, RunCounts, Schedule, SeriesPoint, Skip, Watch, WatchRun,
 };
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
@@ -113,6 +113,8 @@ struct RunRow {
     evaluated: u8,
     compared_with: Option<String>,
     alerts: String,
+    #[serde(default)]
+    counts: Option<String>,
 }
 
 impl From<RunRow> for WatchRun {
@@ -129,8 +131,19 @@ impl From<RunRow> for WatchRun {
             evaluated: r.evaluated != 0,
             alerts: serde_json::from_str::<Vec<Alert>>(&r.alerts).unwrap_or_default(),
             trigger: r.trigger,
+            counts: r.counts.as_deref().and_then(|c| serde_json::from_str::<RunCounts>(c).ok()),
         }
     }
+}
+
+/// What a finished watch run found.
+pub struct Found<'a> {
+    /// The run it was compared with.
+    pub compared_with: Option<&'a str>,
+    /// What its rules matched.
+    pub alerts: &'a [Alert],
+    /// Its URLs against that run.
+    pub counts: Option<RunCounts>,
 }
 
 #[derive(Deserialize)]
@@ -147,7 +160,7 @@ fn opt_str(v: Option<&str>) -> JsValue {
 }
 
 const RUN_SELECT: &str = "SELECT wr.job_id, wr.started_at, wr.finished_at, wr.state, j.state AS live_state, \
-     wr.trigger, wr.evaluated, wr.compared_with, wr.alerts \
+     wr.trigger, wr.evaluated, wr.compared_with, wr.alerts, wr.counts \
      FROM watch_runs wr LEFT JOIN jobs j ON j.id = wr.job_id";
 
 type R<T> = std::result::Result<T, String>;
@@ -371,21 +384,22 @@ impl Store {
     }
 
     /// Run `job` of watch `id` finished in `state` at `at`: what it was
-    /// compared with and what its rules matched.
-    pub async fn finish_watch_run(
-        &self,
-        id: &str,
-        job: &str,
-        at: u64,
-        state: JobState,
-        compared_with: Option<&str>,
-        alerts: &[Alert],
-    ) -> R<()> {
-        let alerts = serde_json::to_string(alerts).map_err(|e| e.to_string())?;
+    /// compared with, what its rules matched, and its URLs' counts.
+    pub async fn finish_watch_run(&self, id: &str, job: &str, at: u64, state: JobState, found: &Found<'_>) -> R<()> {
+        let alerts = serde_json::to_string(found.alerts).map_err(|e| e.to_string())?;
+        let counts = found.counts.map(|c| serde_json::to_string(&c)).transpose().map_err(|e| e.to_string())?;
         self.batch(vec![self.stmt(
-            "UPDATE watch_runs SET finished_at = ?3, state = ?4, evaluated = 1, compared_with = ?5, alerts = ?6 \
-             WHERE watch_id = ?1 AND job_id = ?2",
-            &[js(id), js(job), num(at as f64), js(state.as_str()), opt_str(compared_with), js(&alerts)],
+            "UPDATE watch_runs SET finished_at = ?3, state = ?4, evaluated = 1, compared_with = ?5, alerts = ?6, \
+             counts = ?7 WHERE watch_id = ?1 AND job_id = ?2",
+            &[
+                js(id),
+                js(job),
+                num(at as f64),
+                js(state.as_str()),
+                opt_str(found.compared_with),
+                js(&alerts),
+                opt_str(counts.as_deref()),
+            ],
         )?])
         .await
     }

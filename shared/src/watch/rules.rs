@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use crate::history::decimal::{format_decimal, parse_decimal};
 use crate::history::{SavedProduct, SavedResult};
-use crate::wire::watches::{Alert, Rule};
+use crate::wire::watches::{Alert, Rule, RunCounts};
 
 /// Whether an availability counts as buyable.
 fn in_stock(a: &str) -> bool {
@@ -143,6 +143,28 @@ pub fn evaluate(rules: &[Rule], old: &[SavedResult], new: &[SavedResult]) -> Vec
         }
     }
     out
+}
+
+/// What a run found against the watch's previous run, URL by URL:
+/// `changed` (its price, currency or stock moved, it recovered, or it is new
+/// to the list), `unchanged` (fetched both times and the same) and `failed`
+/// (not fetched this time). Every URL of the new run is in one of them.
+pub fn compare(old: &[SavedResult], new: &[SavedResult]) -> RunCounts {
+    let before: HashMap<&str, &SavedResult> = old.iter().map(|r| (r.url.as_str(), r)).collect();
+    let key =
+        |r: &SavedResult| r.product.as_ref().map(|p| (p.price.clone(), p.currency.clone(), p.availability.clone()));
+    let mut c = RunCounts::default();
+    for n in new {
+        if n.outcome != "done" {
+            c.failed += 1;
+            continue;
+        }
+        match before.get(n.url.as_str()) {
+            Some(o) if o.outcome == "done" && key(o) == key(n) => c.unchanged += 1,
+            _ => c.changed += 1,
+        }
+    }
+    c
 }
 
 #[cfg(test)]
@@ -293,5 +315,28 @@ mod tests {
         let seen: Vec<_> = got.iter().map(|a| (a.url.as_str(), a.rule_label.as_str())).collect();
         assert_eq!(seen, [("b", "price_change"), ("b", "price_drop ≥ 5%"), ("a", "price_change")]);
         assert!(evaluate(&rules, &old, &old).is_empty(), "nothing changed, nothing sent");
+    }
+
+    #[test]
+    fn a_runs_urls_are_counted_changed_unchanged_or_failed() {
+        let old = vec![
+            row("a", Some("10.00"), Some("EUR"), Some("in_stock")),
+            row("b", Some("10.00"), Some("EUR"), Some("in_stock")),
+            row("c", Some("10.00"), Some("EUR"), Some("in_stock")),
+            SavedResult { outcome: "failed".into(), ..row("d", None, None, None) },
+        ];
+        let new = vec![
+            row("a", Some("10.00"), Some("EUR"), Some("in_stock")),
+            row("b", Some("9.00"), Some("EUR"), Some("in_stock")),
+            row("c", Some("10.00"), Some("EUR"), Some("out_of_stock")),
+            row("d", Some("1.00"), None, None),
+            row("e", Some("1.00"), None, None),
+            SavedResult { outcome: "failed".into(), ..row("f", None, None, None) },
+        ];
+        let c = compare(&old, &new);
+        assert_eq!((c.changed, c.unchanged, c.failed), (4, 1, 1), "b, c moved; d recovered; e is new");
+        assert_eq!(c.changed + c.unchanged + c.failed, new.len() as u32);
+        let same = compare(&new, &new);
+        assert_eq!((same.changed, same.unchanged, same.failed), (0, 5, 1));
     }
 }

@@ -282,6 +282,21 @@ pub struct WatchRun {
     pub alerts: Vec<Alert>,
     /// `manual` (`POST …/run`) or `schedule`.
     pub trigger: String,
+    /// Its URLs against the previous run: changed, unchanged, failed
+    /// (absent for a first run, or before it was evaluated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counts: Option<RunCounts>,
+}
+
+/// A watch run's URLs against the run before it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunCounts {
+    /// Price, currency or stock moved; recovered; or new to the list.
+    pub changed: u32,
+    /// Fetched both times, and the same.
+    pub unchanged: u32,
+    /// Not fetched this time.
+    pub failed: u32,
 }
 
 /// One rule matched on one URL.

@@ -25,6 +25,7 @@ const modules :List(Workerd.Worker.Module) = [
 
 const vars :List(Workerd.Worker.Binding) = [
   (name = "ALLOW_PRIVATE_TARGETS", text = "true"),
+  (name = "OPEN_ACCESS", text = "true"),
   (name = "MAX_URLS_PER_REQUEST", text = "10000"),
   (name = "MAX_REQUEST_BYTES", text = "4194304"),
   (name = "MAX_CONCURRENCY", text = "200"),

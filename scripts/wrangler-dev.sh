@@ -4,7 +4,9 @@
 # Env: FANOUT_LOCKED=1 (production's target rules), FANOUT_PERSIST=DIR (local
 # state directory), FANOUT_MIGRATE=0 (leave the local D1 unmigrated),
 # FANOUT_NO_BUILD=1 (serve what `make build` built, with no build step and no
-# file watcher: what the tests and benchmarks use), FANOUT_INSPECTOR=1 (keep
+# file watcher: what the tests and benchmarks use; with it, FANOUT_RATE_LIMIT=N
+# sets the open API's requests per client a minute), FANOUT_CLOSED=1 (leave
+# the API closed, as a deployment without a token is), FANOUT_INSPECTOR=1 (keep
 # wrangler's DevTools inspector proxy, off by default: see below).
 # Private targets are allowed here, explicitly: local upstreams live on loopback.
 # FANOUT_LOCKED=1 keeps production's rule instead (the tests' locked-down edge).
@@ -29,6 +31,10 @@ if [[ "${FANOUT_INSPECTOR:-0}" != 1 ]]; then
   export VSCODE_INSPECTOR_OPTIONS="${VSCODE_INSPECTOR_OPTIONS:-fanout: inspector proxy off}"
 fi
 [[ "${FANOUT_LOCKED:-0}" == 1 ]] || ARGS+=(--var ALLOW_PRIVATE_TARGETS:true)
+# Open to anyone on loopback (a deployment is closed by default: README,
+# Deploy), unless FANOUT_CLOSED=1 or FANOUT_LOCKED=1 (the tests' closed and
+# locked-down edges).
+[[ "${FANOUT_LOCKED:-0}" == 1 || "${FANOUT_CLOSED:-0}" == 1 ]] || ARGS+=(--var OPEN_ACCESS:true)
 # FANOUT_PERSIST=DIR keeps this instance's local state (D1) in DIR.
 PERSIST=()
 [[ -n "${FANOUT_PERSIST:-}" ]] && PERSIST=(--persist-to "$FANOUT_PERSIST")
@@ -45,8 +51,9 @@ if [[ "${FANOUT_NO_BUILD:-0}" == 1 ]]; then
     /^\[/ { skip = ($0 == "[build]") }
     skip { next }
     /^main = "/ || /^directory = "/ || /^migrations_dir = "/ { sub(/= "/, "= \"../") }
+    /^simple = \{ limit = / && ratelimit != "" { sub(/limit = [0-9]+/, "limit = " ratelimit) }
     { print }
-  ' wrangler.toml > "target/wrangler.nobuild.$PORT.toml"
+  ' ratelimit="${FANOUT_RATE_LIMIT:-}" wrangler.toml > "target/wrangler.nobuild.$PORT.toml"
   CONFIG=(--config "target/wrangler.nobuild.$PORT.toml")
 fi
 # The run history's schema (migrations/) is applied to the local D1 first;

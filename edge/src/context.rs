@@ -16,8 +16,12 @@ use worker::{Env, Headers, Request, Response, Result};
 pub struct Settings {
     /// Limits in force.
     pub limits: Limits,
-    /// When set, `/api/v1/runs` needs `Authorization: Bearer <token>`.
+    /// When set, every API route but the public ones needs
+    /// `Authorization: Bearer <token>`.
     pub token: Option<String>,
+    /// Without a token: `OPEN_ACCESS = "true"` opens the API to anyone
+    /// (rate limited per client IP); otherwise it answers 401.
+    pub open_access: bool,
     /// Saved runs kept at most; the oldest go first.
     pub history_max_runs: u32,
     /// Saved runs older than this many days are deleted.
@@ -85,6 +89,7 @@ impl Settings {
             gate,
             limits,
             token,
+            open_access: var(env, "OPEN_ACCESS").is_some_and(|v| matches!(v.trim(), "true" | "1" | "yes")),
             // At least the run being saved, and at least a day.
             history_max_runs: num(env, "HISTORY_MAX_RUNS", 200).max(1),
             history_max_age_days: num(env, "HISTORY_MAX_AGE_DAYS", 90).max(1),
@@ -99,6 +104,49 @@ impl Settings {
 /// from response timings.
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Paths anyone may read, whatever the access: health, config, the API's
+/// description. (The page and the demo shop are not API routes.)
+pub fn is_public(path: &str) -> bool {
+    matches!(path, "/api/v1/health" | "/api/v1/config" | "/api/v1/openapi.json")
+}
+
+/// How long a client over the rate limit waits (the binding's period).
+const RATE_PERIOD_S: u32 = 60;
+
+/// Who may use a non-public API route: with a token set, whoever sends it;
+/// without one, nobody, unless the owner opened the deployment on purpose
+/// (`OPEN_ACCESS = "true"`), and then each client IP within the
+/// `RATE_LIMITER` binding's limit. `Err` is the answer to send.
+pub async fn guard(req: &Request, env: &Env, settings: &Settings) -> std::result::Result<(), ApiError> {
+    if settings.token.is_some() {
+        return authorize(req, settings);
+    }
+    if !settings.open_access {
+        return Err(ApiError::new(
+            401,
+            "unauthorized",
+            "this deployment is closed: it has no API token. Its owner sets one with `wrangler secret put \
+             API_TOKEN` (then send `Authorization: Bearer <token>`), or opens it to anyone on purpose with \
+             `[vars] OPEN_ACCESS = \"true\"` (rate limited per client IP)",
+        ));
+    }
+    let Ok(limiter) = env.rate_limiter("RATE_LIMITER") else {
+        return Ok(()); // no binding: nothing to count with
+    };
+    let ip = req.headers().get("cf-connecting-ip").ok().flatten().unwrap_or_else(|| "local".to_owned());
+    match limiter.limit(ip.clone()).await {
+        Ok(o) if !o.success => Err(ApiError::new(
+            429,
+            "rate_limited",
+            format!(
+                "this open deployment takes a limited number of API requests per client per minute, and {ip} is \
+                 over it; try again in {RATE_PERIOD_S} s (Retry-After), or ask its owner for a token"
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Refuse a request without the deployment's API token, when one is set.
@@ -162,6 +210,9 @@ pub fn error_response(err: &ApiError) -> Result<Response> {
     let resp = json_response(err.status, &err.to_body())?;
     if err.status == 401 {
         resp.headers().set("www-authenticate", "Bearer")?;
+    }
+    if err.kind == "rate_limited" {
+        resp.headers().set("retry-after", &RATE_PERIOD_S.to_string())?;
     }
     Ok(resp)
 }

@@ -50,6 +50,14 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let settings = Settings::from_env(&env);
     let path = req.path();
     let method = req.method();
+    // Every API route but the public ones: the token, or an open
+    // deployment's rate limit, or 401 (closed by default).
+    if path.starts_with("/api/")
+        && !context::is_public(&path)
+        && let Err(e) = context::guard(&req, &env, &settings).await
+    {
+        return error_response(&e);
+    }
     match (method.clone(), path.as_str()) {
         (Method::Get, "/api/v1/health") => meta::health(),
         (Method::Get, "/api/v1/config") => meta::config(&settings),

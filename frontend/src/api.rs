@@ -23,6 +23,14 @@ pub(crate) fn js_error(e: &wasm_bindgen::JsValue) -> String {
     }
 }
 
+/// `b` with the API token this browser keeps, if any.
+pub(crate) fn authed(b: gloo_net::http::RequestBuilder) -> gloo_net::http::RequestBuilder {
+    match crate::page::api_token() {
+        Some(t) => b.header("authorization", &format!("Bearer {t}")),
+        None => b,
+    }
+}
+
 /// A failed fetch for people, e.g. `TypeError: Failed to fetch`. (gloo's own
 /// `Display` would also bring serde_json's error texts into the wasm.)
 fn describe(e: gloo_net::Error) -> String {
@@ -36,7 +44,8 @@ fn describe(e: gloo_net::Error) -> String {
 /// `GET path`, for a 2xx answer; errors name `what` was asked for and, for
 /// a refusal, the edge's own error kind and message.
 async fn get_ok(path: &str, what: &str) -> Result<gloo_net::http::Response, String> {
-    let resp = Request::get(path).send().await.map_err(|e| format!("cannot reach the edge: {}", describe(e)))?;
+    let resp =
+        authed(Request::get(path)).send().await.map_err(|e| format!("cannot reach the edge: {}", describe(e)))?;
     if !resp.ok() {
         return Err(format!("{what}: {}", refusal(resp).await));
     }
@@ -148,7 +157,7 @@ async fn post_ndjson<T>(
     decode: impl Fn(&str) -> Result<T, String>,
     on_event: impl FnMut(T),
 ) -> Result<(), ChunkError> {
-    let resp = Request::post(path)
+    let resp = authed(Request::post(path))
         .abort_signal(Some(signal))
         .json(body)
         .map_err(|e| ChunkError::Broken(describe(e)))?
@@ -198,7 +207,7 @@ async fn read_ndjson<T>(
 
 /// `POST /api/v1/jobs` with the run `req`: the new job's id.
 pub async fn create_job(req: &RunRequest) -> Result<String, String> {
-    let resp = Request::post("/api/v1/jobs")
+    let resp = authed(Request::post("/api/v1/jobs"))
         .json(req)
         .map_err(describe)?
         .send()
@@ -227,9 +236,9 @@ pub async fn fetch_jobs(limit: u32) -> Result<JobList, String> {
 /// `POST /api/v1/jobs/{id}/cancel` (or `DELETE /api/v1/jobs/{id}` with `delete`).
 pub async fn end_job(id: &str, delete: bool) -> Result<(), String> {
     let req = if delete {
-        Request::delete(&format!("/api/v1/jobs/{id}"))
+        authed(Request::delete(&format!("/api/v1/jobs/{id}")))
     } else {
-        Request::post(&format!("/api/v1/jobs/{id}/cancel"))
+        authed(Request::post(&format!("/api/v1/jobs/{id}/cancel")))
     };
     let resp = req.send().await.map_err(|e| format!("cannot reach the edge: {}", describe(e)))?;
     if resp.ok() { Ok(()) } else { Err(refusal(resp).await) }
@@ -243,7 +252,7 @@ pub async fn follow_job(
     signal: &web_sys::AbortSignal,
     on_line: impl FnMut((u64, Event)),
 ) -> Result<(), ChunkError> {
-    let resp = Request::get(&format!("/api/v1/jobs/{id}/events?after={after}"))
+    let resp = authed(Request::get(&format!("/api/v1/jobs/{id}/events?after={after}")))
         .abort_signal(Some(signal))
         .send()
         .await

@@ -140,7 +140,7 @@ pub fn HistoryPage() -> impl IntoView {
     let delete = move |id: String| {
         spawn_local(async move {
             let url = format!("/api/v1/runs/{id}");
-            match Request::delete(&url).send().await {
+            match crate::api::authed(Request::delete(&url)).send().await {
                 Ok(r) if r.ok() => {
                     if opened.with_untracked(|o| o.as_ref().is_some_and(|o| o.id == id)) {
                         close();
@@ -153,6 +153,25 @@ pub fn HistoryPage() -> impl IntoView {
                     load();
                 }
                 Ok(r) => error.set(Some(format!("delete answered {}", r.status()))),
+                Err(e) => error.set(Some(e.to_string())),
+            }
+        });
+    };
+    // The CSV export, fetched with the API token this browser keeps (a plain
+    // link would go without it), then offered as a download.
+    let export = move |id: String| {
+        spawn_local(async move {
+            let url = format!("/api/v1/runs/{id}/export.csv");
+            match crate::api::authed(Request::get(&url)).send().await {
+                Ok(r) if r.ok() => match r.text().await {
+                    Ok(text) => {
+                        if let Err(e) = crate::fields::download(&format!("fanout-{id}.csv"), "text/csv", &text) {
+                            error.set(Some(e));
+                        }
+                    }
+                    Err(e) => error.set(Some(e.to_string())),
+                },
+                Ok(r) => error.set(Some(format!("the export answered {}", r.status()))),
                 Err(e) => error.set(Some(e.to_string())),
             }
         });
@@ -188,7 +207,7 @@ pub fn HistoryPage() -> impl IntoView {
                                     <td class="actions">
                                         <button on:click=move |_| open(id3.clone())>"Open"</button>
                                         <button on:click=move |_| compare(id1.clone())>"Compare with previous"</button>
-                                        <a href=format!("/api/v1/runs/{}/export.csv", r.id)>"CSV"</a>
+                                        <button class="link" on:click={ let id = r.id.clone(); move |_| export(id.clone()) }>"CSV"</button>
                                         <button class="link" on:click=move |_| delete(id2.clone())>"delete"</button>
                                     </td>
                                 </tr>
@@ -257,7 +276,7 @@ pub fn HistoryPage() -> impl IntoView {
                         <p class="note">{options_text(&r.options)}</p>
                     })}
                     <div class="actions">
-                        <a href=move || opened.get().map(|r| format!("/api/v1/runs/{}/export.csv", r.id)).unwrap_or_default()>"CSV"</a>
+                        <button class="link" on:click=move |_| { if let Some(r) = opened.get_untracked() { export(r.id) } }>"CSV"</button>
                         <button on:click=move |_| close()>"Close"</button>
                     </div>
                     <StatCards store=store/>

@@ -83,8 +83,82 @@ pub enum Page {
     Watches,
 }
 
+/// Where the browser keeps the API token (`localStorage`).
+const TOKEN_KEY: &str = "fanout.api_token";
+
+fn local() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok().flatten()
+}
+
+/// The API token this browser keeps for the edge, if any.
+pub fn api_token() -> Option<String> {
+    local()?.get_item(TOKEN_KEY).ok().flatten().filter(|t| !t.is_empty())
+}
+
+fn keep_token(token: Option<&str>) {
+    if let Some(s) = local() {
+        let _ = match token {
+            Some(t) => s.set_item(TOKEN_KEY, t),
+            None => s.remove_item(TOKEN_KEY),
+        };
+    }
+}
+
+/// When the edge's config says its API needs a token: a form to enter it
+/// (kept in this browser, sent as `Authorization: Bearer`), or, once kept,
+/// a way to forget it. Reloads the page after either, so every request goes
+/// out with (or without) it.
+#[component]
+fn TokenBar() -> impl IntoView {
+    let required = RwSignal::new(false);
+    let kept = RwSignal::new(api_token().is_some());
+    let typed = RwSignal::new(String::new());
+    leptos::task::spawn_local(async move {
+        if let Ok(resp) = gloo_net::http::Request::get("/api/v1/config").send().await
+            && let Ok(text) = resp.text().await
+        {
+            required.set(text.contains("\"token_required\":true"));
+        }
+    });
+    let reload = || {
+        if let Some(w) = web_sys::window() {
+            let _ = w.location().reload();
+        }
+    };
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let t = typed.get_untracked();
+        if !t.trim().is_empty() {
+            keep_token(Some(t.trim()));
+            kept.set(true);
+            reload();
+        }
+    };
+    let forget = move |_| {
+        keep_token(None);
+        kept.set(false);
+        reload();
+    };
+    view! {
+        {move || (required.get() && !kept.get()).then(|| view! {
+            <form class="panel token" aria-label="API token" on:submit=save>
+                <p>"This Fanout is closed: its API needs the token its owner set (" <code>"wrangler secret put API_TOKEN"</code> "). It is kept in this browser and sent with every request."</p>
+                <label class="field wide"><span>"API token"</span>
+                    <input type="password" aria-label="API token" autocomplete="off" prop:value=move || typed.get()
+                        on:input=move |ev| typed.set(event_target_value(&ev))/></label>
+                <button class="primary" type="submit">"Use this token"</button>
+            </form>
+        })}
+        {move || kept.get().then(|| view! {
+            <p class="note token-kept">"Using the API token kept in this browser · "
+                <button class="link" on:click=forget>"forget it"</button></p>
+        })}
+    }
+}
+
 /// The page shell: header with the modes as links (each a page load
-/// of its own binary), the page itself, footer.
+/// of its own binary), the token bar when the API needs one, the page
+/// itself, footer.
 #[component]
 pub fn Shell(
     /// The page shown, marked in the tabs.
@@ -105,6 +179,7 @@ pub fn Shell(
                 <a href="/?mode=watches" class:active=page == Page::Watches aria-current=tab(Page::Watches)>"Watches"</a>
                 <a href="/?mode=history" class:active=page == Page::History aria-current=tab(Page::History)>"History"</a>
             </nav>
+            <TokenBar/>
         </header>
         {children()}
         <footer class="foot">"Fanout · "<a href="/demo/">"demo shop"</a>" · "<a href="/api/v1/config">"edge config"</a></footer>

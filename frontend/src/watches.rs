@@ -15,7 +15,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde_json::json;
 
-use crate::api::get_json;
+use crate::api::{authed, get_json};
 use crate::page::{hand_over, origin, page_param, set_page_query, take_handed};
 use crate::run::sleep_ms;
 
@@ -150,8 +150,8 @@ async fn send(req: Request) -> Result<serde_json::Value, String> {
 
 async fn post_json(url: &str, method: &str, body: &serde_json::Value) -> Result<serde_json::Value, String> {
     let req = match method {
-        "PATCH" => Request::patch(url),
-        _ => Request::post(url),
+        "PATCH" => authed(Request::patch(url)),
+        _ => authed(Request::post(url)),
     };
     send(req.json(body).map_err(|e| e.to_string())?).await
 }
@@ -371,7 +371,7 @@ pub fn WatchesPage() -> impl IntoView {
         spawn_local(async move {
             let r = match what {
                 "run" => post_json(&format!("/api/v1/watches/{id}/run"), "POST", &json!({})).await,
-                "delete" => match Request::delete(&format!("/api/v1/watches/{id}")).build() {
+                "delete" => match authed(Request::delete(&format!("/api/v1/watches/{id}"))).build() {
                     Ok(r) => send(r).await,
                     Err(e) => Err(e.to_string()),
                 },

@@ -24,7 +24,8 @@ pub fn config(settings: &Settings) -> Result<Response> {
     let body = ConfigResponse {
         limits: settings.limits.clone(),
         defaults: RunOptions::default(),
-        token_required: settings.token.is_some(),
+        token_required: settings.token.is_some() || !settings.open_access,
+        open_access: settings.token.is_none() && settings.open_access,
         version: env!("CARGO_PKG_VERSION").to_owned(),
     };
     json_response(200, &body)

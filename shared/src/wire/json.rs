@@ -746,6 +746,7 @@ mod tests {
             limits: limits.clone(),
             defaults: crate::wire::protocol::RunOptions::default(),
             token_required: false,
+            open_access: true,
             version: "0".into(),
         })
         .unwrap();

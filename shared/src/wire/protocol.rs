@@ -658,8 +658,14 @@ pub struct ConfigResponse {
     pub limits: Limits,
     /// Defaults applied to options left out.
     pub defaults: RunOptions,
-    /// Whether `/api/v1/runs` needs a bearer token.
+    /// Whether the API (every route but health, config and the OpenAPI
+    /// document) needs a bearer token: a token is set, or the deployment is
+    /// closed (no token, and not opened with `OPEN_ACCESS`).
     pub token_required: bool,
+    /// Opened to anyone on purpose (`OPEN_ACCESS = "true"`, no token), rate
+    /// limited per client IP.
+    #[serde(default)]
+    pub open_access: bool,
     /// The edge's version.
     pub version: String,
 }

@@ -14,6 +14,8 @@ export const BASE = process.env.FANOUT_URL ?? 'http://127.0.0.1:8787';
  *   /redir/N            302 to /redir/N-1 (relative), 200 at 0
  *   /hang               never answers
  *   /fixed?ms=N         "ok" after N ms (no hit log: for load tests)
+ *   /etag?v=V           200 with `ETag: "V"` and a fixed Last-Modified; 304 to a
+ *                       matching If-None-Match (counted under `304 /etag?v=V`)
  */
 export async function startUpstream() {
   const state = { inFlight: 0, maxInFlight: 0, groups: new Map(), hits: new Map(), times: new Map(), closedEarly: [], open: new Set() };
@@ -77,6 +79,17 @@ export async function startUpstream() {
         res.writeHead(302, { location: `/redir/${n - 1}${url.search}` });
         res.end();
       } else page(200);
+    } else if (url.pathname === '/etag') {
+      const tag = `"${url.searchParams.get('v') ?? '1'}"`;
+      const validators = { etag: tag, 'last-modified': 'Sun, 06 Dec 2026 10:00:00 GMT' };
+      if (req.headers['if-none-match'] === tag) {
+        hit(`304 ${url.pathname}${url.search}`);
+        res.writeHead(304, validators);
+        res.end();
+      } else {
+        hit(url.pathname + url.search);
+        page(200, validators);
+      }
     } else if (url.pathname === '/hang') {
       hit('/hang');
       state.open.add(res);

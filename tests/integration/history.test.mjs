@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { openSync, rmSync } from 'node:fs';
-import { startOfDemoDay } from './helpers.mjs';
+import { startOfDemoDay, startUpstream } from './helpers.mjs';
 
 const PORT = Number(process.env.FANOUT_HISTORY_PORT ?? 8796);
 const H = `http://127.0.0.1:${PORT}`;
@@ -336,4 +336,24 @@ test('retention: runs older than the age limit go, then the oldest beyond the co
   const p1 = await get(`/api/v1/history?url=${encodeURIComponent(`${H}/demo/products/1`)}`);
   assert.ok(p1.body.points.length > 0);
   assert.ok(p1.body.points.every((p) => after.body.runs.some((r) => r.id === p.run_id)), 'no result row of a deleted run remains');
+});
+
+test('a saved page keeps the validators its answer gave (ETag, Last-Modified), for a later revalidation', async () => {
+  const up = await startUpstream();
+  try {
+    const urls = [`${up.origin}/etag?v=a1`, `${up.origin}/ok`];
+    const { header } = await run(urls, undefined);
+    const saved = await get(`/api/v1/runs/${header}`);
+    assert.equal(saved.status, 200, JSON.stringify(saved.body));
+    const byUrl = new Map(saved.body.results.map((r) => [r.url, r]));
+    const tagged = byUrl.get(urls[0]);
+    assert.equal(tagged.outcome, 'done');
+    assert.equal(tagged.etag, '"a1"');
+    assert.equal(tagged.last_modified, 'Sun, 06 Dec 2026 10:00:00 GMT');
+    const plain = byUrl.get(urls[1]);
+    assert.equal(plain.etag, undefined, 'an answer without validators keeps none');
+    assert.equal(plain.last_modified, undefined);
+  } finally {
+    await up.close();
+  }
 });

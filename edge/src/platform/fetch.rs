@@ -23,6 +23,7 @@ use fanout_shared::input::validation::is_own_demo_url;
 use fanout_shared::load::engine::{Probe, ProbeOutcome};
 use fanout_shared::load::protocol::LoadMethod;
 use fanout_shared::wire::config::{MAX_LINKS_PER_PAGE, MAX_REDIRECTS};
+use fanout_shared::wire::protocol::Validators;
 use futures::future::LocalBoxFuture;
 use futures::stream::LocalBoxStream;
 use futures::{FutureExt, StreamExt};
@@ -138,6 +139,8 @@ struct Upstream {
     retry_after: Option<String>,
     content_type: Option<String>,
     location: Option<String>,
+    /// `ETag` / `Last-Modified`, kept with a successful answer.
+    validators: Option<Validators>,
     body: LocalBoxStream<'static, Result<Vec<u8>, FetchError>>,
 }
 
@@ -177,6 +180,7 @@ async fn fetch_upstream(
     let h = resp.headers();
     let header = |name: &str| h.get(name).ok().flatten();
     let (retry_after, content_type, location) = (header("retry-after"), header("content-type"), header("location"));
+    let validators = Validators::from_headers(header("etag"), header("last-modified"));
     let declared = header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
     let body = match declared {
         // No body to read.
@@ -200,7 +204,7 @@ async fn fetch_upstream(
             None => futures::stream::empty().boxed_local(),
         },
     };
-    Ok(Upstream { url, status, retry_after, content_type, location, body })
+    Ok(Upstream { url, status, retry_after, content_type, location, validators, body })
 }
 
 /// A body's chunks, read with one reader until it is done.
@@ -244,7 +248,9 @@ async fn fetch_demo(url: Url, attempt: u32, robots_status: u16) -> Upstream {
     let reply = demo::reply(&url, attempt, unix_ms(), robots_status).await;
     let header = |name: &str| reply.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone());
     let (retry_after, content_type, location) = (header("retry-after"), header("content-type"), header("location"));
-    Upstream { url, status: reply.status, retry_after, content_type, location, body: reply.body.map(Ok).boxed_local() }
+    let validators = Validators::from_headers(header("etag"), header("last-modified"));
+    let body = reply.body.map(Ok).boxed_local();
+    Upstream { url, status: reply.status, retry_after, content_type, location, validators, body }
 }
 
 /// Where an upstream request goes and under which rules: the edge's own
@@ -428,6 +434,7 @@ impl Fetcher for EdgeFetcher {
                 product: facts.product,
                 links: facts.links,
                 text: None,
+                validators: up.validators.filter(|_| is_success(up.status)),
             })
         })
     }

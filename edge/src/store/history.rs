@@ -107,6 +107,10 @@ struct ResultRow {
     sku: Option<String>,
     #[serde(default)]
     timeline: Option<String>,
+    #[serde(default)]
+    etag: Option<String>,
+    #[serde(default)]
+    last_modified: Option<String>,
 }
 
 impl From<ResultRow> for SavedResult {
@@ -130,6 +134,8 @@ impl From<ResultRow> for SavedResult {
             bytes: r.bytes,
             error_kind: r.error_kind,
             product,
+            etag: r.etag,
+            last_modified: r.last_modified,
             timeline,
         }
     }
@@ -197,8 +203,8 @@ impl Store {
         let field = |f: &str| format!("json_extract(j.value, '$.{f}')");
         let results = format!(
             "INSERT OR REPLACE INTO results \
-             (run_id, url, outcome, status, attempts, ms, bytes, error_kind, idx, timeline) \
-             SELECT ?1, {}, {}, {}, {}, {}, {}, {}, {}, {} FROM json_each(?2) AS j",
+             (run_id, url, outcome, status, attempts, ms, bytes, error_kind, idx, timeline, etag, last_modified) \
+             SELECT ?1, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {} FROM json_each(?2) AS j",
             field("url"),
             field("outcome"),
             field("status"),
@@ -208,6 +214,8 @@ impl Store {
             field("error_kind"),
             field("idx"),
             field("timeline"),
+            field("etag"),
+            field("last_modified"),
         );
         let products = format!(
             "INSERT OR REPLACE INTO products (run_id, url, name, price, currency, availability, sku) \
@@ -301,7 +309,7 @@ impl Store {
         let rows = self
             .stmt(
                 &format!(
-                    "SELECT r.url, r.outcome, r.status, r.attempts, r.ms, r.bytes, r.error_kind, \
+                    "SELECT r.url, r.outcome, r.status, r.attempts, r.ms, r.bytes, r.error_kind, r.etag, r.last_modified, \
                      (p.url IS NOT NULL) AS has_product, p.name, p.price, p.currency, p.availability, p.sku, \
                      {timeline} FROM results r LEFT JOIN products p ON p.run_id = r.run_id AND p.url = r.url \
                      WHERE r.run_id = ?1 ORDER BY r.idx IS NULL, r.idx, r.rowid"

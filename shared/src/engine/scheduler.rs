@@ -44,7 +44,7 @@ use crate::input::Job;
 use crate::input::target::check_url;
 use crate::view::stats::{Stats, host_key};
 use crate::wire::error::{ErrorKind, FetchError};
-use crate::wire::protocol::{Event, EventError, Millis, Product, RunOptions, Summary};
+use crate::wire::protocol::{Event, EventError, Millis, Product, RunOptions, Summary, Validators};
 
 /// What a finished attempt produced: a response whose body has been read.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +68,9 @@ pub struct Response {
     /// The body as text, when [`AttemptRequest::text`] asked for it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// The answer's `ETag` / `Last-Modified`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validators: Option<Validators>,
 }
 
 /// The outcome of one attempt, as reported by the shell.
@@ -586,6 +589,7 @@ impl Scheduler {
                     ms: latency,
                     attempts: attempt,
                     product: resp.product.map(Box::new),
+                    validators: resp.validators,
                     t: self.now,
                 };
                 self.finish(idx, DONE, ev);

@@ -38,6 +38,12 @@ pub struct SavedResult {
     /// Extracted product fields.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub product: Option<SavedProduct>,
+    /// The answer's `ETag` (done only, when it had one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// The answer's `Last-Modified` (done only, when it had one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
     /// The URL's events as they streamed, so a reopened run shows the same
     /// table, waterfall and statistics. Absent on rows saved without one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -78,7 +84,7 @@ impl SavedResult {
     /// The row for a URL's final event; `None` for other events.
     pub fn from_event(ev: &Event) -> Option<Self> {
         match ev {
-            Event::Done { url, status, bytes, ms, attempts, product, .. } => Some(Self {
+            Event::Done { url, status, bytes, ms, attempts, product, validators, .. } => Some(Self {
                 url: url.clone(),
                 outcome: "done".into(),
                 status: Some(*status),
@@ -93,6 +99,8 @@ impl SavedResult {
                     availability: p.availability.as_ref().map(|f| f.value.clone()),
                     sku: p.sku.as_ref().map(|f| f.value.clone()),
                 }),
+                etag: validators.as_ref().and_then(|v| v.etag.clone()),
+                last_modified: validators.as_ref().and_then(|v| v.last_modified.clone()),
                 timeline: None,
             }),
             Event::Failed { url, error, attempts, status, .. } => Some(Self {
@@ -130,6 +138,7 @@ impl SavedResult {
                 ms: self.ms.unwrap_or(0),
                 attempts: self.attempts,
                 product: None,
+                validators: None,
                 t,
             },
             "failed" => {
@@ -405,6 +414,7 @@ pub fn diff(old: &[SavedResult], new: &[SavedResult]) -> RunDiff {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::protocol::Validators;
 
     fn done(url: &str, price: Option<&str>, avail: Option<&str>) -> SavedResult {
         SavedResult {
@@ -422,6 +432,8 @@ mod tests {
                 availability: avail.map(Into::into),
                 sku: None,
             }),
+            etag: None,
+            last_modified: None,
             timeline: None,
         }
     }
@@ -595,5 +607,25 @@ mod tests {
         assert!(lines[1].starts_with("\"http://a.test/x,y\",done,200,1,10,100,,\"name of"), "{}", lines[1]);
         assert!(lines[1].ends_with(",1.50,EUR,in_stock,"), "{}", lines[1]);
         assert!(lines[2].starts_with("'=b,failed,,0,,0,timeout,"), "{}", lines[2]);
+    }
+
+    #[test]
+    fn a_done_events_validators_are_kept_in_its_row() {
+        let ev = Event::Done {
+            id: 0,
+            url: "https://shop.example/p/1".into(),
+            status: 200,
+            bytes: 10,
+            ms: 5,
+            attempts: 1,
+            product: None,
+            validators: Validators::from_headers(Some("\"v1\"".into()), Some("Sun, 06 Dec 2026 10:00:00 GMT".into())),
+            t: 5,
+        };
+        let row = SavedResult::from_event(&ev).expect("a final event");
+        assert_eq!(row.etag.as_deref(), Some("\"v1\""));
+        assert_eq!(row.last_modified.as_deref(), Some("Sun, 06 Dec 2026 10:00:00 GMT"));
+        assert_eq!(Validators::from_headers(Some(" ".into()), None), None, "empty headers are none");
+        assert_eq!(Validators::from_headers(Some("x".repeat(300)), None), None, "nor is an absurd one kept");
     }
 }

@@ -1047,6 +1047,7 @@ mod tests {
                                 ms: self.latency,
                                 attempts: 1,
                                 product: None,
+                                validators: None,
                                 t: self.latency,
                             },
                         ],

@@ -429,7 +429,20 @@ mod tests {
             0,
         );
         v.apply(&Event::Started { id: 0, url: url.clone(), attempt: 2, t: 200 }, 0);
-        v.apply(&Event::Done { id: 0, url, status: 200, bytes: 5, ms: 200, attempts: 2, product: None, t: 400 }, 0);
+        v.apply(
+            &Event::Done {
+                id: 0,
+                url,
+                status: 200,
+                bytes: 5,
+                ms: 200,
+                attempts: 2,
+                product: None,
+                validators: None,
+                t: 400,
+            },
+            0,
+        );
         v
     }
 

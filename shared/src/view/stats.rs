@@ -202,7 +202,17 @@ mod tests {
                 host0.push(ms);
             }
             let url = format!("http://h{}.test/{id}", id % 2);
-            s.observe(&Event::Done { id, url, status: 200, bytes: 1, ms, attempts: 1, product: None, t: ms });
+            s.observe(&Event::Done {
+                id,
+                url,
+                status: 200,
+                bytes: 1,
+                ms,
+                attempts: 1,
+                product: None,
+                validators: None,
+                t: ms,
+            });
         }
         let report = s.report(1000);
         assert_eq!(report.latency, Percentiles::of(&all));
@@ -261,6 +271,7 @@ mod tests {
             ms: 40,
             attempts: 2,
             product: None,
+            validators: None,
             t: 60,
         });
         s.observe(&Event::Done {
@@ -271,6 +282,7 @@ mod tests {
             ms: 20,
             attempts: 1,
             product: None,
+            validators: None,
             t: 20,
         });
         s.observe(&Event::Failed {

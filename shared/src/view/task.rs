@@ -312,7 +312,17 @@ mod tests {
                 t: 30,
             },
             Event::Started { id: 0, url: url.clone(), attempt: 2, t: 80 },
-            Event::Done { id: 0, url: url.clone(), status: 200, bytes: 9, ms: 20, attempts: 2, product: None, t: 100 },
+            Event::Done {
+                id: 0,
+                url: url.clone(),
+                status: 200,
+                bytes: 9,
+                ms: 20,
+                attempts: 2,
+                product: None,
+                validators: None,
+                t: 100,
+            },
         ];
         for ev in &events {
             let before = v.apply(ev, 1000);

@@ -298,6 +298,8 @@ impl Event {
                 ms: req_u64(v, "ms")?,
                 attempts: req_u32(v, "attempts")?,
                 product: opt_obj(v, "product", |p| Product::from_json(p).map(Box::new))?,
+                // Not shown by the browser: the history keeps them.
+                validators: None,
                 t: t()?,
             },
             "failed" => Event::Failed {
@@ -631,6 +633,7 @@ mod tests {
             ms: 56,
             attempts: 2,
             product: Some(Box::new(product)),
+            validators: None,
             t: 78,
         };
         let lat = Percentiles { count: 3, p50: 10, p90: 20, p99: 30, max: 31 };

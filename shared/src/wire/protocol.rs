@@ -173,6 +173,27 @@ pub struct RetryOptions {
     pub max_ms: Option<u64>,
 }
 
+/// A page's cache validators, as its answer gave them (RFC 9110 §8.8): sent
+/// back as `If-None-Match` and `If-Modified-Since` to ask whether it changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Validators {
+    /// `ETag`, as sent (quotes and `W/` included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// `Last-Modified`, as sent (an HTTP date).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
+}
+
+impl Validators {
+    /// From the two header values; `None` when neither is there (or both are empty).
+    pub fn from_headers(etag: Option<String>, last_modified: Option<String>) -> Option<Self> {
+        let keep = |v: Option<String>| v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty() && v.len() <= 256);
+        let (etag, last_modified) = (keep(etag), keep(last_modified));
+        (etag.is_some() || last_modified.is_some()).then_some(Self { etag, last_modified })
+    }
+}
+
 /// A run request with every default filled in and every limit checked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunOptions {
@@ -448,6 +469,10 @@ pub enum Event {
         /// Extracted product data, when asked for and found.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         product: Option<Box<Product>>,
+        /// The answer's `ETag` and `Last-Modified`, when it had them: what a
+        /// later fetch of the URL can revalidate with.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        validators: Option<Validators>,
         /// Time of the event.
         t: Millis,
     },

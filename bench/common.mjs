@@ -146,3 +146,19 @@ export function runAiohttp(python, urls, c, limitMs = 120_000) {
     p.stdin.end(urls.join('\n'));
   });
 }
+
+/**
+ * `method path` on the edge at `base` with an optional JSON `body`, for a
+ * 2xx JSON answer (anything else throws, with the start of the answer).
+ */
+export async function apiCall(base, method, path, body, timeoutMs = 120_000) {
+  const resp = await fetch(`${base}${path}`, {
+    method,
+    headers: body ? { 'content-type': 'application/json' } : {},
+    body: body ? JSON.stringify(body) : undefined,
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await resp.text();
+  if (!resp.ok) throw new Error(`${method} ${path} answered ${resp.status}: ${text.slice(0, 300)}`);
+  return JSON.parse(text);
+}

@@ -24,7 +24,7 @@
 //   100,000 URLs (latency 0) is created and while it runs.
 // Every loop here is bounded in count and time.
 import os from 'node:os';
-import { cpuOf, median, rssOf, runAiohttp, sessionProcesses, startUpstream, writeSection } from './common.mjs';
+import { cpuOf, median, rssOf, runAiohttp, sessionProcesses, startUpstream, writeSection, apiCall } from './common.mjs';
 
 const BASE = process.env.FANOUT_URL ?? 'http://127.0.0.1:8798';
 const PY = process.env.BENCH_PYTHON ?? 'bench/.venv/bin/python';
@@ -51,17 +51,7 @@ const wasm = async () => {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function api(method, path, body) {
-  const resp = await fetch(`${BASE}${path}`, {
-    method,
-    headers: body ? { 'content-type': 'application/json' } : {},
-    body: body ? JSON.stringify(body) : undefined,
-    signal: AbortSignal.timeout(600_000),
-  });
-  const text = await resp.text();
-  if (!resp.ok) throw new Error(`${method} ${path} answered ${resp.status}: ${text.slice(0, 300)}`);
-  return JSON.parse(text);
-}
+const api = (method, path, body) => apiCall(BASE, method, path, body, 600_000);
 
 const options = { concurrency: C, per_host: C, timeout_ms: 10_000, retry: { max_attempts: 3 }, extract: false };
 

@@ -22,7 +22,7 @@
 //   Memory: workerd's resident set before and at its peak.
 // Every loop here is bounded in count and time.
 import fs from 'node:fs';
-import { cpuOf, median, rssOf, sessionProcesses, writeSection } from './common.mjs';
+import { cpuOf, median, rssOf, sessionProcesses, writeSection, apiCall } from './common.mjs';
 
 const BASE = process.env.FANOUT_URL ?? 'http://127.0.0.1:8798';
 const SID = Number(process.env.FANOUT_BENCH_SID ?? 0);
@@ -34,17 +34,7 @@ const cpuMs = () => cpuOf(PROCS).all;
 const rssMb = () => rssOf(PROCS);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function api(method, path, body) {
-  const resp = await fetch(`${BASE}${path}`, {
-    method,
-    headers: body ? { 'content-type': 'application/json' } : {},
-    body: body ? JSON.stringify(body) : undefined,
-    signal: AbortSignal.timeout(120_000),
-  });
-  const text = await resp.text();
-  if (resp.status >= 300) throw new Error(`${method} ${path}: ${resp.status} ${text.slice(0, 300)}`);
-  return JSON.parse(text);
-}
+const api = (method, path, body) => apiCall(BASE, method, path, body, 120_000);
 
 /** Every watch, by id (pages of 100). */
 async function allWatches() {

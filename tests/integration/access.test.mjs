@@ -6,42 +6,24 @@
 // (a token set) takes the token. Every wait is bounded.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
+import { ownEdge } from './helpers.mjs';
 
 const LOCKED = process.env.FANOUT_LOCKED_URL;
 const TOKEN = process.env.FANOUT_LOCKED_TOKEN;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const started = [];
 
 /** An edge of this file's own, in its own process group, with `env` on top. */
-async function ownEdge(port, env) {
+async function edge(port, env) {
   const state = `target/wrangler-access-${port}`;
   rmSync(state, { recursive: true, force: true });
-  const child = spawn('scripts/wrangler-dev.sh', [String(port)], {
-    env: { ...process.env, FANOUT_NO_BUILD: '1', FANOUT_PERSIST: state, ...env },
-    detached: true,
-    stdio: 'ignore',
-  });
-  started.push(child);
-  const base = `http://127.0.0.1:${port}`;
-  const end = Date.now() + 120_000;
-  for (;;) {
-    const ok = await fetch(`${base}/api/v1/health`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
-    if (ok) return base;
-    assert.ok(Date.now() < end && child.exitCode === null, `the edge on ${port} did not start`);
-    await sleep(500);
-  }
+  const e = await ownEdge(port, state, env);
+  started.push(e);
+  return e.base;
 }
 
 after(async () => {
-  for (const child of started) {
-    if (child.exitCode !== null) continue;
-    const exited = new Promise((r) => child.once('exit', r));
-    try { process.kill(-child.pid, 'SIGTERM'); } catch { /* gone */ }
-    await Promise.race([exited, sleep(10_000)]);
-    try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ }
-  }
+  for (const e of started) await e.stop();
 });
 
 async function call(base, method, path, body, headers = {}) {
@@ -58,7 +40,7 @@ async function call(base, method, path, body, headers = {}) {
 }
 
 test('without a token a deployment is closed: every API route family answers 401 and says how to open it', async () => {
-  const base = await ownEdge(Number(process.env.FANOUT_CLOSED_PORT ?? 8789), { FANOUT_CLOSED: '1' });
+  const base = await edge(Number(process.env.FANOUT_CLOSED_PORT ?? 8789), { FANOUT_CLOSED: '1' });
   const urls = [`${base}/demo/products/1`];
   const routes = [
     ['POST', '/api/v1/runs', { urls }],
@@ -95,7 +77,7 @@ test('without a token a deployment is closed: every API route family answers 401
 });
 
 test('an open deployment holds each client to its rate limit: 429 with Retry-After', async () => {
-  const base = await ownEdge(Number(process.env.FANOUT_LIMITED_PORT ?? 8790), { FANOUT_RATE_LIMIT: '5' });
+  const base = await edge(Number(process.env.FANOUT_LIMITED_PORT ?? 8790), { FANOUT_RATE_LIMIT: '5' });
   const config = await call(base, 'GET', '/api/v1/config');
   assert.deepEqual([config.json.token_required, config.json.open_access], [false, true]);
   const statuses = [];

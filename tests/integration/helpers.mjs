@@ -1,6 +1,7 @@
 // Shared helpers for the integration tests: a real upstream on loopback and a
 // streaming client for Fanout's NDJSON API. Every request loop here is bounded.
 import http from 'node:http';
+import { spawn } from 'node:child_process';
 
 export const BASE = process.env.FANOUT_URL ?? 'http://127.0.0.1:8787';
 
@@ -182,4 +183,37 @@ export async function receiver(plan = []) {
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   return { url: `http://127.0.0.1:${server.address().port}/hook`, got, close: () => new Promise((r) => { server.closeAllConnections(); server.close(r); }) };
+}
+
+/**
+ * An edge of a test's own: the build `make test` made (no build step or
+ * watcher), on `port`, with its local state in `state`, `env` on top of
+ * this process's and `args` passed to wrangler, in a process group of its
+ * own so that `stop()` ends it and its workerd. Waits (bounded) until it
+ * answers its health check.
+ */
+export async function ownEdge(port, state, env = {}, args = []) {
+  const child = spawn('scripts/wrangler-dev.sh', [String(port), ...args], {
+    env: { ...process.env, FANOUT_NO_BUILD: '1', FANOUT_PERSIST: state, ...env },
+    detached: true,
+    stdio: 'ignore',
+  });
+  const base = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    if (child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    try { process.kill(-child.pid, 'SIGTERM'); } catch { /* already gone */ }
+    await Promise.race([exited, sleep(10_000)]);
+    try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ }
+  };
+  const end = Date.now() + 120_000;
+  for (;;) {
+    const ok = await fetch(`${base}/api/v1/health`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
+    if (ok) return { base, stop };
+    if (Date.now() > end || child.exitCode !== null) {
+      await stop();
+      throw new Error(`the test's own edge on ${port} did not start`);
+    }
+    await sleep(500);
+  }
 }

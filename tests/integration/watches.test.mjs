@@ -9,10 +9,9 @@
 // runs' saved results. Every wait is bounded.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { BASE, receiver } from './helpers.mjs';
+import { BASE, ownEdge, receiver } from './helpers.mjs';
 
 const LOCKED = process.env.FANOUT_LOCKED_URL;
 const TOKEN = process.env.FANOUT_LOCKED_TOKEN;
@@ -392,42 +391,11 @@ test('in production, webhooks obey the target rules and the token applies', { sk
   assert.equal((await call('GET', '/api/v1/watches', undefined, LOCKED)).status, 401);
 });
 
-/**
- * An edge of this test's own (the same build, with assets, its own local
- * state and `MIN_WATCH_MINUTES` 1), started in its own process group so
- * that it can be stopped and started again over the same state.
- */
-async function ownEdge(port, state) {
-  const child = spawn('scripts/wrangler-dev.sh', [String(port), '--var', 'MIN_WATCH_MINUTES:1'], {
-    env: { ...process.env, FANOUT_NO_BUILD: '1', FANOUT_PERSIST: state },
-    detached: true,
-    stdio: 'ignore',
-  });
-  const base = `http://127.0.0.1:${port}`;
-  const end = Date.now() + 120_000;
-  for (;;) {
-    const ok = await fetch(`${base}/api/v1/health`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
-    if (ok) break;
-    assert.ok(Date.now() < end && child.exitCode === null, `the test's own edge on ${port} did not start`);
-    await sleep(500);
-  }
-  return {
-    base,
-    async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      try { process.kill(-child.pid, 'SIGTERM'); } catch { /* already gone */ }
-      await Promise.race([exited, sleep(10_000)]);
-      try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ }
-    },
-  };
-}
-
 test('after a restart the next slot still runs by itself; a slot whose last run goes on is skipped, not made up', { timeout: 300_000 }, async () => {
   const port = Number(process.env.FANOUT_RESTART_PORT ?? 8794);
   const state = 'target/wrangler-watch-restart';
   rmSync(state, { recursive: true, force: true });
-  let edge = await ownEdge(port, state);
+  let edge = await ownEdge(port, state, {}, ['--var', 'MIN_WATCH_MINUTES:1']);
   try {
     const shop = `${edge.base}/demo/products`;
     const quick = (await createWatch({ job: { urls: [`${shop}/1`, `${shop}/2`] }, schedule: { every_minutes: 1 } }, edge.base)).watch;
@@ -442,7 +410,7 @@ test('after a restart the next slot still runs by itself; a slot whose last run 
     // Stopped and started again over the same state, and left alone: no
     // request touches the watches until the next slot has had its time.
     await edge.stop();
-    edge = await ownEdge(port, state);
+    edge = await ownEdge(port, state, {}, ['--var', 'MIN_WATCH_MINUTES:1']);
     const wait = quick.created_at + MINUTE + 15_000 - Date.now();
     await sleep(Math.max(0, wait));
     const touched = Date.now();

@@ -162,3 +162,18 @@ export async function apiCall(base, method, path, body, timeoutMs = 120_000) {
   if (!resp.ok) throw new Error(`${method} ${path} answered ${resp.status}: ${text.slice(0, 300)}`);
   return JSON.parse(text);
 }
+
+/** The lines of an NDJSON response body as they arrive (empty lines skipped). */
+export async function* ndjsonLines(body) {
+  const dec = new TextDecoder();
+  let buf = '';
+  for await (const chunk of body) {
+    buf += dec.decode(chunk, { stream: true });
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (line.trim()) yield line;
+    }
+  }
+}

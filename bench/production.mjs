@@ -16,7 +16,7 @@
 // Extraction is off, as the aiohttp crawler only downloads. Writes the
 // `bench:production` section of BENCHMARKS.md. Every loop is bounded.
 import os from 'node:os';
-import { median, runAiohttp, startUpstream, writeSection } from './common.mjs';
+import { median, ndjsonLines, runAiohttp, startUpstream, writeSection } from './common.mjs';
 
 const BASE = process.env.FANOUT_URL ?? 'http://127.0.0.1:8798';
 const PY = process.env.BENCH_PYTHON ?? 'bench/.venv/bin/python';
@@ -33,21 +33,13 @@ async function fanout(urls, c, opts = {}) {
     signal: AbortSignal.timeout(180_000),
   });
   if (!resp.ok) throw new Error(`fanout answered ${resp.status}: ${await resp.text()}`);
-  let buf = '';
   let summary;
   const kinds = {};
-  const dec = new TextDecoder();
-  for await (const chunk of resp.body) {
-    buf += dec.decode(chunk, { stream: true });
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      if (line.includes('"type":"summary"')) summary = JSON.parse(line);
-      else if (line.includes('"type":"failed"')) {
-        const k = JSON.parse(line).error.kind;
-        kinds[k] = (kinds[k] ?? 0) + 1;
-      }
+  for await (const line of ndjsonLines(resp.body)) {
+    if (line.includes('"type":"summary"')) summary = JSON.parse(line);
+    else if (line.includes('"type":"failed"')) {
+      const k = JSON.parse(line).error.kind;
+      kinds[k] = (kinds[k] ?? 0) + 1;
     }
   }
   return { ms: performance.now() - t0, summary, kinds };

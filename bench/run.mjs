@@ -10,7 +10,7 @@
 // markers) with an SVG plot. Every request loop here is bounded.
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { median, runAiohttp as aiohttp, startUpstream as upstream, writeSection } from './common.mjs';
+import { median, ndjsonLines, runAiohttp as aiohttp, startUpstream as upstream, writeSection } from './common.mjs';
 import os from 'node:os';
 
 const BASE = process.env.FANOUT_URL ?? 'http://127.0.0.1:8798';
@@ -35,17 +35,9 @@ async function runFanout(urls, c, extract = false, base = BASE) {
     signal: AbortSignal.timeout(120_000),
   });
   if (!resp.ok) throw new Error(`fanout answered ${resp.status}: ${await resp.text()}`);
-  let buf = '';
   let summary;
-  const dec = new TextDecoder();
-  for await (const chunk of resp.body) {
-    buf += dec.decode(chunk, { stream: true });
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      if (line.includes('"type":"summary"')) summary = JSON.parse(line);
-    }
+  for await (const line of ndjsonLines(resp.body)) {
+    if (line.includes('"type":"summary"')) summary = JSON.parse(line);
   }
   const ms = performance.now() - t0;
   if (!summary || summary.done !== urls.length) throw new Error(`fanout: ${summary?.done} of ${urls.length} done`);

@@ -94,11 +94,7 @@ pub async fn attempt(env: &Env, settings: &Settings, d: &mut Delivery, rng: &mut
         return Ok(());
     };
     let started = unix_ms();
-    let answer = match (d.signed(), w.secret) {
-        (false, _) => send(d, None, settings).await,
-        (true, Some(secret)) => send(d, Some(&secret), settings).await,
-        (true, None) => Answer::Error("the watch has no webhook secret".into()),
-    };
+    let answer = send(d, w.secret.as_deref(), settings).await;
     let log = d.record(started, unix_ms(), &answer, rng);
     store.log_attempt(&d.watch_id, &log).await
 }
@@ -118,11 +114,7 @@ pub async fn test_send(
     let mut out = Vec::new();
     for mut d in deliveries_of(w, &p, now).into_iter().filter(|d| only.is_none_or(|c| c == d.channel)) {
         let started = unix_ms();
-        let answer = match (d.signed(), &w.secret) {
-            (false, _) => send(&d, None, settings).await,
-            (true, Some(secret)) => send(&d, Some(secret), settings).await,
-            (true, None) => Answer::Error("the watch has no webhook secret".into()),
-        };
+        let answer = send(&d, w.secret.as_deref(), settings).await;
         let mut log = d.record(started, unix_ms(), &answer, rng);
         // One attempt: a test is not retried.
         if log.outcome == "retrying" {
@@ -135,8 +127,14 @@ pub async fn test_send(
     Ok(out)
 }
 
-/// `POST` `d`'s body; signed with `secret` when it goes to the webhook.
+/// `POST` `d`'s body, signed with the watch's `secret` when it goes to the
+/// webhook (which without one is not sent); a chat channel's is not signed.
 async fn send(d: &Delivery, secret: Option<&str>, settings: &Settings) -> Answer {
+    let secret = match (d.signed(), secret) {
+        (true, None) => return Answer::Error("the watch has no webhook secret".into()),
+        (true, s) => s,
+        (false, _) => None,
+    };
     // The target rules again: the deployment's rules may have changed.
     let url = match check_url(&d.url) {
         Ok(u) => u,

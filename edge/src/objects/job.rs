@@ -645,8 +645,10 @@ impl JobObject {
             return;
         }
         let mut rng = SplitMix64::new((js_sys::Math::random() * 9_007_199_254_740_992.0) as u64);
+        // One invocation, one set of connections for all of its attempts.
+        let settings = self.settings();
         for d in all.iter_mut().filter(|d| d.due(now)) {
-            if let Err(e) = alerts::attempt(&self.env, &self.settings(), d, &mut rng).await {
+            if let Err(e) = alerts::attempt(&self.env, &settings, d, &mut rng).await {
                 console_error!("delivery {}: {e}", d.delivery_id);
             }
         }

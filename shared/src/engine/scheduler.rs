@@ -71,6 +71,11 @@ pub struct Response {
     /// The answer's `ETag` / `Last-Modified`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub validators: Option<Validators>,
+    /// A 304 to the validators the shell sent (a revalidation): the page is
+    /// unchanged, `product` is the one carried forward. A 304 the shell did
+    /// not ask for is not this, and fails as any unexpected status does.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub not_modified: bool,
 }
 
 /// The outcome of one attempt, as reported by the shell.
@@ -574,12 +579,12 @@ impl Scheduler {
         let host = self.slots[idx].host;
         match &result {
             Ok(resp) if resp.status == 429 || resp.status == 503 => self.back_off(host),
-            Ok(resp) if is_success(resp.status) => self.recover(host),
+            Ok(resp) if is_success(resp.status) || resp.not_modified => self.recover(host),
             _ => {}
         }
         let latency = self.now.saturating_sub(started);
         match result {
-            Ok(resp) if is_success(resp.status) => {
+            Ok(resp) if is_success(resp.status) || resp.not_modified => {
                 let slot = &self.slots[idx];
                 let ev = Event::Done {
                     id: slot.id,
@@ -590,6 +595,7 @@ impl Scheduler {
                     attempts: attempt,
                     product: resp.product.map(Box::new),
                     validators: resp.validators,
+                    not_modified: resp.not_modified,
                     t: self.now,
                 };
                 self.finish(idx, DONE, ev);
@@ -1531,6 +1537,37 @@ mod tests {
         let t: Vec<Millis> = starts_of(&out, 0).iter().map(|s| s.1).collect();
         assert_eq!(t, vec![0, 250, 750, 1750, 3250, 4750]);
         assert!(matches!(out.terminal(0), Event::Done { attempts: 6, .. }));
+    }
+
+    #[test]
+    fn a_304_to_a_revalidation_is_done_and_unchanged_and_carries_the_product() {
+        let mut s = Scheduler::new(Vec::new(), opts(2, 2), Box::new(ZeroRng));
+        s.set_open(true);
+        s.add(Job { id: 0, url: "http://h0.test/a".into() }, false);
+        s.add(Job { id: 1, url: "http://h0.test/b".into() }, false);
+        s.handle_timeout(0);
+        while s.poll_action().is_some() {}
+        while s.poll_event().is_some() {}
+        let name =
+            crate::wire::protocol::Field { value: "Kettle".to_owned(), source: crate::wire::protocol::Source::JsonLd };
+        let carried = Product { name: Some(name), ..Product::default() };
+        let unchanged =
+            Response { status: 304, not_modified: true, product: Some(carried.clone()), ..Response::default() };
+        s.on_result(7, 0, 1, Ok(unchanged));
+        match s.poll_event() {
+            Some(Event::Done { id: 0, status: 304, not_modified: true, bytes: 0, product: Some(p), .. }) => {
+                assert_eq!(*p, carried, "the saved product, carried forward");
+            }
+            other => panic!("{other:?}"),
+        }
+        // A 304 nobody asked for (no validators were sent) ends the URL as any
+        // final 3xx does, but is not "unchanged": nothing is carried.
+        s.on_result(8, 1, 1, Ok(Response { status: 304, ..Response::default() }));
+        let ev = s.poll_event();
+        assert!(
+            matches!(ev, Some(Event::Done { id: 1, status: 304, not_modified: false, product: None, .. })),
+            "{ev:?}"
+        );
     }
 
     #[test]

@@ -139,6 +139,7 @@ impl SavedResult {
                 attempts: self.attempts,
                 product: None,
                 validators: None,
+                not_modified: false,
                 t,
             },
             "failed" => {
@@ -620,6 +621,7 @@ mod tests {
             attempts: 1,
             product: None,
             validators: Validators::from_headers(Some("\"v1\"".into()), Some("Sun, 06 Dec 2026 10:00:00 GMT".into())),
+            not_modified: false,
             t: 5,
         };
         let row = SavedResult::from_event(&ev).expect("a final event");

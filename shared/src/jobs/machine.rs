@@ -1048,6 +1048,7 @@ mod tests {
                                 attempts: 1,
                                 product: None,
                                 validators: None,
+                                not_modified: false,
                                 t: self.latency,
                             },
                         ],

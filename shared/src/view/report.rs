@@ -439,6 +439,7 @@ mod tests {
                 attempts: 2,
                 product: None,
                 validators: None,
+                not_modified: false,
                 t: 400,
             },
             0,

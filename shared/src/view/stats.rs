@@ -211,6 +211,7 @@ mod tests {
                 attempts: 1,
                 product: None,
                 validators: None,
+                not_modified: false,
                 t: ms,
             });
         }
@@ -272,6 +273,7 @@ mod tests {
             attempts: 2,
             product: None,
             validators: None,
+            not_modified: false,
             t: 60,
         });
         s.observe(&Event::Done {
@@ -283,6 +285,7 @@ mod tests {
             attempts: 1,
             product: None,
             validators: None,
+            not_modified: false,
             t: 20,
         });
         s.observe(&Event::Failed {

@@ -300,6 +300,7 @@ impl Event {
                 product: opt_obj(v, "product", |p| Product::from_json(p).map(Box::new))?,
                 // Not shown by the browser: the history keeps them.
                 validators: None,
+                not_modified: false,
                 t: t()?,
             },
             "failed" => Event::Failed {
@@ -634,6 +635,7 @@ mod tests {
             attempts: 2,
             product: Some(Box::new(product)),
             validators: None,
+            not_modified: false,
             t: 78,
         };
         let lat = Percentiles { count: 3, p50: 10, p90: 20, p99: 30, max: 31 };

@@ -473,6 +473,11 @@ pub enum Event {
         /// later fetch of the URL can revalidate with.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         validators: Option<Validators>,
+        /// The page had not changed: it answered 304 to the validators sent
+        /// (`status` 304), no body was read, and `product` is the one saved
+        /// from its last full answer, carried forward.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        not_modified: bool,
         /// Time of the event.
         t: Millis,
     },

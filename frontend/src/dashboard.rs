@@ -82,6 +82,7 @@ pub fn App() -> impl IntoView {
     let max_ms = RwSignal::new(from_link.max_ms);
     let deadline_ms = RwSignal::new(from_link.deadline_ms);
     let save = RwSignal::new(from_link.save);
+    let revalidate = RwSignal::new(false);
     let link_note = RwSignal::new(None::<String>);
     let sitemap_url = RwSignal::new(format!("{}/demo/sitemap_index.xml", origin()));
     let sitemap_note = RwSignal::new(String::new());
@@ -152,6 +153,7 @@ pub fn App() -> impl IntoView {
             per_host_interval_ms: None,
             crawl: None,
             fan_out: None,
+            revalidate: revalidate.get_untracked().then_some(true),
         };
         // Keep the configuration in the address bar (the default demo list
         // is implied, so links stay short).
@@ -265,6 +267,9 @@ pub fn App() -> impl IntoView {
                         on:change=move |ev| extract.set(event_target_checked(&ev))/><span>"Extract products"</span></label>
                     <label class="field check" title="Keep this run's results in the History tab (stored at the edge, in D1)"><input type="checkbox" prop:checked=move || save.get()
                         on:change=move |ev| save.set(event_target_checked(&ev))/><span>"Save to history"</span></label>
+                    <label class="field check" title="Send each URL saved before its last answer's ETag / Last-Modified; a page that answers 304 is not downloaded again and keeps its saved product">
+                        <input type="checkbox" data-testid="revalidate" prop:checked=move || revalidate.get()
+                        on:change=move |ev| revalidate.set(event_target_checked(&ev))/><span>"Revalidate (304)"</span></label>
                 </div>
                 <div class="actions">
                     <button class="primary" on:click=run disabled=busy>"Run"</button>

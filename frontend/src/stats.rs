@@ -72,6 +72,12 @@ pub fn StatCards(
                     <div class="stat"><b>{fixed(s.rps, 1)}</b><span>"URLs / s"</span></div>
                     <div class="stat"><b>{s.retries}</b><span>"retries"</span></div>
                     <div class="stat"><b>{format!("{} MB", fixed(s.bytes as f64 / 1_048_576.0, 1))}</b><span>"downloaded"</span></div>
+                    {(s.unchanged > 0).then(|| view! {
+                        <div class="stat" data-testid="bytes-saved" title="Pages that answered 304 Not Modified to their last answer's validators: not downloaded again">
+                            <b>{format!("{} MB", fixed(s.bytes_saved as f64 / 1_048_576.0, 1))}</b>
+                            <span>{format!("saved ({} unchanged)", s.unchanged)}</span>
+                        </div>
+                    })}
                     <div class="stat wide"><b>{s.status.iter().map(|(k, v)| format!("{k}×{v}")).collect::<Vec<_>>().join(" ")}</b><span>"statuses"</span></div>
                 }.into_any())
             }}

@@ -11,7 +11,7 @@ use crate::run::{Row, RunStore};
 /// test machine, so a page holds 50 (BENCHMARKS.md).
 const PAGE: usize = 50;
 
-fn fmt_bytes(b: u64) -> String {
+pub(crate) fn fmt_bytes(b: u64) -> String {
     if b >= 1024 * 1024 {
         format!("{} MB", fixed(b as f64 / 1_048_576.0, 1))
     } else if b >= 1024 {
@@ -70,7 +70,11 @@ fn TaskRow(
                     <td><span class=format!("badge {}", state.slug())>{state.label()}</span></td>
                     <td class="url"><a href=t.url.clone() target="_blank" rel="noopener noreferrer">{t.url.clone()}</a></td>
                     <td class="num">{if t.attempt == 0 { String::new() } else { t.attempt.to_string() }}</td>
-                    <td class="num">{t.status.map(|s| s.to_string()).unwrap_or_default()}</td>
+                    <td class="num">{match t.status {
+                        Some(s) if t.not_modified => format!("{s} unchanged"),
+                        Some(s) => s.to_string(),
+                        None => String::new(),
+                    }}</td>
                     <td class="num">{t.ms.map(|m| format!("{m} ms")).unwrap_or_default()}</td>
                     <td class="num">{t.bytes.map(fmt_bytes).unwrap_or_default()}</td>
                     <td class="product">{name}</td>

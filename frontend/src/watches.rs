@@ -501,7 +501,7 @@ pub fn WatchesPage() -> impl IntoView {
                         <h3>"Runs"</h3>
                         <div class="table-scroll">
                         <table data-testid="watch-runs">
-                            <thead><tr><th>"Started"</th><th>"How"</th><th>"State"</th><th>"Compared with"</th><th title="URLs whose price, currency or stock moved (or new, or recovered)">"Changed"</th><th title="URLs fetched both times, and the same">"Unchanged"</th><th>"Failed"</th><th>"Alerts"</th><th></th></tr></thead>
+                            <thead><tr><th>"Started"</th><th>"How"</th><th>"State"</th><th>"Compared with"</th><th title="URLs whose price, currency or stock moved (or new, or recovered)">"Changed"</th><th title="URLs fetched both times, and the same">"Unchanged"</th><th title="Unchanged URLs that answered 304 Not Modified to their last answer's validators, and the bytes they did not download">"Not re-downloaded"</th><th>"Failed"</th><th>"Alerts"</th><th></th></tr></thead>
                             <tbody>
                                 {d.runs.iter().map(|r| view! {
                                     <tr data-state=r.state.as_str()>
@@ -511,6 +511,9 @@ pub fn WatchesPage() -> impl IntoView {
                                         <td class="mono">{r.compared_with.clone().unwrap_or_else(|| "— (first run)".into())}</td>
                                         <td class="num" data-count="changed">{r.counts.map_or("—".into(), |c| c.changed.to_string())}</td>
                                         <td class="num" data-count="unchanged">{r.counts.map_or("—".into(), |c| c.unchanged.to_string())}</td>
+                                        <td class="num" data-count="not-modified">{r.counts.map_or("—".into(), |c| {
+                                            if c.not_modified == 0 { "0".to_owned() } else { format!("{} ({} saved)", c.not_modified, crate::table::fmt_bytes(c.bytes_saved)) }
+                                        })}</td>
                                         <td class="num" data-count="failed">{r.counts.map_or("—".into(), |c| c.failed.to_string())}</td>
                                         <td class="num">{r.alerts.len()}</td>
                                         <td><a href=format!("/?mode=jobs&job={}", r.job_id)>"job"</a>" "<a href=format!("/?mode=history&run={}", r.job_id)>"results"</a></td>

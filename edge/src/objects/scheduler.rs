@@ -78,8 +78,14 @@ pub async fn arm(env: &Env, settings: &Settings, at: Option<u64>) {
 }
 
 /// A stored job request, as a job body to start.
+/// A watch run revalidates its URLs (conditional re-fetch), except a
+/// crawl's, whose unchanged pages would yield no links to follow.
 fn job_body(job: &JobRequest) -> std::result::Result<JobBody, ApiError> {
-    read_job(serde_json::to_value(job).map_err(internal)?)
+    let mut body = read_job(serde_json::to_value(job).map_err(internal)?)?;
+    if body.run.crawl.is_none() {
+        body.run.revalidate = Some(true);
+    }
+    Ok(body)
 }
 
 /// The watch's previous job, when it is still queued or running.

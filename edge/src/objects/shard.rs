@@ -39,6 +39,7 @@ use std::rc::Rc;
 
 use fanout_shared::engine::lanes::{FromShard, ToShard};
 use fanout_shared::engine::retry::SplitMix64;
+use fanout_shared::engine::revalidate::WithPriors;
 use fanout_shared::engine::runner::{AbortAttempt, CancelHandle, Fetcher, Progress, Runner};
 use fanout_shared::engine::scheduler::AttemptRequest;
 use fanout_shared::input::target::{TargetPolicy, check_url};
@@ -59,6 +60,7 @@ use crate::context::Settings;
 use crate::platform::clock::{EdgeClock, Sleep, unix_ms};
 use crate::platform::fetch::{EdgeAbort, EdgeFetcher, EdgeProbe, InFlight};
 use crate::routes::jobs::ask;
+use crate::store::history::Store;
 
 /// One lane's shard. See the module docs.
 #[durable_object]
@@ -280,6 +282,20 @@ async fn run_batch(
         demo_robots_status: settings.demo_robots_status,
         gate: settings.gate.clone(),
     };
+    // A revalidating job (every watch run) asks its URLs fetched before
+    // whether they changed; without a history, or when reading it fails,
+    // the batch fetches in full.
+    let priors = match (msg.options.revalidate, Store::open(env, settings)) {
+        (true, Some(store)) => {
+            let urls: Vec<String> = msg.urls.iter().map(|u| u.url.clone()).collect();
+            store.priors(&urls).await.unwrap_or_else(|e| {
+                console_error!("job {}: reading the last answers: {e}", msg.job_id);
+                HashMap::new()
+            })
+        }
+        _ => HashMap::new(),
+    };
+    let fetcher = WithPriors::new(fetcher, priors);
     let seed = (js_sys::Math::random() * (u64::MAX as f64)) as u64;
     let started = unix_ms();
     let mut runner = Runner::new(BatchRun::new(&msg, Box::new(SplitMix64::new(seed))), fetcher, EdgeClock::start());
@@ -439,7 +455,7 @@ impl Lane {
             return;
         }
         match (msg, &self.work) {
-            (ToShard::Start { id, attempt, url, links, text }, Work::Pages(fetcher)) => {
+            (ToShard::Start { id, attempt, url, links, text, prior }, Work::Pages(fetcher)) => {
                 if self.faults && attempt == 1 && url.contains("fanout_fault=shard_dies") {
                     // An invocation that died: everything in flight is gone,
                     // and the entry hears only that the socket closed.
@@ -447,7 +463,7 @@ impl Lane {
                     let _ = self.ws.close(Some(1011), Some("shard died (test fault)"));
                     return;
                 }
-                let req = AttemptRequest { id, attempt, url, links, text };
+                let req = AttemptRequest { id, attempt, url, links, text, prior };
                 // No notes back: the entry keeps at most six of this lane's
                 // attempts out at once, so none waits here for a connection,
                 // and the entry times each from when it sent it.

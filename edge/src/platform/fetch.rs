@@ -15,6 +15,7 @@ use fanout_shared::FetchError;
 use fanout_shared::demo::ATTEMPT_HEADER;
 use fanout_shared::engine::gate::Gate;
 use fanout_shared::engine::retry::{is_success, parse_retry_after};
+use fanout_shared::engine::revalidate;
 use fanout_shared::engine::runner::{AbortAttempt, Fetcher, Progress};
 use fanout_shared::engine::scheduler::{AttemptRequest, AttemptResult, Note, Response};
 use fanout_shared::extract::Extractor;
@@ -147,6 +148,7 @@ struct Upstream {
 /// Request `url` and wait for its headers, holding one of the invocation's
 /// connections (`gate`) meanwhile; `sent` is called once the request has
 /// its connection and goes out.
+#[allow(clippy::too_many_arguments)]
 async fn fetch_upstream(
     url: Url,
     method: Method,
@@ -154,13 +156,18 @@ async fn fetch_upstream(
     signal: Option<web_sys::AbortSignal>,
     max_body: u64,
     gate: &Gate,
+    conditional: &[(&str, &str)],
     sent: &dyn Fn(),
 ) -> Result<Upstream, FetchError> {
     let headers = web_sys::Headers::new().map_err(js_network)?;
-    // Only these headers: no cookies, no Authorization, no client IP.
+    // Only these headers: no cookies, no Authorization, no client IP; and
+    // a revalidation's validators.
     headers.set("user-agent", USER_AGENT).map_err(js_network)?;
     headers.set("accept", "text/html,application/xhtml+xml,*/*;q=0.8").map_err(js_network)?;
     headers.set(ATTEMPT_HEADER, &attempt.to_string()).map_err(js_network)?;
+    for (name, value) in conditional {
+        headers.set(name, value).map_err(js_network)?;
+    }
     let init = web_sys::RequestInit::new();
     init.set_method(method.as_ref());
     init.set_headers(&headers);
@@ -267,14 +274,16 @@ struct Route<'a> {
 /// Fetch `url`, following redirects here rather than in the runtime, so
 /// that every hop is checked against the route's policy (the edge's own demo
 /// pages are served in-process and exempt). A loop or more than
-/// [`MAX_REDIRECTS`] hops is an error. `sent` is called once, when the first
-/// request goes out.
+/// [`MAX_REDIRECTS`] hops is an error. `conditional` (a revalidation's
+/// validators) goes with every hop: they belong to the page at the end of
+/// the redirects. `sent` is called once, when the first request goes out.
 async fn fetch_following(
     url: Url,
     attempt: u32,
     route: &Route<'_>,
     signal: Option<web_sys::AbortSignal>,
     max_body: u64,
+    conditional: &[(&str, &str)],
     sent: &dyn Fn(),
 ) -> Result<Upstream, FetchError> {
     let (own, policy) = (route.own, route.policy);
@@ -292,7 +301,17 @@ async fn fetch_following(
             once();
             fetch_demo(current.clone(), attempt, route.robots_status).await
         } else {
-            fetch_upstream(current.clone(), Method::Get, attempt, signal.clone(), max_body, route.gate, &once).await?
+            fetch_upstream(
+                current.clone(),
+                Method::Get,
+                attempt,
+                signal.clone(),
+                max_body,
+                route.gate,
+                conditional,
+                &once,
+            )
+            .await?
         };
         let Some(location) = up.location.as_deref().filter(|_| is_redirect(up.status)) else { return Ok(up) };
         hops += 1;
@@ -374,7 +393,7 @@ pub async fn fetch_text(
         policy.check(&url)?;
     }
     let route = Route { own, policy, gate, robots_status };
-    let mut up = fetch_following(url, 1, &route, None, max_bytes, &|| ()).await?;
+    let mut up = fetch_following(url, 1, &route, None, max_bytes, &[], &|| ()).await?;
     let mut body = Vec::new();
     up.read_body(max_bytes, None, |c| body.extend_from_slice(c)).await?;
     Ok((up.status, String::from_utf8_lossy(&body).into_owned()))
@@ -392,6 +411,7 @@ impl Fetcher for EdgeFetcher {
         let want_product = self.extract;
         let robots_status = self.demo_robots_status;
         let (url, attempt, want_links, want_text) = (req.url.clone(), req.attempt, req.links, req.text);
+        let prior = req.prior.clone();
         tracked(&self.in_flight, move |ctl| async move {
             if ctl.gone {
                 return Err(FetchError::Network("the client went away".into()));
@@ -403,8 +423,14 @@ impl Fetcher for EdgeFetcher {
             let cap = if want_text { MAX_TEXT_BYTES.min(max) } else { max };
             let route = Route { own: &own, policy: &policy, gate: &gate, robots_status };
             let sent = || progress.note(Note::Sent);
-            let mut up = fetch_following(url, attempt, &route, ctl.signal, cap, &sent).await?;
+            let conditional = prior.as_ref().map(|p| p.headers()).unwrap_or_default();
+            let mut up = fetch_following(url, attempt, &route, ctl.signal, cap, &conditional, &sent).await?;
             progress.note(Note::Headers);
+            // Unchanged since its last saved answer: nothing to download
+            // or extract, the saved product goes forward.
+            if let Some(prior) = prior.as_deref().filter(|_| up.status == 304) {
+                return Ok(revalidate::unchanged(prior, up.validators.take()));
+            }
             if want_text {
                 let text = up.read_prefix(cap, ctl.controller.as_ref()).await?;
                 let bytes = text.len() as u64;
@@ -435,6 +461,7 @@ impl Fetcher for EdgeFetcher {
                 links: facts.links,
                 text: None,
                 validators: up.validators.filter(|_| is_success(up.status)),
+                ..Response::default()
             })
         })
     }
@@ -508,7 +535,7 @@ impl Probe for EdgeProbe {
                 fetch_demo(url, 1, robots).await
             } else {
                 let m = if method == LoadMethod::Head { Method::Head } else { Method::Get };
-                fetch_upstream(url, m, 1, ctl.signal, max, &gate, &sent).await?
+                fetch_upstream(url, m, 1, ctl.signal, max, &gate, &[], &sent).await?
             };
             let bytes =
                 if method == LoadMethod::Get { up.read_body(max, ctl.controller.as_ref(), |_| {}).await? } else { 0 };

@@ -401,8 +401,14 @@ impl Fetcher for ShardFetcher {
             );
         };
         let key = (u64::from(req.id), req.attempt);
-        let msg =
-            ToShard::Start { id: req.id, attempt: req.attempt, url: req.url.clone(), links: req.links, text: req.text };
+        let msg = ToShard::Start {
+            id: req.id,
+            attempt: req.attempt,
+            url: req.url.clone(),
+            links: req.links,
+            text: req.text,
+            prior: req.prior.clone(),
+        };
         let fut = self.pool.request(pick, key, msg, progress).map(|reply| match reply {
             Reply::Attempt(r) => *r,
             Reply::Probe(_) => Err(FetchError::Network("unexpected answer from the shard".into())),

@@ -1,12 +1,14 @@
 //! `POST /api/v1/runs`: a list or a crawl, checked, run on the shared
 //! scheduler and streamed back as NDJSON events while it happens.
 
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use fanout_shared::Event;
 use fanout_shared::crawl::{CrawlContext, Crawler};
 use fanout_shared::engine::lanes::{Lanes, lanes_for};
 use fanout_shared::engine::retry::SplitMix64;
+use fanout_shared::engine::revalidate::WithPriors;
 use fanout_shared::engine::runner::{Runner, WithHeartbeat};
 use fanout_shared::engine::scheduler::Scheduler;
 use fanout_shared::input::target::TargetPolicy;
@@ -14,7 +16,7 @@ use fanout_shared::input::validation::parse_run_request;
 use fanout_shared::wire::protocol::{ApiError, HEARTBEAT_MS};
 use futures::StreamExt;
 use futures::stream::LocalBoxStream;
-use worker::{Env, Request, Response, Result};
+use worker::{Env, Request, Response, Result, console_error};
 
 use crate::context::{Posted, Settings, accept, answer, ndjson_response};
 use crate::platform::clock::EdgeClock;
@@ -40,6 +42,18 @@ async fn start_run(
     let seed = (js_sys::Math::random() * (u64::MAX as f64)) as u64;
     let extract = run.options.extract;
     let options = serde_json::to_string(&run.options).unwrap_or_default();
+    // What each URL fetched before is revalidated with (none without a
+    // history, or when its read fails: the run then fetches in full).
+    let priors = match (&store, run.options.revalidate) {
+        (Some(store), true) => {
+            let urls: Vec<String> = run.jobs.iter().map(|j| j.url.clone()).collect();
+            store.priors(&urls).await.unwrap_or_else(|e| {
+                console_error!("revalidate: reading the last answers: {e}");
+                HashMap::new()
+            })
+        }
+        _ => HashMap::new(),
+    };
     let store = if run.save { store } else { None };
     let saver = Saver::new(store, run.run_id.unwrap_or_else(new_run_id), run.run_offset, options);
     let run_id = saver.run_id().to_owned();
@@ -70,7 +84,7 @@ async fn start_run(
         let pool = Pool::new(env.clone(), lanes, path, settings.gate.clone());
         let weak = pool.weak();
         watch_disconnect(req.inner().signal(), move || weak.close());
-        (Either::Shards(ShardFetcher { pool: pool.clone() }), Some(pool))
+        (WithPriors::new(Either::Shards(ShardFetcher { pool: pool.clone() }), priors), Some(pool))
     } else {
         sched.limit_connections(per_lane);
         let in_flight = Rc::new(InFlight::default());
@@ -89,7 +103,7 @@ async fn start_run(
             demo_robots_status: settings.demo_robots_status,
             gate: settings.gate.clone(),
         };
-        (Either::Here(fetcher), None)
+        (WithPriors::new(Either::Here(fetcher), priors), None)
     };
     // A list runs on the scheduler itself; a crawl on a frontier around it.
     let runner: LocalBoxStream<'static, Event> = match run.crawl {

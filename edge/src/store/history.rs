@@ -4,6 +4,7 @@
 //! (the HTTP handlers are `crate::routes::history`).
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use fanout_shared::Event;
@@ -11,7 +12,7 @@ use fanout_shared::engine::gate::Gate;
 use fanout_shared::history::{PricePoint, Recorder, RunRecord, SavedProduct, SavedResult, Timeline};
 use fanout_shared::input::validation::make_run_id;
 use fanout_shared::wire::jobs::{JobCounts, JobState, JobStatus};
-use fanout_shared::wire::protocol::SaveReport;
+use fanout_shared::wire::protocol::{Prior, SaveReport};
 use futures::channel::oneshot;
 use futures::future::LocalBoxFuture;
 use serde::Deserialize;
@@ -111,6 +112,10 @@ struct ResultRow {
     etag: Option<String>,
     #[serde(default)]
     last_modified: Option<String>,
+    #[serde(default)]
+    not_modified: Option<u8>,
+    #[serde(default)]
+    bytes_saved: Option<u64>,
 }
 
 impl From<ResultRow> for SavedResult {
@@ -136,6 +141,8 @@ impl From<ResultRow> for SavedResult {
             product,
             etag: r.etag,
             last_modified: r.last_modified,
+            not_modified: r.not_modified.unwrap_or(0) != 0,
+            bytes_saved: r.bytes_saved.unwrap_or(0),
             timeline,
         }
     }
@@ -203,8 +210,10 @@ impl Store {
         let field = |f: &str| format!("json_extract(j.value, '$.{f}')");
         let results = format!(
             "INSERT OR REPLACE INTO results \
-             (run_id, url, outcome, status, attempts, ms, bytes, error_kind, idx, timeline, etag, last_modified) \
-             SELECT ?1, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {} FROM json_each(?2) AS j",
+             (run_id, url, outcome, status, attempts, ms, bytes, error_kind, idx, timeline, etag, last_modified, \
+             not_modified, bytes_saved) \
+             SELECT ?1, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, coalesce({}, 0), coalesce({}, 0) \
+             FROM json_each(?2) AS j",
             field("url"),
             field("outcome"),
             field("status"),
@@ -216,6 +225,8 @@ impl Store {
             field("timeline"),
             field("etag"),
             field("last_modified"),
+            field("not_modified"),
+            field("bytes_saved"),
         );
         let products = format!(
             "INSERT OR REPLACE INTO products (run_id, url, name, price, currency, availability, sku) \
@@ -310,6 +321,7 @@ impl Store {
             .stmt(
                 &format!(
                     "SELECT r.url, r.outcome, r.status, r.attempts, r.ms, r.bytes, r.error_kind, r.etag, r.last_modified, \
+                     r.not_modified, r.bytes_saved, \
                      (p.url IS NOT NULL) AS has_product, p.name, p.price, p.currency, p.availability, p.sku, \
                      {timeline} FROM results r LEFT JOIN products p ON p.run_id = r.run_id AND p.url = r.url \
                      WHERE r.run_id = ?1 ORDER BY r.idx IS NULL, r.idx, r.rowid"
@@ -322,6 +334,40 @@ impl Store {
             .results::<ResultRow>()
             .map_err(db_error)?;
         Ok(rows.into_iter().map(SavedResult::from).collect())
+    }
+
+    /// What revalidating `urls` sends and carries forward: for each URL
+    /// whose last saved done answer had a validator, that answer (the
+    /// newest row wins, whichever run saved it). Read 250 URLs a query.
+    pub async fn priors(&self, urls: &[String]) -> std::result::Result<HashMap<String, Prior>, String> {
+        let mut out = HashMap::new();
+        for chunk in urls.chunks(250) {
+            let list = serde_json::to_string(chunk).map_err(|e| format!("encoding the URLs: {e}"))?;
+            let rows = self
+                .stmt(
+                    "SELECT r.url, 'done' AS outcome, r.status, r.attempts, r.ms, r.bytes + r.bytes_saved AS bytes, \
+                     NULL AS error_kind, r.etag, r.last_modified, (p.url IS NOT NULL) AS has_product, p.name, \
+                     p.price, p.currency, p.availability, p.sku \
+                     FROM json_each(?1) AS u JOIN results r ON r.rowid = \
+                     (SELECT r2.rowid FROM results r2 WHERE r2.url = u.value AND r2.outcome = 'done' \
+                     ORDER BY r2.rowid DESC LIMIT 1) \
+                     LEFT JOIN products p ON p.run_id = r.run_id AND p.url = r.url \
+                     WHERE r.etag IS NOT NULL OR r.last_modified IS NOT NULL",
+                    &[js(&list)],
+                )?
+                .all()
+                .await
+                .map_err(db_error)?
+                .results::<ResultRow>()
+                .map_err(db_error)?;
+            for row in rows {
+                let saved = SavedResult::from(row);
+                if let Some(prior) = saved.prior() {
+                    out.insert(saved.url, prior);
+                }
+            }
+        }
+        Ok(out)
     }
 
     pub async fn previous(&self, run: &RunRecord) -> std::result::Result<Option<RunRecord>, String> {

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::scheduler::AttemptResult;
 use crate::wire::error::ErrorKind;
+use crate::wire::protocol::Prior;
 
 /// A lane whose shard was lost this often is given up: its requests fail
 /// over to the other lanes.
@@ -155,6 +156,9 @@ pub enum ToShard {
         links: bool,
         /// Return its body as text (robots.txt).
         text: bool,
+        /// Its last saved answer, to revalidate against.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prior: Option<Box<Prior>>,
     },
     /// Abort that attempt.
     Abort {
@@ -285,7 +289,7 @@ mod tests {
     #[test]
     fn messages_read_back_as_written() {
         let msgs = vec![
-            ToShard::Start { id: 3, attempt: 2, url: "http://a.test/".into(), links: true, text: false },
+            ToShard::Start { id: 3, attempt: 2, url: "http://a.test/".into(), links: true, text: false, prior: None },
             ToShard::Abort { id: 3, attempt: 2 },
             ToShard::Probe { n: 7 },
             ToShard::AbortProbe { n: 7 },

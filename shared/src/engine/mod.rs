@@ -8,6 +8,8 @@
 //!   subrequests waiting for headers), kept by the edge and simulated by tests.
 //! - [`lanes`]: one run spread over several invocations (shards), and
 //!   what the entry and a shard say to each other.
+//! - [`revalidate`]: conditional re-fetch: a URL's last saved answer, sent
+//!   back as validators, and a `304` turned into an unchanged `done`.
 //! - [`retry`]: what is worth retrying, and full-jitter backoff with `Retry-After`.
 //! - [`scheduler`]: the sans-IO state machine: global and per-host caps,
 //!   fairness, retries, timeouts, deadline, cancel. Time is an input.
@@ -19,6 +21,7 @@
 pub mod gate;
 pub mod lanes;
 pub mod retry;
+pub mod revalidate;
 pub mod runner;
 pub mod scheduler;
 #[cfg(test)]

@@ -71,11 +71,20 @@ pub struct Response {
     /// The answer's `ETag` / `Last-Modified`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub validators: Option<Validators>,
-    /// A 304 to the validators the shell sent (a revalidation): the page is
-    /// unchanged, `product` is the one carried forward. A 304 the shell did
-    /// not ask for is not this, and fails as any unexpected status does.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    /// A 304 to the validators the shell sent (a revalidation, see
+    /// [`crate::engine::revalidate`]): the page is unchanged, `product` is
+    /// the one carried forward. A 304 nobody asked for is an ordinary
+    /// answer (3xx counts as success), not this.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub not_modified: bool,
+    /// With `not_modified`: the body size not downloaded.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub bytes_saved: u64,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The outcome of one attempt, as reported by the shell.
@@ -94,6 +103,9 @@ pub struct AttemptRequest {
     pub links: bool,
     /// Return the body as text (capped), not products (robots.txt).
     pub text: bool,
+    /// The URL's last saved answer, to revalidate against (set by
+    /// [`crate::engine::revalidate::WithPriors`], never by the scheduler).
+    pub prior: Option<Box<crate::wire::protocol::Prior>>,
 }
 
 /// Ids of internal requests start here, above any URL id, so the two never
@@ -596,6 +608,7 @@ impl Scheduler {
                     product: resp.product.map(Box::new),
                     validators: resp.validators,
                     not_modified: resp.not_modified,
+                    bytes_saved: resp.bytes_saved,
                     t: self.now,
                 };
                 self.finish(idx, DONE, ev);
@@ -975,8 +988,14 @@ impl Scheduler {
         self.peak_in_flight = self.peak_in_flight.max(self.in_flight);
         self.awaiting += 1;
         self.peak_awaiting = self.peak_awaiting.max(self.awaiting);
-        let req =
-            AttemptRequest { id: slot.id, attempt, url: slot.url.clone(), links: slot.links, text: slot.internal };
+        let req = AttemptRequest {
+            id: slot.id,
+            attempt,
+            url: slot.url.clone(),
+            links: slot.links,
+            text: slot.internal,
+            prior: None,
+        };
         let internal = slot.internal;
         let ev = Event::Started { id: slot.id, url: slot.url.clone(), attempt, t: self.now };
         self.timers.insert((self.now + self.opts.timeout_ms, idx));
@@ -1043,6 +1062,7 @@ mod tests {
             extract: false,
             deadline_ms: 1_000_000,
             per_host_interval_ms: 0,
+            revalidate: false,
         }
     }
 
@@ -1334,6 +1354,7 @@ mod tests {
             let o = RunOptions {
                 concurrency, per_host, timeout_ms, max_attempts, base_ms: base_ms.min(max_ms), max_ms,
                 extract: false, deadline_ms, per_host_interval_ms: 0,
+                revalidate: false,
             };
             let out = simulate(jobs(n, hosts), o, Box::new(SplitMix64::new(seed)), move |id, a| scripted(seed, id, a), cancel);
             prop_assert!(out.log.max_live <= concurrency);
@@ -1583,6 +1604,7 @@ mod tests {
             url: "http://h0.test/robots.txt".into(),
             links: false,
             text: true,
+            prior: None,
         };
         assert_eq!(s.poll_action(), Some(Action::Start(robots)));
         assert_eq!(s.poll_action(), None, "concurrency 1: the page waits for the robots.txt fetch");

@@ -101,6 +101,8 @@ pub(crate) enum Script {
     /// Headers (`status`) after `headers` ms, then a body that takes `body`
     /// ms more.
     Slow { headers: Millis, body: Millis, status: u16 },
+    /// Answer with this response after 10 ms.
+    Answer(Box<Response>),
 }
 
 impl Script {
@@ -137,7 +139,7 @@ type ScriptFn = Rc<dyn Fn(u32, u32) -> Script>;
 /// A script that sees the whole request (a crawl's URLs are not known ahead).
 pub(crate) type RequestScript = Rc<dyn Fn(&AttemptRequest) -> Script>;
 
-struct FakeFetcher {
+pub(crate) struct FakeFetcher {
     clock: VClock,
     log: Rc<RefCell<Log>>,
     script: RequestScript,
@@ -273,6 +275,11 @@ impl Fetcher for FakeFetcher {
                     headers();
                     Ok(Response { status, bytes: 1000, links, text, ..Response::default() })
                 }
+                Script::Answer(resp) => {
+                    clock.sleep_until(clock.now() + 10).await;
+                    headers();
+                    Ok(*resp)
+                }
                 Script::Slow { headers: h, body, status } => {
                     clock.sleep_until(clock.now() + h).await;
                     headers();
@@ -381,11 +388,24 @@ pub(crate) fn simulate_on<M: Machine + 'static>(
     cancel_at: Option<Millis>,
     drop_at: Option<Millis>,
 ) -> Outcome {
+    simulate_wrapped(machine, script, platform, |f| f, cancel_at, drop_at)
+}
+
+/// [`simulate_on`] with the fake fetcher wrapped by `wrap` (as a shell wraps
+/// its own, e.g. in [`crate::engine::revalidate::WithPriors`]).
+pub(crate) fn simulate_wrapped<M: Machine + 'static, F: Fetcher + 'static>(
+    machine: M,
+    script: RequestScript,
+    platform: Platform,
+    wrap: impl FnOnce(FakeFetcher) -> F,
+    cancel_at: Option<Millis>,
+    drop_at: Option<Millis>,
+) -> Outcome {
     let clock = VClock::default();
     let log = Rc::new(RefCell::new(Log::default()));
     let runtime = (platform.connections > 0).then(|| Gate::new(platform.connections));
     let fetcher = FakeFetcher { clock: clock.clone(), log: log.clone(), script, runtime, notes: platform.notes };
-    let mut runner = Runner::new(machine, fetcher, clock.clone());
+    let mut runner = Runner::new(machine, wrap(fetcher), clock.clone());
     let mut handle = runner.cancel_handle();
     let events = Rc::new(RefCell::new(Vec::new()));
     let finished = Rc::new(Cell::new(false));

@@ -12,7 +12,8 @@ use crate::history::decimal::{format_decimal, parse_decimal};
 use crate::view::stats::Stats;
 use crate::view::task::TaskView;
 use crate::wire::error::ErrorKind;
-use crate::wire::protocol::{Event, EventError, Millis};
+use crate::wire::protocol::Prior;
+use crate::wire::protocol::{Event, EventError, Field, Millis, Price, Product, Source, Validators};
 use crate::wire::stats::StatsReport;
 
 /// What is kept of one URL of a run.
@@ -44,6 +45,13 @@ pub struct SavedResult {
     /// The answer's `Last-Modified` (done only, when it had one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_modified: Option<String>,
+    /// It answered `304` to a revalidation: unchanged, `product` carried
+    /// forward from the answer before.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_modified: bool,
+    /// With `not_modified`: the body bytes not downloaded.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub bytes_saved: u64,
     /// The URL's events as they streamed, so a reopened run shows the same
     /// table, waterfall and statistics. Absent on rows saved without one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -80,11 +88,52 @@ pub struct SavedProduct {
     pub sku: Option<String>,
 }
 
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl SavedProduct {
+    /// As a product whose every field is marked [`Source::Saved`]: what an
+    /// unchanged page is carried forward with.
+    pub fn to_product(&self) -> Product {
+        let saved = |v: &Option<String>| v.clone().map(|value| Field { value, source: Source::Saved });
+        Product {
+            name: saved(&self.name),
+            price: self.price.clone().map(|amount| Field {
+                value: Price { raw: amount.clone(), amount: Some(amount), ..Price::default() },
+                source: Source::Saved,
+            }),
+            currency: saved(&self.currency),
+            availability: saved(&self.availability),
+            sku: saved(&self.sku),
+            ..Product::default()
+        }
+    }
+}
+
 impl SavedResult {
+    /// What a revalidation of this URL sends and carries forward: `None`
+    /// unless it ended done with a validator.
+    pub fn prior(&self) -> Option<Prior> {
+        if !self.ok() || (self.etag.is_none() && self.last_modified.is_none()) {
+            return None;
+        }
+        Some(Prior {
+            validators: Validators { etag: self.etag.clone(), last_modified: self.last_modified.clone() },
+            product: self.product.as_ref().map(SavedProduct::to_product),
+            // A 304's own row downloaded nothing; the page's size is what
+            // the answer it stood for had.
+            size: self.bytes + self.bytes_saved,
+        })
+    }
+
     /// The row for a URL's final event; `None` for other events.
     pub fn from_event(ev: &Event) -> Option<Self> {
         match ev {
-            Event::Done { url, status, bytes, ms, attempts, product, validators, .. } => Some(Self {
+            Event::Done {
+                url, status, bytes, ms, attempts, product, validators, not_modified, bytes_saved, ..
+            } => Some(Self {
                 url: url.clone(),
                 outcome: "done".into(),
                 status: Some(*status),
@@ -101,6 +150,8 @@ impl SavedResult {
                 }),
                 etag: validators.as_ref().and_then(|v| v.etag.clone()),
                 last_modified: validators.as_ref().and_then(|v| v.last_modified.clone()),
+                not_modified: *not_modified,
+                bytes_saved: *bytes_saved,
                 timeline: None,
             }),
             Event::Failed { url, error, attempts, status, .. } => Some(Self {
@@ -139,7 +190,8 @@ impl SavedResult {
                 attempts: self.attempts,
                 product: None,
                 validators: None,
-                not_modified: false,
+                not_modified: self.not_modified,
+                bytes_saved: self.bytes_saved,
                 t,
             },
             "failed" => {
@@ -280,8 +332,7 @@ pub struct PricePoint {
 }
 
 /// Column names of [`results_csv`].
-pub const RESULTS_CSV_HEADER: &str =
-    "url,outcome,status,attempts,latency_ms,bytes,error_kind,name,price,currency,availability,sku";
+pub const RESULTS_CSV_HEADER: &str = "url,outcome,status,attempts,latency_ms,bytes,error_kind,name,price,currency,availability,sku,unchanged,bytes_saved";
 
 /// A saved run's results as CSV, one row per URL.
 pub fn results_csv(rows: &[SavedResult]) -> String {
@@ -304,6 +355,8 @@ pub fn results_csv(rows: &[SavedResult]) -> String {
             opt(p.currency),
             opt(p.availability),
             opt(p.sku),
+            if r.not_modified { "unchanged" } else { "" }.to_owned(),
+            r.bytes_saved.to_string(),
         ];
         out.push_str(&cells.join(","));
         out.push('\n');
@@ -435,6 +488,8 @@ mod tests {
             }),
             etag: None,
             last_modified: None,
+            not_modified: false,
+            bytes_saved: 0,
             timeline: None,
         }
     }
@@ -465,6 +520,7 @@ mod tests {
             extract: false,
             deadline_ms: 1_000_000,
             per_host_interval_ms: 0,
+            revalidate: false,
         };
         simulate(
             jobs(8, 2),
@@ -606,7 +662,7 @@ mod tests {
         assert_eq!(lines.len(), 3);
         assert_eq!(lines[0], RESULTS_CSV_HEADER);
         assert!(lines[1].starts_with("\"http://a.test/x,y\",done,200,1,10,100,,\"name of"), "{}", lines[1]);
-        assert!(lines[1].ends_with(",1.50,EUR,in_stock,"), "{}", lines[1]);
+        assert!(lines[1].ends_with(",1.50,EUR,in_stock,,,0"), "{}", lines[1]);
         assert!(lines[2].starts_with("'=b,failed,,0,,0,timeout,"), "{}", lines[2]);
     }
 
@@ -622,6 +678,7 @@ mod tests {
             product: None,
             validators: Validators::from_headers(Some("\"v1\"".into()), Some("Sun, 06 Dec 2026 10:00:00 GMT".into())),
             not_modified: false,
+            bytes_saved: 0,
             t: 5,
         };
         let row = SavedResult::from_event(&ev).expect("a final event");
@@ -629,5 +686,49 @@ mod tests {
         assert_eq!(row.last_modified.as_deref(), Some("Sun, 06 Dec 2026 10:00:00 GMT"));
         assert_eq!(Validators::from_headers(Some(" ".into()), None), None, "empty headers are none");
         assert_eq!(Validators::from_headers(Some("x".repeat(300)), None), None, "nor is an absurd one kept");
+    }
+
+    /// A row's prior: only a done row with a validator has one; a 304's
+    /// own row stands for the page it carried, so a chain of unchanged runs
+    /// keeps revalidating with the page's real size and product.
+    #[test]
+    fn a_rows_prior_and_a_chain_of_unchanged_runs() {
+        let full = SavedResult {
+            url: "https://shop.example/p/1".into(),
+            outcome: "done".into(),
+            status: Some(200),
+            bytes: 5000,
+            etag: Some("\"v1\"".into()),
+            product: Some(SavedProduct {
+                name: Some("Kettle".into()),
+                price: Some("19.90".into()),
+                ..SavedProduct::default()
+            }),
+            ..SavedResult::default()
+        };
+        let prior = full.prior().expect("a validator");
+        assert_eq!(prior.size, 5000);
+        let p = prior.product.clone().expect("the product");
+        assert_eq!(p.name.as_ref().map(|f| (f.value.as_str(), f.source)), Some(("Kettle", Source::Saved)));
+        assert_eq!(p.price.as_ref().and_then(|f| f.value.amount.as_deref()), Some("19.90"));
+        // The 304 answer, as an event, then as a row: the same prior again.
+        let ev = Event::Done {
+            id: 0,
+            url: full.url.clone(),
+            status: 304,
+            bytes: 0,
+            ms: 3,
+            attempts: 1,
+            product: Some(Box::new(p)),
+            validators: Some(prior.validators.clone()),
+            not_modified: true,
+            bytes_saved: prior.size,
+            t: 3,
+        };
+        let row = SavedResult::from_event(&ev).expect("a final event");
+        assert!(row.not_modified);
+        assert_eq!(row.prior(), Some(prior));
+        assert_eq!(SavedResult { etag: None, ..full.clone() }.prior(), None, "no validator, nothing to send");
+        assert_eq!(SavedResult { outcome: "failed".into(), ..full }.prior(), None);
     }
 }

@@ -172,6 +172,14 @@ pub fn validate(req: RunRequest, limits: &Limits, own_origin: Option<&url::Url>)
     let deadline_ms = in_range("deadline_ms", req.deadline_ms.unwrap_or(d.deadline_ms), 1, limits.max_deadline_ms)?;
     let per_host_interval_ms =
         in_range("per_host_interval_ms", req.per_host_interval_ms.unwrap_or(0), 0, limits.max_host_interval_ms)?;
+    let revalidate = req.revalidate.unwrap_or(false);
+    if revalidate && req.crawl.is_some() {
+        return Err(ApiError::bad_request(
+            "conflicting_options",
+            "`revalidate` cannot be used with `crawl`: a page that answers 304 has no links to follow. \
+             Revalidate a list of URLs instead",
+        ));
+    }
     let crawl = req.crawl.map(|c| validate_crawl(c, req.urls.len(), limits)).transpose()?;
     let jobs = req
         .urls
@@ -197,6 +205,7 @@ pub fn validate(req: RunRequest, limits: &Limits, own_origin: Option<&url::Url>)
             extract: req.extract.unwrap_or(d.extract),
             deadline_ms,
             per_host_interval_ms,
+            revalidate,
         },
     })
 }
@@ -321,6 +330,7 @@ mod tests {
         assert_eq!(kind(r#"{"urls":"http://a"}"#), (400, "malformed_json".into()));
         assert_eq!(kind(r#"{"urls":[],"extra":1}"#), (400, "malformed_json".into()));
         assert_eq!(kind(r#"{"urls":[]}"#), (400, "no_urls".into()));
+        assert_eq!(kind(r#"{"urls":["http://a/"],"revalidate":true,"crawl":{}}"#), (400, "conflicting_options".into()));
         assert_eq!(kind(r#"{"urls":["ftp://a/x"]}"#), (400, "invalid_url".into()));
         assert_eq!(kind(r#"{"urls":["http://ok/","/relative"]}"#), (400, "invalid_url".into()));
         assert_eq!(kind(r#"{"urls":["http://a/"],"concurrency":0}"#), (400, "option_out_of_range".into()));

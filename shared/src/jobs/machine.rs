@@ -1049,6 +1049,7 @@ mod tests {
                                 product: None,
                                 validators: None,
                                 not_modified: false,
+                                bytes_saved: 0,
                                 t: self.latency,
                             },
                         ],

@@ -218,7 +218,7 @@ pub(crate) fn csv_field(s: &str) -> String {
 }
 
 /// Column names of [`to_csv`].
-pub const CSV_HEADER: &str = "id,url,state,attempts,status,latency_ms,bytes,error_kind,error_message,name,price,price_amount,currency,availability,brand,sku,gtin,image,canonical_url";
+pub const CSV_HEADER: &str = "id,url,state,attempts,status,latency_ms,bytes,error_kind,error_message,name,price,price_amount,currency,availability,brand,sku,gtin,image,canonical_url,unchanged";
 
 /// One CSV row per URL, with the product fields.
 pub fn to_csv(views: &[TaskView]) -> String {
@@ -247,6 +247,7 @@ pub fn to_csv(views: &[TaskView]) -> String {
             field(p.and_then(|p| p.gtin.as_ref())),
             field(p.and_then(|p| p.image.as_ref())),
             field(p.and_then(|p| p.url.as_ref())),
+            if v.not_modified { "unchanged" } else { "" }.to_owned(),
         ];
         let row: Vec<String> = cells.iter().map(|c| csv_field(c)).collect();
         out.push_str(&row.join(","));
@@ -440,6 +441,7 @@ mod tests {
                 product: None,
                 validators: None,
                 not_modified: false,
+                bytes_saved: 0,
                 t: 400,
             },
             0,

@@ -69,6 +69,8 @@ pub struct Stats {
     retries: u32,
     errors: BTreeMap<String, u32>,
     finished: u64,
+    unchanged: u32,
+    bytes_saved: u64,
 }
 
 impl Stats {
@@ -107,7 +109,11 @@ impl Stats {
                 self.hosts[h].1.attempts += 1;
             }
             Event::Retrying { .. } => self.retries += 1,
-            Event::Done { id, url, status, bytes, ms, .. } => {
+            Event::Done { id, url, status, bytes, ms, not_modified, bytes_saved, .. } => {
+                if *not_modified {
+                    self.unchanged += 1;
+                    self.bytes_saved += bytes_saved;
+                }
                 let h = self.host_for(*id, url);
                 let acc = &mut self.hosts[h].1;
                 acc.done += 1;
@@ -166,6 +172,8 @@ impl Stats {
             retries: self.retries,
             errors: self.errors.clone(),
             hosts,
+            unchanged: self.unchanged,
+            bytes_saved: self.bytes_saved,
         }
     }
 }
@@ -212,6 +220,7 @@ mod tests {
                 product: None,
                 validators: None,
                 not_modified: false,
+                bytes_saved: 0,
                 t: ms,
             });
         }
@@ -274,6 +283,7 @@ mod tests {
             product: None,
             validators: None,
             not_modified: false,
+            bytes_saved: 0,
             t: 60,
         });
         s.observe(&Event::Done {
@@ -286,6 +296,7 @@ mod tests {
             product: None,
             validators: None,
             not_modified: false,
+            bytes_saved: 0,
             t: 20,
         });
         s.observe(&Event::Failed {

@@ -130,6 +130,9 @@ pub struct TaskView {
     /// The id of the page a crawl found it on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<u32>,
+    /// It answered `304` to a revalidation: unchanged, product carried.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_modified: bool,
 }
 
 impl TaskView {
@@ -150,6 +153,7 @@ impl TaskView {
             finished_at: None,
             depth: None,
             parent: None,
+            not_modified: false,
         }
     }
 
@@ -195,8 +199,9 @@ impl TaskView {
                 self.retry_reason = Some(reason.clone());
                 self.close_span(t + offset, SpanOutcome::Retried, Some(*wait_ms));
             }
-            Event::Done { status, bytes, ms, attempts, product, t, .. } => {
+            Event::Done { status, bytes, ms, attempts, product, not_modified, t, .. } => {
                 self.state = TaskState::Done;
+                self.not_modified = *not_modified;
                 self.status = Some(*status);
                 self.bytes = Some(*bytes);
                 self.ms = Some(*ms);
@@ -322,6 +327,7 @@ mod tests {
                 product: None,
                 validators: None,
                 not_modified: false,
+                bytes_saved: 0,
                 t: 100,
             },
         ];

@@ -124,11 +124,12 @@ fn alert(index: usize, rule: &Rule, url: &str, o: Option<&SavedProduct>, n: Opti
 }
 
 /// Every match of `rules` from run `old` to run `new`, over the URLs both
-/// have: in `new`'s order, then the rules' order.
+/// have: in `new`'s order, then the rules' order. A URL that answered `304`
+/// has not changed since its last full answer, so it is never an alert.
 pub fn evaluate(rules: &[Rule], old: &[SavedResult], new: &[SavedResult]) -> Vec<Alert> {
     let before: HashMap<&str, &SavedResult> = old.iter().map(|r| (r.url.as_str(), r)).collect();
     let mut out = Vec::new();
-    for n in new {
+    for n in new.iter().filter(|n| !n.not_modified) {
         let Some(o) = before.get(n.url.as_str()) else { continue };
         let (o_ok, n_ok) = (o.outcome == "done", n.outcome == "done");
         for (i, rule) in rules.iter().enumerate() {
@@ -148,7 +149,9 @@ pub fn evaluate(rules: &[Rule], old: &[SavedResult], new: &[SavedResult]) -> Vec
 /// What a run found against the watch's previous run, URL by URL:
 /// `changed` (its price, currency or stock moved, it recovered, or it is new
 /// to the list), `unchanged` (fetched both times and the same) and `failed`
-/// (not fetched this time). Every URL of the new run is in one of them.
+/// (not fetched this time). Every URL of the new run is in one of them. A
+/// URL that answered `304` is unchanged whatever the run before had, and
+/// counts in `not_modified` and `bytes_saved` too.
 pub fn compare(old: &[SavedResult], new: &[SavedResult]) -> RunCounts {
     let before: HashMap<&str, &SavedResult> = old.iter().map(|r| (r.url.as_str(), r)).collect();
     let key =
@@ -159,7 +162,12 @@ pub fn compare(old: &[SavedResult], new: &[SavedResult]) -> RunCounts {
             c.failed += 1;
             continue;
         }
+        if n.not_modified {
+            c.not_modified += 1;
+            c.bytes_saved += n.bytes_saved;
+        }
         match before.get(n.url.as_str()) {
+            _ if n.not_modified => c.unchanged += 1,
             Some(o) if o.outcome == "done" && key(o) == key(n) => c.unchanged += 1,
             _ => c.changed += 1,
         }
@@ -338,5 +346,37 @@ mod tests {
         assert_eq!(c.changed + c.unchanged + c.failed, new.len() as u32);
         let same = compare(&new, &new);
         assert_eq!((same.changed, same.unchanged, same.failed), (0, 5, 1));
+    }
+
+    /// A run whose pages all answered 304: every URL unchanged, the bytes
+    /// saved counted, and no rule fires, though its products were carried
+    /// forward rather than read (and the run before may have failed them).
+    #[test]
+    fn an_unchanged_run_counts_its_304s_and_alerts_nothing() {
+        let old = vec![
+            row("a", Some("10.00"), Some("EUR"), Some("out_of_stock")),
+            SavedResult { outcome: "failed".into(), ..row("b", None, None, None) },
+        ];
+        let carried =
+            |r: SavedResult| SavedResult { status: Some(304), bytes: 0, not_modified: true, bytes_saved: 7000, ..r };
+        let new = vec![
+            carried(row("a", Some("10.00"), Some("EUR"), Some("out_of_stock"))),
+            carried(row("b", Some("3.00"), Some("EUR"), Some("in_stock"))),
+        ];
+        let c = compare(&old, &new);
+        assert_eq!((c.changed, c.unchanged, c.failed, c.not_modified, c.bytes_saved), (0, 2, 0, 2, 14_000));
+        let every_rule = vec![
+            Rule::PriceDrop { percent: Some(1.0), amount: None },
+            Rule::PriceAtOrBelow { target: "100.00".into(), currency: None },
+            Rule::BackInStock,
+            Rule::OutOfStock,
+            Rule::PriceChange,
+            Rule::NewlyFailing,
+            Rule::Recovered,
+        ];
+        assert_eq!(evaluate(&every_rule, &old, &new), vec![], "b's last answer is older than the failure");
+        // The same pages fetched in full would alert.
+        let full: Vec<_> = new.iter().map(|r| SavedResult { not_modified: false, ..r.clone() }).collect();
+        assert!(!evaluate(&every_rule, &old, &full).is_empty());
     }
 }

@@ -300,7 +300,8 @@ impl Event {
                 product: opt_obj(v, "product", |p| Product::from_json(p).map(Box::new))?,
                 // Not shown by the browser: the history keeps them.
                 validators: None,
-                not_modified: false,
+                not_modified: opt(v, "not_modified", J::as_bool, FLAG)?.unwrap_or(false),
+                bytes_saved: opt(v, "bytes_saved", J::as_u64, WHOLE)?.unwrap_or(0),
                 t: t()?,
             },
             "failed" => Event::Failed {
@@ -434,6 +435,8 @@ impl StatsReport {
             retries: req_u32(v, "retries")?,
             errors: counts(v, "errors", Some)?,
             hosts: req_list(v, "hosts", HostReport::from_json)?,
+            unchanged: opt(v, "unchanged", J::as_u64, WHOLE)?.map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)),
+            bytes_saved: opt(v, "bytes_saved", J::as_u64, WHOLE)?.unwrap_or(0),
         })
     }
 }
@@ -636,6 +639,7 @@ mod tests {
             product: Some(Box::new(product)),
             validators: None,
             not_modified: false,
+            bytes_saved: 0,
             t: 78,
         };
         let lat = Percentiles { count: 3, p50: 10, p90: 20, p99: 30, max: 31 };
@@ -664,6 +668,8 @@ mod tests {
                     bytes: 4096,
                     latency: lat,
                 }],
+                unchanged: 2,
+                bytes_saved: 1234,
             },
             saved: Some(SaveReport { run_id: "r1".into(), rows: 3, write_ms: 7, error: Some("D1 busy".into()) }),
             crawl: Some(CrawlReport {
@@ -695,7 +701,20 @@ mod tests {
             invocations: Some(9),
         }));
         let discovered = Event::Discovered { id: 7, url: "http://a/p".into(), parent: 2, depth: 1, t: 44 };
-        for ev in [done, summary, discovered] {
+        let unchanged = Event::Done {
+            id: 5,
+            url: "http://a/u".into(),
+            status: 304,
+            bytes: 0,
+            ms: 9,
+            attempts: 1,
+            product: Some(Box::new(Product { sku: text("K-2", Source::Saved), ..Product::default() })),
+            validators: None,
+            not_modified: true,
+            bytes_saved: 4321,
+            t: 80,
+        };
+        for ev in [done, unchanged, summary, discovered] {
             let value = serde_json::to_value(&ev).unwrap();
             assert_eq!(read(&value, |v| Event::from_json(v)).unwrap(), ev);
         }

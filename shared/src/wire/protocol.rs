@@ -67,6 +67,13 @@ pub struct RunRequest {
     /// run in the one invocation that serves it, with its six.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fan_out: Option<bool>,
+    /// Ask each URL fetched before whether it changed: send the validators
+    /// of its last saved answer (`If-None-Match`, `If-Modified-Since`), and
+    /// take a `304` as `done` with `not_modified` and the saved product,
+    /// with no download and no extraction. Default false (watch runs always
+    /// revalidate). Not with `crawl`: an unchanged page yields no links.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revalidate: Option<bool>,
 }
 
 /// The `crawl` object of a run request: follow links from the start pages.
@@ -194,6 +201,36 @@ impl Validators {
     }
 }
 
+/// What is known of a URL's last full answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prior {
+    /// Its `ETag` and `Last-Modified`.
+    pub validators: Validators,
+    /// Its product (fields marked [`Source::Saved`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<Product>,
+    /// Its body size: what a `304` saves.
+    #[serde(default)]
+    pub size: u64,
+}
+
+impl Prior {
+    /// The conditional request headers: `If-None-Match` for an `ETag`,
+    /// `If-Modified-Since` for a `Last-Modified` (a server that knows the
+    /// first ignores the second, RFC 9110 §13.2.2).
+    pub fn headers(&self) -> Vec<(&'static str, &str)> {
+        let v = &self.validators;
+        let mut out = Vec::with_capacity(2);
+        if let Some(etag) = &v.etag {
+            out.push(("if-none-match", etag.as_str()));
+        }
+        if let Some(date) = &v.last_modified {
+            out.push(("if-modified-since", date.as_str()));
+        }
+        out
+    }
+}
+
 /// A run request with every default filled in and every limit checked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunOptions {
@@ -216,6 +253,9 @@ pub struct RunOptions {
     /// Spacing of request starts per host (0: none).
     #[serde(default)]
     pub per_host_interval_ms: u64,
+    /// Revalidate URLs fetched before (see [`RunRequest::revalidate`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub revalidate: bool,
 }
 
 impl Default for RunOptions {
@@ -230,6 +270,7 @@ impl Default for RunOptions {
             extract: DEFAULT_EXTRACT,
             deadline_ms: DEFAULT_DEADLINE_MS,
             per_host_interval_ms: 0,
+            revalidate: false,
         }
     }
 }
@@ -296,21 +337,25 @@ pub enum Source {
     Microdata,
     /// `og:` and `product:` meta tags.
     Opengraph,
+    /// Not read from the page: carried forward from the URL's last saved
+    /// answer, because the page answered `304 Not Modified`.
+    Saved,
 }
 
 impl Source {
-    /// The wire name (`json-ld`, `microdata`, `opengraph`).
+    /// The wire name (`json-ld`, `microdata`, `opengraph`, `saved`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::JsonLd => "json-ld",
             Self::Microdata => "microdata",
             Self::Opengraph => "opengraph",
+            Self::Saved => "saved",
         }
     }
 
     /// The source with this wire name.
     pub fn from_wire(name: &str) -> Option<Self> {
-        [Self::JsonLd, Self::Microdata, Self::Opengraph].into_iter().find(|s| s.as_str() == name)
+        [Self::JsonLd, Self::Microdata, Self::Opengraph, Self::Saved].into_iter().find(|s| s.as_str() == name)
     }
 }
 
@@ -386,6 +431,11 @@ pub struct Product {
 }
 
 fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero64(n: &u64) -> bool {
     *n == 0
 }
 
@@ -478,6 +528,10 @@ pub enum Event {
         /// from its last full answer, carried forward.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         not_modified: bool,
+        /// With `not_modified`: the size of the body not downloaded (the
+        /// last full answer's).
+        #[serde(default, skip_serializing_if = "is_zero64")]
+        bytes_saved: u64,
         /// Time of the event.
         t: Millis,
     },

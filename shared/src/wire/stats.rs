@@ -90,6 +90,22 @@ pub struct StatsReport {
     pub errors: BTreeMap<String, u32>,
     /// Per-host figures, busiest first.
     pub hosts: Vec<HostReport>,
+    /// Done URLs that answered `304 Not Modified` to a revalidation.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unchanged: u32,
+    /// Body bytes those did not download (their last full answers' sizes).
+    #[serde(default, skip_serializing_if = "is_zero64")]
+    pub bytes_saved: u64,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero64(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The status histogram's keys are JSON strings (`"200"`). serde reads the

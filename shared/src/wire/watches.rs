@@ -297,6 +297,13 @@ pub struct RunCounts {
     pub unchanged: u32,
     /// Not fetched this time.
     pub failed: u32,
+    /// Of the unchanged, those that answered `304 Not Modified` to a
+    /// revalidation: nothing downloaded.
+    #[serde(default)]
+    pub not_modified: u32,
+    /// The body bytes those did not download.
+    #[serde(default)]
+    pub bytes_saved: u64,
 }
 
 /// One rule matched on one URL.

@@ -15,11 +15,15 @@ export const BASE = process.env.FANOUT_URL ?? 'http://127.0.0.1:8787';
  *   /redir/N            302 to /redir/N-1 (relative), 200 at 0
  *   /hang               never answers
  *   /fixed?ms=N         "ok" after N ms (no hit log: for load tests)
- *   /etag?v=V           200 with `ETag: "V"` and a fixed Last-Modified; 304 to a
- *                       matching If-None-Match (counted under `304 /etag?v=V`)
+ *   /etag?v=V           200 with `ETag: "V"` (plus `state.version`, which a test
+ *                       bumps to change every page) and a fixed Last-Modified;
+ *                       304 to a matching If-None-Match (counted under
+ *                       `304 /etag?v=V`). `&lm=1`: Last-Modified only, 304 to
+ *                       a matching If-Modified-Since. `&p=NAME`: a product page
+ *                       (JSON-LD: NAME, 12.50 EUR, in stock)
  */
 export async function startUpstream() {
-  const state = { inFlight: 0, maxInFlight: 0, groups: new Map(), hits: new Map(), times: new Map(), closedEarly: [], open: new Set() };
+  const state = { version: '', inFlight: 0, maxInFlight: 0, groups: new Map(), hits: new Map(), times: new Map(), closedEarly: [], open: new Set() };
   const hit = (key) => {
     state.hits.set(key, (state.hits.get(key) ?? 0) + 1);
     if (!state.times.has(key)) state.times.set(key, []);
@@ -81,12 +85,23 @@ export async function startUpstream() {
         res.end();
       } else page(200);
     } else if (url.pathname === '/etag') {
-      const tag = `"${url.searchParams.get('v') ?? '1'}"`;
-      const validators = { etag: tag, 'last-modified': 'Sun, 06 Dec 2026 10:00:00 GMT' };
-      if (req.headers['if-none-match'] === tag) {
+      const tag = `"${url.searchParams.get('v') ?? '1'}${state.version}"`;
+      const date = state.version ? 'Mon, 07 Dec 2026 10:00:00 GMT' : 'Sun, 06 Dec 2026 10:00:00 GMT';
+      const byDate = url.searchParams.get('lm') === '1';
+      const validators = byDate ? { 'last-modified': date } : { etag: tag, 'last-modified': date };
+      const fresh = byDate ? req.headers['if-modified-since'] === date : req.headers['if-none-match'] === tag;
+      const name = url.searchParams.get('p');
+      if (fresh) {
         hit(`304 ${url.pathname}${url.search}`);
         res.writeHead(304, validators);
         res.end();
+      } else if (name) {
+        hit(url.pathname + url.search);
+        const ld = { '@context': 'https://schema.org', '@type': 'Product', name, sku: `SKU-${name}`,
+          offers: { '@type': 'Offer', price: '12.50', priceCurrency: 'EUR', availability: 'https://schema.org/InStock' } };
+        res.writeHead(200, { 'content-type': 'text/html', ...validators });
+        res.end(`<!doctype html><html><head><script type="application/ld+json">${JSON.stringify(ld)}</script></head>`
+          + `<body><h1>${name}</h1><p>${'A kettle that boils. '.repeat(200)}</p></body></html>`);
       } else {
         hit(url.pathname + url.search);
         page(200, validators);

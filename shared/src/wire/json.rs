@@ -30,6 +30,7 @@ use crate::wire::jobs::{JobCounts, JobList, JobState, JobStatus};
 use crate::wire::protocol::SaveReport;
 use crate::wire::protocol::{
     ApiError, CrawlReport, Event, EventError, Field, Price, Product, Refusals, RobotsReport, Source, Summary,
+    Validators,
 };
 use crate::wire::stats::{HostReport, Percentiles, StatsReport};
 
@@ -298,8 +299,11 @@ impl Event {
                 ms: req_u64(v, "ms")?,
                 attempts: req_u32(v, "attempts")?,
                 product: opt_obj(v, "product", |p| Product::from_json(p).map(Box::new))?,
-                // Not shown by the browser: the history keeps them.
-                validators: None,
+                // The browser does not show them, but a job's report (read
+                // through here) carries them to the history.
+                validators: opt_obj(v, "validators", |x| {
+                    Ok(Validators { etag: opt_str(x, "etag")?, last_modified: opt_str(x, "last_modified")? })
+                })?,
                 not_modified: opt(v, "not_modified", J::as_bool, FLAG)?.unwrap_or(false),
                 bytes_saved: opt(v, "bytes_saved", J::as_u64, WHOLE)?.unwrap_or(0),
                 t: t()?,
@@ -637,7 +641,7 @@ mod tests {
             ms: 56,
             attempts: 2,
             product: Some(Box::new(product)),
-            validators: None,
+            validators: Validators::from_headers(Some("\"v1\"".into()), Some("Sun, 06 Dec 2026 10:00:00 GMT".into())),
             not_modified: false,
             bytes_saved: 0,
             t: 78,

@@ -30,7 +30,7 @@ EDGE_SRC := $(SHARED_SRC) edge/Cargo.toml $(shell find edge/src -name '*.rs')
 FRONTEND_SRC := $(SHARED_SRC) frontend/Cargo.toml frontend/index.html frontend/style.css Trunk.toml \
 	$(shell find frontend/src -name '*.rs')
 
-.PHONY: setup setup-test build dev test bench bench-load bench-history bench-native bench-crawl bench-jobs bench-click bench-dev bench-isolate bench-production bench-watches clean
+.PHONY: setup setup-test build dev test bench bench-load bench-history bench-native bench-crawl bench-jobs bench-click bench-dev bench-isolate bench-production bench-watches bench-revalidate clean
 
 setup:
 	@scripts/setup.sh
@@ -86,6 +86,9 @@ bench-production: setup build
 
 bench-watches: setup build
 	@scripts/bench.sh watches
+
+bench-revalidate: setup build
+	@scripts/bench.sh revalidate
 
 clean:
 	rm -rf dist edge/build target/wasm32-unknown-unknown

@@ -73,5 +73,6 @@ case "${1:-all}" in
   isolate) node --experimental-websocket bench/isolate.mjs ;;
   production) node bench/production.mjs ;;
   watches) node bench/watches.mjs ;;
-  *) start_plain; node bench/production.mjs && node bench/run.mjs && node bench/bundle.mjs && node bench/load.mjs && node bench/history.mjs && node bench/native.mjs && node bench/crawl.mjs && node bench/jobs.mjs && node bench/click.mjs && node bench/dev.mjs && node --experimental-websocket bench/isolate.mjs && node bench/watches.mjs ;;
+  revalidate) node bench/revalidate.mjs ;;
+  *) start_plain; node bench/production.mjs && node bench/run.mjs && node bench/bundle.mjs && node bench/load.mjs && node bench/history.mjs && node bench/native.mjs && node bench/crawl.mjs && node bench/jobs.mjs && node bench/click.mjs && node bench/dev.mjs && node --experimental-websocket bench/isolate.mjs && node bench/watches.mjs && node bench/revalidate.mjs ;;
 esac

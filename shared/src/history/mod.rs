@@ -18,6 +18,7 @@ use crate::wire::stats::StatsReport;
 
 /// What is kept of one URL of a run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SavedResult {
     /// The URL.
     pub url: String,
@@ -61,6 +62,7 @@ pub struct SavedResult {
 /// One URL's events (attempt starts, retries, the outcome), with event times
 /// relative to `t0`, the Unix ms at which its chunk request started.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Timeline {
     /// Unix ms of the chunk's start: the zero of the events' `t`.
     pub t0: u64,
@@ -70,6 +72,7 @@ pub struct Timeline {
 
 /// The product fields a diff looks at.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SavedProduct {
     /// Name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -281,6 +284,7 @@ pub fn replay(created_at: u64, duration_ms: Millis, results: &[SavedResult]) -> 
 
 /// One saved run, as listed by `GET /api/v1/runs`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RunRecord {
     /// The run id.
     pub id: String,
@@ -313,6 +317,7 @@ impl RunRecord {
 
 /// One point of a URL's price history.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PricePoint {
     /// The run.
     pub run_id: String,
@@ -366,6 +371,7 @@ pub fn results_csv(rows: &[SavedResult]) -> String {
 
 /// A price that moved between two runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PriceChange {
     /// The URL.
     pub url: String,
@@ -387,6 +393,7 @@ pub struct PriceChange {
 
 /// An availability that changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AvailabilityChange {
     /// The URL.
     pub url: String,
@@ -398,6 +405,7 @@ pub struct AvailabilityChange {
 
 /// What changed from one run to another, over the URLs they share.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RunDiff {
     /// URLs in both runs.
     pub shared: u32,

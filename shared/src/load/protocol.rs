@@ -24,6 +24,7 @@ pub const DEFAULT_LOAD_REQUESTS: u64 = 200;
 pub const DEFAULT_LOAD_CONCURRENCY: u32 = 10;
 /// The method of a load test's requests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum LoadMethod {
     /// `GET`, reading the whole body.
@@ -45,6 +46,7 @@ impl LoadMethod {
 
 /// The body of `POST /api/v1/load`. Give `requests` or `duration_ms`, not both.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LoadRequest {
     /// The one URL to load.
@@ -73,6 +75,7 @@ pub struct LoadRequest {
 
 /// Latency percentiles, in microseconds (all zero when nothing was recorded).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Percentiles {
     /// Latencies recorded.
     pub count: u64,
@@ -98,6 +101,7 @@ pub struct Percentiles {
 
 /// Counts of a load test: the part every snapshot and the summary share.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct LoadCounts {
     /// Requests finished: answered or failed (aborted ones excluded).
     pub completed: u64,
@@ -137,6 +141,7 @@ impl LoadCounts {
 
 /// A periodic report of a running load test.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct LoadSnapshot {
     /// Milliseconds since the test started.
     pub t_ms: u64,
@@ -160,6 +165,7 @@ pub struct LoadSnapshot {
 
 /// Why a load test stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum StopReason {
     /// All `requests` were sent and answered.
@@ -174,6 +180,7 @@ pub enum StopReason {
 
 /// The last line of a load test.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct LoadSummary {
     /// Totals.
     #[serde(flatten)]
@@ -195,6 +202,7 @@ pub struct LoadSummary {
 /// Read in one pass by hand, as [`crate::wire::protocol::Event`] is (the
 /// `Deserialize` impl below).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum LoadEvent {
     /// The first line: the plan in force.

@@ -122,6 +122,7 @@ pub fn split_concurrency(total: u32, parts: u32) -> Vec<u32> {
 /// The limits an edge deployment enforces. Served by `GET /api/v1/config` so the
 /// frontend can size its chunks and bound its form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Limits {
     /// Most URLs accepted in one `POST /api/v1/runs`.
     pub max_urls_per_request: u32,

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// The machine-readable kind of a failure, as it appears in `error.kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -100,6 +101,7 @@ impl fmt::Display for ErrorKind {
 /// a shard that fetched on another invocation's behalf
 /// (`crate::engine::lanes`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[non_exhaustive]
 pub enum FetchError {
     /// The connection failed or was reset.

@@ -11,6 +11,7 @@ use crate::wire::protocol::{Event, RunRequest};
 /// The body of `POST /api/v1/jobs`: a run request (its `urls`, options and
 /// `crawl`), or a sitemap whose URLs become the list.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct JobRequest {
     /// The run: URLs (or start pages with `crawl`) and options.
     #[serde(flatten)]
@@ -22,6 +23,7 @@ pub struct JobRequest {
 
 /// Where a job stands.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
     /// Created; nothing handed out yet.
@@ -64,6 +66,7 @@ impl JobState {
 
 /// URLs of a job by where they stand.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct JobCounts {
     /// URLs in the job (start pages and discovered ones for a crawl).
     pub total: u32,
@@ -88,6 +91,7 @@ impl JobCounts {
 
 /// `GET /api/v1/jobs/{id}`, and each item of the job list.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct JobStatus {
     /// The job's id (also its run id in the history).
     pub job_id: String,
@@ -113,6 +117,7 @@ pub struct JobStatus {
 
 /// The answer of `POST /api/v1/jobs` (201).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct JobCreated {
     /// The new job's id.
     pub job_id: String,
@@ -124,6 +129,7 @@ pub struct JobCreated {
 
 /// A job's own URLs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct JobLinks {
     /// `GET`: its status.
     pub status: String,
@@ -149,6 +155,7 @@ impl JobLinks {
 
 /// A page of `GET /api/v1/jobs`, newest first.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct JobList {
     /// The jobs on this page.
     pub jobs: Vec<JobStatus>,

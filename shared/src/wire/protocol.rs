@@ -20,6 +20,7 @@ pub const HEARTBEAT_MS: Millis = 250;
 
 /// The body of `POST /api/v1/runs`. Every option may be left out.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RunRequest {
     /// The URLs to fetch; each event's `id` is an index into this list.
@@ -79,6 +80,7 @@ pub struct RunRequest {
 /// The `crawl` object of a run request: follow links from the start pages.
 /// Every field may be left out.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CrawlRequest {
     /// How many links deep to follow; 0 fetches the start pages only.
@@ -106,6 +108,7 @@ pub struct CrawlRequest {
 /// Which discovered links a crawl follows, compared with the start page
 /// they descend from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum CrawlScope {
     /// The same host name (`shop.example`, not `www.shop.example`).
@@ -138,6 +141,7 @@ impl CrawlScope {
 
 /// Whether a crawl obeys robots.txt.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RobotsMode {
     /// Fetch each origin's robots.txt first and follow it (RFC 9309), with
@@ -150,6 +154,7 @@ pub enum RobotsMode {
 
 /// A crawl request with every default filled in and every limit checked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CrawlOptions {
     /// Links followed this deep; start pages are depth 0.
     pub max_depth: u32,
@@ -167,6 +172,7 @@ pub struct CrawlOptions {
 
 /// The `retry` object of a run request.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RetryOptions {
     /// Attempts per URL, counting the first. Default [`DEFAULT_MAX_ATTEMPTS`].
@@ -183,6 +189,7 @@ pub struct RetryOptions {
 /// A page's cache validators, as its answer gave them (RFC 9110 §8.8): sent
 /// back as `If-None-Match` and `If-Modified-Since` to ask whether it changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Validators {
     /// `ETag`, as sent (quotes and `W/` included).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -203,6 +210,7 @@ impl Validators {
 
 /// What is known of a URL's last full answer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Prior {
     /// Its `ETag` and `Last-Modified`.
     pub validators: Validators,
@@ -233,6 +241,7 @@ impl Prior {
 
 /// A run request with every default filled in and every limit checked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RunOptions {
     /// Global in-flight cap (≥ 1).
     pub concurrency: u32,
@@ -277,6 +286,7 @@ impl Default for RunOptions {
 
 /// The body of every 4xx answer: `{"error": {"kind", "message"}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ApiErrorBody {
     /// The error itself.
     pub error: ApiError,
@@ -285,6 +295,7 @@ pub struct ApiErrorBody {
 /// A rejected request: a stable `kind` for scripts and a `message` for people
 /// that says what to fix.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ApiError {
     /// Stable machine-readable kind, e.g. `too_many_urls`.
     pub kind: String,
@@ -320,6 +331,7 @@ impl core::fmt::Display for ApiError {
 
 /// The `error` object of a `failed` event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct EventError {
     /// Machine-readable kind.
     pub kind: ErrorKind,
@@ -329,6 +341,7 @@ pub struct EventError {
 
 /// A source a product field came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Source {
     /// `<script type="application/ld+json">`.
@@ -361,6 +374,7 @@ impl Source {
 
 /// One extracted field and where it came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Field<T> {
     /// The value.
     pub value: T,
@@ -370,6 +384,7 @@ pub struct Field<T> {
 
 /// A price as the page wrote it, and as a plain decimal when that is certain.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Price {
     /// The page's own text, e.g. `"1.299,00 €"` or `"17.99"`.
     pub raw: String,
@@ -387,6 +402,7 @@ pub struct Price {
 /// Product data extracted from a page. Every field is optional (pages
 /// differ) and records the source it came from.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Product {
     /// Product name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -448,6 +464,7 @@ fn is_zero64(n: &u64) -> bool {
 /// parsed JSON: the browser's `JSON.parse` in the dashboard, a
 /// `serde_json::Value` in the `Deserialize` impl.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// A crawl found a new URL (sent before its `queued`). Its `id` follows
@@ -639,6 +656,7 @@ impl Event {
 
 /// The final line of a run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Summary {
     /// URLs in the request.
     pub total: u32,
@@ -673,6 +691,7 @@ pub struct Summary {
 
 /// What a crawl found and what it left alone, in its summary.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CrawlReport {
     /// URLs discovered and fetched beyond the start pages (each had a
     /// `discovered` event).
@@ -685,6 +704,7 @@ pub struct CrawlReport {
 
 /// Links a crawl did not follow, by reason. Counted, not streamed one by one.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Refusals {
     /// Outside the scope, or not matching `include` / matching `exclude`, or
     /// not an http(s) URL.
@@ -701,6 +721,7 @@ pub struct Refusals {
 
 /// One origin's robots.txt, as the crawl read it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RobotsReport {
     /// `scheme://host[:port]`.
     pub origin: String,
@@ -720,6 +741,7 @@ pub struct RobotsReport {
 
 /// How saving a run's results went, in the run's summary.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SaveReport {
     /// The run the results were saved under.
     pub run_id: String,
@@ -737,6 +759,7 @@ pub struct SaveReport {
 
 /// The answer of `GET /api/v1/config`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ConfigResponse {
     /// Limits in force.
     pub limits: Limits,

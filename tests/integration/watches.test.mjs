@@ -160,7 +160,8 @@ test('a watch runs by itself (an alarm, no tick); its next run delivers exactly 
       else if (o && o.outcome === 'done' && same(o, n)) counts.unchanged += 1;
       else counts.changed += 1;
     }
-    assert.deepEqual(newer.counts, counts, 'changed, unchanged and failed, URL by URL');
+    // The demo shop sends no validators, so nothing answered 304.
+    assert.deepEqual(newer.counts, { ...counts, not_modified: 0, bytes_saved: 0 }, 'changed, unchanged and failed, URL by URL');
     assert.ok(counts.changed > 0 && counts.unchanged > 0, JSON.stringify(counts));
     assert.equal(older.counts, undefined, 'a first run is compared with nothing');
     for (const x of newer.alerts.filter((x) => x.rule === 0)) {

@@ -30,7 +30,7 @@ EDGE_SRC := $(SHARED_SRC) edge/Cargo.toml $(shell find edge/src -name '*.rs')
 FRONTEND_SRC := $(SHARED_SRC) frontend/Cargo.toml frontend/index.html frontend/style.css Trunk.toml \
 	$(shell find frontend/src -name '*.rs')
 
-.PHONY: setup setup-test build dev test bench bench-load bench-history bench-native bench-crawl bench-jobs bench-click bench-dev bench-isolate bench-production bench-watches bench-revalidate clean
+.PHONY: setup setup-test build dev test bench bench-load bench-history bench-native bench-crawl bench-jobs bench-click bench-dev bench-isolate bench-production bench-watches bench-revalidate openapi clean
 
 setup:
 	@scripts/setup.sh
@@ -89,6 +89,10 @@ bench-watches: setup build
 
 bench-revalidate: setup build
 	@scripts/bench.sh revalidate
+
+# Regenerate edge/openapi.json from the wire types (shared/tests/openapi.rs).
+openapi:
+	FANOUT_WRITE_OPENAPI=1 cargo test -p fanout-shared --features extract,crawl,watch,schema --test openapi
 
 clean:
 	rm -rf dist edge/build target/wasm32-unknown-unknown

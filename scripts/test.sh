@@ -43,11 +43,11 @@ step "cargo fmt --check"
 cargo fmt --all --check
 
 step "clippy: shared (native, all targets), edge and frontend (wasm32)"
-cargo clippy -p fanout-shared --features extract,crawl,watch --all-targets -- -D warnings
+cargo clippy -p fanout-shared --features extract,crawl,watch,schema --all-targets -- -D warnings
 cargo clippy -p fanout-shared -p fanout-edge -p fanout-frontend --target wasm32-unknown-unknown -- -D warnings
 
 step "native unit and property tests (virtual time), extraction fixtures"
-cargo test -p fanout-shared --features extract,crawl,watch
+cargo test -p fanout-shared --features extract,crawl,watch,schema
 
 step "shared builds for wasm32 (with and without extraction)"
 cargo build -p fanout-shared --target wasm32-unknown-unknown
@@ -99,6 +99,9 @@ node --test --test-concurrency=1 tests/integration/*.test.mjs
 
 step "browser end-to-end tests (headless Chromium)"
 node --test --test-concurrency=1 tests/e2e/*.test.mjs
+
+step "API contract: edge/openapi.json is valid OpenAPI 3.1, and Schemathesis finds nothing against an edge"
+scripts/contract.sh
 
 step "the test servers ran as started (no restart)"
 # The tests serve the build made above, with no build step or file watcher

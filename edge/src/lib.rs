@@ -61,6 +61,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     match (method.clone(), path.as_str()) {
         (Method::Get, "/api/v1/health") => meta::health(),
         (Method::Get, "/api/v1/config") => meta::config(&settings),
+        (Method::Get, "/api/v1/openapi.json") => meta::openapi(),
         (Method::Post, "/api/v1/runs") => {
             let store = store::history::Store::open(&env, &settings);
             runs::runs(req, &env, &settings, store).await
@@ -74,7 +75,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         }
         (Method::Get, "/api/v1/sitemap") => sitemap::sitemap(&req, &settings).await,
         (Method::Post, "/api/v1/load") => load::load(req, &env, &settings).await,
-        (_, "/api/v1/health" | "/api/v1/config" | "/api/v1/sitemap" | "/api/v1/load") => {
+        (_, "/api/v1/health" | "/api/v1/config" | "/api/v1/openapi.json" | "/api/v1/sitemap" | "/api/v1/load") => {
             error_response(&ApiError::new(405, "method_not_allowed", format!("{method:?} is not allowed on {path}")))
         }
         (_, p) if p.starts_with("/api/") => {

@@ -1,8 +1,8 @@
-//! `GET /api/v1/health` and `GET /api/v1/config`.
+//! `GET /api/v1/health`, `GET /api/v1/config` and `GET /api/v1/openapi.json`.
 
 use fanout_shared::wire::protocol::{ConfigResponse, RunOptions};
 use wasm_bindgen::JsCast;
-use worker::{Response, Result};
+use worker::{Headers, Response, Result};
 
 use crate::context::{Settings, json_response};
 
@@ -29,4 +29,17 @@ pub fn config(settings: &Settings) -> Result<Response> {
         version: env!("CARGO_PKG_VERSION").to_owned(),
     };
     json_response(200, &body)
+}
+
+/// The OpenAPI 3.1 document of the API, generated from the wire types by
+/// `shared/tests/openapi.rs` (which fails when this copy is out of date).
+const OPENAPI: &str = include_str!("../../openapi.json");
+
+/// `GET /api/v1/openapi.json`.
+pub fn openapi() -> Result<Response> {
+    let headers = Headers::new();
+    headers.set("content-type", "application/json; charset=utf-8")?;
+    headers.set("cache-control", "public, max-age=300")?;
+    headers.set("access-control-allow-origin", "*")?;
+    Ok(Response::ok(OPENAPI)?.with_headers(headers))
 }

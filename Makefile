@@ -26,7 +26,7 @@ export CLOUDFLARE_CF_FETCH_ENABLED := false
 export WRANGLER_SEND_METRICS := false
 
 SHARED_SRC := Cargo.toml Cargo.lock shared/Cargo.toml $(shell find shared/src -name '*.rs')
-EDGE_SRC := $(SHARED_SRC) edge/Cargo.toml $(shell find edge/src -name '*.rs')
+EDGE_SRC := $(SHARED_SRC) edge/Cargo.toml edge/openapi.json $(shell find edge/src -name '*.rs')
 FRONTEND_SRC := $(SHARED_SRC) frontend/Cargo.toml frontend/index.html frontend/style.css Trunk.toml \
 	$(shell find frontend/src -name '*.rs')
 

@@ -214,6 +214,9 @@ pub fn error_response(err: &ApiError) -> Result<Response> {
     if err.kind == "rate_limited" {
         resp.headers().set("retry-after", &RATE_PERIOD_S.to_string())?;
     }
+    if let Some(allow) = err.allow {
+        resp.headers().set("allow", allow)?;
+    }
     Ok(resp)
 }
 

@@ -45,11 +45,21 @@ use routes::{demo, history, jobs, load, meta, runs, sitemap, watches};
 
 use context::{Settings, error_response};
 
+/// The methods workers-rs tells apart.
+const KNOWN_METHODS: &[&str] =
+    &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE", "REPORT"];
+
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let settings = Settings::from_env(&env);
     let path = req.path();
     let method = req.method();
+    // workers-rs reads a method it does not know (QUERY, say) as GET: such a
+    // request is refused here, before it could be served as one.
+    let raw = req.inner().method();
+    if path.starts_with("/api/") && !KNOWN_METHODS.contains(&raw.to_ascii_uppercase().as_str()) {
+        return error_response(&ApiError::method_not_allowed(&raw, &path));
+    }
     // Every API route but the public ones: the token, or an open
     // deployment's rate limit, or 401 (closed by default).
     if path.starts_with("/api/")
@@ -76,7 +86,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         (Method::Get, "/api/v1/sitemap") => sitemap::sitemap(&req, &settings).await,
         (Method::Post, "/api/v1/load") => load::load(req, &env, &settings).await,
         (_, "/api/v1/health" | "/api/v1/config" | "/api/v1/openapi.json" | "/api/v1/sitemap" | "/api/v1/load") => {
-            error_response(&ApiError::new(405, "method_not_allowed", format!("{method:?} is not allowed on {path}")))
+            error_response(&ApiError::method_not_allowed(&method, &path))
         }
         (_, p) if p.starts_with("/api/") => {
             error_response(&ApiError::new(404, "not_found", format!("no API endpoint at {p}")))

@@ -82,6 +82,13 @@ impl Doc {
         json!({ "required": true, "content": { "application/json": { "schema": self.r::<T>() } } })
     }
 
+    /// [`Self::json_body`] with an example (Schemathesis's examples phase sends it).
+    fn json_example<T: JsonSchema>(&mut self, example: Value) -> Value {
+        let mut body = self.json_body::<T>();
+        body["content"]["application/json"]["example"] = example;
+        body
+    }
+
     /// A `status` answer with a JSON body of `T`.
     fn ok<T: JsonSchema>(&mut self, description: &str) -> Value {
         json!({ "description": description, "content": { "application/json": { "schema": self.r::<T>() } } })
@@ -175,7 +182,10 @@ fn document() -> Value {
         "/api/v1/runs".into(),
         json!({
             "post": { "operationId": "startRun", "summary": "Fetch a list (or crawl) and stream its events",
-                "requestBody": d.json_body::<RunRequest>(),
+                "requestBody": d.json_example::<RunRequest>(json!({
+                    "urls": ["http://127.0.0.1:8787/demo/products/1", "http://127.0.0.1:8787/demo/products/2"],
+                    "concurrency": 10, "timeout_ms": 2000, "retry": { "max_attempts": 2, "base_ms": 100, "max_ms": 200 },
+                    "extract": true, "deadline_ms": 5000, "save": false })),
                 "responses": common(json!({ "200": run_events, "400": bad_request.clone(),
                     "413": error("`body_too_large`: the request body is over `MAX_REQUEST_BYTES`"),
                     "415": error("`unsupported_media_type`: send `Content-Type: application/json`") }), false) },
@@ -243,7 +253,8 @@ fn document() -> Value {
     paths.insert(
         "/api/v1/load".into(),
         json!({ "post": { "operationId": "loadTest", "summary": "One URL, N requests at concurrency C, streamed",
-            "requestBody": d.json_body::<LoadRequest>(),
+            "requestBody": d.json_example::<LoadRequest>(json!({
+                "url": "http://127.0.0.1:8787/demo/products/1", "requests": 20, "concurrency": 5 })),
             "responses": common(json!({ "200": load_events, "400": bad_request.clone(), "413": error("`body_too_large`"),
                 "415": error("`unsupported_media_type`") }), false) } }),
     );
@@ -251,7 +262,8 @@ fn document() -> Value {
         "/api/v1/jobs".into(),
         json!({
             "post": { "operationId": "createJob", "summary": "A background job: a list, a sitemap or a crawl",
-                "requestBody": d.json_body::<JobRequest>(),
+                "requestBody": d.json_example::<JobRequest>(json!({
+                    "urls": ["http://127.0.0.1:8787/demo/products/1"], "concurrency": 5, "timeout_ms": 2000 })),
                 "responses": common(json!({ "201": d.ok::<JobCreated>("Queued"), "400": bad_request.clone(),
                     "409": error("`job_exists`"), "413": error("`body_too_large`"), "415": error("`unsupported_media_type`"),
                     "503": error("`jobs_unavailable` or `too_many_jobs`") }), false) },
@@ -282,7 +294,8 @@ fn document() -> Value {
     paths.insert(
         "/api/v1/jobs/{id}/events".into(),
         json!({ "parameters": [job_id, { "name": "after", "in": "query", "required": false,
-                "description": "Only events with a greater `seq` (default 0)", "schema": { "type": "integer", "minimum": 0 } }],
+                "description": "Only events with a greater `seq` (default 0)",
+                "schema": { "type": "integer", "minimum": 0, "maximum": 9_007_199_254_740_991_u64 } }],
             "get": { "operationId": "jobEvents", "summary": "A job's events, then its live ones",
                 "responses": common(json!({ "200": job_events, "400": bad_request.clone(), "404": not_found("job"),
                     "502": error("`job_unreachable`") }), false) } }),
@@ -291,7 +304,10 @@ fn document() -> Value {
         "/api/v1/watches".into(),
         json!({
             "post": { "operationId": "createWatch", "summary": "A job on a schedule, compared run to run, with alerts",
-                "requestBody": d.json_body::<WatchRequest>(),
+                "requestBody": d.json_example::<WatchRequest>(json!({
+                    "name": "Kettle price", "job": { "urls": ["http://127.0.0.1:8787/demo/products/1"] },
+                    "schedule": { "every_minutes": 60, "jitter_minutes": 5 },
+                    "rules": [{ "kind": "price_drop", "percent": 10 }, { "kind": "back_in_stock" }] })),
                 "responses": common(json!({ "201": d.ok::<WatchCreated>("Created; the secret is shown only here"),
                     "400": bad_request.clone(), "413": error("`body_too_large`"), "415": error("`unsupported_media_type`"),
                     "503": error("`too_many_watches` or `history_unavailable`") }), false) },
@@ -302,7 +318,8 @@ fn document() -> Value {
     );
     let watch_id = id_param("id", "watch");
     let watch_errors = |extra: Value| {
-        let mut m = json!({ "400": bad_request.clone(), "404": not_found("watch"), "503": error("`history_unavailable`") });
+        let mut m =
+            json!({ "400": bad_request.clone(), "404": not_found("watch"), "503": error("`history_unavailable`") });
         if let (Some(m), Value::Object(e)) = (m.as_object_mut(), extra) {
             m.extend(e);
         }

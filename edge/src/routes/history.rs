@@ -45,6 +45,9 @@ async fn route_inner(
     let method = req.method();
     let json = |v: &serde_json::Value| json_response(200, v).map_err(|e| internal(e.to_string()));
     if path == "/api/v1/history" {
+        if method != worker::Method::Get {
+            return Err(ApiError::method_not_allowed(&method, path));
+        }
         let Some(target) = url.query_pairs().find(|(k, _)| k == "url").map(|(_, v)| v.into_owned()) else {
             return Err(ApiError::bad_request("no_url", "give the page as ?url=https://…"));
         };
@@ -54,7 +57,7 @@ async fn route_inner(
     let rest = path.trim_start_matches("/api/v1/runs").trim_start_matches('/');
     if rest.is_empty() {
         if method != worker::Method::Get {
-            return Err(ApiError::new(405, "method_not_allowed", "use GET to list runs, POST to start one"));
+            return Err(ApiError::method_not_allowed(&method, path));
         }
         let (limit, offset) = parse_page(query)?;
         let (runs, total) = store.runs(limit, offset).await.map_err(internal)?;
@@ -103,9 +106,7 @@ async fn route_inner(
             );
             json(&serde_json::json!({ "run": run, "against": other, "diff": diff(&old, &new) }))
         }
-        (_, "" | "export.csv" | "diff") => {
-            Err(ApiError::new(405, "method_not_allowed", format!("{:?} is not allowed on {path}", req.method())))
-        }
+        (method, "" | "export.csv" | "diff") => Err(ApiError::method_not_allowed(&method, path)),
         _ => Err(ApiError::new(404, "not_found", format!("no API endpoint at {path}"))),
     }
 }

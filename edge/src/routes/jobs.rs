@@ -105,13 +105,11 @@ async fn route_inner(
                     };
                     ask(env, &settings.gate, id, Method::Get, &format!("/events?after={after}"), None).await
                 }
-                (_, [] | ["cancel"] | ["events"]) => {
-                    Err(ApiError::new(405, "method_not_allowed", format!("{method:?} is not allowed on {path}")))
-                }
+                (method, [] | ["cancel" | "events"]) => Err(ApiError::method_not_allowed(&method, path)),
                 _ => Err(ApiError::new(404, "not_found", format!("no API endpoint at {path}"))),
             }
         }
-        (method, []) => Err(ApiError::new(405, "method_not_allowed", format!("{method:?} is not allowed on {path}"))),
+        (method, []) => Err(ApiError::method_not_allowed(&method, path)),
     }
 }
 

@@ -195,13 +195,13 @@ async fn route_inner(
                     let series = store.watch_prices(id, SERIES_SHOWN).await.map_err(d1)?;
                     json_response(200, &WatchPrices { series }).map_err(internal)
                 }
-                (method, [] | ["run"] | ["deliveries"] | ["prices"] | ["test"]) => {
-                    Err(ApiError::new(405, "method_not_allowed", format!("{method:?} is not allowed on {path}")))
+                (method, [] | ["run" | "test" | "deliveries" | "prices"]) => {
+                    Err(ApiError::method_not_allowed(&method, path))
                 }
                 _ => Err(ApiError::new(404, "not_found", format!("no API endpoint at {path}"))),
             }
         }
-        (method, []) => Err(ApiError::new(405, "method_not_allowed", format!("{method:?} is not allowed on {path}"))),
+        (method, []) => Err(ApiError::method_not_allowed(&method, path)),
     }
 }
 

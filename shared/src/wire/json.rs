@@ -567,7 +567,7 @@ impl ApiError {
     /// (its status is the answer's, not in the body: 0 here).
     pub fn from_body<J: JsonValue>(body: &J) -> Read<Self> {
         req_obj(body, "error", |e| {
-            Ok(ApiError { kind: req_str(e, "kind")?, message: req_str(e, "message")?, status: 0 })
+            Ok(ApiError { kind: req_str(e, "kind")?, message: req_str(e, "message")?, status: 0, allow: None })
         })
     }
 }

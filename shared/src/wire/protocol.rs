@@ -304,12 +304,24 @@ pub struct ApiError {
     /// The HTTP status this error is answered with (not serialised).
     #[serde(skip)]
     pub status: u16,
+    /// With a `405`: the methods the path does serve, for its `Allow`
+    /// header (RFC 9110 §15.5.6; not serialised).
+    #[serde(skip)]
+    pub allow: Option<&'static str>,
 }
 
 impl ApiError {
     /// An error answered with `status`.
     pub fn new(status: u16, kind: &str, message: impl Into<String>) -> Self {
-        Self { kind: kind.to_owned(), message: message.into(), status }
+        Self { kind: kind.to_owned(), message: message.into(), status, allow: None }
+    }
+
+    /// A `405 Method Not Allowed` for `method` on API path `path`, with the
+    /// methods it does serve ([`allowed_methods`]).
+    pub fn method_not_allowed(method: &impl core::fmt::Debug, path: &str) -> Self {
+        let allow = allowed_methods(path);
+        let message = format!("{method:?} is not allowed on {path}; it serves {allow}");
+        Self { allow: Some(allow), ..Self::new(405, "method_not_allowed", message) }
     }
 
     /// A `400 Bad Request`.
@@ -326,6 +338,19 @@ impl ApiError {
 impl core::fmt::Display for ApiError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "{}: {}", self.kind, self.message)
+    }
+}
+
+/// The methods API path `path` serves: a 405's `Allow` header.
+pub fn allowed_methods(path: &str) -> &'static str {
+    let parts: Vec<&str> = path.trim_start_matches("/api/v1/").split('/').filter(|p| !p.is_empty()).collect();
+    match parts.as_slice() {
+        ["load"] => "POST",
+        ["runs" | "jobs" | "watches"] => "GET, POST",
+        ["runs" | "jobs", _] => "GET, DELETE",
+        ["watches", _] => "GET, PATCH, DELETE",
+        ["jobs", _, "cancel"] | ["watches", _, "run" | "test"] => "POST",
+        _ => "GET",
     }
 }
 
@@ -780,6 +805,25 @@ pub struct ConfigResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_405_names_the_methods_its_path_serves() {
+        for (path, allow) in [
+            ("/api/v1/health", "GET"),
+            ("/api/v1/load", "POST"),
+            ("/api/v1/runs", "GET, POST"),
+            ("/api/v1/runs/r1", "GET, DELETE"),
+            ("/api/v1/runs/r1/diff", "GET"),
+            ("/api/v1/jobs/j1/cancel", "POST"),
+            ("/api/v1/jobs/j1/events", "GET"),
+            ("/api/v1/watches/w1", "GET, PATCH, DELETE"),
+            ("/api/v1/watches/w1/test", "POST"),
+            ("/api/v1/watches/w1/prices", "GET"),
+        ] {
+            let e = ApiError::method_not_allowed(&"TRACE", path);
+            assert_eq!((e.status, e.allow), (405, Some(allow)), "{path}");
+        }
+    }
 
     /// A line that lacks what its type needs, or has an unknown type, is an
     /// error that names the problem, not a half-filled event.

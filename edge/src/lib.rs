@@ -100,7 +100,9 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
                 .flatten()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(1);
-            demo::reply(&url, attempt, platform::clock::unix_ms(), settings.demo_robots_status).await.into_response()
+            let if_none_match = req.headers().get("if-none-match").ok().flatten();
+            let now = platform::clock::unix_ms();
+            demo::reply(&url, attempt, now, settings.demo_robots_status, if_none_match.as_deref()).await.into_response()
         }
         _ => Response::error("Not Found", 404),
     }

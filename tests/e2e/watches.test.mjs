@@ -88,6 +88,9 @@ test('watch the dashboard URLs, see the first run appear by itself, run again, s
       assert.equal(await row.locator(`td[data-count=${k}]`).textContent(), String(d.runs[0].counts[k]), k);
     }
     assert.equal(d.runs[0].counts.changed + d.runs[0].counts.unchanged + d.runs[0].counts.failed, urls.length);
+    // Pages the new day left as they were answered 304 (a watch run revalidates).
+    const notModified = await row.locator('td[data-count=not-modified]').textContent();
+    assert.ok(notModified.startsWith(String(d.runs[0].counts.not_modified)), notModified);
 
     // The list shows the ended run and its alert count.
     await page.getByTestId('watches').locator(`tr[data-watch="${id}"]`, { hasText: '· done' })

@@ -104,6 +104,26 @@ test('a revalidating run sends the last validators; a 304 is done, unchanged, wi
   }
 });
 
+test('the demo shop tags its pages: an unchanged one answers 304 to a revalidation, offline', async () => {
+  // A fixed day: the page is the same both times.
+  const url = `${BASE}/demo/products/233?day=41`;
+  const first = byUrl((await run({ urls: [url], revalidate: true })).events).get(url);
+  assert.equal(first.status, 200);
+  assert.match(first.validators?.etag ?? '', /^"[0-9a-f]{16}"$/, 'an ETag of its bytes');
+  const again = byUrl((await run({ urls: [url], revalidate: true })).events).get(url);
+  assert.equal(again.status, 304);
+  assert.equal(again.not_modified, true);
+  assert.equal(again.bytes_saved, first.bytes);
+  assert.equal(again.product.name.value, first.product.name.value);
+  // Another day is another URL, never saved: fetched in full.
+  const next = `${BASE}/demo/products/233?day=42`;
+  const other = byUrl((await run({ urls: [next], revalidate: true })).events).get(next);
+  assert.equal(other.status, 200);
+  // The page itself answers a browser's If-None-Match too.
+  const direct = await fetch(url, { headers: { 'if-none-match': first.validators.etag } });
+  assert.equal(direct.status, 304);
+});
+
 test('revalidate with a crawl is refused', async () => {
   const r = await run({ urls: [`${BASE}/demo/`], revalidate: true, crawl: { max_pages: 5 } });
   assert.equal(r.status, 400);

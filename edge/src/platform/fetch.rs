@@ -251,8 +251,9 @@ fn js_network(e: JsValue) -> FetchError {
     FetchError::Network(js_text(&e))
 }
 
-async fn fetch_demo(url: Url, attempt: u32, robots_status: u16) -> Upstream {
-    let reply = demo::reply(&url, attempt, unix_ms(), robots_status).await;
+async fn fetch_demo(url: Url, attempt: u32, robots_status: u16, conditional: &[(&str, &str)]) -> Upstream {
+    let if_none_match = conditional.iter().find(|(k, _)| *k == "if-none-match").map(|(_, v)| *v);
+    let reply = demo::reply(&url, attempt, unix_ms(), robots_status, if_none_match).await;
     let header = |name: &str| reply.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone());
     let (retry_after, content_type, location) = (header("retry-after"), header("content-type"), header("location"));
     let validators = Validators::from_headers(header("etag"), header("last-modified"));
@@ -299,7 +300,7 @@ async fn fetch_following(
     loop {
         let up = if is_own_demo_url(&current, Some(own)) {
             once();
-            fetch_demo(current.clone(), attempt, route.robots_status).await
+            fetch_demo(current.clone(), attempt, route.robots_status, conditional).await
         } else {
             fetch_upstream(
                 current.clone(),
@@ -532,7 +533,7 @@ impl Probe for EdgeProbe {
             let went_out = Cell::new(js_sys::Date::now());
             let sent = || went_out.set(js_sys::Date::now());
             let mut up = if demo {
-                fetch_demo(url, 1, robots).await
+                fetch_demo(url, 1, robots, &[]).await
             } else {
                 let m = if method == LoadMethod::Head { Method::Head } else { Method::Get };
                 fetch_upstream(url, m, 1, ctl.signal, max, &gate, &[], &sent).await?

@@ -52,6 +52,10 @@ impl Reply {
             headers.set(k, v)?;
         }
         headers.set("cache-control", "no-store")?;
+        // A 304 has no body, and the runtime refuses to make one with a stream.
+        if self.status == 304 {
+            return Ok(Response::empty()?.with_status(304).with_headers(headers));
+        }
         let body = self.body.map(Ok::<Vec<u8>, worker::Error>);
         Ok(Response::from_stream(body)?.with_status(self.status).with_headers(headers))
     }
@@ -65,8 +69,16 @@ async fn sleep_ms(ms: u64) {
 
 /// Answer a demo URL. `attempt` comes from Fanout's attempt header (1 when
 /// absent); `now_unix_ms` is the wall clock, for `Retry-After` dates;
-/// `robots_status` is what `/robots.txt` answers (`DEMO_ROBOTS_STATUS`).
-pub async fn reply(url: &Url, attempt: u32, now_unix_ms: u64, robots_status: u16) -> Reply {
+/// `robots_status` is what `/robots.txt` answers (`DEMO_ROBOTS_STATUS`);
+/// `if_none_match`, the request's, is answered `304` on a product page
+/// whose `ETag` it names.
+pub async fn reply(
+    url: &Url,
+    attempt: u32,
+    now_unix_ms: u64,
+    robots_status: u16,
+    if_none_match: Option<&str>,
+) -> Reply {
     let origin = url.origin().ascii_serialization();
     let path = url.path();
     let query = url.query().unwrap_or("");
@@ -120,12 +132,12 @@ pub async fn reply(url: &Url, attempt: u32, now_unix_ms: u64, robots_status: u16
             sleep_ms(knobs.delay_ms(0, attempt)).await;
             Reply::text(200, "application/json", "{\"ok\":true}".to_owned())
         }
-        p if p.starts_with(DEMO_PRODUCT_PATH) => product(url, &knobs, attempt, now_unix_ms).await,
+        p if p.starts_with(DEMO_PRODUCT_PATH) => product(url, &knobs, attempt, now_unix_ms, if_none_match).await,
         _ => Reply::json_error(404, "not_found", format!("no demo page at {path}")),
     }
 }
 
-async fn product(url: &Url, knobs: &DemoKnobs, attempt: u32, now_unix_ms: u64) -> Reply {
+async fn product(url: &Url, knobs: &DemoKnobs, attempt: u32, now_unix_ms: u64, if_none_match: Option<&str>) -> Reply {
     let id_text = url.path().trim_start_matches(DEMO_PRODUCT_PATH);
     let Some(p) = id_text.parse::<u32>().ok().and_then(catalogue::product) else {
         return Reply::json_error(
@@ -154,6 +166,12 @@ async fn product(url: &Url, knobs: &DemoKnobs, attempt: u32, now_unix_ms: u64) -
     let p = p.on_day(knobs.day_at(now_unix_ms));
     let carry = site::carried_query(url.query().unwrap_or(""));
     let html = catalogue::page_with_knobs(&p, &page_url, knobs, &carry).into_bytes();
+    // Tagged by its bytes: a page that did not change answers a
+    // revalidation with 304 and no body, as a real shop's would.
+    let tag = site::etag(&html);
+    if if_none_match.is_some_and(|v| site::matches(v, &tag)) {
+        return Reply { status: 304, headers: vec![("etag", tag)], body: stream::empty().boxed_local() };
+    }
     let body = if knobs.drip_ms > 0 {
         let piece = html.len().div_ceil(DRIP_PIECES).max(1);
         let pieces: Vec<Vec<u8>> = html.chunks(piece).map(<[u8]>::to_vec).collect();
@@ -167,5 +185,5 @@ async fn product(url: &Url, knobs: &DemoKnobs, attempt: u32, now_unix_ms: u64) -
     } else {
         stream::once(async move { html }).boxed_local()
     };
-    Reply { status: 200, headers: vec![("content-type", "text/html; charset=utf-8".to_owned())], body }
+    Reply { status: 200, headers: vec![("content-type", "text/html; charset=utf-8".to_owned()), ("etag", tag)], body }
 }

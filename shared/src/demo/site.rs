@@ -235,6 +235,25 @@ pub fn robots_txt(origin: &str) -> String {
     )
 }
 
+/// A demo page's `ETag`: a strong tag of its bytes (FNV-1a, 64 bits), so a
+/// page that has not changed (the same product on a day its price and stock
+/// stayed put) answers `304` to a revalidation, as a real shop's would.
+pub fn etag(body: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in body {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("\"{h:016x}\"")
+}
+
+/// Whether an `If-None-Match` value names `tag` (a list, `*`, or weak tags
+/// compared weakly, RFC 9110 §13.1.2).
+pub fn matches(if_none_match: &str, tag: &str) -> bool {
+    let bare = |t: &str| t.trim().trim_start_matches("W/").to_owned();
+    if_none_match.trim() == "*" || if_none_match.split(',').any(|t| bare(t) == bare(tag))
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -319,5 +338,17 @@ mod tests {
         assert!(links(&home).iter().any(|l| l.starts_with(DEMO_PRIVATE_PATH)));
         assert!(home.contains("https://partner.example/"), "a link out of the shop");
         assert!(private_page("/demo/private/account").contains("Sign in"));
+    }
+
+    #[test]
+    fn a_page_is_tagged_by_its_bytes_and_a_matching_tag_is_recognised() {
+        let (a, b) = (etag(b"<p>19.90</p>"), etag(b"<p>17.90</p>"));
+        assert_ne!(a, b);
+        assert_eq!(a, etag(b"<p>19.90</p>"));
+        assert!(a.starts_with('"') && a.ends_with('"') && a.len() == 18);
+        assert!(matches(&a, &a));
+        assert!(matches(&format!("\"x\", W/{a}"), &a));
+        assert!(matches("*", &a));
+        assert!(!matches(&b, &a));
     }
 }

@@ -285,16 +285,9 @@ async fn run_batch(
     // A revalidating job (every watch run) asks its URLs fetched before
     // whether they changed; without a history, or when reading it fails,
     // the batch fetches in full.
-    let priors = match (msg.options.revalidate, Store::open(env, settings)) {
-        (true, Some(store)) => {
-            let urls: Vec<String> = msg.urls.iter().map(|u| u.url.clone()).collect();
-            store.priors(&urls).await.unwrap_or_else(|e| {
-                console_error!("job {}: reading the last answers: {e}", msg.job_id);
-                HashMap::new()
-            })
-        }
-        _ => HashMap::new(),
-    };
+    let store = msg.options.revalidate.then(|| Store::open(env, settings)).flatten();
+    let priors =
+        Store::priors_for(store.as_ref(), msg.options.revalidate, msg.urls.iter().map(|u| u.url.clone())).await;
     let fetcher = WithPriors::new(fetcher, priors);
     let seed = (js_sys::Math::random() * (u64::MAX as f64)) as u64;
     let started = unix_ms();

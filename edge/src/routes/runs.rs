@@ -1,7 +1,6 @@
 //! `POST /api/v1/runs`: a list or a crawl, checked, run on the shared
 //! scheduler and streamed back as NDJSON events while it happens.
 
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use fanout_shared::Event;
@@ -16,7 +15,7 @@ use fanout_shared::input::validation::parse_run_request;
 use fanout_shared::wire::protocol::{ApiError, HEARTBEAT_MS};
 use futures::StreamExt;
 use futures::stream::LocalBoxStream;
-use worker::{Env, Request, Response, Result, console_error};
+use worker::{Env, Request, Response, Result};
 
 use crate::context::{Posted, Settings, accept, answer, ndjson_response};
 use crate::platform::clock::EdgeClock;
@@ -44,16 +43,8 @@ async fn start_run(
     let options = serde_json::to_string(&run.options).unwrap_or_default();
     // What each URL fetched before is revalidated with (none without a
     // history, or when its read fails: the run then fetches in full).
-    let priors = match (&store, run.options.revalidate) {
-        (Some(store), true) => {
-            let urls: Vec<String> = run.jobs.iter().map(|j| j.url.clone()).collect();
-            store.priors(&urls).await.unwrap_or_else(|e| {
-                console_error!("revalidate: reading the last answers: {e}");
-                HashMap::new()
-            })
-        }
-        _ => HashMap::new(),
-    };
+    let priors =
+        Store::priors_for(store.as_ref(), run.options.revalidate, run.jobs.iter().map(|j| j.url.clone())).await;
     let store = if run.save { store } else { None };
     let saver = Saver::new(store, run.run_id.unwrap_or_else(new_run_id), run.run_offset, options);
     let run_id = saver.run_id().to_owned();

@@ -148,6 +148,11 @@ impl From<ResultRow> for SavedResult {
     }
 }
 
+/// One result row with its product (`r` results ⟕ `p` products), as [`ResultRow`] reads it.
+const RESULT_COLUMNS: &str = "r.url, r.outcome, r.status, r.attempts, r.ms, r.bytes, r.error_kind, r.etag, \
+                              r.last_modified, r.not_modified, r.bytes_saved, (p.url IS NOT NULL) AS has_product, \
+                              p.name, p.price, p.currency, p.availability, p.sku";
+
 const RUN_COLUMNS: &str = "id, created_at, updated_at, total, done, failed, cancelled, chunks, updated_at - created_at AS duration_ms, options";
 
 impl Store {
@@ -320,10 +325,8 @@ impl Store {
         let rows = self
             .stmt(
                 &format!(
-                    "SELECT r.url, r.outcome, r.status, r.attempts, r.ms, r.bytes, r.error_kind, r.etag, r.last_modified, \
-                     r.not_modified, r.bytes_saved, \
-                     (p.url IS NOT NULL) AS has_product, p.name, p.price, p.currency, p.availability, p.sku, \
-                     {timeline} FROM results r LEFT JOIN products p ON p.run_id = r.run_id AND p.url = r.url \
+                    "SELECT {RESULT_COLUMNS}, {timeline} \
+                     FROM results r LEFT JOIN products p ON p.run_id = r.run_id AND p.url = r.url \
                      WHERE r.run_id = ?1 ORDER BY r.idx IS NULL, r.idx, r.rowid"
                 ),
                 &[js(id)],
@@ -336,6 +339,22 @@ impl Store {
         Ok(rows.into_iter().map(SavedResult::from).collect())
     }
 
+    /// [`Self::priors`] when a run or batch revalidates and there is a
+    /// history; otherwise, or when reading it fails (logged), none: the
+    /// URLs are then fetched in full.
+    pub async fn priors_for(
+        store: Option<&Store>,
+        revalidate: bool,
+        urls: impl Iterator<Item = String>,
+    ) -> HashMap<String, Prior> {
+        let Some(store) = store.filter(|_| revalidate) else { return HashMap::new() };
+        let urls: Vec<String> = urls.collect();
+        store.priors(&urls).await.unwrap_or_else(|e| {
+            worker::console_error!("revalidate: reading the last answers: {e}");
+            HashMap::new()
+        })
+    }
+
     /// What revalidating `urls` sends and carries forward: for each URL
     /// whose last saved done answer had a validator, that answer (the
     /// newest row wins, whichever run saved it). Read 250 URLs a query.
@@ -343,16 +362,18 @@ impl Store {
         let mut out = HashMap::new();
         for chunk in urls.chunks(250) {
             let list = serde_json::to_string(chunk).map_err(|e| format!("encoding the URLs: {e}"))?;
+            // The row as `results` reads it; `SavedResult::prior` decides
+            // what of it a revalidation uses.
             let rows = self
                 .stmt(
-                    "SELECT r.url, 'done' AS outcome, r.status, r.attempts, r.ms, r.bytes + r.bytes_saved AS bytes, \
-                     NULL AS error_kind, r.etag, r.last_modified, (p.url IS NOT NULL) AS has_product, p.name, \
-                     p.price, p.currency, p.availability, p.sku \
-                     FROM json_each(?1) AS u JOIN results r ON r.rowid = \
-                     (SELECT r2.rowid FROM results r2 WHERE r2.url = u.value AND r2.outcome = 'done' \
-                     ORDER BY r2.rowid DESC LIMIT 1) \
-                     LEFT JOIN products p ON p.run_id = r.run_id AND p.url = r.url \
-                     WHERE r.etag IS NOT NULL OR r.last_modified IS NOT NULL",
+                    &format!(
+                        "SELECT {RESULT_COLUMNS} \
+                         FROM json_each(?1) AS u JOIN results r ON r.rowid = \
+                         (SELECT r2.rowid FROM results r2 WHERE r2.url = u.value AND r2.outcome = 'done' \
+                         ORDER BY r2.rowid DESC LIMIT 1) \
+                         LEFT JOIN products p ON p.run_id = r.run_id AND p.url = r.url \
+                         WHERE r.etag IS NOT NULL OR r.last_modified IS NOT NULL"
+                    ),
                     &[js(&list)],
                 )?
                 .all()

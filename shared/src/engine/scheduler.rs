@@ -591,12 +591,12 @@ impl Scheduler {
         let host = self.slots[idx].host;
         match &result {
             Ok(resp) if resp.status == 429 || resp.status == 503 => self.back_off(host),
-            Ok(resp) if is_success(resp.status) || resp.not_modified => self.recover(host),
+            Ok(resp) if is_success(resp.status) => self.recover(host),
             _ => {}
         }
         let latency = self.now.saturating_sub(started);
         match result {
-            Ok(resp) if is_success(resp.status) || resp.not_modified => {
+            Ok(resp) if is_success(resp.status) => {
                 let slot = &self.slots[idx];
                 let ev = Event::Done {
                     id: slot.id,

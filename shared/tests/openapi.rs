@@ -118,6 +118,18 @@ fn common(mut responses: Value, public: bool) -> Value {
     responses
 }
 
+/// An operation's answers: `ok` (status, response), then its `errors` and
+/// any `extra` ones, then the [`common`] ones.
+fn answers(ok: (&str, Value), errors: &Value, extra: Value) -> Value {
+    let mut m = errors.clone();
+    let map = m.as_object_mut().expect("an object");
+    if let Value::Object(e) = extra {
+        map.extend(e);
+    }
+    map.insert(ok.0.into(), ok.1);
+    common(m, false)
+}
+
 fn page_params() -> Value {
     json!([
         { "name": "limit", "in": "query", "required": false, "description": "Page size, 1 to 100 (default 20): `invalid_page` otherwise",
@@ -274,31 +286,25 @@ fn document() -> Value {
     );
     let job_id = id_param("id", "job");
     let job_status = d.ok::<JobStatus>("The job's status");
+    let job_errors = json!({ "400": bad_request.clone(), "404": not_found("job"), "502": error("`job_unreachable`") });
+    let job = |ok: Value| answers(("200", ok), &job_errors, json!({}));
     paths.insert(
         "/api/v1/jobs/{id}".into(),
         json!({ "parameters": [job_id.clone()],
-            "get": { "operationId": "getJob", "summary": "A job's status",
-                "responses": common(json!({ "200": job_status.clone(), "400": bad_request.clone(), "404": not_found("job"),
-                    "502": error("`job_unreachable`") }), false) },
-            "delete": { "operationId": "deleteJob", "summary": "Cancel and forget a job",
-                "responses": common(json!({ "200": job_status.clone(), "400": bad_request.clone(), "404": not_found("job"),
-                    "502": error("`job_unreachable`") }), false) } }),
+            "get": { "operationId": "getJob", "summary": "A job's status", "responses": job(job_status.clone()) },
+            "delete": { "operationId": "deleteJob", "summary": "Cancel and forget a job", "responses": job(job_status.clone()) } }),
     );
     paths.insert(
         "/api/v1/jobs/{id}/cancel".into(),
         json!({ "parameters": [job_id.clone()],
-            "post": { "operationId": "cancelJob", "summary": "Cancel a job",
-                "responses": common(json!({ "200": job_status, "400": bad_request.clone(), "404": not_found("job"),
-                    "502": error("`job_unreachable`") }), false) } }),
+            "post": { "operationId": "cancelJob", "summary": "Cancel a job", "responses": job(job_status) } }),
     );
     paths.insert(
         "/api/v1/jobs/{id}/events".into(),
         json!({ "parameters": [job_id, { "name": "after", "in": "query", "required": false,
                 "description": "Only events with a greater `seq` (default 0)",
                 "schema": { "type": "integer", "minimum": 0, "maximum": 9_007_199_254_740_991_u64 } }],
-            "get": { "operationId": "jobEvents", "summary": "A job's events, then its live ones",
-                "responses": common(json!({ "200": job_events, "400": bad_request.clone(), "404": not_found("job"),
-                    "502": error("`job_unreachable`") }), false) } }),
+            "get": { "operationId": "jobEvents", "summary": "A job's events, then its live ones", "responses": job(job_events) } }),
     );
     paths.insert(
         "/api/v1/watches".into(),
@@ -317,19 +323,9 @@ fn document() -> Value {
         }),
     );
     let watch_id = id_param("id", "watch");
-    let watch_errors = |extra: Value| {
-        let mut m =
-            json!({ "400": bad_request.clone(), "404": not_found("watch"), "503": error("`history_unavailable`") });
-        if let (Some(m), Value::Object(e)) = (m.as_object_mut(), extra) {
-            m.extend(e);
-        }
-        m
-    };
-    let with = |ok: (&str, Value), extra: Value| {
-        let mut m = watch_errors(extra);
-        m.as_object_mut().expect("an object").insert(ok.0.into(), ok.1);
-        common(m, false)
-    };
+    let watch_errors =
+        json!({ "400": bad_request.clone(), "404": not_found("watch"), "503": error("`history_unavailable`") });
+    let with = |ok: (&str, Value), extra: Value| answers(ok, &watch_errors, extra);
     let detail = d.ok::<WatchDetail>("The watch and its last 100 runs");
     let created = d.ok::<WatchCreated>("The watch (and a new secret, when the webhook changed)");
     let deleted = json!({ "description": "Deleted", "content": { "application/json": { "schema": { "type": "object",

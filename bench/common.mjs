@@ -177,3 +177,23 @@ export async function* ndjsonLines(body) {
     }
   }
 }
+
+/**
+ * `POST /api/v1/runs` with `body` on the edge at `base`, read to its end:
+ * its summary. `onLine` sees every other line (raw). A non-2xx throws.
+ */
+export async function postRun(base, body, timeoutMs, onLine = () => {}) {
+  const resp = await fetch(`${base}/api/v1/runs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  if (!resp.ok) throw new Error(`the run answered ${resp.status}: ${await resp.text()}`);
+  let summary;
+  for await (const line of ndjsonLines(resp.body)) {
+    if (line.includes('"type":"summary"')) summary = JSON.parse(line);
+    else onLine(line);
+  }
+  return summary;
+}

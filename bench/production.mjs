@@ -16,7 +16,7 @@
 // Extraction is off, as the aiohttp crawler only downloads. Writes the
 // `bench:production` section of BENCHMARKS.md. Every loop is bounded.
 import os from 'node:os';
-import { median, ndjsonLines, runAiohttp, startUpstream, writeSection } from './common.mjs';
+import { median, postRun, runAiohttp, startUpstream, writeSection } from './common.mjs';
 
 const BASE = process.env.FANOUT_URL ?? 'http://127.0.0.1:8798';
 const PY = process.env.BENCH_PYTHON ?? 'bench/.venv/bin/python';
@@ -26,22 +26,18 @@ const L = 100;
 /** One run request; its wall time as the client sees it, and its summary and final events. */
 async function fanout(urls, c, opts = {}) {
   const t0 = performance.now();
-  const resp = await fetch(`${BASE}/api/v1/runs`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ urls, concurrency: c, per_host: c, timeout_ms: 10_000, retry: { max_attempts: 3 }, extract: false, save: false, ...opts }),
-    signal: AbortSignal.timeout(180_000),
-  });
-  if (!resp.ok) throw new Error(`fanout answered ${resp.status}: ${await resp.text()}`);
-  let summary;
   const kinds = {};
-  for await (const line of ndjsonLines(resp.body)) {
-    if (line.includes('"type":"summary"')) summary = JSON.parse(line);
-    else if (line.includes('"type":"failed"')) {
-      const k = JSON.parse(line).error.kind;
-      kinds[k] = (kinds[k] ?? 0) + 1;
-    }
-  }
+  const summary = await postRun(
+    BASE,
+    { urls, concurrency: c, per_host: c, timeout_ms: 10_000, retry: { max_attempts: 3 }, extract: false, save: false, ...opts },
+    180_000,
+    (line) => {
+      if (line.includes('"type":"failed"')) {
+        const k = JSON.parse(line).error.kind;
+        kinds[k] = (kinds[k] ?? 0) + 1;
+      }
+    },
+  );
   return { ms: performance.now() - t0, summary, kinds };
 }
 

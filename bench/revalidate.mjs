@@ -19,7 +19,7 @@
 // upper bound of the isolate's. Every loop is bounded.
 import http from 'node:http';
 import os from 'node:os';
-import { cpuOf, median, ndjsonLines, page, sessionProcesses, writeSection } from './common.mjs';
+import { cpuOf, median, page, postRun, sessionProcesses, writeSection } from './common.mjs';
 
 const BASE = process.env.FANOUT_URL ?? 'http://127.0.0.1:8798';
 const SID = Number(process.env.FANOUT_BENCH_SID ?? 0);
@@ -67,17 +67,7 @@ async function run(up, urls, revalidate) {
   const before = { ...up.stats };
   const cpu0 = cpuOf(PROCS).all;
   const t0 = performance.now();
-  const resp = await fetch(`${BASE}/api/v1/runs`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ urls, concurrency: C, extract: true, revalidate, timeout_ms: 10_000 }),
-    signal: AbortSignal.timeout(180_000),
-  });
-  if (!resp.ok) throw new Error(`run answered ${resp.status}: ${await resp.text()}`);
-  let summary;
-  for await (const line of ndjsonLines(resp.body)) {
-    if (line.includes('"type":"summary"')) summary = JSON.parse(line);
-  }
+  const summary = await postRun(BASE, { urls, concurrency: C, extract: true, revalidate, timeout_ms: 10_000 }, 180_000);
   const ms = performance.now() - t0;
   // The history is written as the run streams; give its last writes a moment.
   await new Promise((r) => setTimeout(r, 500));

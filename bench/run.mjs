@@ -10,7 +10,7 @@
 // markers) with an SVG plot. Every request loop here is bounded.
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { median, ndjsonLines, runAiohttp as aiohttp, startUpstream as upstream, writeSection } from './common.mjs';
+import { median, postRun, runAiohttp as aiohttp, startUpstream as upstream, writeSection } from './common.mjs';
 import os from 'node:os';
 
 const BASE = process.env.FANOUT_URL ?? 'http://127.0.0.1:8798';
@@ -28,17 +28,11 @@ const PLAIN = process.env.FANOUT_PLAIN_URL;
 // do the same work.
 async function runFanout(urls, c, extract = false, base = BASE) {
   const t0 = performance.now();
-  const resp = await fetch(`${base}/api/v1/runs`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ urls, concurrency: c, per_host: c, timeout_ms: 10_000, retry: { max_attempts: 3 }, extract, save: false }),
-    signal: AbortSignal.timeout(120_000),
-  });
-  if (!resp.ok) throw new Error(`fanout answered ${resp.status}: ${await resp.text()}`);
-  let summary;
-  for await (const line of ndjsonLines(resp.body)) {
-    if (line.includes('"type":"summary"')) summary = JSON.parse(line);
-  }
+  const summary = await postRun(
+    base,
+    { urls, concurrency: c, per_host: c, timeout_ms: 10_000, retry: { max_attempts: 3 }, extract, save: false },
+    120_000,
+  );
   const ms = performance.now() - t0;
   if (!summary || summary.done !== urls.length) throw new Error(`fanout: ${summary?.done} of ${urls.length} done`);
   return ms;

@@ -128,6 +128,23 @@ export async function startUpstream() {
   };
 }
 
+/**
+ * `method path` on the edge at `base` with an optional body (JSON, or a
+ * string as is): its status and its JSON (or, when it is not JSON, its text).
+ */
+export async function call(method, path, body, base = BASE, headers = {}) {
+  const resp = await fetch(`${base}${path}`, {
+    method,
+    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    signal: AbortSignal.timeout(60_000),
+  });
+  const text = await resp.text();
+  let json;
+  try { json = JSON.parse(text); } catch { json = text; }
+  return { status: resp.status, json };
+}
+
 /** POST a run and collect its events as they stream in (bounded by `timeoutMs`). */
 export function run(body, opts) {
   return postNdjson('/api/v1/runs', body, opts);

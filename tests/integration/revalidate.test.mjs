@@ -6,17 +6,7 @@
 // Only loopback is used; every wait is bounded.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, finals, receiver, run, sleep, startUpstream, summary } from './helpers.mjs';
-
-async function call(method, path, body) {
-  const resp = await fetch(`${BASE}${path}`, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(60_000),
-  });
-  return { status: resp.status, json: await resp.json() };
-}
+import { BASE, call, finals, receiver, run, sleep, startUpstream, summary } from './helpers.mjs';
 
 /** Poll `path` until `pred` holds of its JSON (bounded). */
 async function until(path, pred, ms = 60_000) {

@@ -11,7 +11,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { BASE, ownEdge, receiver } from './helpers.mjs';
+import { BASE, call, ownEdge, receiver } from './helpers.mjs';
 
 const LOCKED = process.env.FANOUT_LOCKED_URL;
 const TOKEN = process.env.FANOUT_LOCKED_TOKEN;
@@ -19,18 +19,6 @@ const SECRET = 'test-secret-0123456789abcdef';
 const MINUTE = 60_000;
 const made = [];
 
-async function call(method, path, body, base = BASE, headers = {}) {
-  const resp = await fetch(`${base}${path}`, {
-    method,
-    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-    signal: AbortSignal.timeout(60_000),
-  });
-  const text = await resp.text();
-  let json;
-  try { json = JSON.parse(text); } catch { json = text; }
-  return { status: resp.status, json };
-}
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

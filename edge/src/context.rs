@@ -181,7 +181,7 @@ pub async fn read_body(req: &mut Request, max: u64) -> std::result::Result<Vec<u
     };
     let mut body = Vec::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request("malformed_body", e.to_string()))?;
+        let chunk = chunk.map_err(|e| ApiError::refused("malformed_body", e.to_string()))?;
         body.extend_from_slice(&chunk);
         if body.len() as u64 > max {
             return Err(too_large(body.len() as u64));

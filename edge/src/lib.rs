@@ -71,7 +71,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     match (method.clone(), path.as_str()) {
         (Method::Get, "/api/v1/health") => meta::health(),
         (Method::Get, "/api/v1/config") => meta::config(&settings),
-        (Method::Get, "/api/v1/openapi.json") => meta::openapi(),
+        (Method::Get, "/api/v1/openapi.json") => meta::openapi(&settings),
         (Method::Post, "/api/v1/runs") => {
             let store = store::history::Store::open(&env, &settings);
             runs::runs(req, &env, &settings, store).await

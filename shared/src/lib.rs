@@ -29,6 +29,8 @@
 //!     engine and the browser's client side;
 //!   - [`demo`]: the built-in demo shop's catalogue and pages.
 //! - On top of those:
+//!   - `contract` (feature `watch`): the bounds the OpenAPI document states
+//!     on request values, some from a deployment's limits;
 //!   - `jobs` (feature `crawl`): background jobs whose state a Durable
 //!     Object keeps and whose batches consumers run;
 //!   - `watch` (feature `watch`): scheduled jobs, alert rules over two
@@ -41,6 +43,8 @@
 //! [`wire::ndjson`], reads the same events through [`wire::json`] and folds
 //! them into [`view`]s; [`history`] keeps what a run left behind.
 
+#[cfg(feature = "watch")]
+pub mod contract;
 #[cfg(feature = "crawl")]
 pub mod crawl;
 pub mod demo;

@@ -29,6 +29,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("crawl", 3),
     ("jobs", 4),
     ("watch", 4),
+    ("contract", 5),
 ];
 
 /// A module: a file, or the `tests` module at its end.

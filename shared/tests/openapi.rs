@@ -17,6 +17,7 @@
 
 use fanout_shared::history::{PricePoint, RunDiff, RunRecord, SavedResult};
 use fanout_shared::load::protocol::{LoadEvent, LoadRequest};
+use fanout_shared::wire::config::Limits;
 use fanout_shared::wire::jobs::{JobCreated, JobList, JobRequest, JobStatus};
 use fanout_shared::wire::protocol::{ApiErrorBody, ConfigResponse, Event, RunRequest};
 use fanout_shared::wire::watches::{
@@ -58,6 +59,7 @@ const ERROR_KINDS: &[&str] = &[
     "watch_not_found",
     "job_exists",
     "watch_busy",
+    "channel_not_set",
     "too_many_jobs",
     "too_many_watches",
     "history_unavailable",
@@ -130,6 +132,28 @@ fn answers(ok: (&str, Value), errors: &Value, extra: Value) -> Value {
     common(m, false)
 }
 
+/// The largest value of schemars's integer `format`s where it states none:
+/// `uint32` is a `u32`; a `uint64` is read exactly only up to 2⁵³ − 1 by
+/// JavaScript clients (and the edge's `whole_numbers`).
+fn integer_ranges(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            let max = match map.get("format").and_then(Value::as_str) {
+                Some("uint32") => Some(json!(u32::MAX)),
+                Some("uint64" | "int64") => Some(json!(9_007_199_254_740_991_u64)),
+                Some("uint16") => Some(json!(u16::MAX)),
+                _ => None,
+            };
+            if let Some(max) = max {
+                map.entry("maximum").or_insert(max);
+            }
+            map.values_mut().for_each(integer_ranges);
+        }
+        Value::Array(items) => items.iter_mut().for_each(integer_ranges),
+        _ => {}
+    }
+}
+
 fn page_params() -> Value {
     json!([
         { "name": "limit", "in": "query", "required": false, "description": "Page size, 1 to 100 (default 20): `invalid_page` otherwise",
@@ -151,7 +175,19 @@ fn document() -> Value {
         s.meta_schema = None;
     });
     let mut d = Doc { generator: settings.into_generator() };
-    let bad_request = error("Bad input: `{\"error\": {\"kind\", \"message\"}}`, the message says what to fix");
+    let bad_request = error(
+        "Bad input: the request is not what this document allows (`{\"error\": {\"kind\", \"message\"}}`; \
+         the message says what to fix)",
+    );
+    let blocked = error(
+        "`blocked_target`: the request is well formed, but this deployment does not fetch (or send to) that target",
+    );
+    let conflicting = error(
+        "`conflicting_options` or `invalid_pattern`: every value fits the schema, but a rule it cannot state \
+         refuses them: two options that do not go together, one out of line with another (`retry.base_ms` above \
+         `retry.max_ms`, a crawl's `max_pages` below its start pages, a schedule's jitter above its interval), \
+         or a glob that does not compile",
+    );
     let not_found = |what: &str| error(&format!("No such {what}"));
 
     let run_events = d.ndjson::<Event>(
@@ -165,7 +201,7 @@ fn document() -> Value {
     let event = d.r::<Event>();
     let job_events = json!({
         "description": "The job's events after `after`, each with its `seq`, then, while it runs, new ones as they \
-            come, with heartbeats (no `seq`); ends when the job does.",
+            come, with heartbeats (no `seq`); ends when the job does (at once, empty, when it has ended and nothing is after `after`).",
         "content": { "application/x-ndjson": { "schema": { "allOf": [event,
             { "type": "object", "properties": { "seq": { "type": "integer", "minimum": 1 } } }] } } }
     });
@@ -198,7 +234,7 @@ fn document() -> Value {
                     "urls": ["http://127.0.0.1:8787/demo/products/1", "http://127.0.0.1:8787/demo/products/2"],
                     "concurrency": 10, "timeout_ms": 2000, "retry": { "max_attempts": 2, "base_ms": 100, "max_ms": 200 },
                     "extract": true, "deadline_ms": 5000, "save": false })),
-                "responses": common(json!({ "200": run_events, "400": bad_request.clone(),
+                "responses": common(json!({ "200": run_events, "400": bad_request.clone(), "403": blocked.clone(), "422": conflicting.clone(),
                     "413": error("`body_too_large`: the request body is over `MAX_REQUEST_BYTES`"),
                     "415": error("`unsupported_media_type`: send `Content-Type: application/json`") }), false) },
             "get": { "operationId": "listRuns", "summary": "Saved runs, newest first", "parameters": page_params(),
@@ -255,19 +291,20 @@ fn document() -> Value {
     paths.insert(
         "/api/v1/sitemap".into(),
         json!({ "get": { "operationId": "readSitemap", "summary": "Read a sitemap (indexes followed) through the edge",
-            "parameters": [{ "name": "url", "in": "query", "required": true, "schema": { "type": "string" } }],
+            "parameters": [{ "name": "url", "in": "query", "required": true, "schema": { "type": "string", "pattern": fanout_shared::contract::URL_PATTERN } }],
             "responses": common(json!({ "200": { "description": "The URLs found",
                 "content": { "application/json": { "schema": { "type": "object", "required": ["urls", "sitemaps", "truncated", "errors"],
                     "properties": { "urls": { "type": "array", "items": { "type": "string" } }, "sitemaps": { "type": "integer" },
                                     "truncated": { "type": "boolean" }, "errors": { "type": "array", "items": { "type": "string" } } } } } } },
-                "400": bad_request.clone(), "502": error("`sitemap_unavailable`: it could not be read") }), false) } }),
+                "400": bad_request.clone(), "403": blocked.clone(), "502": error("`sitemap_unavailable`: it could not be read") }), false) } }),
     );
     paths.insert(
         "/api/v1/load".into(),
         json!({ "post": { "operationId": "loadTest", "summary": "One URL, N requests at concurrency C, streamed",
             "requestBody": d.json_example::<LoadRequest>(json!({
                 "url": "http://127.0.0.1:8787/demo/products/1", "requests": 20, "concurrency": 5 })),
-            "responses": common(json!({ "200": load_events, "400": bad_request.clone(), "413": error("`body_too_large`"),
+            "responses": common(json!({ "200": load_events, "400": bad_request.clone(), "403": blocked.clone(),
+                "422": conflicting.clone(), "413": error("`body_too_large`"),
                 "415": error("`unsupported_media_type`") }), false) } }),
     );
     paths.insert(
@@ -277,6 +314,7 @@ fn document() -> Value {
                 "requestBody": d.json_example::<JobRequest>(json!({
                     "urls": ["http://127.0.0.1:8787/demo/products/1"], "concurrency": 5, "timeout_ms": 2000 })),
                 "responses": common(json!({ "201": d.ok::<JobCreated>("Queued"), "400": bad_request.clone(),
+                    "403": blocked.clone(), "422": conflicting.clone(),
                     "409": error("`job_exists`"), "413": error("`body_too_large`"), "415": error("`unsupported_media_type`"),
                     "503": error("`jobs_unavailable` or `too_many_jobs`") }), false) },
             "get": { "operationId": "listJobs", "summary": "Jobs, newest first", "parameters": page_params(),
@@ -292,7 +330,9 @@ fn document() -> Value {
         "/api/v1/jobs/{id}".into(),
         json!({ "parameters": [job_id.clone()],
             "get": { "operationId": "getJob", "summary": "A job's status", "responses": job(job_status.clone()) },
-            "delete": { "operationId": "deleteJob", "summary": "Cancel and forget a job", "responses": job(job_status.clone()) } }),
+            "delete": { "operationId": "deleteJob", "summary": "Cancel and forget a job", "responses": job(json!({ "description": "Deleted",
+                "content": { "application/json": { "schema": { "type": "object", "required": ["deleted"],
+                    "properties": { "deleted": { "const": true } } } } } })) } }),
     );
     paths.insert(
         "/api/v1/jobs/{id}/cancel".into(),
@@ -315,7 +355,8 @@ fn document() -> Value {
                     "schedule": { "every_minutes": 60, "jitter_minutes": 5 },
                     "rules": [{ "kind": "price_drop", "percent": 10 }, { "kind": "back_in_stock" }] })),
                 "responses": common(json!({ "201": d.ok::<WatchCreated>("Created; the secret is shown only here"),
-                    "400": bad_request.clone(), "413": error("`body_too_large`"), "415": error("`unsupported_media_type`"),
+                    "400": bad_request.clone(), "403": blocked.clone(), "422": conflicting.clone(),
+                    "413": error("`body_too_large`"), "415": error("`unsupported_media_type`"),
                     "503": error("`too_many_watches` or `history_unavailable`") }), false) },
             "get": { "operationId": "listWatches", "summary": "Watches", "parameters": page_params(),
                 "responses": common(json!({ "200": d.ok::<WatchList>("A page of watches"), "400": bad_request.clone(),
@@ -341,7 +382,8 @@ fn document() -> Value {
         json!({ "parameters": [watch_id.clone()],
             "get": { "operationId": "getWatch", "summary": "A watch and its runs", "responses": with(("200", detail), json!({})) },
             "patch": { "operationId": "patchWatch", "summary": "Change a watch (pause and resume here)", "requestBody": patch,
-                "responses": with(("200", created), json!({ "413": error("`body_too_large`"), "415": error("`unsupported_media_type`") })) },
+                "responses": with(("200", created), json!({ "403": blocked, "422": conflicting,
+                    "413": error("`body_too_large`"), "415": error("`unsupported_media_type`") })) },
             "delete": { "operationId": "deleteWatch", "summary": "Delete a watch", "responses": with(("200", deleted), json!({})) } }),
     );
     paths.insert(
@@ -359,7 +401,8 @@ fn document() -> Value {
         "/api/v1/watches/{id}/test".into(),
         json!({ "parameters": [watch_id.clone()],
             "post": { "operationId": "testWatch", "summary": "Send a sample alert to a channel (or every one), once", "requestBody": test,
-                "responses": with(("200", sent), json!({ "413": error("`body_too_large`"), "415": error("`unsupported_media_type`") })) } }),
+                "responses": with(("200", sent), json!({ "409": error("`channel_not_set`: the watch has no such channel (or none)"),
+                    "413": error("`body_too_large`"), "415": error("`unsupported_media_type`") })) } }),
     );
     paths.insert(
         "/api/v1/watches/{id}/prices".into(),
@@ -368,7 +411,15 @@ fn document() -> Value {
     );
 
     let _ = d.r::<ApiErrorBody>();
-    let mut schemas = d.generator.take_definitions(true);
+    // The bounds on request values (some a deployment's limits; the
+    // defaults here, the edge's own in what it serves).
+    let mut holder = json!({ "components": { "schemas": d.generator.take_definitions(true) } });
+    let missing = fanout_shared::contract::apply(&mut holder, &Limits::default());
+    assert!(missing.is_empty(), "bounds with no place in the schemas: {missing:?}");
+    let Value::Object(mut schemas) = holder["components"]["schemas"].take() else { unreachable!("an object") };
+    for schema in schemas.values_mut() {
+        integer_ranges(schema);
+    }
     if let Some(kind) = schemas.get_mut("ApiError").and_then(|s| s.pointer_mut("/properties/kind")) {
         kind["description"] = json!(format!(
             "Stable machine-readable kind, one of: {}",
@@ -427,4 +478,16 @@ fn every_schema_it_refers_to_is_in_it() {
         assert!(schemas.contains_key(&name), "{name} is referred to but not defined");
     }
     assert!(schemas.contains_key("Event") && schemas.contains_key("RunRequest"));
+}
+
+#[test]
+fn an_edge_with_the_default_limits_serves_the_committed_document() {
+    let committed = serde_json::to_string_pretty(&document()).expect("serialisable") + "\n";
+    let served = fanout_shared::contract::with_limits(&committed, &Limits::default()).expect("JSON");
+    assert!(served == committed, "the default limits are the committed document's");
+    let small = Limits { max_concurrency: 3, max_urls_per_request: 4, ..Limits::default() };
+    let served: Value =
+        serde_json::from_str(&fanout_shared::contract::with_limits(&committed, &small).expect("JSON")).expect("JSON");
+    let run = &served["components"]["schemas"]["RunRequest"]["properties"];
+    assert_eq!((run["concurrency"]["maximum"].as_u64(), run["urls"]["maxItems"].as_u64()), (Some(3), Some(4)));
 }

@@ -47,7 +47,7 @@ test('loopback targets are refused before any connection is made', async () => {
   const port = new URL(up.origin).port;
   for (const target of [`http://127.0.0.1:${port}/ok?g=ssrf`, `http://[::1]:${port}/ok?g=ssrf`, `http://localhost:${port}/ok?g=ssrf`]) {
     const r = await post({ urls: [target] });
-    assert.equal(r.status, 400, target);
+    assert.equal(r.status, 403, target);
     assert.equal(r.json.error.kind, 'blocked_target', target);
     assert.match(r.json.error.message, /urls\[0\]/);
   }
@@ -56,7 +56,7 @@ test('loopback targets are refused before any connection is made', async () => {
 
 test('a sitemap on a private address is refused too', async () => {
   const r = await fetch(`${LOCKED}/api/v1/sitemap?url=${encodeURIComponent(`${up.origin}/ok?g=sm`)}`, { headers: { authorization: `Bearer ${TOKEN}` } });
-  assert.equal(r.status, 400);
+  assert.equal(r.status, 403);
   assert.equal((await r.json()).error.kind, 'blocked_target');
   assert.equal(up.state.groups.get('sm'), undefined);
 });
@@ -91,7 +91,7 @@ test('load tests follow the same rules: token required, private targets refused,
   assert.equal(none.status, 401);
   const hitsBefore = up.state.inFlight + [...up.state.hits.values()].reduce((a, b) => a + b, 0);
   const blocked = await send({ url: `${up.origin}/ok`, requests: 5 });
-  assert.equal(blocked.status, 400);
+  assert.equal(blocked.status, 403);
   assert.equal((await blocked.json()).error.kind, 'blocked_target');
   assert.equal(up.state.inFlight + [...up.state.hits.values()].reduce((a, b) => a + b, 0), hitsBefore);
   // The demo shop is served in-process and stays allowed.

@@ -116,7 +116,7 @@ test('the demo shop tags its pages: an unchanged one answers 304 to a revalidati
 
 test('revalidate with a crawl is refused', async () => {
   const r = await run({ urls: [`${BASE}/demo/`], revalidate: true, crawl: { max_pages: 5 } });
-  assert.equal(r.status, 400);
+  assert.equal(r.status, 422);
   assert.equal(r.error.error.kind, 'conflicting_options');
 });
 

@@ -291,8 +291,10 @@ test('Slack and Discord channels get the same alerts in their own formats; "send
     const all = await call('POST', `/api/v1/watches/${w.watch_id}/test`);
     assert.deepEqual(all.json.attempts.map((a) => a.channel), ['slack', 'discord'], 'no channel named: every one');
     const none = await call('POST', `/api/v1/watches/${w.watch_id}/test`, { channel: 'webhook' });
-    assert.equal(none.status, 400);
-    assert.equal(none.json.error.kind, 'invalid_channel');
+    assert.equal(none.status, 409);
+    assert.equal(none.json.error.kind, 'channel_not_set');
+    const unknown = await call('POST', `/api/v1/watches/${w.watch_id}/test`, { channel: 'fax' });
+    assert.deepEqual([unknown.status, unknown.json.error.kind], [400, 'invalid_channel']);
 
     // A channel that refuses: the test says so, once, with no retry.
     const patched = await call('PATCH', `/api/v1/watches/${w.watch_id}`, { channels: [{ kind: 'discord', url: refusing.url }] });
@@ -359,7 +361,7 @@ test('bad watches are refused with the usual 4xx', async () => {
   await refused({ job: { urls: ['x'], concurency: 3 }, schedule: { every_minutes: 10 } }, 'malformed_json');
   await refused({ job: { urls: ['ftp://a/'] }, schedule: { every_minutes: 10 } }, 'invalid_url');
   await refused({ job, schedule: { every_minutes: 1 } }, 'option_out_of_range');
-  await refused({ job, schedule: { every_minutes: 10, jitter_minutes: 11 } }, 'option_out_of_range');
+  await refused({ job, schedule: { every_minutes: 10, jitter_minutes: 11 } }, 'conflicting_options', 422);
   await refused({ job, schedule: { every_minutes: 10 }, rules: [{ kind: 'price_drop' }] }, 'invalid_rule');
   await refused({ job, schedule: { every_minutes: 10 }, rules: [{ kind: 'price_at_or_below', target: 'cheap' }] }, 'invalid_rule');
   await refused({ job, schedule: { every_minutes: 10 }, rules: [{ kind: 'price_soars' }] }, 'malformed_json');
@@ -376,11 +378,11 @@ test('in production, webhooks obey the target rules and the token applies', { sk
   const auth = { authorization: `Bearer ${TOKEN}` };
   const body = { job: { urls: ['https://shop.example/p/1'] }, schedule: { every_minutes: 60 }, webhook: { url: 'http://127.0.0.1:9/hook' } };
   const r = await call('POST', '/api/v1/watches', body, LOCKED, auth);
-  assert.equal(r.status, 400, JSON.stringify(r.json));
+  assert.equal(r.status, 403, JSON.stringify(r.json));
   assert.equal(r.json.error.kind, 'blocked_target');
   const chat = { ...body, webhook: undefined, channels: [{ kind: 'slack', url: 'http://127.0.0.1:9/hook' }] };
   const c = await call('POST', '/api/v1/watches', chat, LOCKED, auth);
-  assert.equal(c.status, 400, JSON.stringify(c.json));
+  assert.equal(c.status, 403, JSON.stringify(c.json));
   assert.equal(c.json.error.kind, 'blocked_target', 'channels obey the target rules too');
   assert.equal((await call('GET', '/api/v1/watches', undefined, LOCKED)).status, 401);
 });

@@ -409,6 +409,13 @@ impl SqlStore {
         );
         rows.into_iter().map(|l| (l.seq, l.line)).collect()
     }
+
+    /// Whether the log holds the job's summary: it has ended.
+    fn has_summary(&self) -> bool {
+        let rows: Vec<Seq> =
+            self.rows("seq", "SELECT seq FROM events WHERE line LIKE '{\"type\":\"summary\"%' LIMIT 1", Vec::new());
+        rows.into_iter().next().and_then(|r| r.seq).is_some()
+    }
 }
 
 /// Tell lane `lane`'s shard of job `job_id` (named after the job and the
@@ -483,7 +490,7 @@ pub struct JobObject {
 }
 
 fn bad(e: impl std::fmt::Display) -> ApiError {
-    ApiError::bad_request("malformed_json", e.to_string())
+    ApiError::refused("malformed_json", e.to_string())
 }
 
 fn not_found() -> ApiError {
@@ -758,6 +765,12 @@ impl JobObject {
                             chunk.push_str(&format!("{{\"seq\":{n},{}\n", line.strip_prefix('{').unwrap_or(&line)));
                         }
                         return Some((chunk, (store, seq, ended, unix_ms())));
+                    }
+                    // Nothing after `seq` and the job has ended (its
+                    // summary at or before `seq`, e.g. `after` is its last
+                    // seq): the stream ends rather than beat forever.
+                    if store.has_summary() {
+                        return None;
                     }
                     if unix_ms() >= quiet + HEARTBEAT_MS {
                         let t = unix_ms().saturating_sub(created);

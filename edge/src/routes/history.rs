@@ -49,7 +49,7 @@ async fn route_inner(
             return Err(ApiError::method_not_allowed(&method, path));
         }
         let Some(target) = url.query_pairs().find(|(k, _)| k == "url").map(|(_, v)| v.into_owned()) else {
-            return Err(ApiError::bad_request("no_url", "give the page as ?url=https://…"));
+            return Err(ApiError::refused("no_url", "give the page as ?url=https://…"));
         };
         let points = store.price_history(&target).await.map_err(internal)?;
         return json(&serde_json::json!({ "url": target, "points": points }));

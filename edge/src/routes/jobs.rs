@@ -75,7 +75,7 @@ async fn route_inner(
         (method, [id, tail @ ..]) => {
             authorize(&req, settings)?;
             let id = check_run_id(id).map_err(|_| {
-                ApiError::bad_request(
+                ApiError::refused(
                     "invalid_job_id",
                     format!("{id:?} is not a job id (1 to 64 letters, digits, '-' or '_')"),
                 )
@@ -96,10 +96,12 @@ async fn route_inner(
                     let url = req.url().map_err(internal)?;
                     let after = match url.query_pairs().find(|(k, _)| k == "after") {
                         None => 0,
-                        Some((_, v)) => v.parse::<u64>().map_err(|_| {
-                            ApiError::bad_request(
+                        Some((_, v)) => v.parse::<u64>().ok().filter(|n| *n <= MAX_SAFE_INTEGER).ok_or_else(|| {
+                            ApiError::refused(
                                 "invalid_after",
-                                format!("after = {v:?}: give the last seq you saw (a whole number)"),
+                                format!(
+                                    "after = {v:?}: give the last seq you saw (a whole number, at most {MAX_SAFE_INTEGER})"
+                                ),
                             )
                         })?,
                     };
@@ -116,6 +118,10 @@ async fn route_inner(
 fn no_history() -> ApiError {
     ApiError::new(503, "history_unavailable", "this deployment has no D1 database (DB), which jobs need")
 }
+
+/// The largest `after`: 2⁵³ − 1, the largest whole number every JSON
+/// client reads exactly (as the OpenAPI document states).
+const MAX_SAFE_INTEGER: u64 = 9_007_199_254_740_991;
 
 fn d1(e: String) -> ApiError {
     ApiError::new(500, "history_error", e)
@@ -149,7 +155,7 @@ pub async fn start(
     if let Some(sitemap) = &sitemap {
         let found = read_sitemap(sitemap, own_origin, settings, limits.max_job_urls as usize).await?;
         if found.urls.is_empty() {
-            return Err(ApiError::bad_request("no_urls", format!("the sitemap {sitemap} lists no URLs")));
+            return Err(ApiError::refused("no_urls", format!("the sitemap {sitemap} lists no URLs")));
         }
         run.urls = found.urls;
     }

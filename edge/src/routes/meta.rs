@@ -32,14 +32,18 @@ pub fn config(settings: &Settings) -> Result<Response> {
 }
 
 /// The OpenAPI 3.1 document of the API, generated from the wire types by
-/// `shared/tests/openapi.rs` (which fails when this copy is out of date).
+/// `shared/tests/openapi.rs` (which fails when this copy is out of date),
+/// stating the default limits.
 const OPENAPI: &str = include_str!("../../openapi.json");
 
-/// `GET /api/v1/openapi.json`.
-pub fn openapi() -> Result<Response> {
+/// `GET /api/v1/openapi.json`: the document with this deployment's own
+/// limits in its bounds (`fanout_shared::contract`), so what it allows is
+/// what this edge takes.
+pub fn openapi(settings: &Settings) -> Result<Response> {
+    let doc = fanout_shared::contract::with_limits(OPENAPI, &settings.limits).map_err(|e| e.to_string())?;
     let headers = Headers::new();
     headers.set("content-type", "application/json; charset=utf-8")?;
     headers.set("cache-control", "public, max-age=300")?;
     headers.set("access-control-allow-origin", "*")?;
-    Ok(Response::ok(OPENAPI)?.with_headers(headers))
+    Ok(Response::ok(doc)?.with_headers(headers))
 }

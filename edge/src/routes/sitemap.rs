@@ -30,7 +30,7 @@ async fn sitemap_urls(req: &Request, settings: &Settings) -> std::result::Result
     authorize(req, settings)?;
     let own = req.url().map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
     let Some(target) = own.query_pairs().find(|(k, _)| k == "url").map(|(_, v)| v.into_owned()) else {
-        return Err(ApiError::bad_request("no_url", "give the sitemap as ?url=https://…/sitemap.xml"));
+        return Err(ApiError::refused("no_url", "give the sitemap as ?url=https://…/sitemap.xml"));
     };
     let found = read_sitemap(&target, &own, settings, MAX_SITEMAP_URLS).await?;
     Ok(
@@ -58,12 +58,12 @@ pub async fn read_sitemap(
     settings: &Settings,
     max_urls: usize,
 ) -> std::result::Result<SitemapUrls, ApiError> {
-    let start = check_url(target).map_err(|e| ApiError::bad_request("invalid_url", format!("{target:?}: {e}")))?;
+    let start = check_url(target).map_err(|e| ApiError::refused("invalid_url", format!("{target:?}: {e}")))?;
     let policy = TargetPolicy::from_limits(&settings.limits);
     if !is_own_demo_url(&start, Some(own))
         && let Err(e) = policy.check(&start)
     {
-        return Err(ApiError::bad_request("blocked_target", e.to_string()));
+        return Err(ApiError::refused("blocked_target", e.to_string()));
     }
     let mut queue = VecDeque::from([(start, 0usize)]);
     let (mut files, mut truncated) = (0usize, false);

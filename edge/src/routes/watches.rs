@@ -8,7 +8,7 @@
 use fanout_shared::engine::retry::SplitMix64;
 use fanout_shared::input::job::{job_limits, read_job};
 use fanout_shared::input::target::TargetPolicy;
-use fanout_shared::input::validation::{check_run_id, decode_json, parse_page};
+use fanout_shared::input::validation::{check_run_id, decode_json, parse_page, prepare_body};
 use fanout_shared::watch::check::{check_channels, check_job, check_name, check_rules, check_schedule, check_webhook};
 use fanout_shared::watch::schedule::{first_due, next_due};
 use fanout_shared::wire::jobs::JobRequest;
@@ -81,9 +81,8 @@ fn read_with_job<T: serde::de::DeserializeOwned>(
     mut body: serde_json::Value,
     job: Option<&JobRequest>,
 ) -> std::result::Result<T, ApiError> {
-    let malformed = |e: String| {
-        ApiError::bad_request("malformed_json", format!("the body is not a watch: {e}. Expected {EXAMPLE}"))
-    };
+    let malformed =
+        |e: String| ApiError::refused("malformed_json", format!("the body is not a watch: {e}. Expected {EXAMPLE}"));
     if let (Some(obj), Some(job)) = (body.as_object_mut(), job) {
         obj.insert("job".into(), serde_json::to_value(job).map_err(internal)?);
     }
@@ -122,7 +121,7 @@ async fn route_inner(
         }
         (method, [id, tail @ ..]) => {
             let id = check_run_id(id).map_err(|_| {
-                ApiError::bad_request(
+                ApiError::refused(
                     "invalid_watch_id",
                     format!("{id:?} is not a watch id (1 to 64 letters, digits, '-' or '_')"),
                 )
@@ -163,26 +162,42 @@ async fn route_inner(
                     let t: TestRequest = if posted.body.iter().all(u8::is_ascii_whitespace) {
                         TestRequest::default()
                     } else {
-                        serde_json::from_slice(&posted.body).map_err(|e| {
-                            ApiError::bad_request(
+                        let malformed = |e: String| {
+                            ApiError::refused(
                                 "malformed_json",
-                                format!("the body is not a test request: {e}. Expected {{\"channel\": \"slack\"}} or nothing"),
+                                format!(
+                                    "the body is not a test request: {e}. Expected {{\"channel\": \"slack\"}} or nothing"
+                                ),
                             )
-                        })?
+                        };
+                        let mut v: serde_json::Value =
+                            serde_json::from_slice(&posted.body).map_err(|e| malformed(e.to_string()))?;
+                        prepare_body(&mut v).map_err(malformed)?;
+                        serde_json::from_value(v).map_err(|e| malformed(e.to_string()))?
                     };
                     let has = |c: &str| {
                         (c == "webhook" && w.watch.webhook_url.is_some())
                             || w.watch.channels.iter().any(|x| x.kind.as_str() == c)
                     };
-                    if let Some(c) = t.channel.as_deref().filter(|c| !has(c)) {
-                        return Err(ApiError::bad_request(
+                    if let Some(c) = t.channel.as_deref().filter(|c| !matches!(*c, "webhook" | "slack" | "discord")) {
+                        return Err(ApiError::refused(
                             "invalid_channel",
-                            format!("this watch has no {c:?} channel (webhook, slack or discord)"),
+                            format!("{c:?} is not a channel: webhook, slack or discord"),
+                        ));
+                    }
+                    // A well-formed request this watch cannot serve as it
+                    // stands: 409 until the channel is set.
+                    if let Some(c) = t.channel.as_deref().filter(|c| !has(c)) {
+                        return Err(ApiError::new(
+                            409,
+                            "channel_not_set",
+                            format!("this watch has no {c} channel; add it with PATCH first"),
                         ));
                     }
                     if w.watch.webhook_url.is_none() && w.watch.channels.is_empty() {
-                        return Err(ApiError::bad_request(
-                            "invalid_channel",
+                        return Err(ApiError::new(
+                            409,
+                            "channel_not_set",
                             "this watch has no webhook and no channel to send a test to",
                         ));
                     }
@@ -227,7 +242,7 @@ async fn create(
     let mut body: serde_json::Value =
         decode_json(posted.content_type.as_deref(), &posted.body, &limits, "a watch", EXAMPLE)?;
     let job_value = body.as_object_mut().and_then(|o| o.remove("job")).ok_or_else(|| {
-        ApiError::bad_request("malformed_json", format!("a watch needs `job`: what to fetch. Expected {EXAMPLE}"))
+        ApiError::refused("malformed_json", format!("a watch needs `job`: what to fetch. Expected {EXAMPLE}"))
     })?;
     let job = job_from(job_value, settings, &posted.own_origin)?;
     let mut w: WatchRequest = read_with_job(body, Some(&job))?;
@@ -288,7 +303,8 @@ async fn patch(
     let limits = job_limits(&settings.limits, settings.max_job_request_bytes);
     let mut body: serde_json::Value =
         decode_json(posted.content_type.as_deref(), &posted.body, &limits, "a watch change", EXAMPLE)?;
-    let job_value = body.as_object_mut().and_then(|o| o.remove("job"));
+    // `"job": null` leaves the job as it is, as leaving it out does.
+    let job_value = body.as_object_mut().and_then(|o| o.remove("job")).filter(|v| !v.is_null());
     let own_origin = Url::parse(&w.own_origin).unwrap_or(posted.own_origin.clone());
     let job = job_value.map(|v| job_from(v, settings, &own_origin)).transpose()?;
     let mut p: WatchPatch = read_with_job(body, job.as_ref())?;

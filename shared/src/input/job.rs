@@ -24,7 +24,7 @@ pub const JOB_EXAMPLE: &str = r#"{"urls": ["https://…"], …} or {"sitemap": "
 /// are `conflicting_options`.
 pub fn read_job(mut body: serde_json::Value) -> Result<JobBody, ApiError> {
     let malformed = |e: String| {
-        ApiError::bad_request("malformed_json", format!("the body is not a job request: {e}. Expected {JOB_EXAMPLE}"))
+        ApiError::refused("malformed_json", format!("the body is not a job request: {e}. Expected {JOB_EXAMPLE}"))
     };
     let obj = body.as_object_mut().ok_or_else(|| malformed("not a JSON object".into()))?;
     let sitemap = match obj.remove("sitemap") {
@@ -38,10 +38,10 @@ pub fn read_job(mut body: serde_json::Value) -> Result<JobBody, ApiError> {
     let run: RunRequest = serde_json::from_value(body).map_err(|e| malformed(e.to_string()))?;
     let kind = match (&sitemap, &run.crawl) {
         (Some(_), Some(_)) => {
-            return Err(ApiError::bad_request("conflicting_options", "give `sitemap` or `crawl`, not both"));
+            return Err(ApiError::refused("conflicting_options", "give `sitemap` or `crawl`, not both"));
         }
         (Some(_), None) if !run.urls.is_empty() => {
-            return Err(ApiError::bad_request("conflicting_options", "give `urls` or `sitemap`, not both"));
+            return Err(ApiError::refused("conflicting_options", "give `urls` or `sitemap`, not both"));
         }
         (Some(_), None) => "sitemap",
         (None, Some(_)) => "crawl",

@@ -32,8 +32,9 @@ impl UrlPatterns {
             .iter()
             .enumerate()
             .map(|(i, p)| {
-                if p.len() > MAX_CRAWL_PATTERN_LEN {
-                    return Err(format!("{field}[{i}] is {} bytes long; at most {MAX_CRAWL_PATTERN_LEN}", p.len()));
+                let chars = p.chars().count();
+                if chars > MAX_CRAWL_PATTERN_LEN {
+                    return Err(format!("{field}[{i}] is {chars} characters long; at most {MAX_CRAWL_PATTERN_LEN}"));
                 }
                 if p.trim().is_empty() {
                     return Err(format!("{field}[{i}] is empty"));

@@ -53,10 +53,7 @@ pub(crate) fn in_range<T: PartialOrd + core::fmt::Display + Copy>(
     hi: T,
 ) -> Result<T, ApiError> {
     if v < lo || v > hi {
-        return Err(ApiError::bad_request(
-            "option_out_of_range",
-            format!("{name} must be between {lo} and {hi}, got {v}"),
-        ));
+        return Err(ApiError::refused("option_out_of_range", format!("{name} must be between {lo} and {hi}, got {v}")));
     }
     Ok(v)
 }
@@ -121,19 +118,86 @@ pub fn decode_json<T: serde::de::DeserializeOwned>(
             ),
         ));
     }
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request("malformed_json", format!("the body is not {what}: {e}. Expected {example}"))
-    })
+    let malformed = |e: serde_json::Error| {
+        ApiError::refused("malformed_json", format!("the body is not {what}: {e}. Expected {example}"))
+    };
+    let mut value: serde_json::Value = serde_json::from_slice(body).map_err(malformed)?;
+    prepare_body(&mut value)
+        .map_err(|e| ApiError::refused("malformed_json", format!("the body is not {what}: {e}. Expected {example}")))?;
+    serde_json::from_value(value).map_err(malformed)
+}
+
+/// The request fields whose value is an object, and those whose value is a
+/// list of objects. serde also reads a struct from a list, field by field in
+/// order (`"retry": [3, null]`); the API takes objects only, as its OpenAPI
+/// document says.
+const OBJECT_FIELDS: [&str; 5] = ["retry", "crawl", "job", "schedule", "webhook"];
+const OBJECT_LIST_FIELDS: [&str; 2] = ["rules", "channels"];
+
+/// Ready a parsed body for decoding: an object, whose objects (and items of
+/// lists of objects) are not lists, with whole numbers as integers
+/// ([`whole_numbers`]).
+pub fn prepare_body(body: &mut serde_json::Value) -> Result<(), String> {
+    use serde_json::Value;
+    fn walk(fields: &serde_json::Map<String, Value>) -> Result<(), String> {
+        for (key, v) in fields {
+            let key = key.as_str();
+            match v {
+                Value::Array(_) if OBJECT_FIELDS.contains(&key) => {
+                    return Err(format!("`{key}` is a list; it takes an object"));
+                }
+                Value::Array(items) if OBJECT_LIST_FIELDS.contains(&key) => {
+                    for item in items {
+                        match item {
+                            Value::Array(_) => return Err(format!("`{key}` holds a list; it takes objects")),
+                            Value::Object(inner) => walk(inner)?,
+                            _ => {}
+                        }
+                    }
+                }
+                Value::Object(inner) if OBJECT_FIELDS.contains(&key) => walk(inner)?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+    match body {
+        Value::Object(fields) => walk(fields)?,
+        _ => return Err("not a JSON object".into()),
+    }
+    whole_numbers(body);
+    Ok(())
+}
+
+/// JSON Schema's `integer` is any number without a fraction, `744.0` as
+/// much as `744`; serde's integer types take only the second. Whole numbers
+/// up to 2⁵³ written with a fraction are rewritten as integers, so a body the
+/// OpenAPI document allows is one the edge reads.
+pub fn whole_numbers(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    const EXACT: f64 = 9_007_199_254_740_991.0;
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() <= EXACT) {
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let whole: serde_json::Number = if f < 0.0 { (f as i64).into() } else { (f as u64).into() };
+                *n = whole;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers),
+        Value::Object(fields) => fields.values_mut().for_each(whole_numbers),
+        _ => {}
+    }
 }
 
 /// Check an already-decoded request against `limits`.
 pub fn validate(req: RunRequest, limits: &Limits, own_origin: Option<&url::Url>) -> Result<ValidRun, ApiError> {
     if req.urls.is_empty() {
-        return Err(ApiError::bad_request("no_urls", "`urls` is empty: give at least one http(s) URL"));
+        return Err(ApiError::refused("no_urls", "`urls` is empty: give at least one http(s) URL"));
     }
     let max_urls = limits.max_urls_per_request as usize;
     if req.urls.len() > max_urls {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::refused(
             "too_many_urls",
             format!(
                 "{} URLs in one request; the limit is {max_urls}. Split the list into chunks \
@@ -146,12 +210,12 @@ pub fn validate(req: RunRequest, limits: &Limits, own_origin: Option<&url::Url>)
     for (i, url) in req.urls.iter().enumerate() {
         let parsed = check_url(url).map_err(|e| {
             let shown: String = url.chars().take(200).collect();
-            ApiError::bad_request("invalid_url", format!("urls[{i}] = {shown:?}: {e}"))
+            ApiError::refused("invalid_url", format!("urls[{i}] = {shown:?}: {e}"))
         })?;
         if !is_own_demo_url(&parsed, own_origin)
             && let Err(e) = policy.check(&parsed)
         {
-            return Err(ApiError::bad_request(
+            return Err(ApiError::refused(
                 "blocked_target",
                 format!(
                     "urls[{i}]: {e}. This deployment fetches only public hosts (ALLOW_PRIVATE_TARGETS) \
@@ -160,21 +224,56 @@ pub fn validate(req: RunRequest, limits: &Limits, own_origin: Option<&url::Url>)
             ));
         }
     }
+    // An option left out takes its default, lowered to this deployment's
+    // limit: a deployment with smaller limits than the defaults still
+    // accepts a request that names no option.
     let d = RunOptions::default();
-    let concurrency = in_range("concurrency", req.concurrency.unwrap_or(d.concurrency), 1, limits.max_concurrency)?;
+    let concurrency = in_range(
+        "concurrency",
+        req.concurrency.unwrap_or(d.concurrency.min(limits.max_concurrency)),
+        1,
+        limits.max_concurrency,
+    )?;
     let per_host = in_range("per_host", req.per_host.unwrap_or(concurrency), 1, limits.max_concurrency)?;
-    let timeout_ms = in_range("timeout_ms", req.timeout_ms.unwrap_or(d.timeout_ms), 1, limits.max_timeout_ms)?;
+    let timeout_ms = in_range(
+        "timeout_ms",
+        req.timeout_ms.unwrap_or(d.timeout_ms.min(limits.max_timeout_ms)),
+        1,
+        limits.max_timeout_ms,
+    )?;
     let retry = req.retry.unwrap_or_default();
-    let max_attempts =
-        in_range("retry.max_attempts", retry.max_attempts.unwrap_or(d.max_attempts), 1, limits.max_attempts)?;
-    let max_ms = in_range("retry.max_ms", retry.max_ms.unwrap_or(d.max_ms), 0, limits.max_backoff_ms)?;
-    let base_ms = in_range("retry.base_ms", retry.base_ms.unwrap_or(d.base_ms.min(max_ms)), 0, max_ms)?;
-    let deadline_ms = in_range("deadline_ms", req.deadline_ms.unwrap_or(d.deadline_ms), 1, limits.max_deadline_ms)?;
+    let max_attempts = in_range(
+        "retry.max_attempts",
+        retry.max_attempts.unwrap_or(d.max_attempts.min(limits.max_attempts)),
+        1,
+        limits.max_attempts,
+    )?;
+    let max_ms = in_range(
+        "retry.max_ms",
+        retry.max_ms.unwrap_or(d.max_ms.min(limits.max_backoff_ms)),
+        0,
+        limits.max_backoff_ms,
+    )?;
+    let base_ms = in_range("retry.base_ms", retry.base_ms.unwrap_or(d.base_ms.min(max_ms)), 0, limits.max_backoff_ms)?;
+    if base_ms > max_ms {
+        return Err(ApiError::refused(
+            "conflicting_options",
+            format!(
+                "retry.base_ms ({base_ms}) is above retry.max_ms ({max_ms}); the first wait cannot exceed the longest"
+            ),
+        ));
+    }
+    let deadline_ms = in_range(
+        "deadline_ms",
+        req.deadline_ms.unwrap_or(d.deadline_ms.min(limits.max_deadline_ms)),
+        1,
+        limits.max_deadline_ms,
+    )?;
     let per_host_interval_ms =
         in_range("per_host_interval_ms", req.per_host_interval_ms.unwrap_or(0), 0, limits.max_host_interval_ms)?;
     let revalidate = req.revalidate.unwrap_or(false);
     if revalidate && req.crawl.is_some() {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::refused(
             "conflicting_options",
             "`revalidate` cannot be used with `crawl`: a page that answers 304 has no links to follow. \
              Revalidate a list of URLs instead",
@@ -220,15 +319,15 @@ fn validate_crawl(c: CrawlRequest, starts: usize, limits: &Limits) -> Result<Cra
         limits.max_crawl_pages,
     )?;
     if (max_pages as usize) < starts {
-        return Err(ApiError::bad_request(
-            "option_out_of_range",
+        return Err(ApiError::refused(
+            "conflicting_options",
             format!("crawl.max_pages is {max_pages}, fewer than the {starts} start pages; it counts them too"),
         ));
     }
     let include = c.include.unwrap_or_default();
     let exclude = c.exclude.unwrap_or_default();
     for (field, list) in [("crawl.include", &include), ("crawl.exclude", &exclude)] {
-        UrlPatterns::new(field, list).map_err(|e| ApiError::bad_request("invalid_pattern", e))?;
+        UrlPatterns::new(field, list).map_err(|e| ApiError::refused("invalid_pattern", e))?;
     }
     Ok(CrawlOptions {
         max_depth,
@@ -251,7 +350,7 @@ pub fn make_run_id(unix_ms: u64, random: u32) -> String {
 pub fn check_run_id(id: &str) -> Result<&str, ApiError> {
     if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
         let shown: String = id.chars().take(80).collect();
-        return Err(ApiError::bad_request(
+        return Err(ApiError::refused(
             "invalid_run_id",
             format!("{shown:?} is not a run id (1 to 64 letters, digits, '-' or '_')"),
         ));
@@ -269,7 +368,7 @@ pub fn parse_page(query: &str) -> Result<(u32, u32), ApiError> {
     let (mut limit, mut offset) = (DEFAULT_PAGE, 0u32);
     for (k, v) in url::form_urlencoded::parse(query.trim_start_matches('?').as_bytes()) {
         let bad = |what: &str| {
-            ApiError::bad_request("invalid_page", format!("`{k}` = {v:?}: {what}; use ?limit=1..{MAX_PAGE}&offset=0.."))
+            ApiError::refused("invalid_page", format!("`{k}` = {v:?}: {what}; use ?limit=1..{MAX_PAGE}&offset=0.."))
         };
         match k.as_ref() {
             "limit" => {
@@ -312,6 +411,55 @@ mod tests {
     }
 
     #[test]
+    fn left_out_options_take_defaults_lowered_to_the_deployment_limits() {
+        let small = Limits {
+            max_concurrency: 4,
+            max_timeout_ms: 300,
+            max_deadline_ms: 900,
+            max_backoff_ms: 50,
+            max_attempts: 1,
+            ..open()
+        };
+        let run = parse_run_request(JSON, br#"{"urls":["http://a.test/"]}"#, &small, None).expect("defaults fit");
+        let o = run.options;
+        assert_eq!((o.concurrency, o.per_host, o.timeout_ms, o.deadline_ms), (4, 4, 300, 900));
+        assert_eq!((o.max_attempts, o.base_ms, o.max_ms), (1, 50.min(RunOptions::default().base_ms), 50));
+        // An option given above the limit is still refused.
+        let e = parse_run_request(JSON, br#"{"urls":["http://a.test/"],"timeout_ms":301}"#, &small, None).unwrap_err();
+        assert_eq!((e.status, e.kind.as_str()), (400, "option_out_of_range"));
+    }
+
+    #[test]
+    fn structs_are_objects_not_lists() {
+        assert!(
+            parse_run_request(JSON, br#"{"urls":["http://a.test/"],"retry":{"max_attempts":2}}"#, &open(), None)
+                .is_ok()
+        );
+        for body in [
+            r#"{"urls":["http://a/"],"retry":[null,null]}"#,
+            r#"{"urls":["http://a/"],"retry":[3]}"#,
+            r#"["http://a/"]"#,
+            r#"{"urls":["http://a/"],"crawl":{"include":["x"],"scope":["all"]}}"#,
+        ] {
+            assert_eq!(kind(body), (400, "malformed_json".into()), "{body}");
+        }
+    }
+
+    #[test]
+    fn whole_numbers_with_a_fraction_are_integers() {
+        let run = parse_run_request(
+            JSON,
+            br#"{"urls":["http://a.test/"],"concurrency":7.0,"timeout_ms":2e3}"#,
+            &open(),
+            None,
+        )
+        .expect("7.0 is 7");
+        assert_eq!((run.options.concurrency, run.options.timeout_ms), (7, 2000));
+        assert_eq!(kind(r#"{"urls":["http://a/"],"concurrency":7.5}"#), (400, "malformed_json".into()));
+        assert_eq!(kind(r#"{"urls":["http://a/"],"concurrency":1e300}"#), (400, "malformed_json".into()));
+    }
+
+    #[test]
     fn per_host_defaults_to_concurrency_and_base_to_at_most_max() {
         let run = parse_run_request(
             JSON,
@@ -330,7 +478,7 @@ mod tests {
         assert_eq!(kind(r#"{"urls":"http://a"}"#), (400, "malformed_json".into()));
         assert_eq!(kind(r#"{"urls":[],"extra":1}"#), (400, "malformed_json".into()));
         assert_eq!(kind(r#"{"urls":[]}"#), (400, "no_urls".into()));
-        assert_eq!(kind(r#"{"urls":["http://a/"],"revalidate":true,"crawl":{}}"#), (400, "conflicting_options".into()));
+        assert_eq!(kind(r#"{"urls":["http://a/"],"revalidate":true,"crawl":{}}"#), (422, "conflicting_options".into()));
         assert_eq!(kind(r#"{"urls":["ftp://a/x"]}"#), (400, "invalid_url".into()));
         assert_eq!(kind(r#"{"urls":["http://ok/","/relative"]}"#), (400, "invalid_url".into()));
         assert_eq!(kind(r#"{"urls":["http://a/"],"concurrency":0}"#), (400, "option_out_of_range".into()));
@@ -338,7 +486,7 @@ mod tests {
         assert_eq!(kind(r#"{"urls":["http://a/"],"retry":{"max_attempts":0}}"#), (400, "option_out_of_range".into()));
         assert_eq!(
             kind(r#"{"urls":["http://a/"],"retry":{"base_ms":5000,"max_ms":100}}"#),
-            (400, "option_out_of_range".into())
+            (422, "conflicting_options".into())
         );
         let many = serde_json::json!({ "urls": vec!["http://a/"; 1001] }).to_string();
         assert_eq!(kind(&many), (400, "too_many_urls".into()));
@@ -362,7 +510,7 @@ mod tests {
     fn private_targets_are_refused_unless_allowed_but_own_demo_pages_pass() {
         let body = br#"{"urls":["https://shop.example/p","http://127.0.0.1:9000/x"]}"#;
         let e = parse_run_request(JSON, body, &Limits::default(), None).unwrap_err();
-        assert_eq!((e.status, e.kind.as_str()), (400, "blocked_target"));
+        assert_eq!((e.status, e.kind.as_str()), (403, "blocked_target"));
         assert!(e.message.contains("urls[1]"), "{}", e.message);
         assert!(parse_run_request(JSON, body, &open(), None).is_ok());
         let own = url::Url::parse("http://127.0.0.1:8787/").unwrap();
@@ -393,8 +541,11 @@ mod tests {
         assert_eq!(kind(r#"{"urls":["http://a.test/"],"crawl":{"max_pages":0}}"#), "option_out_of_range");
         assert_eq!(kind(r#"{"urls":["http://a.test/"],"crawl":{"max_pages":100000}}"#), "option_out_of_range");
         let two = r#"{"urls":["http://a.test/1","http://a.test/2"],"crawl":{"max_pages":1}}"#;
-        assert!(ok(two).unwrap_err().message.contains("start pages"));
+        let e = ok(two).unwrap_err();
+        assert!(e.message.contains("start pages"));
+        assert_eq!((e.status, e.kind.as_str()), (422, "conflicting_options"));
         assert_eq!(kind(r#"{"urls":["http://a.test/"],"crawl":{"include":["[x"]}}"#), "invalid_pattern");
+        assert_eq!(ok(r#"{"urls":["http://a.test/"],"crawl":{"include":["[x"]}}"#).unwrap_err().status, 422);
         assert_eq!(kind(r#"{"urls":["http://a.test/"],"crawl":{"scope":"galaxy"}}"#), "malformed_json");
         assert_eq!(kind(r#"{"urls":["http://a.test/"],"crawl":{"depth":2}}"#), "malformed_json");
         assert_eq!(kind(r#"{"urls":["http://a.test/"],"per_host_interval_ms":99999999}"#), "option_out_of_range");

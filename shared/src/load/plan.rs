@@ -47,11 +47,11 @@ pub fn parse_load_request(
 /// are always allowed.
 pub fn validate_load(req: LoadRequest, limits: &Limits, own_origin: Option<&url::Url>) -> Result<LoadPlan, ApiError> {
     let shown: String = req.url.chars().take(200).collect();
-    let url = check_url(&req.url).map_err(|e| ApiError::bad_request("invalid_url", format!("url = {shown:?}: {e}")))?;
+    let url = check_url(&req.url).map_err(|e| ApiError::refused("invalid_url", format!("url = {shown:?}: {e}")))?;
     if !is_own_demo_url(&url, own_origin)
         && let Err(e) = TargetPolicy::from_limits(limits).check(&url)
     {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::refused(
             "blocked_target",
             format!(
                 "{e}. This deployment loads only public hosts (ALLOW_PRIVATE_TARGETS) and, when set, only ALLOWED_HOSTS"
@@ -60,7 +60,7 @@ pub fn validate_load(req: LoadRequest, limits: &Limits, own_origin: Option<&url:
     }
     let (max_requests, duration_ms) = match (req.requests, req.duration_ms) {
         (Some(_), Some(_)) => {
-            return Err(ApiError::bad_request(
+            return Err(ApiError::refused(
                 "conflicting_options",
                 "give either `requests` (a count) or `duration_ms` (a time), not both",
             ));
@@ -68,11 +68,16 @@ pub fn validate_load(req: LoadRequest, limits: &Limits, own_origin: Option<&url:
         (None, Some(d)) => {
             (limits.max_load_requests, Some(in_range("duration_ms", d, 1, limits.max_load_duration_ms)?))
         }
-        (n, None) => (in_range("requests", n.unwrap_or(DEFAULT_LOAD_REQUESTS), 1, limits.max_load_requests)?, None),
+        (n, None) => {
+            let n = n.unwrap_or(DEFAULT_LOAD_REQUESTS.min(limits.max_load_requests));
+            (in_range("requests", n, 1, limits.max_load_requests)?, None)
+        }
     };
-    let concurrency =
-        in_range("concurrency", req.concurrency.unwrap_or(DEFAULT_LOAD_CONCURRENCY), 1, limits.max_load_concurrency)?;
-    let timeout_ms = in_range("timeout_ms", req.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS), 1, limits.max_timeout_ms)?;
+    // Defaults are lowered to this deployment's limits, as a run's are.
+    let concurrency = req.concurrency.unwrap_or(DEFAULT_LOAD_CONCURRENCY.min(limits.max_load_concurrency));
+    let concurrency = in_range("concurrency", concurrency, 1, limits.max_load_concurrency)?;
+    let timeout_ms = req.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS.min(limits.max_timeout_ms));
+    let timeout_ms = in_range("timeout_ms", timeout_ms, 1, limits.max_timeout_ms)?;
     Ok(LoadPlan {
         url,
         method: req.method.unwrap_or_default(),
@@ -94,7 +99,7 @@ mod tests {
 
     fn req(json: &str) -> Result<LoadPlan, ApiError> {
         let r: LoadRequest =
-            serde_json::from_str(json).map_err(|e| ApiError::bad_request("malformed_json", e.to_string()))?;
+            serde_json::from_str(json).map_err(|e| ApiError::refused("malformed_json", e.to_string()))?;
         validate_load(r, &limits(), None)
     }
 
@@ -122,5 +127,10 @@ mod tests {
         let locked = Limits::default();
         let r: LoadRequest = serde_json::from_str(r#"{"url":"http://127.0.0.1:8080/"}"#).unwrap();
         assert_eq!(validate_load(r, &locked, None).unwrap_err().kind, "blocked_target");
+        // Defaults are lowered to a deployment's smaller limits.
+        let small = Limits { max_load_requests: 7, max_load_concurrency: 2, max_timeout_ms: 100, ..limits() };
+        let r: LoadRequest = serde_json::from_str(r#"{"url":"http://a.test/"}"#).unwrap();
+        let p = validate_load(r, &small, None).expect("the defaults fit");
+        assert_eq!((p.max_requests, p.concurrency, p.timeout_ms), (7, 2, 100));
     }
 }

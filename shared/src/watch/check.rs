@@ -23,7 +23,7 @@ pub const MAX_NAME_CHARS: usize = 100;
 pub const SECRET_CHARS: (usize, usize) = (16, 256);
 
 fn bad(kind: &str, msg: impl Into<String>) -> ApiError {
-    ApiError::bad_request(kind, msg)
+    ApiError::refused(kind, msg)
 }
 
 /// The schedule within `min_minutes` and [`MAX_EVERY_MINUTES`], its jitter
@@ -41,7 +41,7 @@ pub fn check_schedule(s: &Schedule, min_minutes: u32) -> Result<(), ApiError> {
     }
     if s.jitter_minutes > s.every_minutes {
         return Err(bad(
-            "option_out_of_range",
+            "conflicting_options",
             format!(
                 "schedule.jitter_minutes must be at most every_minutes ({}), got {}",
                 s.every_minutes, s.jitter_minutes

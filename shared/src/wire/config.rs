@@ -100,7 +100,7 @@ pub const DEFAULT_CRAWL_PAGES: u32 = 300;
 pub const MAX_LINKS_PER_PAGE: usize = 250;
 /// Most `include` and `exclude` patterns, and the longest one.
 pub const MAX_CRAWL_PATTERNS: usize = 20;
-/// Longest `include` or `exclude` pattern, in bytes.
+/// Longest `include` or `exclude` pattern, in characters.
 pub const MAX_CRAWL_PATTERN_LEN: usize = 500;
 /// The token Fanout's requests name in `User-Agent`, and the `User-agent`
 /// group of a robots.txt that applies to it (falling back to `*`).

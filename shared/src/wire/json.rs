@@ -788,7 +788,7 @@ mod tests {
             "missing field `max_concurrency`"
         );
 
-        let refusal = ApiError::bad_request("too_many_urls", "at most 1000 URLs");
+        let refusal = ApiError::refused("too_many_urls", "at most 1000 URLs");
         let body = serde_json::to_value(refusal.to_body()).unwrap();
         let back = read(&body, |v| ApiError::from_body(v)).unwrap();
         assert_eq!((back.kind.as_str(), back.message.as_str()), ("too_many_urls", "at most 1000 URLs"));

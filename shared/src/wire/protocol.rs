@@ -324,9 +324,9 @@ impl ApiError {
         Self { allow: Some(allow), ..Self::new(405, "method_not_allowed", message) }
     }
 
-    /// A `400 Bad Request`.
-    pub fn bad_request(kind: &str, message: impl Into<String>) -> Self {
-        Self::new(400, kind, message)
+    /// A refused request, answered with its kind's status ([`refusal_status`]).
+    pub fn refused(kind: &str, message: impl Into<String>) -> Self {
+        Self::new(refusal_status(kind), kind, message)
     }
 
     /// The JSON body for this error.
@@ -338,6 +338,23 @@ impl ApiError {
 impl core::fmt::Display for ApiError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "{}: {}", self.kind, self.message)
+    }
+}
+
+/// The status of a refused request of `kind`, as the OpenAPI document
+/// states it:
+/// - `403` for `blocked_target`: the request is well formed, but this
+///   deployment does not fetch (or send to) that target;
+/// - `422` for `conflicting_options` and `invalid_pattern`: every value fits
+///   the document's schema, but a rule it cannot state refuses them (two
+///   options that do not go together, or one out of line with another; a
+///   glob that does not compile);
+/// - `400` for the rest: the request is not what the schema allows.
+pub fn refusal_status(kind: &str) -> u16 {
+    match kind {
+        "blocked_target" => 403,
+        "conflicting_options" | "invalid_pattern" => 422,
+        _ => 400,
     }
 }
 

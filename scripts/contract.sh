@@ -9,6 +9,8 @@
 #      schema-valid request may also get 422 (a rule the schema cannot
 #      state: two options that do not go together), and the sitemap reader
 #      its documented 502 (the sitemap could not be read).
+#      Then the stateful phase, on its own time budget. NDJSON answers are
+#      checked line by line (tests/contract/ndjson_hooks.py).
 #   3. The document is the one the edge serves: the committed file with
 #      this edge's own limits in its bounds (shared::contract::with_limits);
 #      the contract edge runs with small limits, so what is generated
@@ -62,3 +64,14 @@ PY
   --max-examples "${FANOUT_CONTRACT_EXAMPLES:-10}" --max-time "${FANOUT_CONTRACT_MAX_S:-240}" \
   --request-timeout 30 --seed "${FANOUT_CONTRACT_SEED:-20261207}" --no-color \
   --report junit --report-dir tests/artifacts/schemathesis
+# The stateful phase: sequences that follow the document's links (a job or
+# a watch created, then read, run, changed, cancelled, deleted) and the
+# links Schemathesis infers, with every check (use after free, resources
+# that should exist). Its own time budget, so the phases above keep theirs.
+"$VENV/bin/schemathesis" --config-file tests/contract/schemathesis.toml run "http://127.0.0.1:$PORT/api/v1/openapi.json" \
+  --header "Authorization: Bearer $TOKEN" \
+  --phases stateful --checks all \
+  --generation-with-security-parameters false \
+  --max-examples "${FANOUT_CONTRACT_EXAMPLES:-10}" --max-time "${FANOUT_CONTRACT_STATEFUL_S:-120}" \
+  --request-timeout 30 --seed "${FANOUT_CONTRACT_SEED:-20261207}" --no-color \
+  --report junit --report-dir tests/artifacts/schemathesis-stateful

@@ -105,6 +105,18 @@ impl Doc {
     }
 }
 
+/// `response` with OpenAPI links from the id at `id` (a runtime expression)
+/// to each of `operations`, whose path parameter is `id`: how a client (and
+/// Schemathesis's stateful phase) goes from a created resource to its routes.
+fn links(mut response: Value, id: &str, operations: &[&str]) -> Value {
+    let map: serde_json::Map<String, Value> = operations
+        .iter()
+        .map(|op| ((*op).to_owned(), json!({ "operationId": op, "parameters": { "id": id } })))
+        .collect();
+    response["links"] = Value::Object(map);
+    response
+}
+
 fn error(description: &str) -> Value {
     json!({ "description": description, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ApiErrorBody" } } } })
 }
@@ -313,7 +325,8 @@ fn document() -> Value {
             "post": { "operationId": "createJob", "summary": "A background job: a list, a sitemap or a crawl",
                 "requestBody": d.json_example::<JobRequest>(json!({
                     "urls": ["http://127.0.0.1:8787/demo/products/1"], "concurrency": 5, "timeout_ms": 2000 })),
-                "responses": common(json!({ "201": d.ok::<JobCreated>("Queued"), "400": bad_request.clone(),
+                "responses": common(json!({ "201": links(d.ok::<JobCreated>("Queued"), "$response.body#/job_id",
+                        &["getJob", "jobEvents", "cancelJob", "deleteJob"]), "400": bad_request.clone(),
                     "403": blocked.clone(), "422": conflicting.clone(),
                     "409": error("`job_exists`"), "413": error("`body_too_large`"), "415": error("`unsupported_media_type`"),
                     "503": error("`jobs_unavailable` or `too_many_jobs`") }), false) },
@@ -354,7 +367,9 @@ fn document() -> Value {
                     "name": "Kettle price", "job": { "urls": ["http://127.0.0.1:8787/demo/products/1"] },
                     "schedule": { "every_minutes": 60, "jitter_minutes": 5 },
                     "rules": [{ "kind": "price_drop", "percent": 10 }, { "kind": "back_in_stock" }] })),
-                "responses": common(json!({ "201": d.ok::<WatchCreated>("Created; the secret is shown only here"),
+                "responses": common(json!({ "201": links(d.ok::<WatchCreated>("Created; the secret is shown only here"),
+                        "$response.body#/watch/watch_id",
+                        &["getWatch", "patchWatch", "runWatch", "testWatch", "watchDeliveries", "watchPrices", "deleteWatch"]),
                     "400": bad_request.clone(), "403": blocked.clone(), "422": conflicting.clone(),
                     "413": error("`body_too_large`"), "415": error("`unsupported_media_type`"),
                     "503": error("`too_many_watches` or `history_unavailable`") }), false) },

@@ -11,7 +11,7 @@
 
 use std::cell::RefCell;
 
-use fanout_shared::wire::json::JsonValue;
+use fanout_shared::wire::json::{JsonValue, MAX_SAFE_INTEGER};
 use js_sys::{Array, JSON, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -78,8 +78,9 @@ impl<const D: bool> JsonValue for JsonWith<D> {
     }
 
     fn as_u64(&self) -> Option<u64> {
-        const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
-        self.0.as_f64().filter(|n| (0.0..=MAX_SAFE).contains(n) && n.fract() == 0.0).map(|n| n as u64)
+        #[allow(clippy::cast_precision_loss)] // 2^53 − 1 is exact in a double
+        let max_safe = MAX_SAFE_INTEGER as f64;
+        self.0.as_f64().filter(|n| (0.0..=max_safe).contains(n) && n.fract() == 0.0).map(|n| n as u64)
     }
 
     fn as_f64(&self) -> Option<f64> {

@@ -19,6 +19,7 @@ use fanout_shared::history::{PricePoint, RunDiff, RunRecord, SavedResult};
 use fanout_shared::load::protocol::{LoadEvent, LoadRequest};
 use fanout_shared::wire::config::Limits;
 use fanout_shared::wire::jobs::{JobCreated, JobList, JobRequest, JobStatus};
+use fanout_shared::wire::json::MAX_SAFE_INTEGER;
 use fanout_shared::wire::protocol::{ApiErrorBody, ConfigResponse, Event, RunRequest};
 use fanout_shared::wire::watches::{
     DeliveryLog, TestRequest, TestSent, WatchCreated, WatchDetail, WatchList, WatchPatch, WatchPrices, WatchRequest,
@@ -152,7 +153,7 @@ fn integer_ranges(v: &mut Value) {
         Value::Object(map) => {
             let max = match map.get("format").and_then(Value::as_str) {
                 Some("uint32") => Some(json!(u32::MAX)),
-                Some("uint64" | "int64") => Some(json!(9_007_199_254_740_991_u64)),
+                Some("uint64" | "int64") => Some(json!(MAX_SAFE_INTEGER)),
                 Some("uint16") => Some(json!(u16::MAX)),
                 _ => None,
             };
@@ -356,7 +357,7 @@ fn document() -> Value {
         "/api/v1/jobs/{id}/events".into(),
         json!({ "parameters": [job_id, { "name": "after", "in": "query", "required": false,
                 "description": "Only events with a greater `seq` (default 0)",
-                "schema": { "type": "integer", "minimum": 0, "maximum": 9_007_199_254_740_991_u64 } }],
+                "schema": { "type": "integer", "minimum": 0, "maximum": MAX_SAFE_INTEGER } }],
             "get": { "operationId": "jobEvents", "summary": "A job's events, then its live ones", "responses": job(job_events) } }),
     );
     paths.insert(

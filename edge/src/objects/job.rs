@@ -410,12 +410,17 @@ impl SqlStore {
         rows.into_iter().map(|l| (l.seq, l.line)).collect()
     }
 
-    /// Whether the log holds the job's summary: it has ended.
+    /// Whether the job has ended: its log's last line (by its key, not a
+    /// scan of the log) is the summary.
     fn has_summary(&self) -> bool {
-        let rows: Vec<Seq> =
-            self.rows("seq", "SELECT seq FROM events WHERE line LIKE '{\"type\":\"summary\"%' LIMIT 1", Vec::new());
-        rows.into_iter().next().and_then(|r| r.seq).is_some()
+        let rows: Vec<Line> = self.rows("events", "SELECT seq, line FROM events ORDER BY seq DESC LIMIT 1", Vec::new());
+        rows.first().is_some_and(|l| is_summary(&l.line))
     }
+}
+
+/// Whether a stored event line is the job's `summary` (the last it logs).
+fn is_summary(line: &str) -> bool {
+    line.starts_with("{\"type\":\"summary\"")
 }
 
 /// Tell lane `lane`'s shard of job `job_id` (named after the job and the
@@ -759,7 +764,7 @@ impl JobObject {
                     let lines = store.lines_after(seq, 500);
                     if let Some(&(last, _)) = lines.last() {
                         seq = last;
-                        let ended = lines.iter().any(|(_, l)| l.starts_with("{\"type\":\"summary\""));
+                        let ended = lines.iter().any(|(_, l)| is_summary(l));
                         let mut chunk = String::new();
                         for (n, line) in lines {
                             chunk.push_str(&format!("{{\"seq\":{n},{}\n", line.strip_prefix('{').unwrap_or(&line)));

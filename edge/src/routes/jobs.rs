@@ -8,6 +8,7 @@ use fanout_shared::input::validation::{check_run_id, decode_json, parse_page, va
 use fanout_shared::jobs::store::JobSpec;
 use fanout_shared::wire::config::MAX_LINKS_PER_PAGE;
 use fanout_shared::wire::jobs::{JobCreated, JobLinks, JobList, JobStatus};
+use fanout_shared::wire::json::MAX_SAFE_INTEGER;
 use fanout_shared::wire::protocol::ApiError;
 use url::Url;
 use worker::{Env, Method, Request, RequestInit, Response, Result, Stub};
@@ -118,10 +119,6 @@ async fn route_inner(
 fn no_history() -> ApiError {
     ApiError::new(503, "history_unavailable", "this deployment has no D1 database (DB), which jobs need")
 }
-
-/// The largest `after`: 2⁵³ − 1, the largest whole number every JSON
-/// client reads exactly (as the OpenAPI document states).
-const MAX_SAFE_INTEGER: u64 = 9_007_199_254_740_991;
 
 fn d1(e: String) -> ApiError {
     ApiError::new(500, "history_error", e)

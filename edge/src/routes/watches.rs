@@ -8,7 +8,7 @@
 use fanout_shared::engine::retry::SplitMix64;
 use fanout_shared::input::job::{job_limits, read_job};
 use fanout_shared::input::target::TargetPolicy;
-use fanout_shared::input::validation::{check_run_id, decode_json, parse_page, prepare_body};
+use fanout_shared::input::validation::{check_run_id, decode_json, decode_value, parse_page};
 use fanout_shared::watch::check::{check_channels, check_job, check_name, check_rules, check_schedule, check_webhook};
 use fanout_shared::watch::schedule::{first_due, next_due};
 use fanout_shared::wire::jobs::JobRequest;
@@ -162,18 +162,7 @@ async fn route_inner(
                     let t: TestRequest = if posted.body.iter().all(u8::is_ascii_whitespace) {
                         TestRequest::default()
                     } else {
-                        let malformed = |e: String| {
-                            ApiError::refused(
-                                "malformed_json",
-                                format!(
-                                    "the body is not a test request: {e}. Expected {{\"channel\": \"slack\"}} or nothing"
-                                ),
-                            )
-                        };
-                        let mut v: serde_json::Value =
-                            serde_json::from_slice(&posted.body).map_err(|e| malformed(e.to_string()))?;
-                        prepare_body(&mut v).map_err(malformed)?;
-                        serde_json::from_value(v).map_err(|e| malformed(e.to_string()))?
+                        decode_value(&posted.body, "a test request", r#"{"channel": "slack"} or nothing"#)?
                     };
                     let has = |c: &str| {
                         (c == "webhook" && w.watch.webhook_url.is_some())

@@ -16,6 +16,7 @@ use crate::input::pattern::UrlPatterns;
 use crate::input::target::{TargetPolicy, check_url};
 use crate::wire::config::DEMO_PATH_PREFIX;
 use crate::wire::config::{DEFAULT_CRAWL_DEPTH, DEFAULT_CRAWL_PAGES, Limits, MAX_CRAWL_DEPTH};
+use crate::wire::json::MAX_SAFE_INTEGER;
 use crate::wire::protocol::{ApiError, CrawlOptions, CrawlRequest, RunOptions, RunRequest};
 
 /// One URL to fetch. `id` is echoed in every event about it.
@@ -56,6 +57,20 @@ pub(crate) fn in_range<T: PartialOrd + core::fmt::Display + Copy>(
         return Err(ApiError::refused("option_out_of_range", format!("{name} must be between {lo} and {hi}, got {v}")));
     }
     Ok(v)
+}
+
+/// An option of a request: the value `given`, or when left out its
+/// `default` lowered to the deployment's limit `hi` (so a deployment with
+/// smaller limits than the defaults still takes a request that names no
+/// option), checked to lie within `lo..=hi`.
+pub(crate) fn option_in_range<T: Ord + core::fmt::Display + Copy>(
+    name: &str,
+    given: Option<T>,
+    default: T,
+    lo: T,
+    hi: T,
+) -> Result<T, ApiError> {
+    in_range(name, given.unwrap_or(default.min(hi)), lo, hi)
 }
 
 /// Whether a `Content-Type` header names JSON (`application/json`, with or
@@ -118,13 +133,18 @@ pub fn decode_json<T: serde::de::DeserializeOwned>(
             ),
         ));
     }
-    let malformed = |e: serde_json::Error| {
-        ApiError::refused("malformed_json", format!("the body is not {what}: {e}. Expected {example}"))
-    };
-    let mut value: serde_json::Value = serde_json::from_slice(body).map_err(malformed)?;
-    prepare_body(&mut value)
-        .map_err(|e| ApiError::refused("malformed_json", format!("the body is not {what}: {e}. Expected {example}")))?;
-    serde_json::from_value(value).map_err(malformed)
+    decode_value(body, what, example)
+}
+
+/// Decode a JSON body (whatever its `Content-Type`): parsed, readied by
+/// [`prepare_body`], then read as `T`; `malformed_json` naming `what` and an
+/// `example` otherwise.
+pub fn decode_value<T: serde::de::DeserializeOwned>(body: &[u8], what: &str, example: &str) -> Result<T, ApiError> {
+    let malformed =
+        |e: String| ApiError::refused("malformed_json", format!("the body is not {what}: {e}. Expected {example}"));
+    let mut value: serde_json::Value = serde_json::from_slice(body).map_err(|e| malformed(e.to_string()))?;
+    prepare_body(&mut value).map_err(malformed)?;
+    serde_json::from_value(value).map_err(|e| malformed(e.to_string()))
 }
 
 /// The request fields whose value is an object, and those whose value is a
@@ -137,7 +157,7 @@ const OBJECT_LIST_FIELDS: [&str; 2] = ["rules", "channels"];
 /// Ready a parsed body for decoding: an object, whose objects (and items of
 /// lists of objects) are not lists, with whole numbers as integers
 /// ([`whole_numbers`]).
-pub fn prepare_body(body: &mut serde_json::Value) -> Result<(), String> {
+fn prepare_body(body: &mut serde_json::Value) -> Result<(), String> {
     use serde_json::Value;
     fn walk(fields: &serde_json::Map<String, Value>) -> Result<(), String> {
         for (key, v) in fields {
@@ -173,12 +193,13 @@ pub fn prepare_body(body: &mut serde_json::Value) -> Result<(), String> {
 /// much as `744`; serde's integer types take only the second. Whole numbers
 /// up to 2⁵³ written with a fraction are rewritten as integers, so a body the
 /// OpenAPI document allows is one the edge reads.
-pub fn whole_numbers(v: &mut serde_json::Value) {
+fn whole_numbers(v: &mut serde_json::Value) {
     use serde_json::Value;
-    const EXACT: f64 = 9_007_199_254_740_991.0;
+    #[allow(clippy::cast_precision_loss)] // 2^53 − 1 is exact in a double
+    let exact = MAX_SAFE_INTEGER as f64;
     match v {
         Value::Number(n) if n.is_f64() => {
-            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() <= EXACT) {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() <= exact) {
                 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
                 let whole: serde_json::Number = if f < 0.0 { (f as i64).into() } else { (f as u64).into() };
                 *n = whole;
@@ -224,37 +245,15 @@ pub fn validate(req: RunRequest, limits: &Limits, own_origin: Option<&url::Url>)
             ));
         }
     }
-    // An option left out takes its default, lowered to this deployment's
-    // limit: a deployment with smaller limits than the defaults still
-    // accepts a request that names no option.
     let d = RunOptions::default();
-    let concurrency = in_range(
-        "concurrency",
-        req.concurrency.unwrap_or(d.concurrency.min(limits.max_concurrency)),
-        1,
-        limits.max_concurrency,
-    )?;
+    let concurrency = option_in_range("concurrency", req.concurrency, d.concurrency, 1, limits.max_concurrency)?;
     let per_host = in_range("per_host", req.per_host.unwrap_or(concurrency), 1, limits.max_concurrency)?;
-    let timeout_ms = in_range(
-        "timeout_ms",
-        req.timeout_ms.unwrap_or(d.timeout_ms.min(limits.max_timeout_ms)),
-        1,
-        limits.max_timeout_ms,
-    )?;
+    let timeout_ms = option_in_range("timeout_ms", req.timeout_ms, d.timeout_ms, 1, limits.max_timeout_ms)?;
     let retry = req.retry.unwrap_or_default();
-    let max_attempts = in_range(
-        "retry.max_attempts",
-        retry.max_attempts.unwrap_or(d.max_attempts.min(limits.max_attempts)),
-        1,
-        limits.max_attempts,
-    )?;
-    let max_ms = in_range(
-        "retry.max_ms",
-        retry.max_ms.unwrap_or(d.max_ms.min(limits.max_backoff_ms)),
-        0,
-        limits.max_backoff_ms,
-    )?;
-    let base_ms = in_range("retry.base_ms", retry.base_ms.unwrap_or(d.base_ms.min(max_ms)), 0, limits.max_backoff_ms)?;
+    let max_attempts =
+        option_in_range("retry.max_attempts", retry.max_attempts, d.max_attempts, 1, limits.max_attempts)?;
+    let max_ms = option_in_range("retry.max_ms", retry.max_ms, d.max_ms, 0, limits.max_backoff_ms)?;
+    let base_ms = option_in_range("retry.base_ms", retry.base_ms, d.base_ms.min(max_ms), 0, limits.max_backoff_ms)?;
     if base_ms > max_ms {
         return Err(ApiError::refused(
             "conflicting_options",
@@ -263,14 +262,9 @@ pub fn validate(req: RunRequest, limits: &Limits, own_origin: Option<&url::Url>)
             ),
         ));
     }
-    let deadline_ms = in_range(
-        "deadline_ms",
-        req.deadline_ms.unwrap_or(d.deadline_ms.min(limits.max_deadline_ms)),
-        1,
-        limits.max_deadline_ms,
-    )?;
+    let deadline_ms = option_in_range("deadline_ms", req.deadline_ms, d.deadline_ms, 1, limits.max_deadline_ms)?;
     let per_host_interval_ms =
-        in_range("per_host_interval_ms", req.per_host_interval_ms.unwrap_or(0), 0, limits.max_host_interval_ms)?;
+        option_in_range("per_host_interval_ms", req.per_host_interval_ms, 0, 0, limits.max_host_interval_ms)?;
     let revalidate = req.revalidate.unwrap_or(false);
     if revalidate && req.crawl.is_some() {
         return Err(ApiError::refused(
@@ -312,12 +306,7 @@ pub fn validate(req: RunRequest, limits: &Limits, own_origin: Option<&url::Url>)
 /// Check a `crawl` object; `starts` is the number of start pages.
 fn validate_crawl(c: CrawlRequest, starts: usize, limits: &Limits) -> Result<CrawlOptions, ApiError> {
     let max_depth = in_range("crawl.max_depth", c.max_depth.unwrap_or(DEFAULT_CRAWL_DEPTH), 0, MAX_CRAWL_DEPTH)?;
-    let max_pages = in_range(
-        "crawl.max_pages",
-        c.max_pages.unwrap_or(DEFAULT_CRAWL_PAGES.min(limits.max_crawl_pages)),
-        1,
-        limits.max_crawl_pages,
-    )?;
+    let max_pages = option_in_range("crawl.max_pages", c.max_pages, DEFAULT_CRAWL_PAGES, 1, limits.max_crawl_pages)?;
     if (max_pages as usize) < starts {
         return Err(ApiError::refused(
             "conflicting_options",

@@ -2,7 +2,7 @@
 //! under the same target rules as runs.
 
 use crate::input::target::{TargetPolicy, check_url};
-use crate::input::validation::{decode_json, in_range, is_own_demo_url};
+use crate::input::validation::{decode_json, in_range, is_own_demo_url, option_in_range};
 use crate::load::protocol::{DEFAULT_LOAD_CONCURRENCY, DEFAULT_LOAD_REQUESTS, LoadMethod, LoadRequest};
 use crate::wire::config::{DEFAULT_TIMEOUT_MS, Limits};
 use crate::wire::protocol::ApiError;
@@ -68,16 +68,11 @@ pub fn validate_load(req: LoadRequest, limits: &Limits, own_origin: Option<&url:
         (None, Some(d)) => {
             (limits.max_load_requests, Some(in_range("duration_ms", d, 1, limits.max_load_duration_ms)?))
         }
-        (n, None) => {
-            let n = n.unwrap_or(DEFAULT_LOAD_REQUESTS.min(limits.max_load_requests));
-            (in_range("requests", n, 1, limits.max_load_requests)?, None)
-        }
+        (n, None) => (option_in_range("requests", n, DEFAULT_LOAD_REQUESTS, 1, limits.max_load_requests)?, None),
     };
-    // Defaults are lowered to this deployment's limits, as a run's are.
-    let concurrency = req.concurrency.unwrap_or(DEFAULT_LOAD_CONCURRENCY.min(limits.max_load_concurrency));
-    let concurrency = in_range("concurrency", concurrency, 1, limits.max_load_concurrency)?;
-    let timeout_ms = req.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS.min(limits.max_timeout_ms));
-    let timeout_ms = in_range("timeout_ms", timeout_ms, 1, limits.max_timeout_ms)?;
+    let concurrency =
+        option_in_range("concurrency", req.concurrency, DEFAULT_LOAD_CONCURRENCY, 1, limits.max_load_concurrency)?;
+    let timeout_ms = option_in_range("timeout_ms", req.timeout_ms, DEFAULT_TIMEOUT_MS, 1, limits.max_timeout_ms)?;
     Ok(LoadPlan {
         url,
         method: req.method.unwrap_or_default(),

@@ -146,6 +146,10 @@ pub fn req_obj<J: JsonValue, T>(v: &J, key: &'static str, read: impl FnOnce(&J) 
     opt_obj(v, key, read)?.ok_or_else(|| ReadError::new(key, Problem::Missing))
 }
 
+/// 2⁵³ − 1: the largest whole number every JSON reader holds exactly (a
+/// JavaScript number is a double).
+pub const MAX_SAFE_INTEGER: u64 = 9_007_199_254_740_991;
+
 /// What a whole-number field is expected to be, for error messages.
 pub const WHOLE: &str = "a whole number";
 /// What a narrowed whole-number field is expected to be.
